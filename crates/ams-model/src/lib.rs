@@ -1,0 +1,30 @@
+//! Amazon Marketing Stream (AMS) as data: decode an SQS message body into typed records of the
+//! 13 datasets, with the columns each dataset stores and its natural key. No I/O happens here:
+//! the store turns these records into rows, the runtime feeds bodies in.
+//!
+//! Semantics live in `../shared/docs/ams.md`; the short version: deltas are deduplicated on
+//! `idempotency_id` and then summed, entities keep their highest `version`, budget usage keeps
+//! the newest notification.
+
+mod body;
+mod budget;
+mod columns;
+mod dataset;
+mod delta;
+mod entity;
+mod error;
+mod record;
+mod values;
+
+pub use body::{decode_body, Body, SubscriptionConfirmation};
+pub use budget::BudgetUsage;
+pub use columns::{Column, ColumnKind, ColumnSink, Columns};
+pub use dataset::{DatasetId, DatasetKind};
+pub use delta::{
+    DeltaRecord, DeltaSpec, SbClickstream, SbConversion, SbRichMedia, SbTraffic, SdConversion,
+    SdTraffic, SpConversion, SpTraffic,
+};
+pub use entity::{Ad, AdGroup, Campaign, EntityRecord, EntitySpec, Target};
+pub use error::DecodeError;
+pub use record::{decode_record, Record};
+pub use values::TimeWindow;

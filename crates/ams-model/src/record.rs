@@ -1,0 +1,143 @@
+//! One AMS record, typed by its `dataset_id`.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::{
+    Ad, AdGroup, BudgetUsage, Campaign, DatasetId, DecodeError, SbClickstream, SbConversion,
+    SbRichMedia, SbTraffic, SdConversion, SdTraffic, SpConversion, SpTraffic, Target,
+};
+
+#[derive(Debug, Clone)]
+pub enum Record {
+    SpTraffic(SpTraffic),
+    SpConversion(SpConversion),
+    SdTraffic(SdTraffic),
+    SdConversion(SdConversion),
+    SbTraffic(SbTraffic),
+    SbConversion(SbConversion),
+    SbClickstream(SbClickstream),
+    SbRichMedia(SbRichMedia),
+    BudgetUsage(BudgetUsage),
+    Campaign(Campaign),
+    AdGroup(AdGroup),
+    Ad(Ad),
+    Target(Target),
+}
+
+macro_rules! each_record {
+    ($rec:expr, $r:ident => $body:expr) => {
+        match $rec {
+            Record::SpTraffic($r) => $body,
+            Record::SpConversion($r) => $body,
+            Record::SdTraffic($r) => $body,
+            Record::SdConversion($r) => $body,
+            Record::SbTraffic($r) => $body,
+            Record::SbConversion($r) => $body,
+            Record::SbClickstream($r) => $body,
+            Record::SbRichMedia($r) => $body,
+            Record::BudgetUsage($r) => $body,
+            Record::Campaign($r) => $body,
+            Record::AdGroup($r) => $body,
+            Record::Ad($r) => $body,
+            Record::Target($r) => $body,
+        }
+    };
+}
+
+impl Record {
+    pub fn dataset(&self) -> DatasetId {
+        match self {
+            Record::SpTraffic(_) => DatasetId::SpTraffic,
+            Record::SpConversion(_) => DatasetId::SpConversion,
+            Record::SdTraffic(_) => DatasetId::SdTraffic,
+            Record::SdConversion(_) => DatasetId::SdConversion,
+            Record::SbTraffic(_) => DatasetId::SbTraffic,
+            Record::SbConversion(_) => DatasetId::SbConversion,
+            Record::SbClickstream(_) => DatasetId::SbClickstream,
+            Record::SbRichMedia(_) => DatasetId::SbRichMedia,
+            Record::BudgetUsage(_) => DatasetId::BudgetUsage,
+            Record::Campaign(_) => DatasetId::Campaigns,
+            Record::AdGroup(_) => DatasetId::AdGroups,
+            Record::Ad(_) => DatasetId::Ads,
+            Record::Target(_) => DatasetId::Targets,
+        }
+    }
+
+    /// The record's JSON exactly as received, unknown fields included.
+    pub fn raw(&self) -> &str {
+        each_record!(self, r => &r.raw)
+    }
+}
+
+/// Just enough of an object to route it; everything else is skipped unparsed.
+#[derive(Deserialize)]
+pub(crate) struct Probe<'a> {
+    #[serde(rename = "Type", borrow, default)]
+    pub sns_type: Option<Cow<'a, str>>,
+    #[serde(alias = "dataSetId", borrow, default)]
+    pub dataset_id: Option<Cow<'a, str>>,
+}
+
+pub(crate) fn probe(text: &str) -> Result<Probe<'_>, DecodeError> {
+    serde_json::from_str(text).map_err(|e| {
+        if e.is_data() {
+            DecodeError::UnsupportedShape(e.to_string())
+        } else {
+            DecodeError::NotJson(e.to_string())
+        }
+    })
+}
+
+/// Decodes one record (a JSON object with `dataset_id`).
+pub fn decode_record(text: &str) -> Result<Record, DecodeError> {
+    decode_record_owned(Cow::Borrowed(text))
+}
+
+pub(crate) fn decode_record_owned(text: Cow<'_, str>) -> Result<Record, DecodeError> {
+    if !text.trim_start().starts_with('{') {
+        return Err(not_an_object(&text));
+    }
+    let p = probe(&text)?;
+    if let Some(t) = p.sns_type {
+        return Err(DecodeError::UnsupportedShape(format!(
+            "an SNS {t:?} message where a record was expected"
+        )));
+    }
+    let Some(ds) = p.dataset_id else {
+        return Err(DecodeError::UnsupportedShape(
+            "object has neither an SNS `Type` nor a `dataset_id`".into(),
+        ));
+    };
+    let dataset: DatasetId =
+        ds.parse().map_err(|_| DecodeError::UnknownDataset(ds.clone().into_owned()))?;
+    fn typed<'t, T: Deserialize<'t>>(ds: DatasetId, text: &'t str) -> Result<T, DecodeError> {
+        serde_json::from_str(text).map_err(|e| DecodeError::from_record(ds, e))
+    }
+    let mut record = match dataset {
+        DatasetId::SpTraffic => Record::SpTraffic(typed(dataset, &text)?),
+        DatasetId::SpConversion => Record::SpConversion(typed(dataset, &text)?),
+        DatasetId::SdTraffic => Record::SdTraffic(typed(dataset, &text)?),
+        DatasetId::SdConversion => Record::SdConversion(typed(dataset, &text)?),
+        DatasetId::SbTraffic => Record::SbTraffic(typed(dataset, &text)?),
+        DatasetId::SbConversion => Record::SbConversion(typed(dataset, &text)?),
+        DatasetId::SbClickstream => Record::SbClickstream(typed(dataset, &text)?),
+        DatasetId::SbRichMedia => Record::SbRichMedia(typed(dataset, &text)?),
+        DatasetId::BudgetUsage => Record::BudgetUsage(typed(dataset, &text)?),
+        DatasetId::Campaigns => Record::Campaign(typed(dataset, &text)?),
+        DatasetId::AdGroups => Record::AdGroup(typed(dataset, &text)?),
+        DatasetId::Ads => Record::Ad(typed(dataset, &text)?),
+        DatasetId::Targets => Record::Target(typed(dataset, &text)?),
+    };
+    let raw: Box<str> = text.into_owned().into_boxed_str();
+    each_record!(&mut record, r => r.raw = raw);
+    Ok(record)
+}
+
+pub(crate) fn not_an_object(text: &str) -> DecodeError {
+    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Ok(_) => DecodeError::UnsupportedShape("a JSON value that is not an object".into()),
+        Err(e) => DecodeError::NotJson(e.to_string()),
+    }
+}
