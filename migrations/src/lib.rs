@@ -1,1 +1,25 @@
+//! ams-hub schema migrations.
+//!
+//! * The **control plane** (schema `control`: tenants, keys, accounts, marketplaces, queues,
+//!   subscriptions) is migrated by sea-orm-migration: [`Migrator`].
+//! * Every **tenant schema** (`tenant_<slug>`) is migrated by [`tenant::TENANT_MIGRATIONS`], a
+//!   versioned list applied per schema and recorded in `<schema>.schema_migrations`.
+//!   sea-orm-migration keeps one history table per connection's search_path, which does not fit
+//!   thousands of schemas migrated through one pool; the tenant runner lives in `ams-store`.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_control_plane;
+pub mod tenant;
+
+/// The schema holding the control plane (and sea-orm's `seaql_migrations`).
+pub const CONTROL_SCHEMA: &str = "control";
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_control_plane::Migration)]
+    }
+}

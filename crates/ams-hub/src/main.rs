@@ -1,1 +1,52 @@
-fn main(){}
+//! `ams-hub`: the command line. Subcommands are thin: parsing and printing here, the work in
+//! ams-model and ams-store.
+
+mod cli;
+mod ingest_file;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use ams_store::{Store, TenantSlug};
+use clap::Parser;
+
+use crate::cli::{Cli, Command, TenantCommand};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Migrate => {
+            let store = Store::connect(&cli.database_url).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+        }
+        Command::Tenant { command: TenantCommand::Create { slug, name } } => {
+            // Validate before touching the database: a bad slug never reaches SQL.
+            let slug = TenantSlug::parse(&slug)?;
+            let store = Store::connect(&cli.database_url).await?;
+            store.migrate().await?;
+            let name = name.unwrap_or_else(|| slug.to_string());
+            let tenant = store.provision_tenant(&slug, &name).await?;
+            println!("tenant {} ready (schema tenant_{}, id {})", tenant.slug, tenant.slug, tenant.id);
+        }
+        Command::IngestFile(args) => {
+            let slug = TenantSlug::parse(&args.tenant)?;
+            let store = Store::connect(&cli.database_url).await?;
+            store.migrate().await?;
+            ingest_file::run(&store, &slug, &args).await?;
+        }
+    }
+    Ok(())
+}

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use crate::columns::{col, Column, ColumnKind as K, ColumnSink, Columns};
+use crate::columns::{col, req, Column, ColumnKind as K, ColumnSink, Columns};
 use crate::values;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -49,16 +49,16 @@ fn usage_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<(String, DateTime<
 }
 
 const COLUMNS: &[Column] = &[
-    col("advertiser_id", K::Text),
-    col("marketplace_id", K::Text),
-    col("budget_scope_type", K::Text),
-    col("budget_scope_id", K::Text),
+    req("advertiser_id", K::Text),
+    req("marketplace_id", K::Text),
+    req("budget_scope_type", K::Text),
+    req("budget_scope_id", K::Text),
     col("advertising_product_type", K::Text),
     col("budget", K::Decimal),
     col("budget_usage_percentage", K::Decimal),
-    col("usage_updated_timestamp", K::Text),
-    col("usage_updated_at", K::Timestamp),
-    col("payload", K::Json),
+    req("usage_updated_timestamp", K::Text),
+    req("usage_updated_at", K::Timestamp),
+    req("payload", K::Json),
 ];
 
 impl BudgetUsage {

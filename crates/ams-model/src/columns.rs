@@ -26,10 +26,18 @@ pub enum ColumnKind {
 pub struct Column {
     pub name: &'static str,
     pub kind: ColumnKind,
+    /// Always present in a decoded record (`NOT NULL` in the table).
+    pub required: bool,
 }
 
+/// A column that may be null.
 pub(crate) const fn col(name: &'static str, kind: ColumnKind) -> Column {
-    Column { name, kind }
+    Column { name, kind, required: false }
+}
+
+/// A column every decoded record has.
+pub(crate) const fn req(name: &'static str, kind: ColumnKind) -> Column {
+    Column { name, kind, required: true }
 }
 
 /// Receives a record's values in column order (one call per column).

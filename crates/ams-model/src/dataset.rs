@@ -110,3 +110,14 @@ impl FromStr for DatasetId {
         DatasetId::ALL.into_iter().find(|d| d.as_str() == s).ok_or(())
     }
 }
+
+impl DatasetId {
+    /// The delta spec of an hourly delta dataset.
+    pub fn delta_spec(self) -> Option<&'static crate::DeltaSpec> {
+        crate::DELTA_SPECS.into_iter().find(|s| s.dataset == self)
+    }
+    /// The entity spec of an entity dataset.
+    pub fn entity_spec(self) -> Option<&'static crate::EntitySpec> {
+        crate::ENTITY_SPECS.into_iter().find(|s| s.dataset == self)
+    }
+}

@@ -9,7 +9,7 @@
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::columns::{col, Column, ColumnKind, ColumnSink, Columns};
+use crate::columns::{col, req, Column, ColumnKind, ColumnSink, Columns};
 use crate::{values, DatasetId, TimeWindow};
 
 /// What the store needs to know about a delta dataset.
@@ -73,14 +73,14 @@ macro_rules! delta_dataset {
             const SPEC: &'static DeltaSpec = &DeltaSpec {
                 dataset: DatasetId::$dataset,
                 columns: &[
-                    col("idempotency_id", ColumnKind::Text),
-                    col("marketplace_id", ColumnKind::Text),
-                    col("advertiser_id", ColumnKind::Text),
-                    col("campaign_id", ColumnKind::Text),
+                    req("idempotency_id", ColumnKind::Text),
+                    req("marketplace_id", ColumnKind::Text),
+                    req("advertiser_id", ColumnKind::Text),
+                    req("campaign_id", ColumnKind::Text),
                     $( col(stringify!($dim), ColumnKind::Text), )*
-                    col("time_window_start", ColumnKind::Timestamp),
-                    col("time_window_start_local", ColumnKind::LocalTimestamp),
-                    col("time_window_start_offset", ColumnKind::Text),
+                    req("time_window_start", ColumnKind::Timestamp),
+                    req("time_window_start_local", ColumnKind::LocalTimestamp),
+                    req("time_window_start_offset", ColumnKind::Text),
                     $( col(stringify!($attr), ColumnKind::Text), )*
                     $( col(stringify!($long), ColumnKind::Long), )*
                     $( col(stringify!($dec), ColumnKind::Decimal), )*
@@ -235,6 +235,31 @@ delta_dataset! {
             video_midpoint_views, video_third_quartile_views, video_unmutes,
         ],
         decimals: [],
+    }
+}
+
+/// All eight delta datasets.
+pub const DELTA_SPECS: [&DeltaSpec; 8] = [
+    SpTraffic::SPEC,
+    SpConversion::SPEC,
+    SdTraffic::SPEC,
+    SdConversion::SPEC,
+    SbTraffic::SPEC,
+    SbConversion::SPEC,
+    SbClickstream::SPEC,
+    SbRichMedia::SPEC,
+];
+
+impl DeltaSpec {
+    /// Stored columns that are neither the idempotency id, the natural key nor a metric:
+    /// carried into the rollup as they come with the first delta of a key.
+    pub fn attributes(&self) -> impl Iterator<Item = &'static Column> + '_ {
+        self.columns.iter().filter(move |c| {
+            c.name != "idempotency_id" && !self.key.contains(&c.name) && !self.metrics.contains(&c.name)
+        })
+    }
+    pub fn column(&self, name: &str) -> &'static Column {
+        self.columns.iter().find(|c| c.name == name).expect("column of this spec")
     }
 }
 

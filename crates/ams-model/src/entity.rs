@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::columns::{col, Column, ColumnKind as K, ColumnSink, Columns};
+use crate::columns::{col, req, Column, ColumnKind as K, ColumnSink, Columns};
 use crate::{values, DatasetId};
 
 #[derive(Debug)]
@@ -61,14 +61,14 @@ macro_rules! entity_common {
                 dataset: DatasetId::$dataset,
                 id_column: stringify!($id_field),
                 columns: &[
-                    col("marketplace_id", K::Text),
-                    col(stringify!($id_field), K::Text),
-                    col("version", K::Long),
+                    req("marketplace_id", K::Text),
+                    req(stringify!($id_field), K::Text),
+                    req("version", K::Long),
                     col("advertiser_id", K::Text),
                     $($c,)*
                     col("creation_date_time", K::Timestamp),
                     col("last_updated_date_time", K::Timestamp),
-                    col("payload", K::Json),
+                    req("payload", K::Json),
                 ],
             };
             fn marketplace_id(&self) -> &str { &self.marketplace_id }
@@ -524,3 +524,7 @@ impl Columns for Target {
         write_audit_and_payload(s, self.audit.as_ref(), &self.raw);
     }
 }
+
+/// All four entity datasets.
+pub const ENTITY_SPECS: [&EntitySpec; 4] =
+    [Campaign::SPEC, AdGroup::SPEC, Ad::SPEC, Target::SPEC];

@@ -6,6 +6,7 @@
 //! `idempotency_id` and then summed, entities keep their highest `version`, budget usage keeps
 //! the newest notification.
 
+mod archive;
 mod body;
 mod budget;
 mod columns;
@@ -16,15 +17,16 @@ mod error;
 mod record;
 mod values;
 
+pub use archive::{archive_bodies, ArchiveBodies, ArchiveChunk};
 pub use body::{decode_body, Body, SubscriptionConfirmation};
 pub use budget::BudgetUsage;
 pub use columns::{Column, ColumnKind, ColumnSink, Columns};
 pub use dataset::{DatasetId, DatasetKind};
 pub use delta::{
-    DeltaRecord, DeltaSpec, SbClickstream, SbConversion, SbRichMedia, SbTraffic, SdConversion,
+    DeltaRecord, DeltaSpec, SbClickstream, DELTA_SPECS, SbConversion, SbRichMedia, SbTraffic, SdConversion,
     SdTraffic, SpConversion, SpTraffic,
 };
-pub use entity::{Ad, AdGroup, Campaign, EntityRecord, EntitySpec, Target};
+pub use entity::{Ad, AdGroup, Campaign, EntityRecord, EntitySpec, Target, ENTITY_SPECS};
 pub use error::DecodeError;
-pub use record::{decode_record, Record};
+pub use record::{columns_of, decode_record, Record};
 pub use values::TimeWindow;

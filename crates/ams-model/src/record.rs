@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use crate::columns::{Column, ColumnSink, Columns};
 use crate::{
     Ad, AdGroup, BudgetUsage, Campaign, DatasetId, DecodeError, SbClickstream, SbConversion,
     SbRichMedia, SbTraffic, SdConversion, SdTraffic, SpConversion, SpTraffic, Target,
@@ -63,6 +64,11 @@ impl Record {
             Record::Ad(_) => DatasetId::Ads,
             Record::Target(_) => DatasetId::Targets,
         }
+    }
+
+    /// Writes the record's values in the column order of [`columns_of`] its dataset.
+    pub fn write_columns(&self, sink: &mut dyn ColumnSink) {
+        each_record!(self, r => r.write_columns(sink))
     }
 
     /// The record's JSON exactly as received, unknown fields included.
@@ -130,6 +136,13 @@ pub(crate) fn decode_record_owned(text: Cow<'_, str>) -> Result<Record, DecodeEr
         DatasetId::Ads => Record::Ad(typed(dataset, &text)?),
         DatasetId::Targets => Record::Target(typed(dataset, &text)?),
     };
+    // Postgres text and jsonb cannot hold U+0000: such a record would fail its whole batch.
+    if text.contains("\\u0000") || text.contains('\0') {
+        return Err(DecodeError::InvalidRecord {
+            dataset,
+            detail: "contains U+0000, which Postgres cannot store".into(),
+        });
+    }
     let raw: Box<str> = text.into_owned().into_boxed_str();
     each_record!(&mut record, r => r.raw = raw);
     Ok(record)
@@ -139,5 +152,24 @@ pub(crate) fn not_an_object(text: &str) -> DecodeError {
     match serde_json::from_str::<serde::de::IgnoredAny>(text) {
         Ok(_) => DecodeError::UnsupportedShape("a JSON value that is not an object".into()),
         Err(e) => DecodeError::NotJson(e.to_string()),
+    }
+}
+
+/// The stored columns of a dataset, in [`Record::write_columns`] order.
+pub fn columns_of(dataset: DatasetId) -> &'static [Column] {
+    match dataset {
+        DatasetId::SpTraffic => SpTraffic::columns(),
+        DatasetId::SpConversion => SpConversion::columns(),
+        DatasetId::SdTraffic => SdTraffic::columns(),
+        DatasetId::SdConversion => SdConversion::columns(),
+        DatasetId::SbTraffic => SbTraffic::columns(),
+        DatasetId::SbConversion => SbConversion::columns(),
+        DatasetId::SbClickstream => SbClickstream::columns(),
+        DatasetId::SbRichMedia => SbRichMedia::columns(),
+        DatasetId::BudgetUsage => BudgetUsage::columns(),
+        DatasetId::Campaigns => Campaign::columns(),
+        DatasetId::AdGroups => AdGroup::columns(),
+        DatasetId::Ads => Ad::columns(),
+        DatasetId::Targets => Target::columns(),
     }
 }

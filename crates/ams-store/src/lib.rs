@@ -1,1 +1,19 @@
+//! Postgres for ams-hub.
+//!
+//! * [`Store`]: the connection (one sqlx pool, shared with sea-orm), database creation,
+//!   migrations of the control plane and of every tenant schema.
+//! * [`control`]: sea-orm entities of the control plane (schema `control`).
+//! * [`tenant`]: tenant slugs, their schemas and provisioning.
+//! * [`ledger`]: the [`LedgerWriter`] that writes a batch of decoded records for one tenant in
+//!   one transaction: dedupe, rollups, entity versions, budget state, quarantine.
 
+pub mod control;
+mod error;
+pub mod ledger;
+mod store;
+pub mod tenant;
+
+pub use error::StoreError;
+pub use ledger::{DatasetCounts, LedgerBatch, LedgerWriter, Provenance, QuarantineEntry, WriteSummary};
+pub use store::{Store, DEFAULT_DATABASE_URL};
+pub use tenant::{TenantSchema, TenantSlug};

@@ -1,0 +1,22 @@
+//! A brand (advertiser) a tenant manages, with the AWS role to reach its queues.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(schema_name = "control", table_name = "accounts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub aws_role_arn: Option<String>,
+    /// A secret shared with the brand for AssumeRole: never logged, never returned after creation.
+    pub external_id: String,
+    pub status: String,
+    pub created_at: DateTimeWithTimeZone,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

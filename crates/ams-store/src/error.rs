@@ -1,0 +1,15 @@
+use crate::tenant::InvalidSlug;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    InvalidSlug(#[from] InvalidSlug),
+    #[error("tenant {0:?} does not exist (create it with `ams-hub tenant create {0}`)")]
+    UnknownTenant(String),
+    #[error("invalid DATABASE_URL: {0}")]
+    InvalidUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Orm(#[from] sea_orm::DbErr),
+}

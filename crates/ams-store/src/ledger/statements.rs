@@ -1,0 +1,181 @@
+//! SQL of the ledger, generated from the column lists of ams-model (the same lists the tenant
+//! migration builds the tables from). Schema names come from `TenantSchema` only.
+
+use ams_model::{BudgetUsage, Column, ColumnKind, Columns, DeltaSpec, EntitySpec};
+
+fn array_type(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Text | ColumnKind::Json => "text[]",
+        ColumnKind::Long => "bigint[]",
+        ColumnKind::Decimal => "numeric[]",
+        ColumnKind::Timestamp => "timestamptz[]",
+        ColumnKind::LocalTimestamp => "timestamp[]",
+        ColumnKind::Bool => "boolean[]",
+    }
+}
+
+/// Column names plus the provenance columns, comma separated.
+fn column_list(columns: &[Column]) -> String {
+    let mut names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+    names.extend(["hub_account_id", "received_at"]);
+    names.join(", ")
+}
+
+/// `SELECT <columns> FROM UNNEST($1::text[], …) AS u(<columns>)`, binds in
+/// `ColumnBuffers::bind` order.
+fn unnest_select(columns: &[Column]) -> String {
+    let mut arrays = Vec::new();
+    let mut exprs = Vec::new();
+    for (i, c) in columns.iter().enumerate() {
+        arrays.push(format!("${}::{}", i + 1, array_type(c.kind)));
+        exprs.push(if c.kind == ColumnKind::Json { format!("u.{0}::jsonb", c.name) } else { format!("u.{}", c.name) });
+    }
+    let n = columns.len();
+    arrays.push(format!("${}::uuid[]", n + 1));
+    arrays.push(format!("${}::timestamptz[]", n + 2));
+    exprs.extend(["u.hub_account_id".into(), "u.received_at".into()]);
+    format!(
+        "SELECT {} FROM UNNEST({}) AS u({})",
+        exprs.join(", "),
+        arrays.join(", "),
+        column_list(columns)
+    )
+}
+
+/// Inserts deltas ignoring known `idempotency_id`s and adds exactly the inserted rows to the
+/// rollup. Returns one row: the number of deltas inserted.
+pub(crate) fn delta(schema: &str, spec: &DeltaSpec) -> String {
+    let table = spec.dataset.table();
+    let t = format!("{schema}.{table}");
+    let key = spec.key.join(", ");
+    let attrs: Vec<&str> = spec.attributes().map(|c| c.name).collect();
+    let mut returning: Vec<&str> = spec.key.to_vec();
+    returning.extend(&attrs);
+    returning.extend(spec.metrics);
+    let mut rollup_cols: Vec<&str> = spec.key.to_vec();
+    rollup_cols.extend(&attrs);
+    rollup_cols.extend(spec.metrics);
+    let mut select: Vec<String> = spec.key.iter().map(|k| k.to_string()).collect();
+    // Attributes are functions of the key (the local hour of an instant, a keyword's match
+    // type); any one delta's value will do.
+    select.extend(attrs.iter().map(|a| format!("min({a})")));
+    select.extend(spec.metrics.iter().map(|m| match spec.column(m).kind {
+        ColumnKind::Long => format!("COALESCE(sum({m}), 0)::bigint"),
+        _ => format!("COALESCE(sum({m}), 0)"),
+    }));
+    let updates: Vec<String> = spec.metrics.iter().map(|m| format!("{m} = h.{m} + excluded.{m}")).collect();
+    format!(
+        "WITH inserted AS (
+            INSERT INTO {t} ({cols}) {incoming}
+            ON CONFLICT (idempotency_id) DO NOTHING
+            RETURNING {returning}
+        ), rolled AS (
+            INSERT INTO {t}_hourly AS h ({rollup_cols}, delta_count, updated_at)
+            SELECT {select}, count(*), now() FROM inserted GROUP BY {key} ORDER BY {key}
+            ON CONFLICT ON CONSTRAINT {table}_hourly_key DO UPDATE SET {updates},
+                delta_count = h.delta_count + excluded.delta_count, updated_at = excluded.updated_at
+            RETURNING 1
+        )
+        SELECT count(*) FROM inserted",
+        cols = column_list(spec.columns),
+        incoming = unnest_select(spec.columns),
+        returning = returning.join(", "),
+        rollup_cols = rollup_cols.join(", "),
+        select = select.join(", "),
+        updates = updates.join(", "),
+    )
+}
+
+/// History once per (marketplace_id, id, version); current replaced only by a higher version.
+/// Returns one row: (new versions, current rows written).
+pub(crate) fn entity(schema: &str, spec: &EntitySpec) -> String {
+    let table = spec.dataset.table();
+    let t = format!("{schema}.{table}");
+    let id = spec.id_column;
+    let cols = column_list(spec.columns);
+    let updates: Vec<String> = spec
+        .columns
+        .iter()
+        .map(|c| c.name)
+        .chain(["hub_account_id", "received_at"])
+        .filter(|c| *c != "marketplace_id" && *c != id)
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "WITH incoming AS MATERIALIZED ({incoming}),
+        history AS (
+            INSERT INTO {t}_history ({cols}) SELECT {cols} FROM incoming
+            ON CONFLICT (marketplace_id, {id}, version) DO NOTHING
+            RETURNING 1
+        ), newest AS (
+            SELECT DISTINCT ON (marketplace_id, {id}) {cols} FROM incoming
+            ORDER BY marketplace_id, {id}, version DESC
+        ), current AS (
+            INSERT INTO {t} AS cur ({cols}) SELECT {cols} FROM newest ORDER BY marketplace_id, {id}
+            ON CONFLICT (marketplace_id, {id}) DO UPDATE SET {updates}
+            WHERE cur.version < excluded.version
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM history), (SELECT count(*) FROM current)",
+        incoming = unnest_select(spec.columns),
+        updates = updates.join(", "),
+    )
+}
+
+/// Each distinct notification once; current per scope = the newest, ties broken by the
+/// larger usage and budget so that arrival order never matters.
+pub(crate) fn budget_usage(schema: &str) -> String {
+    let columns = BudgetUsage::columns();
+    let t = format!("{schema}.amzn_stream_budget_usage");
+    let cols = column_list(columns);
+    let scope = BudgetUsage::SCOPE_KEY.join(", ");
+    let updates: Vec<String> = columns
+        .iter()
+        .map(|c| c.name)
+        .chain(["hub_account_id", "received_at"])
+        .filter(|c| !BudgetUsage::SCOPE_KEY.contains(c))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let order = |p: &str| {
+        format!(
+            "({p}usage_updated_at, COALESCE({p}budget_usage_percentage, -1), COALESCE({p}budget, -1))"
+        )
+    };
+    format!(
+        "WITH incoming AS MATERIALIZED ({incoming}),
+        history AS (
+            INSERT INTO {t} ({cols}) SELECT {cols} FROM incoming
+            ON CONFLICT ON CONSTRAINT amzn_stream_budget_usage_notification DO NOTHING
+            RETURNING 1
+        ), newest AS (
+            SELECT DISTINCT ON ({scope}) {cols} FROM incoming
+            ORDER BY {scope}, usage_updated_at DESC, COALESCE(budget_usage_percentage, -1) DESC,
+                COALESCE(budget, -1) DESC
+        ), current AS (
+            INSERT INTO {t}_current AS cur ({cols}) SELECT {cols} FROM newest ORDER BY {scope}
+            ON CONFLICT ({scope}) DO UPDATE SET {updates}
+            WHERE {old} < {new}
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM history), (SELECT count(*) FROM current)",
+        incoming = unnest_select(columns),
+        updates = updates.join(", "),
+        old = order("cur."),
+        new = order("excluded."),
+    )
+}
+
+/// Quarantines bodies, once per distinct body. Returns one row: the number newly quarantined.
+pub(crate) fn quarantine(schema: &str) -> String {
+    format!(
+        "WITH q AS (
+            INSERT INTO {schema}.quarantine
+                (body_sha256, body, reason_code, reason, source, message_id, hub_account_id, received_at)
+            SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[],
+                $6::text[], $7::uuid[], $8::timestamptz[])
+            ON CONFLICT (body_sha256) DO NOTHING
+            RETURNING 1
+        )
+        SELECT count(*) FROM q"
+    )
+}

@@ -1,0 +1,122 @@
+//! [`LedgerWriter`]: one batch, one transaction, every dataset in a fixed order.
+
+use std::time::Duration;
+
+use ams_model::{DatasetId, DatasetKind};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+
+use super::batch::LedgerBatch;
+use super::buffers::ColumnBuffers;
+use super::{statements, DatasetCounts, WriteSummary};
+use crate::{Store, StoreError, TenantSchema};
+
+/// Concurrent writers of one tenant can deadlock on overlapping keys; Postgres then aborts
+/// one of them, and that batch is simply written again.
+const MAX_ATTEMPTS: u32 = 5;
+
+#[derive(Clone)]
+pub struct LedgerWriter {
+    pool: PgPool,
+}
+
+impl LedgerWriter {
+    pub fn new(store: &Store) -> Self {
+        LedgerWriter { pool: store.pool().clone() }
+    }
+
+    /// Writes the batch in one transaction. On `Ok`, everything in it is durable; on `Err`,
+    /// nothing is.
+    pub async fn write(&self, schema: &TenantSchema, batch: &LedgerBatch) -> Result<WriteSummary, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.try_write(schema, batch).await {
+                Err(StoreError::Database(e)) if attempt < MAX_ATTEMPTS && is_transient_conflict(&e) => {
+                    tracing::debug!(schema = %schema, attempt, error = %e, "ledger write conflicted; retrying");
+                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_write(&self, schema: &TenantSchema, batch: &LedgerBatch) -> Result<WriteSummary, StoreError> {
+        let mut summary = WriteSummary::default();
+        if batch.is_empty() {
+            return Ok(summary);
+        }
+        let mut tx = self.pool.begin().await?;
+        // BTreeMap order: every writer takes row locks dataset by dataset in the same order.
+        for (dataset, buffers) in &batch.datasets {
+            let counts = write_dataset(&mut tx, schema.name(), *dataset, buffers).await?;
+            summary.datasets.insert(*dataset, counts);
+        }
+        if !batch.quarantine.is_empty() {
+            let new = write_quarantine(&mut tx, schema.name(), batch).await?;
+            summary.quarantined = new;
+            summary.quarantine_known = batch.quarantine.len() as u64 - new;
+        }
+        tx.commit().await?;
+        Ok(summary)
+    }
+}
+
+async fn write_dataset(
+    tx: &mut Transaction<'_, Postgres>,
+    schema: &str,
+    dataset: DatasetId,
+    buffers: &ColumnBuffers,
+) -> Result<DatasetCounts, StoreError> {
+    let sql = match dataset.kind() {
+        DatasetKind::HourlyDelta => statements::delta(schema, dataset.delta_spec().expect("delta spec")),
+        DatasetKind::Entity => statements::entity(schema, dataset.entity_spec().expect("entity spec")),
+        DatasetKind::BudgetUsage => statements::budget_usage(schema),
+    };
+    let row = buffers.bind(sqlx::query(&sql)).fetch_one(&mut **tx).await?;
+    let inserted = row.try_get::<i64, _>(0)? as u64;
+    let received = buffers.rows() as u64;
+    Ok(DatasetCounts { received, inserted, duplicates: received - inserted })
+}
+
+async fn write_quarantine(
+    tx: &mut Transaction<'_, Postgres>,
+    schema: &str,
+    batch: &LedgerBatch,
+) -> Result<u64, StoreError> {
+    let q = &batch.quarantine;
+    let sha: Vec<Vec<u8>> = q.iter().map(|e| e.body_sha256()).collect();
+    let body: Vec<String> = q.iter().map(|e| storable(&e.body)).collect();
+    let code: Vec<String> = q.iter().map(|e| storable(&e.reason_code)).collect();
+    let reason: Vec<String> = q.iter().map(|e| storable(&e.reason)).collect();
+    let source: Vec<String> = q.iter().map(|e| storable(&e.source)).collect();
+    let message_id: Vec<Option<String>> = q.iter().map(|e| e.message_id.as_deref().map(storable)).collect();
+    let account: Vec<Option<uuid::Uuid>> = q.iter().map(|e| e.provenance.hub_account_id).collect();
+    let received: Vec<chrono::DateTime<chrono::Utc>> = q.iter().map(|e| e.provenance.received_at).collect();
+    let sql = statements::quarantine(schema);
+    let n: i64 = sqlx::query_scalar(&sql)
+        .bind(&sha)
+        .bind(&body)
+        .bind(&code)
+        .bind(&reason)
+        .bind(&source)
+        .bind(&message_id)
+        .bind(&account)
+        .bind(&received)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(n as u64)
+}
+
+/// Postgres text cannot hold U+0000; a quarantined body must still land, so it is replaced by
+/// U+FFFD (the SHA-256 column is of the original bytes).
+fn storable(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s.to_owned()
+    }
+}
+
+fn is_transient_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+}

@@ -1,0 +1,118 @@
+//! Connecting: create the database if it is missing, keep the control plane on the search_path,
+//! migrate the control plane and every tenant schema.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait, CONTROL_SCHEMA};
+use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder, SqlxPostgresConnector};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+
+use crate::control::tenant;
+use crate::tenant::{TenantSchema, TenantSlug};
+use crate::StoreError;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/ams_hub";
+
+/// Serialises control-plane migrations across processes (`pg_advisory_lock` key).
+const MIGRATION_LOCK: i64 = 0x616d_735f_6875_6201;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects to `url`, creating the database when it does not exist yet.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Self::connect_with(url, 8).await
+    }
+
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let opts = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(redact(url, &e)))?;
+        create_database_if_missing(&opts).await?;
+        {
+            let mut conn = opts.connect().await?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {CONTROL_SCHEMA}"))
+                .execute(&mut conn)
+                .await
+                .or_else(ignore_duplicate)?;
+            conn.close().await?;
+        }
+        // Unqualified names mean the control plane; tenant tables are always schema-qualified.
+        let opts = opts
+            .options([("search_path", CONTROL_SCHEMA)])
+            .statement_cache_capacity(1024);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone());
+        Ok(Store { pool, db })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn orm(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Applies control-plane migrations, then brings every tenant schema to the latest version.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut lock = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await?;
+        let result = Migrator::up(&self.db, None).await.map_err(StoreError::from);
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await?;
+        result?;
+        let tenants = tenant::Entity::find().order_by_asc(tenant::Column::Slug).all(&self.db).await?;
+        for t in tenants {
+            let slug = TenantSlug::parse(&t.slug)?;
+            crate::tenant::migrate_schema(&self.pool, &TenantSchema::of(&slug)).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn create_database_if_missing(opts: &PgConnectOptions) -> Result<(), StoreError> {
+    let name = opts.get_database().unwrap_or("postgres").to_owned();
+    match opts.connect().await {
+        Ok(conn) => return conn.close().await.map_err(Into::into),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut admin = opts.clone().database("postgres").connect().await?;
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    sqlx::query(&format!("CREATE DATABASE {quoted}"))
+        .execute(&mut admin)
+        .await
+        .or_else(ignore_duplicate)?;
+    tracing::info!(database = %name, "created database");
+    admin.close().await?;
+    Ok(())
+}
+
+/// Another process creating the same object at the same moment is success.
+fn ignore_duplicate(e: sqlx::Error) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+    match &e {
+        sqlx::Error::Database(d)
+            if matches!(d.code().as_deref(), Some("42P04" | "42P06" | "23505")) =>
+        {
+            Ok(Default::default())
+        }
+        _ => Err(e),
+    }
+}
+
+/// An error about a URL must not print its password.
+fn redact(url: &str, e: &dyn std::fmt::Display) -> String {
+    let shown = match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => "<url>".to_owned(),
+    };
+    format!("{shown}: {e}")
+}

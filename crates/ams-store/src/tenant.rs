@@ -1,0 +1,158 @@
+//! Tenants: the slug (validated before it reaches SQL), the schema it names, provisioning and
+//! the per-tenant schema migration runner.
+
+use std::fmt;
+
+use chrono::Utc;
+use migration::tenant::TENANT_MIGRATIONS;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::control::tenant;
+use crate::{Store, StoreError};
+
+/// A tenant's slug: `^[a-z][a-z0-9_]{2,39}$`. Only a parsed slug can name a schema.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TenantSlug(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid tenant slug {0:?}: use 3 to 40 characters, lowercase letters, digits and _, starting with a letter")]
+pub struct InvalidSlug(pub String);
+
+impl TenantSlug {
+    pub fn parse(s: &str) -> Result<TenantSlug, InvalidSlug> {
+        let b = s.as_bytes();
+        let ok = (3..=40).contains(&b.len())
+            && b[0].is_ascii_lowercase()
+            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_');
+        if ok {
+            Ok(TenantSlug(s.to_owned()))
+        } else {
+            // Never echo a huge or control-character-laden input back.
+            Err(InvalidSlug(s.chars().take(60).filter(|c| !c.is_control()).collect()))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The schema `tenant_<slug>` holding one tenant's ledger. Safe to splice into SQL: it can
+/// only be built from a [`TenantSlug`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TenantSchema(String);
+
+impl TenantSchema {
+    pub fn of(slug: &TenantSlug) -> TenantSchema {
+        TenantSchema(format!("tenant_{}", slug.0))
+    }
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Store {
+    /// Creates the tenant (if new) and brings its schema to the latest version. Idempotent.
+    pub async fn provision_tenant(
+        &self,
+        slug: &TenantSlug,
+        name: &str,
+    ) -> Result<tenant::Model, StoreError> {
+        let row = tenant::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            slug: Set(slug.as_str().to_owned()),
+            name: Set(name.to_owned()),
+            status: Set("active".to_owned()),
+            created_at: Set(Utc::now().into()),
+        };
+        tenant::Entity::insert(row)
+            .on_conflict(OnConflict::column(tenant::Column::Slug).do_nothing().to_owned())
+            .do_nothing()
+            .exec(self.orm())
+            .await?;
+        migrate_schema(self.pool(), &TenantSchema::of(slug)).await?;
+        self.find_tenant(slug).await?.ok_or_else(|| StoreError::UnknownTenant(slug.to_string()))
+    }
+
+    pub async fn find_tenant(&self, slug: &TenantSlug) -> Result<Option<tenant::Model>, StoreError> {
+        Ok(tenant::Entity::find()
+            .filter(tenant::Column::Slug.eq(slug.as_str()))
+            .one(self.orm())
+            .await?)
+    }
+
+    /// The schema of an existing tenant, or [`StoreError::UnknownTenant`].
+    pub async fn tenant_schema(&self, slug: &TenantSlug) -> Result<TenantSchema, StoreError> {
+        match self.find_tenant(slug).await? {
+            Some(_) => Ok(TenantSchema::of(slug)),
+            None => Err(StoreError::UnknownTenant(slug.to_string())),
+        }
+    }
+}
+
+/// Applies the tenant migrations `schema` lacks, in one transaction, under a lock per schema.
+pub async fn migrate_schema(pool: &PgPool, schema: &TenantSchema) -> Result<i32, StoreError> {
+    let s = schema.name();
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('ams-hub tenant schema ' || $1, 0))")
+        .bind(s)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {s}")).execute(&mut *tx).await?;
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {s}.schema_migrations (
+            version integer PRIMARY KEY, name text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now())"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let applied: Vec<i32> = sqlx::query_scalar(&format!("SELECT version FROM {s}.schema_migrations"))
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut current = applied.iter().copied().max().unwrap_or(0);
+    for m in TENANT_MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        for stmt in (m.statements)(s) {
+            sqlx::query(&stmt).execute(&mut *tx).await?;
+        }
+        sqlx::query(&format!("INSERT INTO {s}.schema_migrations (version, name) VALUES ($1, $2)"))
+            .bind(m.version)
+            .bind(m.name)
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(schema = s, version = m.version, "applied tenant migration");
+        current = current.max(m.version);
+    }
+    tx.commit().await?;
+    Ok(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_validated() {
+        for ok in ["acme", "acme_agency_2", "abc", &"a".repeat(40)] {
+            assert!(TenantSlug::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "ab", "Acme", "1acme", "_acme", "acme-x", "acme;drop", "a b c", &"a".repeat(41),
+                    "x'); DROP SCHEMA control; --", "ünï"] {
+            assert!(TenantSlug::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(TenantSchema::of(&TenantSlug::parse("acme").unwrap()).name(), "tenant_acme");
+    }
+}

@@ -1,0 +1,112 @@
+//! v001: every table of the storage contract (docs/architecture.md), generated from the column
+//! lists in `ams-model` so that the writer and the tables agree by construction.
+
+use ams_model::{
+    BudgetUsage, Column, ColumnKind, Columns, DeltaSpec, EntitySpec, DELTA_SPECS, ENTITY_SPECS,
+};
+
+pub fn sql_type(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Text => "text",
+        ColumnKind::Long => "bigint",
+        ColumnKind::Decimal => "numeric",
+        ColumnKind::Timestamp => "timestamptz",
+        ColumnKind::LocalTimestamp => "timestamp",
+        ColumnKind::Bool => "boolean",
+        ColumnKind::Json => "jsonb",
+    }
+}
+
+fn column_ddl(c: &Column) -> String {
+    format!("{} {}{}", c.name, sql_type(c.kind), if c.required { " NOT NULL" } else { "" })
+}
+
+/// Columns every ledger table carries besides the record's own: which of the tenant's
+/// accounts (control.accounts.id) the record came through, and when it was received.
+const PROVENANCE: &str = "hub_account_id uuid,\n    received_at timestamptz NOT NULL";
+
+fn delta(schema: &str, spec: &DeltaSpec) -> Vec<String> {
+    let table = spec.dataset.table();
+    let cols: Vec<String> = spec.columns.iter().map(column_ddl).collect();
+    let mut rollup: Vec<String> = spec.key.iter().map(|k| column_ddl(spec.column(k))).collect();
+    rollup.extend(spec.attributes().map(column_ddl));
+    rollup.extend(spec.metrics.iter().map(|m| {
+        format!("{m} {} NOT NULL DEFAULT 0", sql_type(spec.column(m).kind))
+    }));
+    vec![
+        format!(
+            "CREATE TABLE {schema}.{table} (\n    {},\n    {PROVENANCE},\n    PRIMARY KEY (idempotency_id)\n)",
+            cols.join(",\n    ")
+        ),
+        // NULLS NOT DISTINCT: a dimension Amazon leaves null is still one key value.
+        format!(
+            "CREATE TABLE {schema}.{table}_hourly (\n    {},\n    delta_count bigint NOT NULL,\n    \
+             updated_at timestamptz NOT NULL,\n    CONSTRAINT {table}_hourly_key UNIQUE NULLS NOT DISTINCT ({})\n)",
+            rollup.join(",\n    "),
+            spec.key.join(", ")
+        ),
+        format!("CREATE INDEX {table}_hourly_time ON {schema}.{table}_hourly (time_window_start)"),
+    ]
+}
+
+fn entity(schema: &str, spec: &EntitySpec) -> Vec<String> {
+    let table = spec.dataset.table();
+    let cols: Vec<String> = spec.columns.iter().map(column_ddl).collect();
+    let cols = cols.join(",\n    ");
+    let id = spec.id_column;
+    vec![
+        format!(
+            "CREATE TABLE {schema}.{table} (\n    {cols},\n    {PROVENANCE},\n    PRIMARY KEY (marketplace_id, {id})\n)"
+        ),
+        format!(
+            "CREATE TABLE {schema}.{table}_history (\n    {cols},\n    {PROVENANCE},\n    PRIMARY KEY (marketplace_id, {id}, version)\n)"
+        ),
+    ]
+}
+
+fn budget(schema: &str) -> Vec<String> {
+    let cols: Vec<String> = BudgetUsage::columns().iter().map(column_ddl).collect();
+    let cols = cols.join(",\n    ");
+    vec![
+        format!(
+            "CREATE TABLE {schema}.amzn_stream_budget_usage (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    \
+             {cols},\n    {PROVENANCE},\n    CONSTRAINT amzn_stream_budget_usage_notification UNIQUE NULLS NOT DISTINCT ({})\n)",
+            BudgetUsage::IDENTITY.join(", ")
+        ),
+        format!(
+            "CREATE TABLE {schema}.amzn_stream_budget_usage_current (\n    {cols},\n    {PROVENANCE},\n    PRIMARY KEY ({})\n)",
+            BudgetUsage::SCOPE_KEY.join(", ")
+        ),
+    ]
+}
+
+fn quarantine(schema: &str) -> Vec<String> {
+    vec![format!(
+        "CREATE TABLE {schema}.quarantine (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- the same bytes are quarantined once, however often they are redelivered or re-read
+    body_sha256 bytea NOT NULL UNIQUE,
+    body text NOT NULL,
+    reason_code text NOT NULL,
+    reason text NOT NULL,
+    source text NOT NULL,
+    message_id text,
+    hub_account_id uuid,
+    received_at timestamptz NOT NULL,
+    quarantined_at timestamptz NOT NULL DEFAULT now()
+)"
+    )]
+}
+
+pub fn statements(schema: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for spec in DELTA_SPECS {
+        out.extend(delta(schema, spec));
+    }
+    for spec in ENTITY_SPECS {
+        out.extend(entity(schema, spec));
+    }
+    out.extend(budget(schema));
+    out.extend(quarantine(schema));
+    out
+}
