@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use ams_model::{archive_bodies, decode_body, Body, DatasetId};
-use ams_store::{LedgerBatch, LedgerWriter, Provenance, QuarantineEntry, Store, TenantSlug, WriteSummary};
+use ams_model::{archive_bodies, DatasetId};
+use ams_store::{
+    LedgerBatch, LedgerWriter, Provenance, Pushed, QuarantineEntry, Store, TenantSlug, WriteSummary,
+};
 use anyhow::Context;
 
 use crate::cli::IngestFileArgs;
@@ -24,28 +26,20 @@ pub async fn run(store: &Store, slug: &TenantSlug, args: &IngestFileArgs) -> any
         for chunk in archive_bodies(&text) {
             let prov = Provenance::now(args.account);
             let source = || format!("file:{}:{}", path.display(), chunk.line);
-            match decode_body(chunk.text) {
-                Ok(Body::Records(records)) => {
-                    for r in &records {
-                        batch.push(r, prov);
-                    }
-                }
-                Ok(Body::Confirmation(c)) => {
-                    confirmations += 1;
-                    batch.quarantine(QuarantineEntry {
-                        body: chunk.text.to_owned(),
-                        reason_code: "subscription_confirmation".into(),
-                        reason: format!(
-                            "SNS SubscriptionConfirmation for {}: files are never confirmed; \
-                             confirm through the queue consumer or the Ads API",
-                            c.topic_arn
-                        ),
-                        source: source(),
-                        message_id: c.message_id.clone(),
-                        provenance: prov,
-                    });
-                }
-                Err(e) => batch.quarantine(QuarantineEntry::from_error(chunk.text, &e, source(), prov)),
+            if let Pushed::Confirmation(c) = batch.push_body(chunk.text, source, prov) {
+                confirmations += 1;
+                batch.quarantine(QuarantineEntry {
+                    body: chunk.text.to_owned(),
+                    reason_code: "subscription_confirmation".into(),
+                    reason: format!(
+                        "SNS SubscriptionConfirmation for {}: files are never confirmed; \
+                         confirm through the queue consumer or the Ads API",
+                        c.topic_arn
+                    ),
+                    source: source(),
+                    message_id: c.message_id.clone(),
+                    provenance: prov,
+                });
             }
             if batch.records() + batch.quarantine_len() >= args.batch_size as usize {
                 total.add(&writer.write(&schema, &batch).await?);

@@ -14,6 +14,6 @@ mod store;
 pub mod tenant;
 
 pub use error::StoreError;
-pub use ledger::{DatasetCounts, LedgerBatch, LedgerWriter, Provenance, QuarantineEntry, WriteSummary};
+pub use ledger::{DatasetCounts, LedgerBatch, LedgerWriter, Provenance, Pushed, QuarantineEntry, WriteSummary};
 pub use store::{Store, DEFAULT_DATABASE_URL};
 pub use tenant::{TenantSchema, TenantSlug};

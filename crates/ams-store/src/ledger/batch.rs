@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ams_model::{columns_of, DatasetId, DecodeError, Record};
+use ams_model::{columns_of, decode_body, Body, DatasetId, DecodeError, Record, SubscriptionConfirmation};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -54,6 +54,17 @@ impl QuarantineEntry {
     }
 }
 
+/// What became of a body given to [`LedgerBatch::push_body`].
+#[derive(Debug)]
+pub enum Pushed {
+    /// Its records (possibly none, for an empty array) are in the batch.
+    Records(usize),
+    /// It could not be decoded and is in the batch's quarantine list.
+    Quarantined,
+    /// An SNS subscription confirmation: the caller decides (confirm, or quarantine).
+    Confirmation(SubscriptionConfirmation),
+}
+
 #[derive(Default)]
 pub struct LedgerBatch {
     pub(crate) datasets: BTreeMap<DatasetId, ColumnBuffers>,
@@ -72,6 +83,23 @@ impl LedgerBatch {
             .entry(dataset)
             .or_insert_with(|| ColumnBuffers::new(columns_of(dataset)));
         buffers.push_row(record, provenance);
+    }
+
+    /// Decodes an SQS body into the batch: its records, or its quarantine entry.
+    pub fn push_body(&mut self, body: &str, source: impl FnOnce() -> String, provenance: Provenance) -> Pushed {
+        match decode_body(body) {
+            Ok(Body::Records(records)) => {
+                for r in &records {
+                    self.push(r, provenance);
+                }
+                Pushed::Records(records.len())
+            }
+            Ok(Body::Confirmation(c)) => Pushed::Confirmation(c),
+            Err(e) => {
+                self.quarantine(QuarantineEntry::from_error(body, &e, source(), provenance));
+                Pushed::Quarantined
+            }
+        }
     }
 
     pub fn quarantine(&mut self, entry: QuarantineEntry) {

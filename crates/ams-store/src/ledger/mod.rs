@@ -15,7 +15,7 @@ mod buffers;
 mod statements;
 mod writer;
 
-pub use batch::{LedgerBatch, Provenance, QuarantineEntry};
+pub use batch::{LedgerBatch, Provenance, Pushed, QuarantineEntry};
 pub use writer::LedgerWriter;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,347 @@
+//! The ledger against real Postgres: random streams with duplicates, redeliveries, negative
+//! restatements, shuffled order, envelope/bare/array mixes and malformed bodies must leave
+//! exactly the expected sums in every delta table and rollup; replays change nothing.
+
+use std::collections::{BTreeMap, HashSet};
+
+use ams_model::{DeltaSpec, DELTA_SPECS, ENTITY_SPECS};
+use ams_store::{LedgerBatch, LedgerWriter, Provenance, Pushed, Store, TenantSchema, WriteSummary};
+use ams_tests::gen::{self, GenDelta};
+use ams_tests::{tenant, TestDb};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
+use sqlx::Row;
+
+/// Writes bodies in random batch sizes, like consumers would.
+async fn write_bodies(store: &Store, schema: &TenantSchema, bodies: &[String], rng: &mut StdRng) -> WriteSummary {
+    let writer = LedgerWriter::new(store);
+    let mut total = WriteSummary::default();
+    let mut i = 0;
+    while i < bodies.len() {
+        let n = rng.gen_range(1..=120).min(bodies.len() - i);
+        let mut batch = LedgerBatch::new();
+        for (j, body) in bodies[i..i + n].iter().enumerate() {
+            let pushed = batch.push_body(body, || format!("test:{}", i + j), Provenance::now(None));
+            assert!(!matches!(pushed, Pushed::Confirmation(_)));
+        }
+        total.add(&writer.write(schema, &batch).await.expect("ledger write"));
+        i += n;
+    }
+    total
+}
+
+/// A stream of SQS bodies: every record delivered 1–3 times, shuffled, as bare records, SNS
+/// envelopes or small arrays, with malformed bodies mixed in.
+fn stream(rng: &mut StdRng, records: &[GenDelta], malformed: &[(String, &str)]) -> Vec<String> {
+    let mut deliveries: Vec<&str> = Vec::new();
+    for r in records {
+        for _ in 0..rng.gen_range(1..=3) {
+            deliveries.push(&r.json);
+        }
+    }
+    deliveries.shuffle(rng);
+    let mut bodies = Vec::new();
+    let mut i = 0;
+    while i < deliveries.len() {
+        match rng.gen_range(0..100) {
+            0..=49 => {
+                bodies.push(deliveries[i].to_owned());
+                i += 1;
+            }
+            50..=84 => {
+                bodies.push(gen::envelope(deliveries[i]));
+                i += 1;
+            }
+            _ => {
+                let n = rng.gen_range(1..=3).min(deliveries.len() - i);
+                bodies.push(format!("[{}]", deliveries[i..i + n].join(",")));
+                i += n;
+            }
+        }
+    }
+    for (m, _) in malformed {
+        let at = rng.gen_range(0..=bodies.len());
+        bodies.insert(at, m.clone());
+    }
+    bodies
+}
+
+type Sums = BTreeMap<String, (Vec<Decimal>, i64)>;
+
+async fn sums(store: &Store, schema: &TenantSchema, spec: &DeltaSpec, rollup: bool) -> Sums {
+    let key = gen::key_sql(spec);
+    let table = format!("{schema}.{}", spec.dataset.table());
+    let sql = if rollup {
+        let metrics: Vec<String> = spec.metrics.iter().map(|m| format!("{m}::text")).collect();
+        format!("SELECT {key}, delta_count, {} FROM {table}_hourly", metrics.join(", "))
+    } else {
+        let metrics: Vec<String> = spec.metrics.iter().map(|m| format!("coalesce(sum({m}), 0)::text")).collect();
+        format!("SELECT {key}, count(*), {} FROM {table} GROUP BY 1", metrics.join(", "))
+    };
+    let rows = sqlx::query(&sql).fetch_all(store.pool()).await.unwrap();
+    let mut out = Sums::new();
+    for row in rows {
+        let k: String = row.get(0);
+        let n: i64 = row.get(1);
+        let vals = (0..spec.metrics.len()).map(|i| row.get::<String, _>(i + 2).parse::<Decimal>().unwrap()).collect();
+        assert!(out.insert(k.clone(), (vals, n)).is_none(), "rollup has key {k} twice");
+    }
+    out
+}
+
+async fn assert_exact(store: &Store, schema: &TenantSchema, records: &[GenDelta], spec: &DeltaSpec) {
+    let expected = gen::expected_sums(records.iter());
+    let in_deltas = sums(store, schema, spec, false).await;
+    let in_rollup = sums(store, schema, spec, true).await;
+    assert_eq!(in_deltas, expected, "{}: delta table sums", spec.dataset);
+    assert_eq!(in_rollup, expected, "{}: hourly rollup", spec.dataset);
+}
+
+async fn quarantine_count(store: &Store, schema: &TenantSchema) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {schema}.quarantine")).fetch_one(store.pool()).await.unwrap()
+}
+
+#[tokio::test]
+async fn random_delta_streams_sum_exactly_and_replays_change_nothing() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    for seed in 0..4u64 {
+        let mut rng = StdRng::seed_from_u64(0xA35_0000 + seed);
+        let schema = tenant(&store, &format!("stream_{seed}")).await;
+        let mut records: Vec<GenDelta> = Vec::new();
+        let mut n = 0;
+        for spec in DELTA_SPECS {
+            let keys = rng.gen_range(3..15);
+            for _ in 0..rng.gen_range(20..60) {
+                n += 1;
+                let k = rng.gen_range(0..keys);
+                records.push(gen::delta(&mut rng, spec, k, format!("{seed}-{n}")));
+            }
+        }
+        // Restatements: the same dimensions and values again under a new idempotency id
+        // count again (they are not duplicates).
+        let restated: Vec<GenDelta> = records
+            .choose_multiple(&mut rng, 25)
+            .map(|r| {
+                let id = format!("{}-restated", r.idempotency_id);
+                GenDelta { json: r.json.replace(&r.idempotency_id, &id), idempotency_id: id, ..r.clone() }
+            })
+            .collect();
+        records.extend(restated);
+        let malformed = gen::malformed_bodies(12);
+        let bodies = stream(&mut rng, &records, &malformed);
+
+        let first = write_bodies(&store, &schema, &bodies, &mut rng).await;
+        assert_eq!(first.inserted(), records.len() as u64, "seed {seed}: every distinct record once");
+        assert_eq!(first.quarantined, malformed.len() as u64);
+        for spec in DELTA_SPECS {
+            let of_spec: Vec<GenDelta> =
+                records.iter().filter(|r| r.json.contains(&format!("\"dataset_id\":\"{}\"", spec.dataset))).cloned().collect();
+            assert_exact(&store, &schema, &of_spec, spec).await;
+        }
+
+        // Replaying any prefix (a consumer crashing before its delete) changes nothing.
+        let cut = rng.gen_range(1..=bodies.len());
+        let again = write_bodies(&store, &schema, &bodies[..cut], &mut rng).await;
+        assert_eq!(again.inserted(), 0, "seed {seed}: replay inserted rows");
+        assert_eq!(again.quarantined, 0, "seed {seed}: replay quarantined again");
+        for spec in DELTA_SPECS {
+            let of_spec: Vec<GenDelta> =
+                records.iter().filter(|r| r.json.contains(&format!("\"dataset_id\":\"{}\"", spec.dataset))).cloned().collect();
+            assert_exact(&store, &schema, &of_spec, spec).await;
+        }
+        assert_eq!(quarantine_count(&store, &schema).await, malformed.len() as i64);
+    }
+}
+
+#[tokio::test]
+async fn one_batch_holding_the_same_record_twice_counts_it_once() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let schema = tenant(&store, "same_batch").await;
+    let mut rng = StdRng::seed_from_u64(7);
+    let r = gen::delta(&mut rng, DELTA_SPECS[0], 1, "dup".into());
+    let bodies = vec![r.json.clone(), gen::envelope(&r.json), format!("[{0},{0}]", r.json)];
+    let writer = LedgerWriter::new(&store);
+    let mut batch = LedgerBatch::new();
+    for b in &bodies {
+        batch.push_body(b, || "t".into(), Provenance::now(None));
+    }
+    let s = writer.write(&schema, &batch).await.unwrap();
+    assert_eq!(s.inserted(), 1);
+    assert_exact(&store, &schema, &[r], DELTA_SPECS[0]).await;
+}
+
+fn entity_json(dataset: &str, id_field: &str, id: &str, marketplace: &str, version: i64) -> String {
+    serde_json::json!({
+        "dataset_id": dataset, "advertiser_id": "A1", "marketplace_id": marketplace,
+        id_field: id, "version": version, "state": format!("S{version}"), "someNewField": {"v": version},
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn entities_keep_the_highest_version_whatever_the_order() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let schema = tenant(&store, "entities").await;
+    let mut rng = StdRng::seed_from_u64(42);
+    let id_fields = [("campaigns", "campaignId"), ("adgroups", "adGroupId"), ("ads", "adId"), ("targets", "targetId")];
+    let mut bodies = Vec::new();
+    let mut expected = Vec::new(); // (table, id column, marketplace, id, max version, versions)
+    for (spec, (dataset, field)) in ENTITY_SPECS.iter().zip(id_fields) {
+        for e in 0..6 {
+            // The same id in two marketplaces is two entities.
+            for marketplace in ["ATVPDKIKX0DER", "A1PA6795UKMFR9"] {
+                let id = format!("{}", 9_007_199_254_740_993u64 + e);
+                let versions: Vec<i64> = (1..=rng.gen_range(1..8)).collect();
+                for v in &versions {
+                    for _ in 0..rng.gen_range(1..=2) {
+                        let j = entity_json(dataset, field, &id, marketplace, *v);
+                        bodies.push(if rng.gen_bool(0.5) { gen::envelope(&j) } else { j });
+                    }
+                }
+                expected.push((spec.dataset.table(), spec.id_column, marketplace, id, *versions.last().unwrap(), versions.len()));
+            }
+        }
+    }
+    bodies.shuffle(&mut rng);
+    write_bodies(&store, &schema, &bodies, &mut rng).await;
+    let again = write_bodies(&store, &schema, &bodies, &mut rng).await;
+    assert_eq!(again.inserted(), 0);
+    for (table, id_col, marketplace, id, max, n) in expected {
+        let row = sqlx::query(&format!(
+            "SELECT version, state, payload->'someNewField'->>'v' FROM {schema}.{table} WHERE marketplace_id = $1 AND {id_col} = $2"
+        ))
+        .bind(marketplace)
+        .bind(&id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(row.get::<i64, _>(0), max, "{table} {marketplace} {id}");
+        assert_eq!(row.get::<String, _>(1), format!("S{max}"));
+        assert_eq!(row.get::<String, _>(2), max.to_string(), "unknown fields kept in payload");
+        let (count, distinct): (i64, i64) = sqlx::query_as(&format!(
+            "SELECT count(*), count(DISTINCT version) FROM {schema}.{table}_history WHERE marketplace_id = $1 AND {id_col} = $2"
+        ))
+        .bind(marketplace)
+        .bind(&id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!((count, distinct), (n as i64, n as i64), "{table} history keeps each version once");
+    }
+}
+
+#[tokio::test]
+async fn budget_usage_keeps_each_notification_once_and_the_newest_current() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let schema = tenant(&store, "budgets").await;
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut bodies = Vec::new();
+    let mut distinct = HashSet::new();
+    let mut newest: BTreeMap<String, (String, Decimal)> = BTreeMap::new();
+    for scope in 0..5 {
+        for _ in 0..12 {
+            let minute = rng.gen_range(0..40);
+            let pct = Decimal::new(rng.gen_range(0..20) * 5, 0);
+            let ts = format!("2024-05-01T17:{minute:02}:00Z");
+            let j = serde_json::json!({
+                "advertiser_id": "A1", "marketplace_id": "ATVPDKIKX0DER", "dataset_id": "budget-usage",
+                "budget_scope_id": format!("{scope}"), "budget_scope_type": "CAMPAIGN",
+                "advertising_product_type": "sp", "budget": 50.0, "budget_usage_percentage": pct,
+                "usage_updated_timestamp": ts,
+            })
+            .to_string();
+            distinct.insert((scope, ts.clone(), pct));
+            let cur = newest.entry(scope.to_string()).or_insert((ts.clone(), pct));
+            if (ts.clone(), pct) > *cur {
+                *cur = (ts, pct);
+            }
+            bodies.push(j.clone());
+            bodies.push(gen::envelope(&j)); // the same notification delivered twice
+        }
+    }
+    bodies.shuffle(&mut rng);
+    let s = write_bodies(&store, &schema, &bodies, &mut rng).await;
+    assert_eq!(s.inserted(), distinct.len() as u64);
+    let hist: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {schema}.amzn_stream_budget_usage"))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(hist, distinct.len() as i64);
+    for (scope, (ts, pct)) in newest {
+        let (got_ts, got_pct): (String, Decimal) = sqlx::query_as(&format!(
+            "SELECT usage_updated_timestamp, budget_usage_percentage FROM {schema}.amzn_stream_budget_usage_current WHERE budget_scope_id = $1"
+        ))
+        .bind(&scope)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!((got_ts, got_pct), (ts, pct), "scope {scope}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_quarantined_verbatim_and_the_rest_lands() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let schema = tenant(&store, "poison").await;
+    let mut rng = StdRng::seed_from_u64(9);
+    let good: Vec<GenDelta> = (0..30).map(|i| gen::delta(&mut rng, DELTA_SPECS[1], i % 4, format!("g{i}"))).collect();
+    let malformed = gen::malformed_bodies(12);
+    let mut bodies: Vec<String> = good.iter().map(|g| g.json.clone()).collect();
+    bodies.extend(malformed.iter().map(|(b, _)| b.clone()));
+    bodies.push("body with a NUL \0 byte".into());
+    bodies.shuffle(&mut rng);
+    // One batch: the bad bodies must not cost the good ones.
+    let writer = LedgerWriter::new(&store);
+    let mut batch = LedgerBatch::new();
+    for b in &bodies {
+        batch.push_body(b, || "queue:test".into(), Provenance::now(None));
+    }
+    let s = writer.write(&schema, &batch).await.unwrap();
+    assert_eq!(s.inserted(), 30);
+    assert_eq!(s.quarantined, malformed.len() as u64 + 1);
+    assert_exact(&store, &schema, &good, DELTA_SPECS[1]).await;
+    for (body, code) in &malformed {
+        let (got_code, source): (String, String) = sqlx::query_as(&format!(
+            "SELECT reason_code, source FROM {schema}.quarantine WHERE body = $1"
+        ))
+        .bind(body)
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{body} not quarantined verbatim: {e}"));
+        assert_eq!(&got_code, code, "{body}");
+        assert_eq!(source, "queue:test");
+    }
+}
+
+#[tokio::test]
+async fn provisioning_is_idempotent_and_migrate_upgrades_every_tenant() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    tenant(&store, "alpha").await;
+    tenant(&store, "alpha").await;
+    tenant(&store, "beta").await;
+    // A tenant whose schema was lost (or predates a migration) is brought back by migrate.
+    sqlx::query("DROP SCHEMA tenant_beta CASCADE").execute(store.pool()).await.unwrap();
+    store.migrate().await.unwrap();
+    for s in ["tenant_alpha", "tenant_beta"] {
+        let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = $1")
+            .bind(s)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        // 8 deltas + 8 rollups + 4 entities + 4 histories + 2 budget + quarantine + schema_migrations
+        assert_eq!(tables, 28, "{s}");
+        let v: i32 = sqlx::query_scalar(&format!("SELECT max(version) FROM {s}.schema_migrations"))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(v, migration::tenant::latest_version());
+    }
+}
