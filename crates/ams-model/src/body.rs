@@ -5,10 +5,11 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::record::{decode_record_owned, not_an_object, probe};
+use crate::record::{decode_record_owned, not_an_object, scan_dataset_id};
 use crate::{DecodeError, Record};
 
 #[derive(Debug)]
@@ -43,10 +44,65 @@ impl fmt::Debug for SubscriptionConfirmation {
     }
 }
 
+/// Routing fields of an object body, read in one pass: an SNS envelope's `Type` and
+/// `Message` (unescaped once, borrowed when it has no escapes).
 #[derive(Deserialize)]
-struct Notification<'a> {
-    #[serde(rename = "Message", borrow)]
-    message: Cow<'a, str>,
+struct Envelope<'a> {
+    #[serde(rename = "Type", borrow, default)]
+    sns_type: Option<Cow<'a, str>>,
+    #[serde(rename = "Message", borrow, default)]
+    message: Option<MessageField<'a>>,
+}
+
+/// `Message` is a string in a well-formed envelope; anything else is remembered as such.
+enum MessageField<'a> {
+    Text(Cow<'a, str>),
+    NotAString,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for MessageField<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = MessageField<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(MessageField::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(MessageField::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(MessageField::Text(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MessageField::NotAString)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MessageField::NotAString)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MessageField::NotAString)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MessageField::NotAString)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(MessageField::NotAString)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MessageField::NotAString)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(MessageField::NotAString)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 /// Decodes an SQS message body (or one line of a Firehose archive).
@@ -58,14 +114,27 @@ pub fn decode_body(body: &str) -> Result<Body, DecodeError> {
     if !trimmed.starts_with('{') {
         return Err(not_an_object(body));
     }
-    let p = probe(body)?;
-    match p.sns_type.as_deref() {
-        None => decode_record_owned(Cow::Borrowed(body)).map(|r| Body::Records(vec![r])),
-        Some("Notification") => {
-            let n: Notification = serde_json::from_str(body)
-                .map_err(|e| DecodeError::BadEnvelope(format!("Notification: {e}")))?;
-            decode_payload(n.message).map(Body::Records)
+    // A bare record: its `dataset_id` is visible to a scan (inside an envelope's Message it
+    // is escaped, `\"dataset_id\"`, and is not).
+    if scan_dataset_id(body).is_some() {
+        return decode_record_owned(Cow::Borrowed(body)).map(|r| Body::Records(vec![r]));
+    }
+    let env: Envelope = serde_json::from_str(body).map_err(|e| {
+        if e.is_data() {
+            DecodeError::UnsupportedShape(e.to_string())
+        } else {
+            DecodeError::NotJson(e.to_string())
         }
+    })?;
+    match env.sns_type.as_deref() {
+        None => decode_record_owned(Cow::Borrowed(body)).map(|r| Body::Records(vec![r])),
+        Some("Notification") => match env.message {
+            Some(MessageField::Text(m)) => decode_payload(m).map(Body::Records),
+            Some(MessageField::NotAString) => {
+                Err(DecodeError::BadEnvelope("Notification `Message` is not a string".into()))
+            }
+            None => Err(DecodeError::BadEnvelope("Notification has no `Message`".into())),
+        },
         Some("SubscriptionConfirmation") => serde_json::from_str(body)
             .map(Body::Confirmation)
             .map_err(|e| DecodeError::BadEnvelope(format!("SubscriptionConfirmation: {e}"))),

@@ -8,7 +8,7 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 use crate::columns::{col, req, Column, ColumnKind as K, ColumnSink, Columns};
-use crate::values;
+use crate::{values, DatasetId};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct BudgetUsage {
@@ -30,6 +30,9 @@ pub struct BudgetUsage {
     /// epoch milliseconds are accepted; anything else is an error (the record needs an order).
     #[serde(deserialize_with = "usage_timestamp")]
     pub usage_updated_timestamp: (String, DateTime<Utc>),
+    /// Which dataset the record says it belongs to (checked against the route taken).
+    #[serde(alias = "dataSetId")]
+    pub dataset_id: DatasetId,
     #[serde(skip)]
     pub raw: Box<str>,
 }

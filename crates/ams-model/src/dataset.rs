@@ -121,3 +121,10 @@ impl DatasetId {
         crate::ENTITY_SPECS.into_iter().find(|s| s.dataset == self)
     }
 }
+
+impl<'de> serde::Deserialize<'de> for DatasetId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(d)?;
+        s.parse().map_err(|_| serde::de::Error::custom(format_args!("unknown dataset_id {s:?}")))
+    }
+}

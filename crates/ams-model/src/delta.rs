@@ -64,6 +64,9 @@ macro_rules! delta_dataset {
             $( #[serde(default, deserialize_with = "values::opt_id")] pub $attr: Option<String>, )*
             $( #[serde(default, deserialize_with = "values::opt_long")] pub $long: Option<i64>, )*
             $( #[serde(default, deserialize_with = "values::opt_decimal")] pub $dec: Option<Decimal>, )*
+            /// Which dataset the record says it belongs to (checked against the route taken).
+            #[serde(alias = "dataSetId")]
+            pub dataset_id: DatasetId,
             /// The record's JSON as received (unknown fields included).
             #[serde(skip)]
             pub raw: Box<str>,

@@ -120,6 +120,9 @@ pub struct Campaign {
     pub bid_setting: Option<BidSetting>,
     #[serde(default)]
     pub audit: Option<Audit>,
+    /// Which dataset the record says it belongs to (checked against the route taken).
+    #[serde(rename = "dataset_id", alias = "dataSetId")]
+    pub dataset_id: DatasetId,
     #[serde(skip)]
     pub raw: Box<str>,
 }
@@ -265,6 +268,9 @@ pub struct AdGroup {
     pub bid_value: Option<BidValue>,
     #[serde(default)]
     pub audit: Option<Audit>,
+    /// Which dataset the record says it belongs to (checked against the route taken).
+    #[serde(rename = "dataset_id", alias = "dataSetId")]
+    pub dataset_id: DatasetId,
     #[serde(skip)]
     pub raw: Box<str>,
 }
@@ -341,6 +347,9 @@ pub struct Ad {
     pub landing_page: Option<LandingPage>,
     #[serde(default)]
     pub audit: Option<Audit>,
+    /// Which dataset the record says it belongs to (checked against the route taken).
+    #[serde(rename = "dataset_id", alias = "dataSetId")]
+    pub dataset_id: DatasetId,
     #[serde(skip)]
     pub raw: Box<str>,
 }
@@ -441,6 +450,9 @@ pub struct Target {
     pub auto_target: Option<TargetDetail>,
     #[serde(default)]
     pub audit: Option<Audit>,
+    /// Which dataset the record says it belongs to (checked against the route taken).
+    #[serde(rename = "dataset_id", alias = "dataSetId")]
+    pub dataset_id: DatasetId,
     #[serde(skip)]
     pub raw: Box<str>,
 }

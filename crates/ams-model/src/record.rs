@@ -66,6 +66,11 @@ impl Record {
         }
     }
 
+    /// The `dataset_id` the record carries.
+    fn declared_dataset(&self) -> DatasetId {
+        each_record!(self, r => r.dataset_id)
+    }
+
     /// Writes the record's values in the column order of [`columns_of`] its dataset.
     pub fn write_columns(&self, sink: &mut dyn ColumnSink) {
         each_record!(self, r => r.write_columns(sink))
@@ -105,6 +110,16 @@ pub(crate) fn decode_record_owned(text: Cow<'_, str>) -> Result<Record, DecodeEr
     if !text.trim_start().starts_with('{') {
         return Err(not_an_object(&text));
     }
+    // Fast path: one parse when the `dataset_id` found by a scan is the one the typed parse
+    // reads at the top level. Any doubt takes the careful path below, which also produces
+    // the precise error.
+    if let Some(guess) = scan_dataset_id(&text) {
+        if let Ok(record) = typed_record(guess, &text) {
+            if record.declared_dataset() == guess {
+                return finish(record, text);
+            }
+        }
+    }
     let p = probe(&text)?;
     if let Some(t) = p.sns_type {
         return Err(DecodeError::UnsupportedShape(format!(
@@ -118,24 +133,44 @@ pub(crate) fn decode_record_owned(text: Cow<'_, str>) -> Result<Record, DecodeEr
     };
     let dataset: DatasetId =
         ds.parse().map_err(|_| DecodeError::UnknownDataset(ds.clone().into_owned()))?;
+    let record = typed_record(dataset, &text)?;
+    if record.declared_dataset() != dataset {
+        // `dataset_id` and `dataSetId` both present and disagreeing.
+        return Err(DecodeError::InvalidRecord { dataset, detail: "conflicting dataset ids".into() });
+    }
+    finish(record, text)
+}
+
+/// Finds `"dataset_id": "<value>"` by scanning (no parse); a guess to be confirmed.
+pub(crate) fn scan_dataset_id(text: &str) -> Option<DatasetId> {
+    let at = text.find("\"dataset_id\"")? + "\"dataset_id\"".len();
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    rest[..rest.find('"')?].parse().ok()
+}
+
+fn typed_record(dataset: DatasetId, text: &str) -> Result<Record, DecodeError> {
     fn typed<'t, T: Deserialize<'t>>(ds: DatasetId, text: &'t str) -> Result<T, DecodeError> {
         serde_json::from_str(text).map_err(|e| DecodeError::from_record(ds, e))
     }
-    let mut record = match dataset {
-        DatasetId::SpTraffic => Record::SpTraffic(typed(dataset, &text)?),
-        DatasetId::SpConversion => Record::SpConversion(typed(dataset, &text)?),
-        DatasetId::SdTraffic => Record::SdTraffic(typed(dataset, &text)?),
-        DatasetId::SdConversion => Record::SdConversion(typed(dataset, &text)?),
-        DatasetId::SbTraffic => Record::SbTraffic(typed(dataset, &text)?),
-        DatasetId::SbConversion => Record::SbConversion(typed(dataset, &text)?),
-        DatasetId::SbClickstream => Record::SbClickstream(typed(dataset, &text)?),
-        DatasetId::SbRichMedia => Record::SbRichMedia(typed(dataset, &text)?),
-        DatasetId::BudgetUsage => Record::BudgetUsage(typed(dataset, &text)?),
-        DatasetId::Campaigns => Record::Campaign(typed(dataset, &text)?),
-        DatasetId::AdGroups => Record::AdGroup(typed(dataset, &text)?),
-        DatasetId::Ads => Record::Ad(typed(dataset, &text)?),
-        DatasetId::Targets => Record::Target(typed(dataset, &text)?),
-    };
+    Ok(match dataset {
+        DatasetId::SpTraffic => Record::SpTraffic(typed(dataset, text)?),
+        DatasetId::SpConversion => Record::SpConversion(typed(dataset, text)?),
+        DatasetId::SdTraffic => Record::SdTraffic(typed(dataset, text)?),
+        DatasetId::SdConversion => Record::SdConversion(typed(dataset, text)?),
+        DatasetId::SbTraffic => Record::SbTraffic(typed(dataset, text)?),
+        DatasetId::SbConversion => Record::SbConversion(typed(dataset, text)?),
+        DatasetId::SbClickstream => Record::SbClickstream(typed(dataset, text)?),
+        DatasetId::SbRichMedia => Record::SbRichMedia(typed(dataset, text)?),
+        DatasetId::BudgetUsage => Record::BudgetUsage(typed(dataset, text)?),
+        DatasetId::Campaigns => Record::Campaign(typed(dataset, text)?),
+        DatasetId::AdGroups => Record::AdGroup(typed(dataset, text)?),
+        DatasetId::Ads => Record::Ad(typed(dataset, text)?),
+        DatasetId::Targets => Record::Target(typed(dataset, text)?),
+    })
+}
+
+fn finish(mut record: Record, text: Cow<'_, str>) -> Result<Record, DecodeError> {
+    let dataset = record.dataset();
     // Postgres text and jsonb cannot hold U+0000: such a record would fail its whole batch.
     if text.contains("\\u0000") || text.contains('\0') {
         return Err(DecodeError::InvalidRecord {

@@ -177,3 +177,17 @@ proptest! {
         prop_assert_eq!(r.time_window_start.0.offset().local_minus_utc(), offset_h * 3600);
     }
 }
+
+#[test]
+fn routing_uses_the_top_level_dataset_id_only() {
+    // A nested `dataset_id` seen first by the scan must not misroute the record.
+    let traffic = fixture("sp-traffic.json");
+    let body = traffic.replacen('{', r#"{"meta":{"dataset_id":"ads","adId":"1","marketplace_id":"M","version":1},"#, 1);
+    assert_eq!(records(&body)[0].dataset(), DatasetId::SpTraffic);
+    // Amazon's camelCase spelling is accepted too.
+    let camel = fixture("ads.json").replace("\"dataset_id\"", "\"dataSetId\"");
+    assert_eq!(records(&camel)[0].dataset(), DatasetId::Ads);
+    // A record of one dataset claiming to be another fails as that other dataset, typed.
+    let wrong = fixture("ads.json").replace("\"dataset_id\": \"ads\"", "\"dataset_id\": \"sp-traffic\"");
+    assert!(matches!(err(&wrong), DecodeError::MissingField { dataset: DatasetId::SpTraffic, .. }));
+}

@@ -1,0 +1,70 @@
+//! Decode throughput on one core: SQS bodies per second, by body shape, and over a realistic
+//! mix. Run with `cargo bench -p ams-model`. Prints figures; asserts nothing about speed.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use ams_model::{decode_body, Body};
+
+fn fixture(name: &str) -> String {
+    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/ams/");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{p}{name}")).unwrap()).unwrap();
+    v.to_string() // compact, as SNS delivers
+}
+
+fn envelope(record: &str) -> String {
+    serde_json::json!({
+        "Type": "Notification", "MessageId": "c2a1f0e4-7b3d-5e6f-9a8b-1c2d3e4f5a6b",
+        "TopicArn": "arn:aws:sns:us-east-1:906013806264:FEADMessageDeliveryTopic-sp-traffic-ATVPDKIKX0DER-ENTITY2EXAMPLEABCD1",
+        "Message": record, "Timestamp": "2024-05-01T17:04:12.345Z", "SignatureVersion": "1",
+        "Signature": "EXAMPLEbase64signature==",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000000000000000000000000a.pem",
+        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:us-east-1:906013806264:x",
+    })
+    .to_string()
+}
+
+/// Best of 5 runs of decoding every body `reps` times; bodies per second.
+fn rate(bodies: &[String], reps: usize) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..reps {
+            for b in bodies {
+                match decode_body(black_box(b)) {
+                    Ok(Body::Records(r)) => {
+                        black_box(r);
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (bodies.len() * reps) as f64 / best
+}
+
+fn main() {
+    let traffic = fixture("sp-traffic.json");
+    let conversion = fixture("sp-conversion.json");
+    let sd_conv = fixture("sd-conversion.json");
+    let campaign = fixture("campaigns.json");
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("sp-traffic, bare", vec![traffic.clone()]),
+        ("sp-traffic, SNS envelope", vec![envelope(&traffic)]),
+        ("sp-conversion, bare", vec![conversion.clone()]),
+        ("sd-conversion, SNS envelope", vec![envelope(&sd_conv)]),
+        ("campaigns, SNS envelope", vec![envelope(&campaign)]),
+    ];
+    println!("decode throughput, one core (best of 5):");
+    for (name, bodies) in &cases {
+        println!("  {name:<30} {:>10.0} bodies/s  ({} bytes)", rate(bodies, 100_000), bodies[0].len());
+    }
+    // The hourly burst is mostly traffic and conversion, half of it in SNS envelopes.
+    let mix: Vec<String> = vec![
+        traffic.clone(), envelope(&traffic), traffic.clone(), envelope(&traffic),
+        conversion.clone(), envelope(&conversion), fixture("sb-traffic.json"), envelope(&sd_conv),
+        fixture("budget-usage.json"), envelope(&campaign),
+    ];
+    println!("  {:<30} {:>10.0} bodies/s", "realistic mix", rate(&mix, 20_000));
+}
