@@ -42,6 +42,22 @@ fn unnest_select(columns: &[Column]) -> String {
     )
 }
 
+/// The rollup's row identity: md5 of the natural key's row text. Row text output is
+/// injective for a fixed column list (NULL is empty, '' is `""`, separators are quoted), and
+/// the instant enters as epoch seconds so the session's TimeZone cannot change it. Keys come
+/// from Amazon, not from an adversary: a 128-bit collision is not a practical concern.
+pub(crate) fn key_hash_sql(spec: &DeltaSpec) -> String {
+    let parts: Vec<String> = spec
+        .key
+        .iter()
+        .map(|k| match spec.column(k).kind {
+            ColumnKind::Timestamp => format!("extract(epoch from {k})"),
+            _ => k.to_string(),
+        })
+        .collect();
+    format!("md5(row({})::text)::uuid", parts.join(", "))
+}
+
 /// Inserts deltas ignoring known `idempotency_id`s and adds exactly the inserted rows to the
 /// rollup. Returns one row: the number of deltas inserted.
 pub(crate) fn delta(schema: &str, spec: &DeltaSpec) -> String {
@@ -55,7 +71,8 @@ pub(crate) fn delta(schema: &str, spec: &DeltaSpec) -> String {
     let mut rollup_cols: Vec<&str> = spec.key.to_vec();
     rollup_cols.extend(&attrs);
     rollup_cols.extend(spec.metrics);
-    let mut select: Vec<String> = spec.key.iter().map(|k| k.to_string()).collect();
+    let mut select: Vec<String> = vec![key_hash_sql(spec)];
+    select.extend(spec.key.iter().map(|k| k.to_string()));
     // Attributes are functions of the key (the local hour of an instant, a keyword's match
     // type); any one delta's value will do.
     select.extend(attrs.iter().map(|a| format!("min({a})")));
@@ -70,9 +87,9 @@ pub(crate) fn delta(schema: &str, spec: &DeltaSpec) -> String {
             ON CONFLICT (idempotency_id) DO NOTHING
             RETURNING {returning}
         ), rolled AS (
-            INSERT INTO {t}_hourly AS h ({rollup_cols}, delta_count, updated_at)
-            SELECT {select}, count(*), now() FROM inserted GROUP BY {key} ORDER BY {key}
-            ON CONFLICT ON CONSTRAINT {table}_hourly_key DO UPDATE SET {updates},
+            INSERT INTO {t}_hourly AS h (key_hash, {rollup_cols}, delta_count, updated_at)
+            SELECT {select}, count(*), now() FROM inserted GROUP BY 1, {key} ORDER BY 1
+            ON CONFLICT (key_hash) DO UPDATE SET {updates},
                 delta_count = h.delta_count + excluded.delta_count, updated_at = excluded.updated_at
             RETURNING 1
         )
