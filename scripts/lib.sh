@@ -1,0 +1,41 @@
+# Shared by scripts/test and scripts/demo: make sure what ams-hub needs is installed and running.
+# Idempotent; safe to source on a fresh Debian machine (run as root) or on a developer's box.
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/ams-hub/target}"
+PG_HOST=127.0.0.1
+PG_PORT=5432
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pg_up() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT" 2>/dev/null; }
+
+ensure_postgres() {
+  if pg_up; then return; fi
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    log "installing PostgreSQL (Debian packages)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client >/dev/null
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  # The tests and the demo connect as postgres over TCP without a password, as on the
+  # development machines: allow that for loopback only.
+  local hba="/etc/postgresql/$version/main/pg_hba.conf"
+  if ! grep -q '^host all postgres 127.0.0.1/32 trust' "$hba"; then
+    as_root sed -i '1i host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$hba"
+  fi
+  log "starting PostgreSQL $version"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do pg_up && return; sleep 1; done
+  echo "PostgreSQL did not come up on $PG_HOST:$PG_PORT" >&2
+  exit 1
+}
+
+ensure_rust() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "cargo is missing: install Rust (https://rustup.rs) and run again" >&2
+    exit 1
+  fi
+}
