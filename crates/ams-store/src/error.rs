@@ -10,6 +10,8 @@ pub enum StoreError {
     InvalidUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Overflow(String),
     #[error("database error: {0}")]
     Orm(#[from] sea_orm::DbErr),
 }

@@ -38,9 +38,9 @@ fn delta(schema: &str, spec: &DeltaSpec) -> Vec<String> {
             "CREATE TABLE {schema}.{table} (\n    {},\n    {PROVENANCE},\n    PRIMARY KEY (idempotency_id)\n)",
             cols.join(",\n    ")
         ),
-        // One row per natural key, identified by `key_hash` (see ams-store's ledger statements:
-        // md5 of the key's row text). A 16-byte key keeps the upsert as cheap as the delta
-        // insert; a unique index over ten text columns cost twice as much (docs/performance.md).
+        // One row per natural key, identified by `key_hash`: the first 16 bytes of SHA-256 over
+        // the key (ams-store, ledger/deltas.rs). A 16-byte primary key is far cheaper to
+        // maintain than a unique index over ten text columns (docs/performance.md).
         // fillfactor leaves room for HOT updates when corrections arrive.
         format!(
             "CREATE TABLE {schema}.{table}_hourly (\n    key_hash uuid PRIMARY KEY,\n    {},\n    \

@@ -21,11 +21,37 @@ pub(crate) enum Buffer {
     Bool(Vec<Option<bool>>),
 }
 
+impl Buffer {
+    /// Binds the whole column as one array parameter.
+    pub fn bind<'q>(&'q self, q: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
+        match self {
+            Buffer::Text(v) => q.bind(&v[..]),
+            Buffer::Long(v) => q.bind(&v[..]),
+            Buffer::Decimal(v) => q.bind(&v[..]),
+            Buffer::Timestamp(v) => q.bind(&v[..]),
+            Buffer::LocalTimestamp(v) => q.bind(&v[..]),
+            Buffer::Bool(v) => q.bind(&v[..]),
+        }
+    }
+
+    /// The values of the given rows, in that order.
+    pub fn gather(&self, rows: &[usize]) -> Buffer {
+        match self {
+            Buffer::Text(v) => Buffer::Text(rows.iter().map(|&r| v[r].clone()).collect()),
+            Buffer::Long(v) => Buffer::Long(rows.iter().map(|&r| v[r]).collect()),
+            Buffer::Decimal(v) => Buffer::Decimal(rows.iter().map(|&r| v[r]).collect()),
+            Buffer::Timestamp(v) => Buffer::Timestamp(rows.iter().map(|&r| v[r]).collect()),
+            Buffer::LocalTimestamp(v) => Buffer::LocalTimestamp(rows.iter().map(|&r| v[r]).collect()),
+            Buffer::Bool(v) => Buffer::Bool(rows.iter().map(|&r| v[r]).collect()),
+        }
+    }
+}
+
 pub(crate) struct ColumnBuffers {
-    columns: &'static [Column],
-    buffers: Vec<Buffer>,
-    hub_account_id: Vec<Option<Uuid>>,
-    received_at: Vec<DateTime<Utc>>,
+    pub columns: &'static [Column],
+    pub buffers: Vec<Buffer>,
+    pub hub_account_id: Vec<Option<Uuid>>,
+    pub received_at: Vec<DateTime<Utc>>,
     cursor: usize,
 }
 
@@ -60,14 +86,7 @@ impl ColumnBuffers {
     /// Binds every column array, then `hub_account_id` and `received_at`, in that order.
     pub fn bind<'q>(&'q self, mut q: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
         for b in &self.buffers {
-            q = match b {
-                Buffer::Text(v) => q.bind(&v[..]),
-                Buffer::Long(v) => q.bind(&v[..]),
-                Buffer::Decimal(v) => q.bind(&v[..]),
-                Buffer::Timestamp(v) => q.bind(&v[..]),
-                Buffer::LocalTimestamp(v) => q.bind(&v[..]),
-                Buffer::Bool(v) => q.bind(&v[..]),
-            };
+            q = b.bind(q);
         }
         q.bind(&self.hub_account_id[..]).bind(&self.received_at[..])
     }

@@ -7,11 +7,15 @@
 //! * budget usage: each distinct notification once; current = newest `usage_updated_timestamp`;
 //! * unreadable bodies: `quarantine`, once per distinct body.
 //!
-//! Every statement is a bulk `INSERT … SELECT … FROM UNNEST($1::text[], …)`: one bind per
-//! column whatever the row count (a 16-column VALUES list breaks past 4,095 rows).
+//! Deltas (the volume) go in by binary COPY after an indexed lookup of known ids
+//! (`deltas.rs`). Entities, budget usage and quarantine use one bulk
+//! `INSERT … SELECT … FROM UNNEST($1::text[], …) ON CONFLICT …` each: one bind per column
+//! whatever the row count (a 16-column VALUES list breaks past 4,095 rows).
 
 mod batch;
 mod buffers;
+mod copy;
+mod deltas;
 mod statements;
 mod writer;
 

@@ -1,9 +1,9 @@
 //! SQL of the ledger, generated from the column lists of ams-model (the same lists the tenant
 //! migration builds the tables from). Schema names come from `TenantSchema` only.
 
-use ams_model::{BudgetUsage, Column, ColumnKind, Columns, DeltaSpec, EntitySpec};
+use ams_model::{BudgetUsage, Column, ColumnKind, Columns, EntitySpec};
 
-fn array_type(kind: ColumnKind) -> &'static str {
+pub(crate) fn array_type(kind: ColumnKind) -> &'static str {
     match kind {
         ColumnKind::Text | ColumnKind::Json => "text[]",
         ColumnKind::Long => "bigint[]",
@@ -15,7 +15,7 @@ fn array_type(kind: ColumnKind) -> &'static str {
 }
 
 /// Column names plus the provenance columns, comma separated.
-fn column_list(columns: &[Column]) -> String {
+pub(crate) fn column_list(columns: &[Column]) -> String {
     let mut names: Vec<&str> = columns.iter().map(|c| c.name).collect();
     names.extend(["hub_account_id", "received_at"]);
     names.join(", ")
@@ -23,7 +23,7 @@ fn column_list(columns: &[Column]) -> String {
 
 /// `SELECT <columns> FROM UNNEST($1::text[], …) AS u(<columns>)`, binds in
 /// `ColumnBuffers::bind` order.
-fn unnest_select(columns: &[Column]) -> String {
+pub(crate) fn unnest_select(columns: &[Column]) -> String {
     let mut arrays = Vec::new();
     let mut exprs = Vec::new();
     for (i, c) in columns.iter().enumerate() {
@@ -39,67 +39,6 @@ fn unnest_select(columns: &[Column]) -> String {
         exprs.join(", "),
         arrays.join(", "),
         column_list(columns)
-    )
-}
-
-/// The rollup's row identity: md5 of the natural key's row text. Row text output is
-/// injective for a fixed column list (NULL is empty, '' is `""`, separators are quoted), and
-/// the instant enters as epoch seconds so the session's TimeZone cannot change it. Keys come
-/// from Amazon, not from an adversary: a 128-bit collision is not a practical concern.
-pub(crate) fn key_hash_sql(spec: &DeltaSpec) -> String {
-    let parts: Vec<String> = spec
-        .key
-        .iter()
-        .map(|k| match spec.column(k).kind {
-            ColumnKind::Timestamp => format!("extract(epoch from {k})"),
-            _ => k.to_string(),
-        })
-        .collect();
-    format!("md5(row({})::text)::uuid", parts.join(", "))
-}
-
-/// Inserts deltas ignoring known `idempotency_id`s and adds exactly the inserted rows to the
-/// rollup. Returns one row: the number of deltas inserted.
-pub(crate) fn delta(schema: &str, spec: &DeltaSpec) -> String {
-    let table = spec.dataset.table();
-    let t = format!("{schema}.{table}");
-    let key = spec.key.join(", ");
-    let attrs: Vec<&str> = spec.attributes().map(|c| c.name).collect();
-    let mut returning: Vec<&str> = spec.key.to_vec();
-    returning.extend(&attrs);
-    returning.extend(spec.metrics);
-    let mut rollup_cols: Vec<&str> = spec.key.to_vec();
-    rollup_cols.extend(&attrs);
-    rollup_cols.extend(spec.metrics);
-    let mut select: Vec<String> = vec![key_hash_sql(spec)];
-    select.extend(spec.key.iter().map(|k| k.to_string()));
-    // Attributes are functions of the key (the local hour of an instant, a keyword's match
-    // type); any one delta's value will do.
-    select.extend(attrs.iter().map(|a| format!("min({a})")));
-    select.extend(spec.metrics.iter().map(|m| match spec.column(m).kind {
-        ColumnKind::Long => format!("COALESCE(sum({m}), 0)::bigint"),
-        _ => format!("COALESCE(sum({m}), 0)"),
-    }));
-    let updates: Vec<String> = spec.metrics.iter().map(|m| format!("{m} = h.{m} + excluded.{m}")).collect();
-    format!(
-        "WITH inserted AS (
-            INSERT INTO {t} ({cols}) {incoming}
-            ON CONFLICT (idempotency_id) DO NOTHING
-            RETURNING {returning}
-        ), rolled AS (
-            INSERT INTO {t}_hourly AS h (key_hash, {rollup_cols}, delta_count, updated_at)
-            SELECT {select}, count(*), now() FROM inserted GROUP BY 1, {key} ORDER BY 1
-            ON CONFLICT (key_hash) DO UPDATE SET {updates},
-                delta_count = h.delta_count + excluded.delta_count, updated_at = excluded.updated_at
-            RETURNING 1
-        )
-        SELECT count(*) FROM inserted",
-        cols = column_list(spec.columns),
-        incoming = unnest_select(spec.columns),
-        returning = returning.join(", "),
-        rollup_cols = rollup_cols.join(", "),
-        select = select.join(", "),
-        updates = updates.join(", "),
     )
 }
 

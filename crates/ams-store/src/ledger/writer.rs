@@ -7,32 +7,45 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::batch::LedgerBatch;
 use super::buffers::ColumnBuffers;
-use super::{statements, DatasetCounts, WriteSummary};
+use super::deltas::Mode;
+use super::{deltas, statements, DatasetCounts, WriteSummary};
 use crate::{Store, StoreError, TenantSchema};
 
-/// Concurrent writers of one tenant can deadlock on overlapping keys; Postgres then aborts
-/// one of them, and that batch is simply written again.
-const MAX_ATTEMPTS: u32 = 5;
+/// Concurrent writers of one tenant can deadlock on overlapping keys, or race to COPY the same
+/// new idempotency id or rollup key; Postgres then aborts one of them, and that batch is simply
+/// written again (its retry sees what the other committed).
+const MAX_ATTEMPTS: u32 = 8;
 
 #[derive(Clone)]
 pub struct LedgerWriter {
     pool: PgPool,
+    first_mode: Mode,
 }
 
 impl LedgerWriter {
     pub fn new(store: &Store) -> Self {
-        LedgerWriter { pool: store.pool().clone() }
+        LedgerWriter { pool: store.pool().clone(), first_mode: Mode::Copy }
+    }
+
+    /// A writer that always takes the upsert path (normally only the retry after a lost race
+    /// does). Slower; the tests use it to hold both paths to the same results.
+    pub fn upsert_only(store: &Store) -> Self {
+        LedgerWriter { pool: store.pool().clone(), first_mode: Mode::Upsert }
     }
 
     /// Writes the batch in one transaction. On `Ok`, everything in it is durable; on `Err`,
     /// nothing is.
     pub async fn write(&self, schema: &TenantSchema, batch: &LedgerBatch) -> Result<WriteSummary, StoreError> {
         let mut attempt = 1;
+        let mut mode = self.first_mode;
         loop {
-            match self.try_write(schema, batch).await {
+            match self.try_write(schema, batch, mode).await {
                 Err(StoreError::Database(e)) if attempt < MAX_ATTEMPTS && is_transient_conflict(&e) => {
                     tracing::debug!(schema = %schema, attempt, error = %e, "ledger write conflicted; retrying");
-                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                    // A COPY lost a race on a new id or key: upsert, which cannot lose it.
+                    mode = Mode::Upsert;
+                    let jitter = rand_jitter_ms();
+                    tokio::time::sleep(Duration::from_millis((5 << attempt.min(6)) + jitter)).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -40,7 +53,7 @@ impl LedgerWriter {
         }
     }
 
-    async fn try_write(&self, schema: &TenantSchema, batch: &LedgerBatch) -> Result<WriteSummary, StoreError> {
+    async fn try_write(&self, schema: &TenantSchema, batch: &LedgerBatch, mode: Mode) -> Result<WriteSummary, StoreError> {
         let mut summary = WriteSummary::default();
         if batch.is_empty() {
             return Ok(summary);
@@ -48,7 +61,7 @@ impl LedgerWriter {
         let mut tx = self.pool.begin().await?;
         // BTreeMap order: every writer takes row locks dataset by dataset in the same order.
         for (dataset, buffers) in &batch.datasets {
-            let counts = write_dataset(&mut tx, schema.name(), *dataset, buffers).await?;
+            let counts = write_dataset(&mut tx, schema.name(), *dataset, buffers, mode).await?;
             summary.datasets.insert(*dataset, counts);
         }
         if !batch.quarantine.is_empty() {
@@ -66,15 +79,19 @@ async fn write_dataset(
     schema: &str,
     dataset: DatasetId,
     buffers: &ColumnBuffers,
+    mode: Mode,
 ) -> Result<DatasetCounts, StoreError> {
+    let received = buffers.rows() as u64;
     let sql = match dataset.kind() {
-        DatasetKind::HourlyDelta => statements::delta(schema, dataset.delta_spec().expect("delta spec")),
+        DatasetKind::HourlyDelta => {
+            let inserted = deltas::write(tx, schema, dataset.delta_spec().expect("delta spec"), buffers, mode).await?;
+            return Ok(DatasetCounts { received, inserted, duplicates: received - inserted });
+        }
         DatasetKind::Entity => statements::entity(schema, dataset.entity_spec().expect("entity spec")),
         DatasetKind::BudgetUsage => statements::budget_usage(schema),
     };
     let row = buffers.bind(sqlx::query(&sql)).fetch_one(&mut **tx).await?;
     let inserted = row.try_get::<i64, _>(0)? as u64;
-    let received = buffers.rows() as u64;
     Ok(DatasetCounts { received, inserted, duplicates: received - inserted })
 }
 
@@ -118,5 +135,11 @@ fn storable(s: &str) -> String {
 }
 
 fn is_transient_conflict(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001" | "23505")))
+}
+
+/// 0–15 ms, so that writers that collided do not collide again in step.
+fn rand_jitter_ms() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    u64::from(nanos % 16)
 }
