@@ -12,6 +12,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("{0}")]
     Overflow(String),
+    #[error("ledger inconsistency: {0}")]
+    Inconsistent(String),
     #[error("database error: {0}")]
     Orm(#[from] sea_orm::DbErr),
 }

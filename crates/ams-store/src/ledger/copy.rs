@@ -30,6 +30,25 @@ impl CopyData {
         CopyData { buf, scratch: PgArgumentBuffer::default() }
     }
 
+    /// A buffer of rows only (no header): encoded ahead, appended later with [`CopyData::raw`].
+    pub fn rows_only() -> Self {
+        CopyData { buf: Vec::with_capacity(1 << 20), scratch: PgArgumentBuffer::default() }
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Appends rows encoded by another (`rows_only`) buffer.
+    pub fn raw(&mut self, rows: &[u8]) {
+        self.buf.extend_from_slice(rows);
+    }
+
     pub fn row(&mut self, fields: usize) {
         self.buf.extend_from_slice(&(fields as i16).to_be_bytes());
     }

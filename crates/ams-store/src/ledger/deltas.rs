@@ -53,11 +53,11 @@ pub(crate) async fn write(
     // or truncated table) Postgres chose a sequential scan testing every row against the whole
     // array: 8 s per batch instead of 5 ms. SET LOCAL ends with the transaction.
     sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut **tx).await?;
-    let known: Vec<String> =
-        sqlx::query_scalar(&format!("SELECT idempotency_id FROM {table} WHERE idempotency_id = ANY($1::text[])"))
-            .bind(&ids[..])
-            .fetch_all(&mut **tx)
-            .await?;
+    // Encode every row while the server looks the ids up (most are new in the hot path).
+    let lookup_sql = format!("SELECT idempotency_id FROM {table} WHERE idempotency_id = ANY($1::text[])");
+    let lookup = sqlx::query_scalar::<_, String>(&lookup_sql).bind(&ids[..]).fetch_all(&mut **tx);
+    let (known, encoded) = tokio::join!(lookup, async { encode_delta_rows(b) });
+    let known = known?;
     let known: HashSet<&str> = known.iter().map(String::as_str).collect();
     let mut seen = HashSet::with_capacity(ids.len());
     let fresh: Vec<usize> = (0..ids.len())
@@ -69,26 +69,24 @@ pub(crate) async fn write(
     if fresh.is_empty() {
         return Ok(0);
     }
-
     let mut data = CopyData::new();
     for &row in &fresh {
-        data.row(b.columns.len() + 2);
-        for c in 0..b.columns.len() {
-            encode(&mut data, b, c, row);
-        }
-        data.uuid(b.hub_account_id[row]);
-        data.timestamptz(Some(b.received_at[row]));
+        data.raw(encoded.row(row));
     }
     let names: Vec<&str> = b.columns.iter().map(|c| c.name).collect();
-    copy_in(
+    // While the server inserts the deltas, sum them per key and encode the rollup rows.
+    let (groups, rows) = copy_in(
         tx,
         &format!("COPY {table} ({}, hub_account_id, received_at) FROM STDIN WITH (FORMAT binary)", names.join(", ")),
         data.finish(),
+        || -> Result<_, StoreError> {
+            let groups = aggregate(spec, b, &fresh)?;
+            let rows = encode_rollup_rows(spec, b, &groups);
+            Ok((groups, rows))
+        },
     )
-    .await?;
-
-    let groups = aggregate(spec, b, &fresh)?;
-    rollup(tx, &table, spec, b, groups).await?;
+    .await??;
+    rollup(tx, &table, spec, b, groups, rows).await?;
     Ok(fresh.len() as u64)
 }
 
@@ -158,7 +156,7 @@ async fn write_upsert(
 }
 
 /// Per metric, the group sums as a bigint array and as a numeric array (one of them filled).
-fn sum_columns(spec: &DeltaSpec, groups: &[Group]) -> (Vec<Vec<i64>>, Vec<Vec<Decimal>>) {
+fn sum_columns<'g>(spec: &DeltaSpec, groups: impl IntoIterator<Item = &'g Group>) -> (Vec<Vec<i64>>, Vec<Vec<Decimal>>) {
     let mut longs = vec![Vec::new(); spec.metrics.len()];
     let mut decimals = vec![Vec::new(); spec.metrics.len()];
     for g in groups {
@@ -296,43 +294,100 @@ async fn rollup(
     spec: &DeltaSpec,
     b: &ColumnBuffers,
     groups: Vec<Group>,
+    rows: EncodedRows,
 ) -> Result<(), StoreError> {
-    // 1. Keys the rollup already has: add to them.
-    let mut arrays = vec!["$1::uuid[]".to_owned()];
-    let mut sets = Vec::new();
-    for (i, m) in spec.metrics.iter().enumerate() {
-        let t = if spec.column(m).kind == ColumnKind::Long { "bigint[]" } else { "numeric[]" };
-        arrays.push(format!("${}::{t}", i + 2));
-        sets.push(format!("{m} = h.{m} + u.{m}"));
-    }
-    arrays.push(format!("${}::bigint[]", spec.metrics.len() + 2));
-    let sql = format!(
-        "UPDATE {table}_hourly AS h SET {}, delta_count = h.delta_count + u.delta_count, updated_at = now()
-         FROM UNNEST({}) AS u(key_hash, {}, delta_count)
-         WHERE h.key_hash = u.key_hash
-         RETURNING h.key_hash",
-        sets.join(", "),
-        arrays.join(", "),
-        spec.metrics.join(", "),
-    );
+    // 1. Keys the rollup already has (an index lookup per key: `= ANY` on the primary key;
+    //    an UPDATE joined to all keys was planned as a full index scan, growing with the
+    //    table): add to those rows.
     let hashes: Vec<Uuid> = groups.iter().map(|g| g.key_hash).collect();
-    let mut q = sqlx::query_scalar::<_, Uuid>(&sql).bind(&hashes);
-    let (longs, decimals) = sum_columns(spec, &groups);
-    for (i, m) in spec.metrics.iter().enumerate() {
-        q = if spec.column(m).kind == ColumnKind::Long { q.bind(&longs[i]) } else { q.bind(&decimals[i]) };
+    let existing: HashSet<Uuid> =
+        sqlx::query_scalar::<_, Uuid>(&format!("SELECT key_hash FROM {table}_hourly WHERE key_hash = ANY($1::uuid[])"))
+            .bind(&hashes)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
+    let known: Vec<&Group> = groups.iter().filter(|g| existing.contains(&g.key_hash)).collect();
+    if !known.is_empty() {
+        add_to_existing(tx, table, spec, &known).await?;
     }
-    let counts: Vec<i64> = groups.iter().map(|g| g.count).collect();
-    let updated: HashSet<Uuid> = q.bind(counts).fetch_all(&mut **tx).await?.into_iter().collect();
 
-    // 2. Keys seen for the first time: COPY their rows.
-    let fresh: Vec<&Group> = groups.iter().filter(|g| !updated.contains(&g.key_hash)).collect();
-    if fresh.is_empty() {
+    // 2. Keys seen for the first time: COPY their (already encoded) rows.
+    if known.len() == groups.len() {
         return Ok(());
     }
+    let mut data = CopyData::new();
+    for (i, g) in groups.iter().enumerate() {
+        if !existing.contains(&g.key_hash) {
+            data.raw(rows.row(i));
+        }
+    }
+    let key_and_attrs = key_and_attribute_columns(spec, b);
+    let mut names: Vec<&str> = vec!["key_hash"];
+    names.extend(key_and_attrs.iter().map(|&c| b.columns[c].name));
+    names.extend(spec.metrics);
+    names.extend(["delta_count", "updated_at"]);
+    copy_in(
+        tx,
+        &format!("COPY {table}_hourly ({}) FROM STDIN WITH (FORMAT binary)", names.join(", ")),
+        data.finish(),
+        || (),
+    )
+    .await
+}
+
+/// COPYs `data`, running `meanwhile` between sending and waiting for the server: the server
+/// (another core) parses and inserts while we do the next step's CPU work.
+async fn copy_in<T>(
+    tx: &mut Transaction<'_, Postgres>,
+    statement: &str,
+    data: Vec<u8>,
+    meanwhile: impl FnOnce() -> T,
+) -> Result<T, StoreError> {
+    let mut copy = tx.copy_in_raw(statement).await?;
+    if let Err(e) = copy.send(data).await {
+        let _ = copy.abort("send failed").await;
+        return Err(e.into());
+    }
+    let out = meanwhile();
+    copy.finish().await?;
+    Ok(out)
+}
+
+/// Rows encoded for COPY one after another; `ends[i]` is where row i's bytes end.
+struct EncodedRows {
+    data: CopyData,
+    ends: Vec<usize>,
+}
+
+impl EncodedRows {
+    fn row(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.data.bytes()[start..self.ends[i]]
+    }
+}
+
+fn encode_delta_rows(b: &ColumnBuffers) -> EncodedRows {
+    let mut data = CopyData::rows_only();
+    let mut ends = Vec::with_capacity(b.rows());
+    for row in 0..b.rows() {
+        data.row(b.columns.len() + 2);
+        for c in 0..b.columns.len() {
+            encode(&mut data, b, c, row);
+        }
+        data.uuid(b.hub_account_id[row]);
+        data.timestamptz(Some(b.received_at[row]));
+        ends.push(data.len());
+    }
+    EncodedRows { data, ends }
+}
+
+fn encode_rollup_rows(spec: &DeltaSpec, b: &ColumnBuffers, groups: &[Group]) -> EncodedRows {
     let key_and_attrs = key_and_attribute_columns(spec, b);
     let now = Utc::now();
-    let mut data = CopyData::new();
-    for g in &fresh {
+    let mut data = CopyData::rows_only();
+    let mut ends = Vec::with_capacity(groups.len());
+    for g in groups {
         data.row(1 + key_and_attrs.len() + g.sums.len() + 2);
         data.uuid(Some(g.key_hash));
         for &c in &key_and_attrs {
@@ -346,25 +401,48 @@ async fn rollup(
         }
         data.int8(Some(g.count));
         data.timestamptz(Some(now));
+        ends.push(data.len());
     }
-    let mut names: Vec<&str> = vec!["key_hash"];
-    names.extend(key_and_attrs.iter().map(|&c| b.columns[c].name));
-    names.extend(spec.metrics);
-    names.extend(["delta_count", "updated_at"]);
-    copy_in(
-        tx,
-        &format!("COPY {table}_hourly ({}) FROM STDIN WITH (FORMAT binary)", names.join(", ")),
-        data.finish(),
-    )
-    .await
+    EncodedRows { data, ends }
 }
 
-async fn copy_in(tx: &mut Transaction<'_, Postgres>, statement: &str, data: Vec<u8>) -> Result<(), StoreError> {
-    let mut copy = tx.copy_in_raw(statement).await?;
-    if let Err(e) = copy.send(data).await {
-        let _ = copy.abort("send failed").await;
-        return Err(e.into());
+async fn add_to_existing(
+    tx: &mut Transaction<'_, Postgres>,
+    table: &str,
+    spec: &DeltaSpec,
+    groups: &[&Group],
+) -> Result<(), StoreError> {
+    let mut arrays = vec!["$1::uuid[]".to_owned()];
+    let mut sets = Vec::new();
+    for (i, m) in spec.metrics.iter().enumerate() {
+        let t = if spec.column(m).kind == ColumnKind::Long { "bigint[]" } else { "numeric[]" };
+        arrays.push(format!("${}::{t}", i + 2));
+        sets.push(format!("{m} = h.{m} + u.{m}"));
     }
-    copy.finish().await?;
+    arrays.push(format!("${}::bigint[]", spec.metrics.len() + 2));
+    let sql = format!(
+        "UPDATE {table}_hourly AS h SET {}, delta_count = h.delta_count + u.delta_count, updated_at = now()
+         FROM UNNEST({}) AS u(key_hash, {}, delta_count)
+         WHERE h.key_hash = u.key_hash AND h.key_hash = ANY($1::uuid[])",
+        sets.join(", "),
+        arrays.join(", "),
+        spec.metrics.join(", "),
+    );
+    let hashes: Vec<Uuid> = groups.iter().map(|g| g.key_hash).collect();
+    let mut q = sqlx::query(&sql).bind(&hashes);
+    let (longs, decimals) = sum_columns(spec, groups.iter().copied());
+    for (i, m) in spec.metrics.iter().enumerate() {
+        q = if spec.column(m).kind == ColumnKind::Long { q.bind(&longs[i]) } else { q.bind(&decimals[i]) };
+    }
+    let counts: Vec<i64> = groups.iter().map(|g| g.count).collect();
+    let done = q.bind(counts).execute(&mut **tx).await?.rows_affected();
+    if done != groups.len() as u64 {
+        // Rollup rows are never deleted; failing the batch beats losing its sums.
+        return Err(StoreError::Inconsistent(format!(
+            "{table}_hourly: {} of {} rollup rows found a moment ago are gone",
+            groups.len() as u64 - done,
+            groups.len()
+        )));
+    }
     Ok(())
 }
