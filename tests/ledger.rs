@@ -430,3 +430,29 @@ async fn concurrent_writers_with_overlapping_batches_count_each_record_once() {
     assert_eq!(inserted, records.len() as u64, "each record inserted by exactly one writer");
     assert_exact(&store, &schema, &records, spec).await;
 }
+
+/// The rollup identity tells a null dimension from an empty one and from the text "null":
+/// three keys, three rollup rows.
+#[tokio::test]
+async fn null_empty_and_literal_dimensions_are_distinct_keys() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let schema = tenant(&store, "keys").await;
+    let base = ams_tests::fixture("sp-traffic.json");
+    let bodies: Vec<String> = [("a", "null"), ("b", "\"\""), ("c", "\"null\""), ("d", "null")]
+        .iter()
+        .map(|(id, text)| {
+            base.replace("0b6f3f0e-5a8e-4c53-9a7e-2d1c6f4e8a11", id)
+                .replace("\"wireless earbuds\"", text)
+        })
+        .collect();
+    let mut rng = StdRng::seed_from_u64(1);
+    write_bodies(&store, &schema, &bodies, &mut rng).await;
+    let rows: Vec<(Option<String>, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT keyword_text, clicks, delta_count FROM {schema}.amzn_stream_sp_traffic_hourly ORDER BY keyword_text NULLS FIRST"
+    ))
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(rows, vec![(None, 6, 2), (Some(String::new()), 3, 1), (Some("null".into()), 3, 1)]);
+}
