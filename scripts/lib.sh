@@ -33,6 +33,21 @@ ensure_postgres() {
   exit 1
 }
 
+# moto's server (SQS and STS emulator) for the end-to-end tests, in a venv outside the clone.
+export AMS_HUB_VENV="${AMS_HUB_VENV:-/var/cache/ams-hub/venv}"
+export AMS_MOTO_SERVER="$AMS_HUB_VENV/bin/moto_server"
+ensure_moto() {
+  if [ -x "$AMS_MOTO_SERVER" ]; then return; fi
+  log "installing moto[server] into $AMS_HUB_VENV"
+  if ! python3 -m venv "$AMS_HUB_VENV" 2>/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$AMS_HUB_VENV"
+  fi
+  "$AMS_HUB_VENV/bin/pip" install -q --upgrade pip >/dev/null
+  "$AMS_HUB_VENV/bin/pip" install -q 'moto[server]'
+}
+
 ensure_rust() {
   if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo is missing: install Rust (https://rustup.rs) and run again" >&2

@@ -10,6 +10,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_control_plane;
+mod m20261128_000002_consumer_state;
 pub mod tenant;
 
 /// The schema holding the control plane (and sea-orm's `seaql_migrations`).
@@ -20,6 +21,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_control_plane::Migration)]
+        vec![
+            Box::new(m20261128_000001_control_plane::Migration),
+            Box::new(m20261128_000002_consumer_state::Migration),
+        ]
     }
 }

@@ -31,6 +31,12 @@ pub enum LogFormat {
 pub enum Command {
     /// Apply control-plane migrations and bring every tenant schema up to date.
     Migrate,
+    /// Run the runtime: consume every registered queue into the tenants' ledgers.
+    Serve {
+        /// TOML file with a `[runtime]` table (see README); `AMS_HUB_*` variables override it.
+        #[arg(long, env = "AMS_HUB_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Manage tenants.
     Tenant {
         #[command(subcommand)]

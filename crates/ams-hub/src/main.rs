@@ -3,6 +3,7 @@
 
 mod cli;
 mod ingest_file;
+mod serve;
 mod telemetry;
 
 use std::process::ExitCode;
@@ -12,11 +13,20 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command, TenantCommand};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    match run(cli).await {
+    let result = match &cli.command {
+        // The runtime's actors live on an actix system.
+        Command::Serve { config } => serve::load_config(config.as_deref())
+            .and_then(|c| actix::System::new().block_on(serve::run(&cli.database_url, c))),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(run(cli))),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -27,6 +37,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve { .. } => unreachable!("serve runs on the actix system"),
         Command::Migrate => {
             let store = Store::connect(&cli.database_url).await?;
             store.migrate().await?;

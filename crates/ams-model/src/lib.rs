@@ -6,6 +6,7 @@
 //! `idempotency_id` and then summed, entities keep their highest `version`, budget usage keeps
 //! the newest notification.
 
+mod amazon;
 mod archive;
 mod body;
 mod budget;
@@ -17,6 +18,7 @@ mod error;
 mod record;
 mod values;
 
+pub use amazon::{confirmable, sns_account, Realm, TopicArn};
 pub use archive::{archive_bodies, ArchiveBodies, ArchiveChunk};
 pub use body::{decode_body, Body, SubscriptionConfirmation};
 pub use budget::BudgetUsage;

@@ -5,5 +5,6 @@ pub mod account;
 pub mod api_key;
 pub mod marketplace;
 pub mod queue;
+pub mod registry;
 pub mod subscription;
 pub mod tenant;

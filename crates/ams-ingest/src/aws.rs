@@ -1,0 +1,63 @@
+//! AWS clients. The platform's own identity comes from the standard chain (environment,
+//! profile, IRSA on Kubernetes); an account with a role is reached through STS AssumeRole with
+//! its external id, credentials cached and refreshed before expiry by the SDK's identity
+//! cache. `AWS_ENDPOINT_URL` / `AWS_REGION` point everything at an emulator.
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+#[derive(Clone)]
+pub struct Aws {
+    base: SdkConfig,
+}
+
+/// What reaches one account: its credentials (assumed role or the platform's own).
+#[derive(Clone)]
+pub struct AccountAws {
+    base: SdkConfig,
+    credentials: Option<SharedCredentialsProvider>,
+}
+
+impl Aws {
+    pub async fn from_env() -> Aws {
+        Aws { base: aws_config::defaults(BehaviorVersion::latest()).load().await }
+    }
+
+    /// Credentials for an account: AssumeRole when it has a role, else the platform's own.
+    pub async fn account(&self, role_arn: Option<&str>, external_id: &str, account_id: uuid::Uuid) -> AccountAws {
+        let credentials = match role_arn {
+            Some(arn) => {
+                let mut builder = AssumeRoleProvider::builder(arn)
+                    // Visible in the brand's CloudTrail: which platform account assumed the role.
+                    .session_name(format!("ams-hub-{}", &account_id.simple().to_string()[..12]))
+                    .external_id(external_id)
+                    .configure(&self.base);
+                if self.base.region().is_none() {
+                    builder = builder.region(Region::new("us-east-1"));
+                }
+                Some(SharedCredentialsProvider::new(builder.build().await))
+            }
+            None => None,
+        };
+        AccountAws { base: self.base.clone(), credentials }
+    }
+}
+
+impl AccountAws {
+    pub fn sqs(&self, region: &str) -> aws_sdk_sqs::Client {
+        let mut b = aws_sdk_sqs::config::Builder::from(&self.base).region(Region::new(region.to_owned()));
+        if let Some(c) = &self.credentials {
+            b = b.credentials_provider(c.clone());
+        }
+        aws_sdk_sqs::Client::from_conf(b.build())
+    }
+
+    pub fn sns(&self, region: &str) -> aws_sdk_sns::Client {
+        let mut b = aws_sdk_sns::config::Builder::from(&self.base).region(Region::new(region.to_owned()));
+        if let Some(c) = &self.credentials {
+            b = b.credentials_provider(c.clone());
+        }
+        aws_sdk_sns::Client::from_conf(b.build())
+    }
+}

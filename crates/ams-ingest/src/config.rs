@@ -1,0 +1,51 @@
+//! Runtime settings. Every field's doc comment is its documentation (README, Configuration).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Rows per ledger transaction: a tenant's writer commits when it holds this many.
+    pub batch_rows: usize,
+    /// Longest a received message waits for its transaction, in milliseconds.
+    pub batch_ms: u64,
+    /// How often the supervisor compares running consumers with the registered queues (s).
+    pub reconcile_secs: u64,
+    /// Messages one queue may hold received but not yet deleted; a slow database makes the
+    /// consumer stop receiving at this point instead of filling memory.
+    pub max_in_flight: usize,
+    /// Concurrent long polls of a busy queue (one while it is idle).
+    pub max_pollers: usize,
+    /// Long-poll wait (SQS `WaitTimeSeconds`, at most 20).
+    pub wait_seconds: i32,
+    /// Visibility timeout asked for on receive (s); extended while a batch is still in flight.
+    pub visibility_secs: i32,
+    /// First and largest delay before restarting a failed consumer (ms).
+    pub backoff_min_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            batch_rows: 5000,
+            batch_ms: 200,
+            reconcile_secs: 3,
+            max_in_flight: 2000,
+            max_pollers: 4,
+            wait_seconds: 20,
+            visibility_secs: 60,
+            backoff_min_ms: 500,
+            backoff_max_ms: 60_000,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let ms = self.backoff_min_ms.saturating_mul(1u64 << failures.min(16));
+        Duration::from_millis(ms.min(self.backoff_max_ms))
+    }
+}

@@ -1,0 +1,229 @@
+//! QueueConsumer: one per registered queue. Long-polls SQS (`WaitTimeSeconds` 20, 10 messages,
+//! `SentTimestamp` and `ApproximateReceiveCount`), hands the bodies to the normalizer, and
+//! deletes them (`DeleteMessageBatch`) only when their transaction has committed. While a
+//! batch waits, its visibility is extended. A semaphore bounds the messages in flight: a slow
+//! database stops the receiving instead of filling memory. A busy queue (full receives) gets
+//! more concurrent polls, up to `max_pollers`; an idle one keeps a single poll.
+//!
+//! `Stop` is graceful: no new receive, in-flight batches are committed and deleted, then the
+//! consumer reports to the supervisor and ends. A receive error ends it too, with the error.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
+
+use crate::normalizer::{Ingest, Normalizer, QueueContext, SqsMessage};
+use crate::status::{ConsumerState, ConsumerStatus, Counters};
+use crate::supervisor::ConsumerExited;
+use crate::RuntimeConfig;
+
+const RECEIVE_MAX: usize = 10;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+pub struct QueueConsumer {
+    shared: Rc<Shared>,
+    stop: watch::Sender<bool>,
+    supervisor: Recipient<ConsumerExited>,
+}
+
+struct Shared {
+    queue: Arc<QueueContext>,
+    sqs: aws_sdk_sqs::Client,
+    normalizer: Addr<Normalizer>,
+    config: RuntimeConfig,
+    status: Arc<ConsumerStatus>,
+    in_flight: Arc<Semaphore>,
+    pollers: Cell<usize>,
+}
+
+impl QueueConsumer {
+    pub fn new(
+        queue: Arc<QueueContext>,
+        normalizer: Addr<Normalizer>,
+        config: RuntimeConfig,
+        status: Arc<ConsumerStatus>,
+        supervisor: Recipient<ConsumerExited>,
+    ) -> Self {
+        let region = queue_region(&queue.queue_url).unwrap_or_else(|| queue.region.clone());
+        let sqs = queue.aws.sqs(&region);
+        let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
+        let (stop, _) = watch::channel(false);
+        let shared = Rc::new(Shared { queue, sqs, normalizer, config, status, in_flight, pollers: Cell::new(0) });
+        QueueConsumer { shared, stop, supervisor }
+    }
+}
+
+/// The region of a real SQS URL (`https://sqs.<region>.amazonaws.com/...`); None for an
+/// emulator's, whose region is then the one registered with the queue.
+fn queue_region(url: &str) -> Option<String> {
+    let host = url.split("://").nth(1)?.split('/').next()?;
+    let region = host.strip_prefix("sqs.")?.strip_suffix(".amazonaws.com")?;
+    Some(region.to_owned())
+}
+
+impl Actor for QueueConsumer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let shared = self.shared.clone();
+        let stop = self.stop.subscribe();
+        let run = async move {
+            let result = poll(shared.clone(), stop, true).await;
+            // Every in-flight batch holds permits until it is committed and deleted (or given up).
+            let all = shared.config.max_in_flight as u32;
+            let _ = shared.in_flight.acquire_many(all).await;
+            result
+        };
+        ctx.spawn(run.into_actor(self).map(|result, act, ctx| {
+            act.supervisor.do_send(ConsumerExited { queue_id: act.shared.queue.queue_id, error: result.err() });
+            ctx.stop();
+        }));
+    }
+}
+
+impl Handler<Stop> for QueueConsumer {
+    type Result = ();
+    fn handle(&mut self, _: Stop, _: &mut Context<Self>) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn poll(shared: Rc<Shared>, mut stop: watch::Receiver<bool>, primary: bool) -> Result<(), String> {
+    shared.pollers.set(shared.pollers.get() + 1);
+    let result = poll_loop(&shared, &mut stop, primary).await;
+    shared.pollers.set(shared.pollers.get() - 1);
+    result
+}
+
+async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primary: bool) -> Result<(), String> {
+    let q = &shared.queue;
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let permits = tokio::select! {
+            p = shared.in_flight.clone().acquire_many_owned(RECEIVE_MAX as u32) => p.expect("semaphore open"),
+            _ = stop.changed() => return Ok(()),
+        };
+        let receive = shared
+            .sqs
+            .receive_message()
+            .queue_url(&q.queue_url)
+            .max_number_of_messages(RECEIVE_MAX as i32)
+            .wait_time_seconds(shared.config.wait_seconds)
+            .visibility_timeout(shared.config.visibility_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send();
+        let response = tokio::select! {
+            r = receive => r.map_err(|e| format!("ReceiveMessage: {}", DisplayErrorContext(&e)))?,
+            _ = stop.changed() => return Ok(()),
+        };
+        let messages = response.messages.unwrap_or_default();
+        if primary {
+            shared.status.set(ConsumerState::Running, None);
+        }
+        if messages.is_empty() {
+            if primary {
+                continue;
+            }
+            return Ok(()); // a helper poller ends when the queue runs dry
+        }
+        let mut permits = permits;
+        if messages.len() < RECEIVE_MAX {
+            drop(permits.split(RECEIVE_MAX - messages.len()));
+        }
+        let counters = &shared.status.counters;
+        Counters::add(&counters.received, messages.len());
+        counters.last_receive_unix_ms.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+        let full = messages.len() == RECEIVE_MAX;
+        let mut receipts = Vec::with_capacity(messages.len());
+        let mut bodies = Vec::with_capacity(messages.len());
+        for m in messages {
+            let id = m.message_id.unwrap_or_default();
+            receipts.push((id.clone(), m.receipt_handle.unwrap_or_default()));
+            bodies.push(SqsMessage { message_id: id, body: m.body.unwrap_or_default() });
+        }
+        let (tx, rx) = oneshot::channel();
+        shared.normalizer.do_send(Ingest { queue: q.clone(), messages: bodies, ack: tx });
+        actix::spawn(settle(shared.clone(), receipts, rx, permits));
+        if full && shared.pollers.get() < shared.config.max_pollers {
+            actix::spawn(poll(shared.clone(), stop.clone(), false));
+        }
+    }
+}
+
+/// Waits for the commit of one receive's messages, extending their visibility meanwhile, then
+/// deletes them. Not committed: nothing is deleted and SQS redelivers after the timeout.
+async fn settle(
+    shared: Rc<Shared>,
+    receipts: Vec<(String, String)>,
+    mut committed: oneshot::Receiver<Result<usize, String>>,
+    permits: OwnedSemaphorePermit,
+) {
+    let q = &shared.queue;
+    let extend_every = Duration::from_secs((shared.config.visibility_secs.max(2) / 2) as u64);
+    let result = loop {
+        tokio::select! {
+            r = &mut committed => break r.unwrap_or_else(|_| Err("normalizer stopped".into())),
+            _ = tokio::time::sleep(extend_every) => {
+                let entries = receipts.iter().enumerate().map(|(i, (_, handle))| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(handle)
+                        .visibility_timeout(shared.config.visibility_secs)
+                        .build()
+                        .expect("id and handle set")
+                });
+                let sent = shared.sqs.change_message_visibility_batch().queue_url(&q.queue_url)
+                    .set_entries(Some(entries.collect())).send().await;
+                if let Err(e) = sent {
+                    tracing::warn!(queue = %q.queue_url, error = %DisplayErrorContext(&e), "could not extend visibility");
+                }
+            }
+        }
+    };
+    match result {
+        Ok(quarantined) => {
+            let entries = receipts.iter().enumerate().map(|(i, (_, handle))| {
+                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(handle).build().expect("set")
+            });
+            let deleted = shared.sqs.delete_message_batch().queue_url(&q.queue_url).set_entries(Some(entries.collect())).send().await;
+            match deleted {
+                Ok(out) if !out.failed.is_empty() => {
+                    tracing::warn!(queue = %q.queue_url, failed = out.failed.len(), "some deletes failed; they will be redelivered and ignored as duplicates");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(queue = %q.queue_url, error = %DisplayErrorContext(&e), "delete failed; the messages will be redelivered and ignored as duplicates");
+                }
+            }
+            let counters = &shared.status.counters;
+            Counters::add(&counters.committed, receipts.len());
+            Counters::add(&counters.quarantined, quarantined);
+        }
+        Err(e) => {
+            tracing::warn!(queue = %q.queue_url, error = %e, messages = receipts.len(), "batch not committed; SQS will redeliver it");
+        }
+    }
+    drop(permits);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn regions_come_from_real_queue_urls_only() {
+        assert_eq!(super::queue_region("https://sqs.eu-west-1.amazonaws.com/123/q").as_deref(), Some("eu-west-1"));
+        assert_eq!(super::queue_region("http://127.0.0.1:5000/123456789012/q"), None);
+    }
+}

@@ -1,0 +1,41 @@
+//! The ams-hub runtime: many brands' SQS queues drained continuously into the tenant ledger,
+//! with no message lost or counted twice whatever fails.
+//!
+//! ```text
+//! Supervisor ──starts/stops──▶ QueueConsumer (one per queue; long polls; deletes after commit)
+//!                                   │ Ingest{messages, ack}
+//!                                   ▼
+//!                              Normalizer (decode; confirm subscriptions; route by tenant)
+//!                                   │ Append{records, quarantine, ack}
+//!                                   ▼
+//!                              TenantWriter (one per tenant; N rows / T ms per transaction)
+//! ```
+//! A message is deleted from SQS only after the transaction holding its rows (or its
+//! quarantine row) committed; a crash anywhere means redelivery, which the ledger absorbs.
+//! See `docs/runtime.md`.
+
+mod aws;
+mod config;
+mod consumer;
+mod normalizer;
+mod status;
+mod supervisor;
+mod writer;
+
+pub use aws::Aws;
+pub use config::RuntimeConfig;
+pub use status::{ConsumerState, ConsumerStatus};
+pub use supervisor::{GetStatus, Shutdown, Supervisor};
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use actix::{Actor, Addr};
+use ams_store::Store;
+
+/// Starts the runtime on the current actix system; returns the supervisor.
+pub fn start(store: Store, aws: Aws, config: RuntimeConfig) -> Addr<Supervisor> {
+    let shutting_down = Arc::new(AtomicBool::new(false));
+    let normalizer = normalizer::Normalizer::new(store.clone(), config.clone(), shutting_down.clone()).start();
+    Supervisor::new(store, aws, config, normalizer, shutting_down).start()
+}

@@ -1,0 +1,175 @@
+//! Normalizer: turns SQS bodies into ledger rows for the right tenant. Records go to the
+//! tenant's writer; unreadable bodies to its quarantine; SNS subscription confirmations are
+//! confirmed through the SNS API (`ConfirmSubscription` in the topic's region, with the
+//! account's credentials) only when the topic is Amazon's for a dataset in that realm
+//! (docs/ams.md §5). Every confirmation is recorded in `control.subscriptions`; one refused is
+//! also quarantined. No URL taken from a message is ever fetched.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use ams_model::{confirmable, decode_body, Body, SubscriptionConfirmation};
+use ams_store::{Provenance, QuarantineEntry, Store, TenantSchema};
+use aws_sdk_sns::error::DisplayErrorContext;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::aws::AccountAws;
+use crate::writer::{Append, TenantWriter};
+use crate::RuntimeConfig;
+
+/// What a consumer knows about its queue, shared with the messages it sends.
+pub struct QueueContext {
+    pub queue_id: Uuid,
+    pub queue_url: String,
+    pub region: String,
+    pub account_id: Uuid,
+    pub schema: TenantSchema,
+    pub aws: AccountAws,
+}
+
+pub struct SqsMessage {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// How many of an Ingest's messages were quarantined.
+pub type IngestAck = oneshot::Sender<Result<usize, String>>;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Ingest {
+    pub queue: Arc<QueueContext>,
+    pub messages: Vec<SqsMessage>,
+    pub ack: IngestAck,
+}
+
+pub struct Normalizer {
+    store: Store,
+    config: RuntimeConfig,
+    writers: HashMap<TenantSchema, Addr<TenantWriter>>,
+    shutting_down: Arc<AtomicBool>,
+}
+
+impl Normalizer {
+    /// `shutting_down` tells the writers to stop retrying failed writes.
+    pub fn new(store: Store, config: RuntimeConfig, shutting_down: Arc<AtomicBool>) -> Self {
+        Normalizer { store, config, writers: HashMap::new(), shutting_down }
+    }
+
+    fn writer(&mut self, schema: &TenantSchema) -> Addr<TenantWriter> {
+        let (store, config, stop) = (&self.store, &self.config, &self.shutting_down);
+        self.writers
+            .entry(schema.clone())
+            .or_insert_with(|| TenantWriter::new(store, schema.clone(), config.clone(), stop.clone()).start())
+            .clone()
+    }
+}
+
+impl Actor for Normalizer {
+    type Context = Context<Self>;
+}
+
+impl Handler<Ingest> for Normalizer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Ingest, _ctx: &mut Context<Self>) {
+        let q = msg.queue.clone();
+        let provenance = Provenance::now(Some(q.account_id));
+        let mut records = Vec::new();
+        let mut quarantine = Vec::new();
+        let mut confirmations = Vec::new();
+        for m in msg.messages {
+            match decode_body(&m.body) {
+                Ok(Body::Records(rs)) => records.extend(rs.into_iter().map(|r| (r, provenance))),
+                Ok(Body::Confirmation(c)) => confirmations.push((m, c)),
+                Err(e) => {
+                    let mut entry = QuarantineEntry::from_error(&m.body, &e, q.queue_url.clone(), provenance);
+                    entry.message_id = Some(m.message_id);
+                    quarantine.push(entry);
+                }
+            }
+        }
+        let writer = self.writer(&q.schema);
+        let store = self.store.clone();
+        actix::spawn(async move {
+            let mut failed = None;
+            for (m, c) in confirmations {
+                match confirm(&store, &q, &m, &c).await {
+                    Confirmation::Confirmed => {}
+                    Confirmation::Refused(entry) => quarantine.push(entry),
+                    Confirmation::Failed(e) => failed = Some(e),
+                }
+            }
+            let quarantined = quarantine.len();
+            let (tx, rx) = oneshot::channel();
+            writer.do_send(Append { records, quarantine, ack: tx });
+            let result = match (rx.await, failed) {
+                // Amazon sends a confirmation once: keep it on the queue to try again later.
+                (Ok(Ok(())), Some(e)) => Err(e),
+                (Ok(r), None) => r.map(|()| quarantined),
+                (Ok(Err(e)), _) => Err(e),
+                (Err(_), _) => Err("writer stopped".to_owned()),
+            };
+            let _ = msg.ack.send(result);
+        });
+    }
+}
+
+enum Confirmation {
+    Confirmed,
+    /// Not Amazon's: never confirmed, quarantined.
+    Refused(QuarantineEntry),
+    /// Amazon's, but SNS said no (or was unreachable): retried on redelivery.
+    Failed(String),
+}
+
+/// Confirms an Amazon subscription, or refuses; records the outcome.
+async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &SubscriptionConfirmation) -> Confirmation {
+    let provenance = Provenance::now(Some(q.account_id));
+    let (status, dataset, error, refused) = match confirmable(&c.topic_arn, c.subscribe_url.as_deref()) {
+        Ok((dataset, realm)) => {
+            let sns = q.aws.sns(realm.region());
+            match sns.confirm_subscription().topic_arn(&c.topic_arn).token(&c.token).send().await {
+                Ok(_) => ("confirmed", Some(dataset), None, false),
+                Err(e) => ("confirmation_failed", Some(dataset), Some(format!("ConfirmSubscription: {}", DisplayErrorContext(&e))), false),
+            }
+        }
+        Err(reason) => ("refused", None, Some(reason), true),
+    };
+    tracing::info!(topic = %c.topic_arn, status, queue = %q.queue_url, "subscription confirmation");
+    // A marketplace id is readable from Amazon's topic names (…-<dataset>-<marketplace>-…).
+    let marketplace = dataset.and_then(|d| {
+        let name = c.topic_arn.rsplit(':').next()?;
+        let after = name.split(&format!("-{}-", d.as_str())).nth(1)?;
+        Some(after.split('-').next()?.to_owned())
+    });
+    if let Err(e) = store
+        .record_confirmation(
+            Some(q.account_id),
+            Some(q.queue_id),
+            &c.topic_arn,
+            dataset.map(|d| d.as_str()),
+            marketplace.as_deref(),
+            status,
+            error.as_deref(),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not record a subscription confirmation");
+    }
+    match (refused, error) {
+        (true, error) => Confirmation::Refused(QuarantineEntry {
+            body: m.body.clone(),
+            reason_code: "refused_confirmation".into(),
+            reason: format!("subscription confirmation not confirmed: {}", error.unwrap_or_default()),
+            source: q.queue_url.clone(),
+            message_id: Some(m.message_id.clone()),
+            provenance,
+        }),
+        (false, Some(e)) => Confirmation::Failed(e),
+        (false, None) => Confirmation::Confirmed,
+    }
+}

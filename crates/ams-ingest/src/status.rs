@@ -1,0 +1,78 @@
+//! A consumer's observable state, shared between the consumer (which updates counters) and
+//! the supervisor (which owns the lifecycle and saves snapshots to `control.consumer_states`).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerState {
+    Starting,
+    Running,
+    /// Failed; restarts at the given time.
+    BackingOff,
+    /// Failed several times in a row; still retried, with the longest backoff.
+    Degraded,
+    Stopped,
+}
+
+impl ConsumerState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ConsumerState::Starting => "starting",
+            ConsumerState::Running => "running",
+            ConsumerState::BackingOff => "backing_off",
+            ConsumerState::Degraded => "degraded",
+            ConsumerState::Stopped => "stopped",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub received: AtomicI64,
+    pub committed: AtomicI64,
+    pub quarantined: AtomicI64,
+    pub last_receive_unix_ms: AtomicI64,
+}
+
+impl Counters {
+    pub fn add(c: &AtomicI64, n: usize) {
+        c.fetch_add(n as i64, Ordering::Relaxed);
+    }
+}
+
+/// Everything known about one consumer.
+#[derive(Debug)]
+pub struct ConsumerStatus {
+    pub queue_id: Uuid,
+    pub queue_url: String,
+    pub tenant: String,
+    pub account_id: Uuid,
+    pub state: Mutex<(ConsumerState, Option<String>)>,
+    pub restarts: AtomicI64,
+    pub counters: Arc<Counters>,
+}
+
+impl ConsumerStatus {
+    pub fn set(&self, state: ConsumerState, error: Option<String>) {
+        *self.state.lock().expect("status lock") = (state, error);
+    }
+
+    pub fn snapshot(&self) -> ams_store::control::registry::ConsumerStateRow {
+        let (state, error) = self.state.lock().expect("status lock").clone();
+        let last = self.counters.last_receive_unix_ms.load(Ordering::Relaxed);
+        ams_store::control::registry::ConsumerStateRow {
+            queue_id: self.queue_id,
+            state: state.as_str().to_owned(),
+            last_error: error,
+            messages_received: self.counters.received.load(Ordering::Relaxed),
+            messages_committed: self.counters.committed.load(Ordering::Relaxed),
+            messages_quarantined: self.counters.quarantined.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
+            last_receive_at: (last > 0).then(|| DateTime::<Utc>::from_timestamp_millis(last)).flatten(),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Supervisor: keeps one QueueConsumer running per registered queue of an active account —
+//! at start, every `reconcile_secs`, and when told (`Reconcile`, sent by the admin API).
+//! A consumer that fails is restarted after an exponential backoff; after three failures in
+//! a row it shows as `degraded` with its last error. One account failing never touches
+//! another's consumers. States and counters are saved to `control.consumer_states` every
+//! second, for the status API and operators.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use ams_store::control::registry::{ActiveQueue, ConsumerStateRow};
+use ams_store::{Store, TenantSchema, TenantSlug};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::consumer::{QueueConsumer, Stop};
+use crate::normalizer::{Normalizer, QueueContext};
+use crate::status::{ConsumerState, ConsumerStatus, Counters};
+use crate::{Aws, RuntimeConfig};
+
+/// Failures in a row after which a consumer shows as degraded.
+const DEGRADED_AFTER: u32 = 3;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConsumerExited {
+    pub queue_id: Uuid,
+    pub error: Option<String>,
+}
+
+/// Compare running consumers with the control plane now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reconcile;
+
+#[derive(Message)]
+#[rtype(result = "Vec<ConsumerStateRow>")]
+pub struct GetStatus;
+
+/// Stop receiving, commit and delete what is in flight, then answer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+struct Entry {
+    queue: ActiveQueue,
+    status: Arc<ConsumerStatus>,
+    consumer: Option<Addr<QueueConsumer>>,
+    starting: bool,
+    failures: u32,
+    retry_at: Option<Instant>,
+    wanted: bool,
+}
+
+pub struct Supervisor {
+    store: Store,
+    aws: Aws,
+    config: RuntimeConfig,
+    normalizer: Addr<Normalizer>,
+    entries: HashMap<Uuid, Entry>,
+    shutting_down: bool,
+    /// Shared with the writers: at shutdown they stop retrying failed writes.
+    writers_stop: Arc<AtomicBool>,
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Supervisor {
+    pub fn new(
+        store: Store,
+        aws: Aws,
+        config: RuntimeConfig,
+        normalizer: Addr<Normalizer>,
+        writers_stop: Arc<AtomicBool>,
+    ) -> Self {
+        Supervisor {
+            store,
+            aws,
+            config,
+            normalizer,
+            entries: HashMap::new(),
+            shutting_down: false,
+            writers_stop,
+            waiters: Vec::new(),
+        }
+    }
+
+    fn reconcile(&mut self, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
+        }
+        let store = self.store.clone();
+        ctx.spawn(async move { store.active_queues().await }.into_actor(self).map(|result, act, ctx| match result {
+            Ok(queues) => act.apply(queues, ctx),
+            Err(e) => tracing::warn!(error = %e, "cannot read the registered queues; keeping the consumers as they are"),
+        }));
+    }
+
+    fn apply(&mut self, queues: Vec<ActiveQueue>, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
+        }
+        let wanted: HashSet<Uuid> = queues.iter().map(|q| q.queue_id).collect();
+        for q in queues {
+            let entry = self.entries.entry(q.queue_id).or_insert_with(|| Entry {
+                status: Arc::new(ConsumerStatus {
+                    queue_id: q.queue_id,
+                    queue_url: q.queue_url.clone(),
+                    tenant: q.tenant_slug.clone(),
+                    account_id: q.account_id,
+                    state: std::sync::Mutex::new((ConsumerState::Starting, None)),
+                    restarts: Default::default(),
+                    counters: Arc::new(Counters::default()),
+                }),
+                queue: q.clone(),
+                consumer: None,
+                starting: false,
+                failures: 0,
+                retry_at: None,
+                wanted: true,
+            });
+            entry.wanted = true;
+            // Credentials or the URL changed: restart with the new ones.
+            if entry.queue != q {
+                entry.queue = q;
+                if let Some(c) = &entry.consumer {
+                    c.do_send(Stop);
+                }
+            }
+        }
+        let now = Instant::now();
+        let mut start = Vec::new();
+        for (id, e) in self.entries.iter_mut() {
+            if !wanted.contains(id) {
+                e.wanted = false;
+                if let Some(c) = &e.consumer {
+                    c.do_send(Stop);
+                }
+            } else if e.consumer.is_none() && !e.starting && e.retry_at.is_none_or(|t| t <= now) {
+                e.starting = true;
+                start.push(*id);
+            }
+        }
+        self.entries.retain(|_, e| e.wanted || e.consumer.is_some() || e.starting);
+        for id in start {
+            self.start_consumer(id, ctx);
+        }
+    }
+
+    fn start_consumer(&mut self, id: Uuid, ctx: &mut Context<Self>) {
+        let Some(e) = self.entries.get(&id) else { return };
+        let q = e.queue.clone();
+        let status = e.status.clone();
+        let aws = self.aws.clone();
+        let setup = async move {
+            let account = aws.account(q.aws_role_arn.as_deref(), &q.external_id, q.account_id).await;
+            let slug = TenantSlug::parse(&q.tenant_slug).expect("active_queues returns valid slugs");
+            Arc::new(QueueContext {
+                queue_id: q.queue_id,
+                queue_url: q.queue_url.clone(),
+                region: q.region.clone(),
+                account_id: q.account_id,
+                schema: TenantSchema::of(&slug),
+                aws: account,
+            })
+        };
+        ctx.spawn(setup.into_actor(self).map(move |queue, act, ctx| {
+            let Some(e) = act.entries.get_mut(&id) else { return };
+            e.starting = false;
+            if act.shutting_down || !e.wanted {
+                return;
+            }
+            tracing::info!(queue = %queue.queue_url, tenant = %e.queue.tenant_slug, account = %e.queue.account_id, "starting consumer");
+            let consumer = QueueConsumer::new(queue, act.normalizer.clone(), act.config.clone(), status, ctx.address().recipient());
+            e.consumer = Some(consumer.start());
+        }));
+    }
+
+    fn save_states(&mut self, ctx: &mut Context<Self>) {
+        let rows: Vec<ConsumerStateRow> = self.entries.values().map(|e| e.status.snapshot()).collect();
+        let store = self.store.clone();
+        ctx.spawn(
+            async move {
+                if let Err(e) = store.save_consumer_states(&rows).await {
+                    tracing::debug!(error = %e, "could not save consumer states");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    fn running(&self) -> usize {
+        self.entries.values().filter(|e| e.consumer.is_some() || e.starting).count()
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.reconcile(ctx);
+        ctx.run_interval(Duration::from_secs(self.config.reconcile_secs.max(1)), |act, ctx| act.reconcile(ctx));
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.save_states(ctx));
+    }
+}
+
+impl Handler<ConsumerExited> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConsumerExited, ctx: &mut Context<Self>) {
+        let Some(e) = self.entries.get_mut(&msg.queue_id) else { return };
+        e.consumer = None;
+        match msg.error {
+            Some(error) => {
+                e.failures += 1;
+                e.status.restarts.fetch_add(1, Ordering::Relaxed);
+                let delay = self.config.backoff(e.failures - 1);
+                e.retry_at = Some(Instant::now() + delay);
+                let state = if e.failures >= DEGRADED_AFTER { ConsumerState::Degraded } else { ConsumerState::BackingOff };
+                tracing::warn!(queue = %e.queue.queue_url, tenant = %e.queue.tenant_slug, failures = e.failures,
+                    retry_in_ms = delay.as_millis() as u64, error = %error, "consumer failed");
+                e.status.set(state, Some(error));
+                ctx.run_later(delay, |act, ctx| act.reconcile(ctx));
+            }
+            None => {
+                e.failures = 0;
+                e.retry_at = None;
+                e.status.set(ConsumerState::Stopped, None);
+                if e.wanted && !self.shutting_down {
+                    // Stopped to pick up new settings: start again now.
+                    self.reconcile(ctx);
+                }
+            }
+        }
+        if self.shutting_down && self.running() == 0 {
+            self.save_states(ctx);
+            for w in self.waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
+    }
+}
+
+impl Handler<Reconcile> for Supervisor {
+    type Result = ();
+    fn handle(&mut self, _: Reconcile, ctx: &mut Context<Self>) {
+        self.reconcile(ctx);
+    }
+}
+
+impl Handler<GetStatus> for Supervisor {
+    type Result = Vec<ConsumerStateRow>;
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        self.entries.values().map(|e| e.status.snapshot()).collect()
+    }
+}
+
+impl Handler<Shutdown> for Supervisor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
+        self.shutting_down = true;
+        // Writes still failing after 20 s are given up: their messages stay on the queue.
+        let stop = self.writers_stop.clone();
+        ctx.run_later(Duration::from_secs(20), move |_, _| stop.store(true, Ordering::Relaxed));
+        for e in self.entries.values() {
+            if let Some(c) = &e.consumer {
+                c.do_send(Stop);
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.running() == 0 {
+            let _ = tx.send(());
+        } else {
+            self.waiters.push(tx);
+        }
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}

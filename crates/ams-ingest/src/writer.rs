@@ -1,0 +1,136 @@
+//! TenantWriter: one actor per tenant. It gathers the records of many messages (from any of
+//! the tenant's queues) into one `LedgerBatch` and commits it when it holds `batch_rows` rows
+//! or its oldest message has waited `batch_ms`; then it answers every message's ack. One
+//! transaction at a time per tenant; the next batch fills meanwhile.
+//!
+//! A failed write (Postgres down, connections cut) is retried with backoff for as long as the
+//! runtime runs: the consumers keep the messages invisible meanwhile and stop receiving at
+//! their in-flight limit, so an outage costs latency, never data. At shutdown a batch that
+//! still cannot be written is answered with an error: its messages are not deleted and SQS
+//! delivers them again later.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use ams_model::Record;
+use ams_store::{LedgerBatch, LedgerWriter, Provenance, QuarantineEntry, Store, TenantSchema};
+use tokio::sync::oneshot;
+
+use crate::RuntimeConfig;
+
+pub type WriteAck = oneshot::Sender<Result<(), String>>;
+
+/// Records and quarantine entries of some messages, answered once they are committed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Append {
+    pub records: Vec<(Record, Provenance)>,
+    pub quarantine: Vec<QuarantineEntry>,
+    pub ack: WriteAck,
+}
+
+pub struct TenantWriter {
+    schema: TenantSchema,
+    writer: LedgerWriter,
+    config: RuntimeConfig,
+    pending: LedgerBatch,
+    acks: Vec<WriteAck>,
+    timer: Option<SpawnHandle>,
+    flushing: bool,
+    shutting_down: Arc<AtomicBool>,
+}
+
+impl TenantWriter {
+    pub fn new(store: &Store, schema: TenantSchema, config: RuntimeConfig, shutting_down: Arc<AtomicBool>) -> Self {
+        TenantWriter {
+            schema,
+            writer: LedgerWriter::new(store),
+            config,
+            pending: LedgerBatch::new(),
+            acks: Vec::new(),
+            timer: None,
+            flushing: false,
+            shutting_down,
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.pending.records() + self.pending.quarantine_len()
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if let Some(t) = self.timer.take() {
+            ctx.cancel_future(t);
+        }
+        if self.flushing || self.acks.is_empty() {
+            return;
+        }
+        self.flushing = true;
+        let batch = std::mem::take(&mut self.pending);
+        let acks = std::mem::take(&mut self.acks);
+        let (writer, schema, stop) = (self.writer.clone(), self.schema.clone(), self.shutting_down.clone());
+        let write = async move {
+            let mut delay = Duration::from_millis(100);
+            loop {
+                match writer.write(&schema, &batch).await {
+                    Ok(summary) => {
+                        tracing::debug!(schema = %schema, rows = summary.inserted(), "batch committed");
+                        return Ok(());
+                    }
+                    Err(e) if !stop.load(Ordering::Relaxed) => {
+                        tracing::warn!(schema = %schema, error = %e, retry_in_ms = delay.as_millis() as u64, "ledger write failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => return Err(format!("ledger write failed at shutdown: {e}")),
+                }
+            }
+        };
+        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
+            for ack in acks {
+                let _ = ack.send(result.clone());
+            }
+            act.flushing = false;
+            if act.size() >= act.config.batch_rows {
+                act.flush(ctx);
+            } else if !act.acks.is_empty() {
+                act.schedule(ctx);
+            }
+        }));
+    }
+
+    fn schedule(&mut self, ctx: &mut Context<Self>) {
+        if self.timer.is_none() {
+            let wait = Duration::from_millis(self.config.batch_ms);
+            self.timer = Some(ctx.run_later(wait, |act, ctx| {
+                act.timer = None;
+                act.flush(ctx);
+            }));
+        }
+    }
+}
+
+impl Actor for TenantWriter {
+    type Context = Context<Self>;
+}
+
+impl Handler<Append> for TenantWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) {
+        for (record, provenance) in &msg.records {
+            self.pending.push(record, *provenance);
+        }
+        for q in msg.quarantine {
+            self.pending.quarantine(q);
+        }
+        self.acks.push(msg.ack);
+        if self.size() >= self.config.batch_rows {
+            self.flush(ctx);
+        } else {
+            self.schedule(ctx);
+        }
+    }
+}

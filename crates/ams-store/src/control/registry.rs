@@ -1,0 +1,157 @@
+//! Control-plane operations the runtime and the tests need: register accounts and queues,
+//! list what should be consumed, record subscription confirmations. (The admin API adds
+//! tenant-scoped access on top of these.)
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, FromQueryResult, Statement};
+use uuid::Uuid;
+
+use super::{account, queue, subscription};
+use crate::{Store, StoreError, TenantSlug};
+
+/// A queue the runtime should consume, with what it needs to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct ActiveQueue {
+    pub queue_id: Uuid,
+    pub queue_url: String,
+    pub region: String,
+    pub account_id: Uuid,
+    pub aws_role_arn: Option<String>,
+    /// A secret: never log it.
+    pub external_id: String,
+    pub tenant_slug: String,
+}
+
+impl Store {
+    pub async fn create_account(
+        &self,
+        tenant_id: Uuid,
+        name: &str,
+        aws_role_arn: Option<&str>,
+        external_id: &str,
+    ) -> Result<account::Model, StoreError> {
+        let row = account::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            tenant_id: Set(tenant_id),
+            name: Set(name.to_owned()),
+            aws_role_arn: Set(aws_role_arn.map(str::to_owned)),
+            external_id: Set(external_id.to_owned()),
+            status: Set("active".to_owned()),
+            created_at: Set(Utc::now().into()),
+        };
+        Ok(row.insert(self.orm()).await?)
+    }
+
+    pub async fn set_account_status(&self, account_id: Uuid, status: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET status = $2 WHERE id = $1")
+            .bind(account_id)
+            .bind(status)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn add_queue(&self, account_id: Uuid, queue_url: &str, region: &str) -> Result<queue::Model, StoreError> {
+        let row = queue::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            account_id: Set(account_id),
+            queue_url: Set(queue_url.to_owned()),
+            region: Set(region.to_owned()),
+            created_at: Set(Utc::now().into()),
+        };
+        Ok(row.insert(self.orm()).await?)
+    }
+
+    /// Every queue of an active account of an active tenant.
+    pub async fn active_queues(&self) -> Result<Vec<ActiveQueue>, StoreError> {
+        let stmt = Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT q.id AS queue_id, q.queue_url, q.region, a.id AS account_id, a.aws_role_arn,
+                    a.external_id, t.slug AS tenant_slug
+             FROM control.queues q
+             JOIN control.accounts a ON a.id = q.account_id
+             JOIN control.tenants t ON t.id = a.tenant_id
+             WHERE a.status = 'active' AND t.status = 'active'
+             ORDER BY q.queue_url",
+        );
+        let rows = ActiveQueue::find_by_statement(stmt).all(self.orm()).await?;
+        // A slug that no longer parses cannot name a schema: skip it rather than guess.
+        Ok(rows.into_iter().filter(|q| TenantSlug::parse(&q.tenant_slug).is_ok()).collect())
+    }
+
+    /// Records what became of an SNS subscription confirmation.
+    pub async fn record_confirmation(
+        &self,
+        account_id: Option<Uuid>,
+        queue_id: Option<Uuid>,
+        topic_arn: &str,
+        dataset_id: Option<&str>,
+        marketplace_id: Option<&str>,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let row = subscription::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            account_id: Set(account_id),
+            queue_id: Set(queue_id),
+            dataset_id: Set(dataset_id.map(str::to_owned)),
+            marketplace_id: Set(marketplace_id.map(str::to_owned)),
+            subscription_id: Set(None),
+            topic_arn: Set(Some(topic_arn.to_owned())),
+            status: Set(status.to_owned()),
+            last_error: Set(error.map(str::to_owned)),
+            created_at: Set(now.into()),
+            updated_at: Set(now.into()),
+        };
+        row.insert(self.orm()).await?;
+        Ok(())
+    }
+}
+
+/// A consumer's state as the supervisor last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerStateRow {
+    pub queue_id: Uuid,
+    pub state: String,
+    pub last_error: Option<String>,
+    pub messages_received: i64,
+    pub messages_committed: i64,
+    pub messages_quarantined: i64,
+    pub restarts: i64,
+    pub last_receive_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl Store {
+    /// Upserts the consumers' states (one statement for all).
+    pub async fn save_consumer_states(&self, rows: &[ConsumerStateRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let col = |f: fn(&ConsumerStateRow) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+        sqlx::query(
+            "INSERT INTO consumer_states AS c (queue_id, state, last_error, messages_received,
+                 messages_committed, messages_quarantined, restarts, last_receive_at, updated_at)
+             SELECT u.*, now() FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                 $6::bigint[], $7::bigint[], $8::timestamptz[])
+                 AS u(queue_id, state, last_error, received, committed, quarantined, restarts, last_receive_at)
+             -- a queue deleted meanwhile has no state to keep
+             WHERE EXISTS (SELECT 1 FROM queues q WHERE q.id = u.queue_id)
+             ON CONFLICT (queue_id) DO UPDATE SET state = excluded.state, last_error = excluded.last_error,
+                 messages_received = excluded.messages_received, messages_committed = excluded.messages_committed,
+                 messages_quarantined = excluded.messages_quarantined, restarts = excluded.restarts,
+                 last_receive_at = excluded.last_receive_at, updated_at = now()",
+        )
+        .bind(rows.iter().map(|r| r.queue_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.last_error.clone()).collect::<Vec<_>>())
+        .bind(col(|r| r.messages_received))
+        .bind(col(|r| r.messages_committed))
+        .bind(col(|r| r.messages_quarantined))
+        .bind(col(|r| r.restarts))
+        .bind(rows.iter().map(|r| r.last_receive_at).collect::<Vec<_>>())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

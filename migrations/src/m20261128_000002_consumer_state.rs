@@ -1,0 +1,32 @@
+//! What each queue consumer is doing, written by the runtime's supervisor and read by the
+//! status API and operators: state, last error, counters.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const UP: &str = r#"
+CREATE TABLE consumer_states (
+    queue_id            uuid PRIMARY KEY REFERENCES queues (id) ON DELETE CASCADE,
+    state               text NOT NULL,
+    last_error          text,
+    messages_received   bigint NOT NULL DEFAULT 0,
+    messages_committed  bigint NOT NULL DEFAULT 0,
+    messages_quarantined bigint NOT NULL DEFAULT 0,
+    restarts            bigint NOT NULL DEFAULT 0,
+    last_receive_at     timestamptz,
+    updated_at          timestamptz NOT NULL DEFAULT now()
+);
+"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared(UP).await.map(|_| ())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared("DROP TABLE IF EXISTS consumer_states").await.map(|_| ())
+    }
+}

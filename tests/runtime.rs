@@ -1,0 +1,213 @@
+//! The runtime end to end: the real `ams-hub serve` binary, real Postgres, and moto's server
+//! over HTTP for SQS and STS. Nothing of ours is mocked.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use ams_model::DELTA_SPECS;
+use ams_store::{Store, TenantSchema, TenantSlug};
+use ams_tests::aws::{self, Moto};
+use ams_tests::gen::{self, GenDelta};
+use ams_tests::serve::Serve;
+use ams_tests::TestDb;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rust_decimal::Decimal;
+
+async fn wait_until<F, Fut>(what: &str, secs: u64, serve: &Serve, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; serve log:\n{}", serve.log_text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+struct Brand {
+    schema: TenantSchema,
+    queue_url: String,
+    sdk: aws_config::SdkConfig,
+    records: Vec<GenDelta>,
+}
+
+/// A tenant with one account (optionally behind a role) and one queue in that account.
+async fn brand(store: &Store, moto: &Moto, slug: &str, role: Option<&str>, n: usize, seed: u64) -> Brand {
+    let s = TenantSlug::parse(slug).unwrap();
+    let tenant = store.provision_tenant(&s, slug).await.unwrap();
+    let sdk = match role {
+        Some(arn) => moto.assume(arn).await,
+        None => moto.platform(),
+    };
+    let queue_url = aws::create_queue(&sdk, "ams-sp-traffic").await;
+    let account = store.create_account(tenant.id, "Brand", role, "ext-id-secret-123").await.unwrap();
+    store.add_queue(account.id, &queue_url, "us-east-1").await.unwrap();
+    let mut rng = StdRng::seed_from_u64(seed);
+    // Same advertiser and key values in every brand: only the tenant tells them apart.
+    let records = (0..n).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 25, format!("{slug}-{i}"))).collect();
+    Brand { schema: TenantSchema::of(&s), queue_url, sdk, records }
+}
+
+/// Every record once as an SNS envelope, a third of them twice (redeliveries).
+fn bodies(records: &[GenDelta]) -> Vec<String> {
+    let mut out: Vec<String> = records.iter().map(|r| gen::envelope(&r.json)).collect();
+    out.extend(records.iter().step_by(3).map(|r| r.json.clone()));
+    out
+}
+
+async fn delta_count(store: &Store, schema: &TenantSchema) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {schema}.{}", DELTA_SPECS[0].dataset.table()))
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or(0)
+}
+
+/// Rollup sums equal the truth computed from the generated records.
+async fn assert_exact(store: &Store, schema: &TenantSchema, records: &[GenDelta]) {
+    let spec = DELTA_SPECS[0];
+    let expected = gen::expected_sums(records.iter());
+    let metrics: Vec<String> = spec.metrics.iter().map(|m| format!("{m}::text")).collect();
+    let rows: Vec<sqlx::postgres::PgRow> = sqlx::query(&format!(
+        "SELECT {}, delta_count, {} FROM {schema}.{}_hourly",
+        gen::key_sql(spec),
+        metrics.join(", "),
+        spec.dataset.table()
+    ))
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    use sqlx::Row;
+    let got: std::collections::BTreeMap<String, (Vec<Decimal>, i64)> = rows
+        .iter()
+        .map(|r| {
+            let vals = (0..spec.metrics.len()).map(|i| r.get::<String, _>(i + 2).parse().unwrap()).collect();
+            (r.get::<String, _>(0), (vals, r.get::<i64, _>(1)))
+        })
+        .collect();
+    assert_eq!(got, expected, "{schema}: rollup differs from the truth");
+    assert_eq!(delta_count(store, schema).await, records.len() as i64);
+}
+
+#[tokio::test]
+async fn two_brands_in_two_aws_accounts_land_in_their_tenants_exactly() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let a = brand(&store, &moto, "agency_a", Some("arn:aws:iam::111111111111:role/ams-hub-reader"), 120, 1).await;
+    let b = brand(&store, &moto, "agency_b", Some("arn:aws:iam::222222222222:role/ams-hub-reader"), 90, 2).await;
+    // The platform's own credentials cannot see the brands' queues: reading them proves the
+    // runtime went through each brand's role.
+    assert!(aws_sdk_sqs::Client::new(&moto.platform()).receive_message().queue_url(&a.queue_url).send().await.is_err());
+    for brand in [&a, &b] {
+        aws::send_all(&brand.sdk, &brand.queue_url, &bodies(&brand.records)).await;
+    }
+    let serve = Serve::start(&db, &moto.url, &[]);
+    for brand in [&a, &b] {
+        wait_until("the queue to drain", 120, &serve, || async {
+            aws::backlog(&brand.sdk, &brand.queue_url).await == 0
+                && delta_count(&store, &brand.schema).await == brand.records.len() as i64
+        })
+        .await;
+        assert_exact(&store, &brand.schema, &brand.records).await;
+    }
+    let log = serve.log_text();
+    assert!(!log.contains("ext-id-secret-123"), "the external id reached the log");
+}
+
+#[tokio::test]
+async fn kill_9_mid_stream_then_restart_loses_nothing_and_counts_nothing_twice() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let a = brand(&store, &moto, "crashy", None, 400, 3).await;
+    aws::send_all(&a.sdk, &a.queue_url, &bodies(&a.records)).await;
+    let mut serve = Serve::start(&db, &moto.url, &[("AMS_HUB_VISIBILITY_SECS", "3")]);
+    wait_until("some rows committed", 60, &serve, || async { delta_count(&store, &a.schema).await > 0 }).await;
+    serve.kill9();
+    assert!(aws::backlog(&a.sdk, &a.queue_url).await > 0, "the test should kill mid-stream");
+    let serve = Serve::start(&db, &moto.url, &[("AMS_HUB_VISIBILITY_SECS", "3")]);
+    wait_until("the queue to drain after the restart", 180, &serve, || async {
+        aws::backlog(&a.sdk, &a.queue_url).await == 0 && delta_count(&store, &a.schema).await == a.records.len() as i64
+    })
+    .await;
+    assert_exact(&store, &a.schema, &a.records).await;
+}
+
+#[tokio::test]
+async fn a_poison_message_is_quarantined_once_and_the_rest_flows() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let a = brand(&store, &moto, "poisoned", None, 30, 4).await;
+    let mut all = bodies(&a.records);
+    all.insert(7, "{\"dataset_id\": \"sp-traffic\", \"oops\": true}".into());
+    all.insert(20, "definitely not json".into());
+    // A confirmation from an account that is not Amazon's, pointing at a non-AWS URL.
+    let evil = serde_json::json!({
+        "Type": "SubscriptionConfirmation", "MessageId": "m-1", "Token": "secret-token-value",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:FEADMessageDeliveryTopic-sp-traffic-ATVPDKIKX0DER-X",
+        "SubscribeURL": "http://169.254.169.254/latest/meta-data/", "Message": "confirm me"
+    });
+    all.push(evil.to_string());
+    aws::send_all(&a.sdk, &a.queue_url, &all).await;
+    let serve = Serve::start(&db, &moto.url, &[]);
+    wait_until("the queue to drain", 90, &serve, || async {
+        aws::backlog(&a.sdk, &a.queue_url).await == 0 && delta_count(&store, &a.schema).await == a.records.len() as i64
+    })
+    .await;
+    assert_exact(&store, &a.schema, &a.records).await;
+    let quarantined: Vec<(String, String)> =
+        sqlx::query_as(&format!("SELECT reason_code, source FROM {}.quarantine ORDER BY reason_code", a.schema))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let codes: Vec<&str> = quarantined.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(codes, ["missing_field", "not_json", "refused_confirmation"]);
+    assert!(quarantined.iter().all(|(_, s)| s == &a.queue_url));
+    let (status, error): (String, Option<String>) =
+        sqlx::query_as("SELECT status, last_error FROM control.subscriptions")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(status, "refused");
+    assert!(error.unwrap().contains("not an Amazon Marketing Stream account"));
+    assert!(!serve.log_text().contains("secret-token-value"), "a confirmation token reached the log");
+}
+
+#[tokio::test]
+async fn an_account_whose_assume_role_fails_is_degraded_and_others_keep_flowing() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let good = brand(&store, &moto, "healthy", None, 40, 5).await;
+    let bad = brand(&store, &moto, "denied", Some("arn:aws:iam::333333333333:role/ams-hub-reader"), 10, 6).await;
+    aws::send_all(&good.sdk, &good.queue_url, &bodies(&good.records)).await;
+    // STS unreachable: every AssumeRole fails; accounts on the platform's identity need no STS.
+    let dead = format!("http://127.0.0.1:{}", aws::free_port());
+    let serve = Serve::start(&db, &moto.url, &[("AWS_ENDPOINT_URL_STS", dead.as_str())]);
+    wait_until("the healthy queue to drain", 90, &serve, || async {
+        aws::backlog(&good.sdk, &good.queue_url).await == 0
+            && delta_count(&store, &good.schema).await == good.records.len() as i64
+    })
+    .await;
+    assert_exact(&store, &good.schema, &good.records).await;
+    let bad_queue = bad.queue_url.clone();
+    wait_until("the denied account to show as degraded", 60, &serve, || {
+        let (store, url) = (store.clone(), bad_queue.clone());
+        async move {
+            let row: Option<(String, Option<String>)> = sqlx::query_as(
+                "SELECT s.state, s.last_error FROM control.consumer_states s JOIN control.queues q ON q.id = s.queue_id
+                 WHERE q.queue_url = $1",
+            )
+            .bind(&url)
+            .fetch_optional(store.pool())
+            .await
+            .unwrap();
+            matches!(row, Some((state, Some(error))) if state == "degraded" && !error.is_empty())
+        }
+    })
+    .await;
+    assert!(!serve.log_text().contains("ext-id-secret-123"), "the external id reached the log");
+}

@@ -1,0 +1,107 @@
+//! moto's server for SQS and STS over real HTTP, one per test (no shared state), and SDK
+//! clients for the test's own calls. Accounts: moto keeps them apart by credentials, so a
+//! queue created with credentials of an assumed role in account 111111111111 is visible only
+//! with such credentials.
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+/// The moto_server executable: `AMS_MOTO_SERVER`, or the venv scripts/test creates.
+fn moto_server() -> String {
+    std::env::var("AMS_MOTO_SERVER").unwrap_or_else(|_| "/var/cache/ams-hub/venv/bin/moto_server".into())
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new(moto_server())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} ({e}): run scripts/test, which installs it", moto_server()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// SDK configuration with the platform's credentials (moto's default account 123456789012).
+    pub fn platform(&self) -> SdkConfig {
+        self.config(Credentials::new("testing", "testing", None, None, "test"))
+    }
+
+    pub fn config(&self, credentials: Credentials) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+            .build()
+    }
+
+    /// Credentials of a role assumed in another account, as a brand would hand us.
+    pub async fn assume(&self, role_arn: &str) -> SdkConfig {
+        let sts = aws_sdk_sts::Client::new(&self.platform());
+        let out = sts.assume_role().role_arn(role_arn).role_session_name("ams-test").send().await.unwrap();
+        let c = out.credentials.unwrap();
+        self.config(Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), None, "assumed"))
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn create_queue(config: &SdkConfig, name: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap()
+}
+
+pub async fn send_all(config: &SdkConfig, queue_url: &str, bodies: &[String]) {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    for chunk in bodies.chunks(10) {
+        let entries = chunk.iter().enumerate().map(|(i, b)| {
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(b).build().unwrap()
+        });
+        let out = sqs.send_message_batch().queue_url(queue_url).set_entries(Some(entries.collect())).send().await.unwrap();
+        assert!(out.failed.is_empty(), "send failed: {:?}", out.failed);
+    }
+}
+
+/// Messages still on the queue (visible + in flight).
+pub async fn backlog(config: &SdkConfig, queue_url: &str) -> i64 {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let attrs = out.attributes.unwrap_or_default();
+    [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
+        .iter()
+        .map(|a| attrs.get(a).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0))
+        .sum()
+}
