@@ -125,10 +125,10 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send();
-        let response = tokio::select! {
-            r = receive => r.map_err(|e| format!("ReceiveMessage: {}", DisplayErrorContext(&e)))?,
-            _ = stop.changed() => return Ok(()),
-        };
+        // A receive in progress is not cancelled at Stop: SQS may already have handed its
+        // messages to us, and dropping them would leave them invisible until their timeout.
+        // The poll ends within WaitTimeSeconds (≤ 20 s) and its messages are committed.
+        let response = receive.await.map_err(|e| format!("ReceiveMessage: {}", DisplayErrorContext(&e)))?;
         let messages = response.messages.unwrap_or_default();
         if primary {
             shared.status.set(ConsumerState::Running, None);
