@@ -286,3 +286,66 @@ async fn postgres_outages_mid_stream_are_ridden_out_with_exact_totals() {
     assert_exact(&store, &a.schema, &a.records).await;
     assert!(serve.log_text().contains("ledger write failed; retrying"), "no outage was hit: the test proves nothing");
 }
+
+async fn subscriptions(store: &Store) -> Vec<(String, String, Option<String>)> {
+    sqlx::query_as("SELECT topic_arn, status, last_error FROM control.subscriptions ORDER BY topic_arn")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
+/// Amazon's confirmations are confirmed through the SNS API; a lure (Amazon's topic, foreign
+/// SubscribeURL) is refused and quarantined; one SNS keeps rejecting is retried on redelivery
+/// and quarantined after five receives. Nothing is fetched from a URL.
+#[tokio::test]
+async fn amazon_confirmations_are_confirmed_lures_refused_and_failures_retried() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    // moto finds a topic only in its owner's account: the brand's role lives in Amazon's
+    // sp-traffic account here so that ConfirmSubscription can find the topic it created.
+    let a = brand(&store, &moto, "confirms", Some("arn:aws:iam::906013806264:role/ams"), 5, 9).await;
+    let sns = aws_sdk_sns::Client::new(&a.sdk);
+    let topic = sns
+        .create_topic()
+        .name("FEADMessageDeliveryTopic-sp-traffic-ATVPDKIKX0DER-ENTITY2EXAMPLEABCD1")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let genuine: serde_json::Value = serde_json::from_str(&ams_tests::fixture("subscription-confirmation.json")).unwrap();
+    assert_eq!(genuine["TopicArn"], topic.as_str());
+    let mut lure = genuine.clone();
+    lure["SubscribeURL"] = "https://attacker.example/?sns.us-east-1.amazonaws.com".into();
+    lure["MessageId"] = "m-2".into();
+    // Amazon's sb-traffic account, but no such topic in moto: SNS says NotFound every time.
+    let mut missing = genuine.clone();
+    missing["TopicArn"] = "arn:aws:sns:us-east-1:709476672186:FEADMessageDeliveryTopic-sb-traffic-ATVPDKIKX0DER-X".into();
+    missing["SubscribeURL"] = "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription".into();
+    for body in [genuine.to_string(), lure.to_string(), missing.to_string()] {
+        aws::send_all(&a.sdk, &a.queue_url, &[body]).await;
+    }
+    aws::send_all(&a.sdk, &a.queue_url, &bodies(&a.records)).await;
+    let serve = Serve::start(&db, &moto.url, &[("AMS_HUB_VISIBILITY_SECS", "1")]);
+    wait_until("the queue to drain", 120, &serve, || async {
+        aws::backlog(&a.sdk, &a.queue_url).await == 0 && delta_count(&store, &a.schema).await == a.records.len() as i64
+    })
+    .await;
+    assert_exact(&store, &a.schema, &a.records).await;
+    let subs = subscriptions(&store).await;
+    let status_of = |arn: &str, err: &str| {
+        subs.iter()
+            .find(|(t, _, e)| t == arn && e.as_deref().unwrap_or("").contains(err))
+            .map(|(_, s, _)| s.clone())
+    };
+    assert_eq!(status_of(&topic, ""), Some("confirmed".into()), "{subs:?}");
+    assert_eq!(status_of(&topic, "SubscribeURL does not point at"), Some("refused".into()), "{subs:?}");
+    assert_eq!(status_of(missing["TopicArn"].as_str().unwrap(), "NotFound"), Some("confirmation_failed".into()), "{subs:?}");
+    let codes: Vec<String> = sqlx::query_scalar(&format!("SELECT reason_code FROM {}.quarantine ORDER BY 1", a.schema))
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(codes, ["confirmation_failed", "refused_confirmation"]);
+    assert!(!serve.log_text().contains("EXAMPLETOKEN"), "a confirmation token reached the log");
+}

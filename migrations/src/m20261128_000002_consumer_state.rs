@@ -1,5 +1,6 @@
 //! What each queue consumer is doing, written by the runtime's supervisor and read by the
-//! status API and operators: state, last error, counters.
+//! status API and operators: state, last error, counters. And which SQS message each recorded
+//! subscription confirmation came in.
 
 use sea_orm_migration::prelude::*;
 
@@ -18,6 +19,9 @@ CREATE TABLE consumer_states (
     last_receive_at     timestamptz,
     updated_at          timestamptz NOT NULL DEFAULT now()
 );
+-- The SQS message a confirmation came in: its redeliveries update one row.
+ALTER TABLE subscriptions ADD COLUMN message_id text;
+CREATE INDEX subscriptions_topic ON subscriptions (topic_arn);
 "#;
 
 #[async_trait::async_trait]
@@ -27,6 +31,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared("DROP TABLE IF EXISTS consumer_states").await.map(|_| ())
+        manager.get_connection().execute_unprepared(
+            "DROP TABLE IF EXISTS consumer_states; DROP INDEX IF EXISTS subscriptions_topic;
+             ALTER TABLE subscriptions DROP COLUMN IF EXISTS message_id;",
+        ).await.map(|_| ())
     }
 }

@@ -61,3 +61,16 @@ impl AccountAws {
         aws_sdk_sns::Client::from_conf(b.build())
     }
 }
+
+/// A short, secret-free description of an SDK error: the service's code and message, or the
+/// chain of causes of a failure before any response (credentials, connection).
+pub fn describe<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.as_service_error() {
+        Some(se) => format!("{}: {}", se.code().unwrap_or("error"), se.message().unwrap_or("(no message)")),
+        None => aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+    }
+}

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use crate::normalizer::{Ingest, Normalizer, QueueContext, SqsMessage};
 use crate::status::{ConsumerState, ConsumerStatus, Counters};
@@ -77,13 +77,16 @@ impl Actor for QueueConsumer {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let shared = self.shared.clone();
         let stop = self.stop.subscribe();
+        let q = &self.shared.queue;
+        let span = tracing::info_span!("consumer", tenant = %q.schema, account = %q.account_id, queue = %q.queue_url);
         let run = async move {
             let result = poll(shared.clone(), stop, true).await;
             // Every in-flight batch holds permits until it is committed and deleted (or given up).
             let all = shared.config.max_in_flight as u32;
             let _ = shared.in_flight.acquire_many(all).await;
             result
-        };
+        }
+        .instrument(span);
         ctx.spawn(run.into_actor(self).map(|result, act, ctx| {
             act.supervisor.do_send(ConsumerExited { queue_id: act.shared.queue.queue_id, error: result.err() });
             ctx.stop();
@@ -128,7 +131,7 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
         // A receive in progress is not cancelled at Stop: SQS may already have handed its
         // messages to us, and dropping them would leave them invisible until their timeout.
         // The poll ends within WaitTimeSeconds (≤ 20 s) and its messages are committed.
-        let response = receive.await.map_err(|e| format!("ReceiveMessage: {}", DisplayErrorContext(&e)))?;
+        let response = receive.await.map_err(|e| format!("ReceiveMessage: {}", crate::aws::describe(&e)))?;
         let messages = response.messages.unwrap_or_default();
         if primary {
             shared.status.set(ConsumerState::Running, None);
@@ -151,14 +154,20 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
         let mut bodies = Vec::with_capacity(messages.len());
         for m in messages {
             let id = m.message_id.unwrap_or_default();
+            let receive_count = m
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
             receipts.push((id.clone(), m.receipt_handle.unwrap_or_default()));
-            bodies.push(SqsMessage { message_id: id, body: m.body.unwrap_or_default() });
+            bodies.push(SqsMessage { message_id: id, body: m.body.unwrap_or_default(), receive_count });
         }
         let (tx, rx) = oneshot::channel();
         shared.normalizer.do_send(Ingest { queue: q.clone(), messages: bodies, ack: tx });
-        actix::spawn(settle(shared.clone(), receipts, rx, permits));
+        actix::spawn(settle(shared.clone(), receipts, rx, permits).in_current_span());
         if full && shared.pollers.get() < shared.config.max_pollers {
-            actix::spawn(poll(shared.clone(), stop.clone(), false));
+            actix::spawn(poll(shared.clone(), stop.clone(), false).in_current_span());
         }
     }
 }
@@ -188,7 +197,7 @@ async fn settle(
                 let sent = shared.sqs.change_message_visibility_batch().queue_url(&q.queue_url)
                     .set_entries(Some(entries.collect())).send().await;
                 if let Err(e) = sent {
-                    tracing::warn!(queue = %q.queue_url, error = %DisplayErrorContext(&e), "could not extend visibility");
+                    tracing::warn!(queue = %q.queue_url, error = %crate::aws::describe(&e), "could not extend visibility");
                 }
             }
         }
@@ -205,7 +214,7 @@ async fn settle(
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(queue = %q.queue_url, error = %DisplayErrorContext(&e), "delete failed; the messages will be redelivered and ignored as duplicates");
+                    tracing::warn!(queue = %q.queue_url, error = %crate::aws::describe(&e), "delete failed; the messages will be redelivered and ignored as duplicates");
                 }
             }
             let counters = &shared.status.counters;

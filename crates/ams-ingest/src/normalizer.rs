@@ -12,7 +12,6 @@ use std::sync::Arc;
 use actix::prelude::*;
 use ams_model::{confirmable, decode_body, Body, SubscriptionConfirmation};
 use ams_store::{Provenance, QuarantineEntry, Store, TenantSchema};
-use aws_sdk_sns::error::DisplayErrorContext;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -33,7 +32,12 @@ pub struct QueueContext {
 pub struct SqsMessage {
     pub message_id: String,
     pub body: String,
+    /// SQS `ApproximateReceiveCount`: 1 on first delivery.
+    pub receive_count: u32,
 }
+
+/// Receives after which a confirmation that SNS keeps rejecting is quarantined.
+const CONFIRM_ATTEMPTS: u32 = 5;
 
 /// How many of an Ingest's messages were quarantined.
 pub type IngestAck = oneshot::Sender<Result<usize, String>>;
@@ -100,6 +104,16 @@ impl Handler<Ingest> for Normalizer {
                 match confirm(&store, &q, &m, &c).await {
                     Confirmation::Confirmed => {}
                     Confirmation::Refused(entry) => quarantine.push(entry),
+                    Confirmation::Failed(e) if m.receive_count >= CONFIRM_ATTEMPTS => {
+                        quarantine.push(QuarantineEntry {
+                            body: m.body.clone(),
+                            reason_code: "confirmation_failed".into(),
+                            reason: format!("gave up after {} receives: {e}", m.receive_count),
+                            source: q.queue_url.clone(),
+                            message_id: Some(m.message_id.clone()),
+                            provenance,
+                        });
+                    }
                     Confirmation::Failed(e) => failed = Some(e),
                 }
             }
@@ -134,7 +148,7 @@ async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &Subscripti
             let sns = q.aws.sns(realm.region());
             match sns.confirm_subscription().topic_arn(&c.topic_arn).token(&c.token).send().await {
                 Ok(_) => ("confirmed", Some(dataset), None, false),
-                Err(e) => ("confirmation_failed", Some(dataset), Some(format!("ConfirmSubscription: {}", DisplayErrorContext(&e))), false),
+                Err(e) => ("confirmation_failed", Some(dataset), Some(format!("ConfirmSubscription: {}", crate::aws::describe(&e))), false),
             }
         }
         Err(reason) => ("refused", None, Some(reason), true),
@@ -150,6 +164,7 @@ async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &Subscripti
         .record_confirmation(
             Some(q.account_id),
             Some(q.queue_id),
+            &m.message_id,
             &c.topic_arn,
             dataset.map(|d| d.as_str()),
             marketplace.as_deref(),

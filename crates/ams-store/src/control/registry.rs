@@ -79,11 +79,13 @@ impl Store {
         Ok(rows.into_iter().filter(|q| TenantSlug::parse(&q.tenant_slug).is_ok()).collect())
     }
 
-    /// Records what became of an SNS subscription confirmation.
+    /// Records what became of an SNS subscription confirmation: one row per SQS message,
+    /// updated when the message is seen again (redelivery, retry).
     pub async fn record_confirmation(
         &self,
         account_id: Option<Uuid>,
         queue_id: Option<Uuid>,
+        message_id: &str,
         topic_arn: &str,
         dataset_id: Option<&str>,
         marketplace_id: Option<&str>,
@@ -91,6 +93,23 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = Utc::now();
+        let updated = sqlx::query(
+            "UPDATE subscriptions SET status = $3, last_error = $4, dataset_id = $5, marketplace_id = $6,
+                 updated_at = now()
+             WHERE queue_id IS NOT DISTINCT FROM $1 AND topic_arn = $2 AND message_id = $7",
+        )
+        .bind(queue_id)
+        .bind(topic_arn)
+        .bind(status)
+        .bind(error)
+        .bind(dataset_id)
+        .bind(marketplace_id)
+        .bind(message_id)
+        .execute(self.pool())
+        .await?;
+        if updated.rows_affected() > 0 {
+            return Ok(());
+        }
         let row = subscription::ActiveModel {
             id: Set(Uuid::new_v4()),
             account_id: Set(account_id),
@@ -103,6 +122,7 @@ impl Store {
             last_error: Set(error.map(str::to_owned)),
             created_at: Set(now.into()),
             updated_at: Set(now.into()),
+            message_id: Set(Some(message_id.to_owned())),
         };
         row.insert(self.orm()).await?;
         Ok(())
