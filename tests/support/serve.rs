@@ -13,9 +13,13 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(db: &TestDb, moto_url: &str, extra_env: &[(&str, &str)]) -> Serve {
+        Self::start_bin(&ams_hub_bin(), db, moto_url, extra_env)
+    }
+
+    pub fn start_bin(bin: &std::path::Path, db: &TestDb, moto_url: &str, extra_env: &[(&str, &str)]) -> Serve {
         let log = std::env::temp_dir().join(format!("ams-serve-{}.log", uuid::Uuid::new_v4().simple()));
         let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(ams_hub_bin());
+        let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .env("DATABASE_URL", &db.url)
             .env("AWS_ENDPOINT_URL", moto_url)
@@ -35,6 +39,10 @@ impl Serve {
             cmd.env(k, v);
         }
         Serve { child: Some(cmd.spawn().expect("start ams-hub serve")), log }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     pub fn log_text(&self) -> String {

@@ -1,0 +1,209 @@
+//! Runtime throughput and idle cost, measured in one run on the same emulator and database:
+//! a bare drain (receive + delete, no processing) beside ams-hub's end-to-end drain into
+//! Postgres, the ams-hub process's CPU time per message, and RSS/CPU with 1,000 idle queues.
+//! Emulator: fauxqs (npm; moto is far too slow to measure anything but itself).
+//! Run: `scripts/bench` (installs fauxqs, builds the release binary). Prints figures only.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ams_store::TenantSlug;
+use ams_tests::aws::free_port;
+use ams_tests::serve::Serve;
+use ams_tests::TestDb;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+const MESSAGES: usize = 40_000;
+const IDLE_QUEUES: usize = 1_000;
+
+struct Fauxqs(Child, String);
+
+impl Drop for Fauxqs {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn fauxqs() -> Fauxqs {
+    let bin = std::env::var("AMS_FAUXQS").unwrap_or_else(|_| "/var/cache/ams-hub/fauxqs/node_modules/.bin/fauxqs".into());
+    let port = free_port();
+    let child = Command::new(&bin)
+        .env("FAUXQS_PORT", port.to_string())
+        .env("LOG_LEVEL", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (scripts/bench installs it)"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "fauxqs did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Fauxqs(child, format!("http://127.0.0.1:{port}"))
+}
+
+fn sdk(url: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "bench",
+        )))
+        .build()
+}
+
+fn body(i: usize, run: &str) -> String {
+    let record = ams_tests::fixture("sp-traffic.json")
+        .replace("0b6f3f0e-5a8e-4c53-9a7e-2d1c6f4e8a11", &format!("{run}-{i}"))
+        .replace("374615283940172", &format!("{}", 374615283940172u64 + (i % 5000) as u64));
+    let compact: serde_json::Value = serde_json::from_str(&record).unwrap();
+    ams_tests::gen::envelope(&compact.to_string())
+}
+
+async fn fill(sqs: &aws_sdk_sqs::Client, url: &str, run: &str) {
+    let bodies: Arc<Vec<String>> = Arc::new((0..MESSAGES).map(|i| body(i, run)).collect());
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (sqs, url, bodies) = (sqs.clone(), url.to_owned(), bodies.clone());
+        tasks.push(tokio::spawn(async move {
+            for (c, chunk) in bodies.chunks(10).enumerate() {
+                if c % 8 != w {
+                    continue;
+                }
+                let entries = chunk.iter().enumerate().map(|(i, b)| {
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(b).build().unwrap()
+                });
+                sqs.send_message_batch().queue_url(&url).set_entries(Some(entries.collect())).send().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// Receive + delete with `pollers` concurrent loops until the queue is empty; messages/s.
+async fn bare_drain(sqs: &aws_sdk_sqs::Client, url: &str, pollers: usize) -> f64 {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..pollers {
+        let (sqs, url) = (sqs.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0;
+            loop {
+                let out = sqs.receive_message().queue_url(&url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
+                let msgs = out.messages.unwrap_or_default();
+                if msgs.is_empty() {
+                    return n;
+                }
+                n += msgs.len();
+                let entries = msgs.iter().enumerate().map(|(i, m)| {
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(m.receipt_handle.clone().unwrap())
+                        .build()
+                        .unwrap()
+                });
+                sqs.delete_message_batch().queue_url(&url).set_entries(Some(entries.collect())).send().await.unwrap();
+            }
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total, MESSAGES);
+    // The last empty receive of each poller waited ~1 s: not part of the drain.
+    total as f64 / (start.elapsed().as_secs_f64() - 1.0)
+}
+
+/// utime + stime of a process, in seconds (Linux /proc).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0 // CLK_TCK is 100 on Linux
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb / 1024.0
+}
+
+fn release_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("ams-hub");
+    assert!(bin.exists(), "{} missing: cargo build --release -p ams-hub", bin.display());
+    bin
+}
+
+#[tokio::main]
+async fn main() {
+    let fq = fauxqs();
+    let db = TestDb::new();
+    let store = db.store().await;
+    let slug = TenantSlug::parse("bench").unwrap();
+    let tenant = store.provision_tenant(&slug, "bench").await.unwrap();
+    let account = store.create_account(tenant.id, "Brand", None, "external-id").await.unwrap();
+    let config = sdk(&fq.1);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs.create_queue().queue_name("bench").send().await.unwrap().queue_url.unwrap();
+
+    fill(&sqs, &url, "bare").await;
+    let bare = bare_drain(&sqs, &url, 4).await;
+
+    fill(&sqs, &url, "hub").await;
+    store.add_queue(account.id, &url, "us-east-1").await.unwrap();
+    let start = Instant::now();
+    let serve = Serve::start_bin(&release_bin(), &db, &fq.1, &[("AMS_HUB_RECONCILE_SECS", "1"), ("RUST_LOG", "warn")]);
+    let pid = serve.pid().unwrap();
+    loop {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_bench.amzn_stream_sp_traffic")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let state: Option<i64> = sqlx::query_scalar("SELECT messages_committed FROM control.consumer_states")
+            .fetch_optional(store.pool())
+            .await
+            .unwrap();
+        if n as usize == MESSAGES && state.unwrap_or(0) as usize >= MESSAGES {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(600), "not drained: {n} rows\n{}", serve.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let e2e = MESSAGES as f64 / start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid);
+    let rss_busy = rss_mib(pid);
+    drop(serve);
+
+    println!("runtime throughput ({MESSAGES} sp-traffic messages in SNS envelopes, fauxqs, one queue):");
+    println!("  bare drain (receive + delete, 4 pollers, no processing)  {bare:>8.0} msg/s");
+    println!("  ams-hub serve end to end into Postgres (incl. start-up)   {e2e:>8.0} msg/s  ({:.2}x bare)", e2e / bare);
+    println!("  ams-hub CPU time per message                              {:>8.0} msg per CPU-second ({cpu:.2} s)", MESSAGES as f64 / cpu);
+    println!("  ams-hub RSS after the drain                               {rss_busy:>8.1} MiB");
+
+    // 1,000 registered queues, all idle.
+    for i in 0..IDLE_QUEUES {
+        let u = sqs.create_queue().queue_name(format!("idle-{i}")).send().await.unwrap().queue_url.unwrap();
+        store.add_queue(account.id, &u, "us-east-1").await.unwrap();
+    }
+    let serve = Serve::start_bin(&release_bin(), &db, &fq.1, &[("AMS_HUB_WAIT_SECONDS", "20"), ("RUST_LOG", "warn")]);
+    let pid = serve.pid().unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await; // all consumers started and polling
+    let (c0, t0) = (cpu_seconds(pid), Instant::now());
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let cpu_share = (cpu_seconds(pid) - c0) / t0.elapsed().as_secs_f64();
+    let running: i64 = sqlx::query_scalar("SELECT count(*) FROM control.consumer_states WHERE state = 'running'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    println!("{} idle registered queues ({running} consumers running):", IDLE_QUEUES + 1);
+    println!("  RSS {:.1} MiB, CPU {:.1}% of a core", rss_mib(pid), cpu_share * 100.0);
+}
