@@ -163,6 +163,16 @@ async fn main() {
     let start = Instant::now();
     let serve = Serve::start_bin(&release_bin(), &db, &fq.1, &[("AMS_HUB_RECONCILE_SECS", "1"), ("RUST_LOG", "warn")]);
     let pid = serve.pid().unwrap();
+    // AMS_BENCH_PROFILE=<file>: record a CPU profile of the end-to-end drain with perf.
+    let mut perf = std::env::var("AMS_BENCH_PROFILE").ok().map(|out| {
+        Command::new("perf")
+            .args(["record", "-F", "999", "-g", "-o", &out, "-p", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf")
+    });
+    let mut first: Option<(Instant, i64)> = None;
     loop {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_bench.amzn_stream_sp_traffic")
             .fetch_one(store.pool())
@@ -172,6 +182,9 @@ async fn main() {
             .fetch_optional(store.pool())
             .await
             .unwrap();
+        if first.is_none() && n > 0 {
+            first = Some((Instant::now(), n));
+        }
         if n as usize == MESSAGES && state.unwrap_or(0) as usize >= MESSAGES {
             break;
         }
@@ -179,13 +192,20 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let e2e = MESSAGES as f64 / start.elapsed().as_secs_f64();
+    let (t1, n1) = first.unwrap();
+    let steady = (MESSAGES as i64 - n1) as f64 / t1.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid);
     let rss_busy = rss_mib(pid);
+    if let Some(p) = perf.as_mut() {
+        let _ = Command::new("kill").args(["-INT", &p.id().to_string()]).status();
+        let _ = p.wait();
+    }
     drop(serve);
 
     println!("runtime throughput ({MESSAGES} sp-traffic messages in SNS envelopes, fauxqs, one queue):");
     println!("  bare drain (receive + delete, 4 pollers, no processing)  {bare:>8.0} msg/s");
     println!("  ams-hub serve end to end into Postgres (incl. start-up)   {e2e:>8.0} msg/s  ({:.2}x bare)", e2e / bare);
+    println!("  ams-hub serve, from its first commit to drained           {steady:>8.0} msg/s  ({:.2}x bare)", steady / bare);
     println!("  ams-hub CPU time per message                              {:>8.0} msg per CPU-second ({cpu:.2} s)", MESSAGES as f64 / cpu);
     println!("  ams-hub RSS after the drain                               {rss_busy:>8.1} MiB");
 

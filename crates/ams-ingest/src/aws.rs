@@ -46,7 +46,11 @@ impl Aws {
 
 impl AccountAws {
     pub fn sqs(&self, region: &str) -> aws_sdk_sqs::Client {
-        let mut b = aws_sdk_sqs::config::Builder::from(&self.base).region(Region::new(region.to_owned()));
+        // Stalled-stream protection arms timers on every response body; SQS responses are a
+        // few KB and long polls are bounded by WaitTimeSeconds already.
+        let mut b = aws_sdk_sqs::config::Builder::from(&self.base)
+            .region(Region::new(region.to_owned()))
+            .stalled_stream_protection(aws_sdk_sqs::config::StalledStreamProtectionConfig::disabled());
         if let Some(c) = &self.credentials {
             b = b.credentials_provider(c.clone());
         }

@@ -22,8 +22,10 @@ pub(crate) struct CopyData {
 }
 
 impl CopyData {
-    pub fn new() -> Self {
-        let mut buf = Vec::with_capacity(1 << 20);
+    /// `rows` sizes the buffer (a guess: 256 bytes a row), so that small batches do not map
+    /// and zero a megabyte each time.
+    pub fn new(rows: usize) -> Self {
+        let mut buf = Vec::with_capacity(64 + rows * 256);
         buf.extend_from_slice(SIGNATURE);
         buf.extend_from_slice(&0i32.to_be_bytes()); // flags
         buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
@@ -31,8 +33,8 @@ impl CopyData {
     }
 
     /// A buffer of rows only (no header): encoded ahead, appended later with [`CopyData::raw`].
-    pub fn rows_only() -> Self {
-        CopyData { buf: Vec::with_capacity(1 << 20), scratch: PgArgumentBuffer::default() }
+    pub fn rows_only(rows: usize) -> Self {
+        CopyData { buf: Vec::with_capacity(rows * 256), scratch: PgArgumentBuffer::default() }
     }
 
     /// Bytes written so far.

@@ -69,7 +69,7 @@ pub(crate) async fn write(
     if fresh.is_empty() {
         return Ok(0);
     }
-    let mut data = CopyData::new();
+    let mut data = CopyData::new(fresh.len());
     for &row in &fresh {
         data.raw(encoded.row(row));
     }
@@ -316,7 +316,7 @@ async fn rollup(
     if known.len() == groups.len() {
         return Ok(());
     }
-    let mut data = CopyData::new();
+    let mut data = CopyData::new(groups.len());
     for (i, g) in groups.iter().enumerate() {
         if !existing.contains(&g.key_hash) {
             data.raw(rows.row(i));
@@ -368,7 +368,7 @@ impl EncodedRows {
 }
 
 fn encode_delta_rows(b: &ColumnBuffers) -> EncodedRows {
-    let mut data = CopyData::rows_only();
+    let mut data = CopyData::rows_only(b.rows());
     let mut ends = Vec::with_capacity(b.rows());
     for row in 0..b.rows() {
         data.row(b.columns.len() + 2);
@@ -385,7 +385,7 @@ fn encode_delta_rows(b: &ColumnBuffers) -> EncodedRows {
 fn encode_rollup_rows(spec: &DeltaSpec, b: &ColumnBuffers, groups: &[Group]) -> EncodedRows {
     let key_and_attrs = key_and_attribute_columns(spec, b);
     let now = Utc::now();
-    let mut data = CopyData::rows_only();
+    let mut data = CopyData::rows_only(groups.len());
     let mut ends = Vec::with_capacity(groups.len());
     for g in groups {
         data.row(1 + key_and_attrs.len() + g.sums.len() + 2);
