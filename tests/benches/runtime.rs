@@ -161,7 +161,7 @@ async fn main() {
     fill(&sqs, &url, "hub").await;
     store.add_queue(account.id, &url, "us-east-1").await.unwrap();
     let start = Instant::now();
-    let serve = Serve::start_bin(&release_bin(), &db, &fq.1, &[("AMS_HUB_RECONCILE_SECS", "1"), ("RUST_LOG", "warn")]);
+    let serve = Serve::start_bin(&release_bin(), &db, &fq.1, &[("AMS_HUB_RECONCILE_SECS", "1"), ("RUST_LOG", &std::env::var("AMS_BENCH_LOG").unwrap_or("warn".into()))]);
     let pid = serve.pid().unwrap();
     // AMS_BENCH_PROFILE=<file>: record a CPU profile of the end-to-end drain with perf.
     let mut perf = std::env::var("AMS_BENCH_PROFILE").ok().map(|out| {
@@ -192,6 +192,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let e2e = MESSAGES as f64 / start.elapsed().as_secs_f64();
+    if let Ok(path) = std::env::var("AMS_BENCH_KEEP_LOG") {
+        std::fs::write(path, serve.log_text()).unwrap();
+    }
     let (t1, n1) = first.unwrap();
     let steady = (MESSAGES as i64 - n1) as f64 / t1.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid);

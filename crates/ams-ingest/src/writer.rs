@@ -73,10 +73,12 @@ impl TenantWriter {
         let (writer, schema, stop) = (self.writer.clone(), self.schema.clone(), self.shutting_down.clone());
         let write = async move {
             let mut delay = Duration::from_millis(100);
+            let started = std::time::Instant::now();
             loop {
                 match writer.write(&schema, &batch).await {
                     Ok(summary) => {
-                        tracing::debug!(schema = %schema, rows = summary.inserted(), "batch committed");
+                        tracing::debug!(schema = %schema, records = batch.records(), new = summary.inserted(),
+                            ms = started.elapsed().as_millis() as u64, "batch committed");
                         return Ok(());
                     }
                     Err(e) if !stop.load(Ordering::Relaxed) => {
