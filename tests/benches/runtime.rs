@@ -3,6 +3,7 @@
 //! Postgres, the ams-hub process's CPU time per message, and RSS/CPU with 1,000 idle queues.
 //! Emulator: fauxqs (npm; moto is far too slow to measure anything but itself).
 //! Run: `scripts/bench` (installs fauxqs, builds the release binary). Prints figures only.
+//! ams-hub runs with its defaults; `AMS_HUB_*` variables in the environment pass through.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -88,28 +89,35 @@ async fn fill(sqs: &aws_sdk_sqs::Client, url: &str, run: &str) {
 }
 
 /// Receive + delete with `pollers` concurrent loops until the queue is empty; messages/s.
-async fn bare_drain(sqs: &aws_sdk_sqs::Client, url: &str, pollers: usize) -> f64 {
+/// `hold`: receipts kept undeleted (in flight) before each delete, as a pipeline would.
+async fn bare_drain(sqs: &aws_sdk_sqs::Client, url: &str, pollers: usize, hold: usize) -> f64 {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..pollers {
         let (sqs, url) = (sqs.clone(), url.to_owned());
         tasks.push(tokio::spawn(async move {
             let mut n = 0;
+            let mut held: std::collections::VecDeque<Vec<String>> = Default::default();
             loop {
                 let out = sqs.receive_message().queue_url(&url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
                 let msgs = out.messages.unwrap_or_default();
-                if msgs.is_empty() {
+                if msgs.is_empty() && held.is_empty() {
                     return n;
                 }
                 n += msgs.len();
-                let entries = msgs.iter().enumerate().map(|(i, m)| {
-                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(m.receipt_handle.clone().unwrap())
-                        .build()
-                        .unwrap()
-                });
-                sqs.delete_message_batch().queue_url(&url).set_entries(Some(entries.collect())).send().await.unwrap();
+                if !msgs.is_empty() {
+                    held.push_back(msgs.iter().map(|m| m.receipt_handle.clone().unwrap()).collect());
+                }
+                while held.len() * 10 > hold / pollers || (msgs.is_empty() && !held.is_empty()) {
+                    let batch = held.pop_front().unwrap();
+                    let entries = batch.iter().enumerate().map(|(i, h)| {
+                        aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(h).build().unwrap()
+                    });
+                    sqs.delete_message_batch().queue_url(&url).set_entries(Some(entries.collect())).send().await.unwrap();
+                    if held.is_empty() {
+                        break;
+                    }
+                }
             }
         }));
     }
@@ -156,7 +164,9 @@ async fn main() {
     let url = sqs.create_queue().queue_name("bench").send().await.unwrap().queue_url.unwrap();
 
     fill(&sqs, &url, "bare").await;
-    let bare = bare_drain(&sqs, &url, 4).await;
+    let bare = bare_drain(&sqs, &url, 4, 0).await;
+    fill(&sqs, &url, "held").await;
+    let bare_held = bare_drain(&sqs, &url, 4, 2000).await;
 
     fill(&sqs, &url, "hub").await;
     store.add_queue(account.id, &url, "us-east-1").await.unwrap();
@@ -207,6 +217,7 @@ async fn main() {
 
     println!("runtime throughput ({MESSAGES} sp-traffic messages in SNS envelopes, fauxqs, one queue):");
     println!("  bare drain (receive + delete, 4 pollers, no processing)  {bare:>8.0} msg/s");
+    println!("  bare drain holding 2,000 messages in flight               {bare_held:>8.0} msg/s");
     println!("  ams-hub serve end to end into Postgres (incl. start-up)   {e2e:>8.0} msg/s  ({:.2}x bare)", e2e / bare);
     println!("  ams-hub serve, from its first commit to drained           {steady:>8.0} msg/s  ({:.2}x bare)", steady / bare);
     println!("  ams-hub CPU time per message                              {:>8.0} msg per CPU-second ({cpu:.2} s)", MESSAGES as f64 / cpu);
