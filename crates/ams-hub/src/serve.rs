@@ -67,3 +67,43 @@ pub async fn run(database_url: &str, config: RuntimeConfig) -> anyhow::Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch config file, removed on drop.
+    struct ConfigFile(std::path::PathBuf);
+
+    impl Drop for ConfigFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn file(text: &str) -> ConfigFile {
+        let p = std::env::temp_dir().join(format!("ams-hub-config-{}.toml", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&p, text).unwrap();
+        ConfigFile(p)
+    }
+
+    #[test]
+    fn the_config_file_sets_runtime_keys_and_keeps_defaults_for_the_rest() {
+        let f = file("[runtime]\nbatch_rows = 1000\nmax_pollers = 2\n");
+        let c = load_config(Some(&f.0)).unwrap();
+        assert_eq!((c.batch_rows, c.max_pollers), (1000, 2));
+        assert_eq!(c.wait_seconds, RuntimeConfig::default().wait_seconds);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_clear_errors() {
+        let f = file("[runtime]\nbatch_rowz = 1000\n");
+        let e = format!("{:#}", load_config(Some(&f.0)).unwrap_err());
+        assert!(e.contains("batch_rowz"), "{e}");
+        let f = file("[runtime]\nwait_seconds = 60\n");
+        let e = format!("{:#}", load_config(Some(&f.0)).unwrap_err());
+        assert!(e.contains("wait_seconds must be 0 to 20"), "{e}");
+        let f = file("[databse]\nurl = 'x'\n");
+        assert!(load_config(Some(&f.0)).is_err());
+    }
+}
