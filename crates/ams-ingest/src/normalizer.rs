@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use ams_model::{confirmable, decode_body, Body, SubscriptionConfirmation};
+use ams_store::control::registry::ConfirmationRecord;
 use ams_store::{Provenance, QuarantineEntry, Store, TenantSchema};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -160,19 +161,17 @@ async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &Subscripti
         let after = name.split(&format!("-{}-", d.as_str())).nth(1)?;
         Some(after.split('-').next()?.to_owned())
     });
-    if let Err(e) = store
-        .record_confirmation(
-            Some(q.account_id),
-            Some(q.queue_id),
-            &m.message_id,
-            &c.topic_arn,
-            dataset.map(|d| d.as_str()),
-            marketplace.as_deref(),
-            status,
-            error.as_deref(),
-        )
-        .await
-    {
+    let record = ConfirmationRecord {
+        account_id: Some(q.account_id),
+        queue_id: Some(q.queue_id),
+        message_id: &m.message_id,
+        topic_arn: &c.topic_arn,
+        dataset_id: dataset.map(|d| d.as_str()),
+        marketplace_id: marketplace.as_deref(),
+        status,
+        error: error.as_deref(),
+    };
+    if let Err(e) = store.record_confirmation(&record).await {
         tracing::warn!(error = %e, "could not record a subscription confirmation");
     }
     match (refused, error) {

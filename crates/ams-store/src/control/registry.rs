@@ -81,17 +81,8 @@ impl Store {
 
     /// Records what became of an SNS subscription confirmation: one row per SQS message,
     /// updated when the message is seen again (redelivery, retry).
-    pub async fn record_confirmation(
-        &self,
-        account_id: Option<Uuid>,
-        queue_id: Option<Uuid>,
-        message_id: &str,
-        topic_arn: &str,
-        dataset_id: Option<&str>,
-        marketplace_id: Option<&str>,
-        status: &str,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
+    pub async fn record_confirmation(&self, c: &ConfirmationRecord<'_>) -> Result<(), StoreError> {
+        let ConfirmationRecord { account_id, queue_id, message_id, topic_arn, dataset_id, marketplace_id, status, error } = *c;
         let now = Utc::now();
         let updated = sqlx::query(
             "UPDATE subscriptions SET status = $3, last_error = $4, dataset_id = $5, marketplace_id = $6,
@@ -127,6 +118,21 @@ impl Store {
         row.insert(self.orm()).await?;
         Ok(())
     }
+}
+
+/// What became of one subscription confirmation (`control.subscriptions`).
+#[derive(Debug, Clone, Copy)]
+pub struct ConfirmationRecord<'a> {
+    pub account_id: Option<Uuid>,
+    pub queue_id: Option<Uuid>,
+    /// The SQS message it came in.
+    pub message_id: &'a str,
+    pub topic_arn: &'a str,
+    pub dataset_id: Option<&'a str>,
+    pub marketplace_id: Option<&'a str>,
+    /// `confirmed`, `confirmation_failed` or `refused`.
+    pub status: &'a str,
+    pub error: Option<&'a str>,
 }
 
 /// A consumer's state as the supervisor last saw it.
