@@ -64,6 +64,15 @@ async fn delta_count(store: &Store, schema: &TenantSchema) -> i64 {
         .unwrap_or(0)
 }
 
+/// Waits until the brand's queue is empty and every distinct record is in its ledger.
+async fn wait_drained(store: &Store, brand: &Brand, serve: &Serve, secs: u64) {
+    wait_until("the queue to drain", secs, serve, || async {
+        aws::backlog(&brand.sdk, &brand.queue_url).await == 0
+            && delta_count(store, &brand.schema).await == brand.records.len() as i64
+    })
+    .await;
+}
+
 /// Rollup sums equal the truth computed from the generated records.
 async fn assert_exact(store: &Store, schema: &TenantSchema, records: &[GenDelta]) {
     let spec = DELTA_SPECS[0];
@@ -105,11 +114,7 @@ async fn two_brands_in_two_aws_accounts_land_in_their_tenants_exactly() {
     }
     let serve = Serve::start(&db, &moto.url, &[]);
     for brand in [&a, &b] {
-        wait_until("the queue to drain", 120, &serve, || async {
-            aws::backlog(&brand.sdk, &brand.queue_url).await == 0
-                && delta_count(&store, &brand.schema).await == brand.records.len() as i64
-        })
-        .await;
+        wait_drained(&store, brand, &serve, 120).await;
         assert_exact(&store, &brand.schema, &brand.records).await;
     }
     let log = serve.log_text();
@@ -128,10 +133,7 @@ async fn kill_9_mid_stream_then_restart_loses_nothing_and_counts_nothing_twice()
     serve.kill9();
     assert!(aws::backlog(&a.sdk, &a.queue_url).await > 0, "the test should kill mid-stream");
     let serve = Serve::start(&db, &moto.url, &[("AMS_HUB_VISIBILITY_SECS", "3")]);
-    wait_until("the queue to drain after the restart", 180, &serve, || async {
-        aws::backlog(&a.sdk, &a.queue_url).await == 0 && delta_count(&store, &a.schema).await == a.records.len() as i64
-    })
-    .await;
+    wait_drained(&store, &a, &serve, 180).await;
     assert_exact(&store, &a.schema, &a.records).await;
 }
 
@@ -153,10 +155,7 @@ async fn a_poison_message_is_quarantined_once_and_the_rest_flows() {
     all.push(evil.to_string());
     aws::send_all(&a.sdk, &a.queue_url, &all).await;
     let serve = Serve::start(&db, &moto.url, &[]);
-    wait_until("the queue to drain", 90, &serve, || async {
-        aws::backlog(&a.sdk, &a.queue_url).await == 0 && delta_count(&store, &a.schema).await == a.records.len() as i64
-    })
-    .await;
+    wait_drained(&store, &a, &serve, 90).await;
     assert_exact(&store, &a.schema, &a.records).await;
     let quarantined: Vec<(String, String)> =
         sqlx::query_as(&format!("SELECT reason_code, source FROM {}.quarantine ORDER BY reason_code", a.schema))
@@ -187,11 +186,7 @@ async fn an_account_whose_assume_role_fails_is_degraded_and_others_keep_flowing(
     // STS unreachable: every AssumeRole fails; accounts on the platform's identity need no STS.
     let dead = format!("http://127.0.0.1:{}", aws::free_port());
     let serve = Serve::start(&db, &moto.url, &[("AWS_ENDPOINT_URL_STS", dead.as_str())]);
-    wait_until("the healthy queue to drain", 90, &serve, || async {
-        aws::backlog(&good.sdk, &good.queue_url).await == 0
-            && delta_count(&store, &good.schema).await == good.records.len() as i64
-    })
-    .await;
+    wait_drained(&store, &good, &serve, 90).await;
     assert_exact(&store, &good.schema, &good.records).await;
     let bad_queue = bad.queue_url.clone();
     wait_until("the denied account to show as degraded", 60, &serve, || {
@@ -239,10 +234,7 @@ async fn sigterm_commits_and_deletes_what_is_in_flight_then_exits() {
     assert_eq!(attrs.get(&A::ApproximateNumberOfMessagesNotVisible).map(String::as_str), Some("0"));
     // A restart finishes the queue, exactly.
     let serve = Serve::start(&db, &moto.url, &[]);
-    wait_until("the queue to drain after the restart", 120, &serve, || async {
-        aws::backlog(&a.sdk, &a.queue_url).await == 0 && delta_count(&store, &a.schema).await == a.records.len() as i64
-    })
-    .await;
+    wait_drained(&store, &a, &serve, 120).await;
     assert_exact(&store, &a.schema, &a.records).await;
 }
 
@@ -279,10 +271,7 @@ async fn postgres_outages_mid_stream_are_ridden_out_with_exact_totals() {
         outage(&admin, &db.name, false).await;
     }
     let store = Store::connect(&db.url).await.unwrap();
-    wait_until("the queue to drain after the outages", 180, &serve, || async {
-        aws::backlog(&a.sdk, &a.queue_url).await == 0 && delta_count(&store, &a.schema).await == a.records.len() as i64
-    })
-    .await;
+    wait_drained(&store, &a, &serve, 180).await;
     assert_exact(&store, &a.schema, &a.records).await;
     assert!(serve.log_text().contains("ledger write failed; retrying"), "no outage was hit: the test proves nothing");
 }
@@ -328,10 +317,7 @@ async fn amazon_confirmations_are_confirmed_lures_refused_and_failures_retried()
     }
     aws::send_all(&a.sdk, &a.queue_url, &bodies(&a.records)).await;
     let serve = Serve::start(&db, &moto.url, &[("AMS_HUB_VISIBILITY_SECS", "1")]);
-    wait_until("the queue to drain", 120, &serve, || async {
-        aws::backlog(&a.sdk, &a.queue_url).await == 0 && delta_count(&store, &a.schema).await == a.records.len() as i64
-    })
-    .await;
+    wait_drained(&store, &a, &serve, 120).await;
     assert_exact(&store, &a.schema, &a.records).await;
     let subs = subscriptions(&store).await;
     let status_of = |arn: &str, err: &str| {
