@@ -49,10 +49,6 @@ pub(crate) async fn write(
         return write_upsert(tx, &table, spec, b).await;
     }
     let Buffer::Text(ids) = &b.buffers[0] else { unreachable!("idempotency_id is the first, text column") };
-    // 5,000 point lookups want the primary key index, always. With stale statistics (a new
-    // or truncated table) Postgres chose a sequential scan testing every row against the whole
-    // array: 8 s per batch instead of 5 ms. SET LOCAL ends with the transaction.
-    sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut **tx).await?;
     // Encode every row while the server looks the ids up (most are new in the hot path).
     let lookup_sql = format!("SELECT idempotency_id FROM {table} WHERE idempotency_id = ANY($1::text[])");
     let lookup = sqlx::query_scalar::<_, String>(&lookup_sql).bind(&ids[..]).fetch_all(&mut **tx);
