@@ -42,15 +42,6 @@ impl Store {
         Ok(row.insert(self.orm()).await?)
     }
 
-    pub async fn set_account_status(&self, account_id: Uuid, status: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE accounts SET status = $2 WHERE id = $1")
-            .bind(account_id)
-            .bind(status)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     pub async fn add_queue(&self, account_id: Uuid, queue_url: &str, region: &str) -> Result<queue::Model, StoreError> {
         let row = queue::ActiveModel {
             id: Set(Uuid::new_v4()),
