@@ -164,7 +164,11 @@ async fn main() {
     let url = sqs.create_queue().queue_name("bench").send().await.unwrap().queue_url.unwrap();
 
     fill(&sqs, &url, "bare").await;
+    let own = std::process::id();
+    let c0 = cpu_seconds(own);
     let bare = bare_drain(&sqs, &url, 4, 0).await;
+    // The SDK's own cost of receive + delete, no processing: the floor for ams-hub's CPU.
+    let bare_cpu = cpu_seconds(own) - c0;
     fill(&sqs, &url, "held").await;
     let bare_held = bare_drain(&sqs, &url, 4, 2000).await;
 
@@ -217,6 +221,7 @@ async fn main() {
 
     println!("runtime throughput ({MESSAGES} sp-traffic messages in SNS envelopes, fauxqs, one queue):");
     println!("  bare drain (receive + delete, 4 pollers, no processing)  {bare:>8.0} msg/s");
+    println!("  bare drain CPU time per message (this process, SDK only)  {:>8.0} msg per CPU-second ({bare_cpu:.2} s)", MESSAGES as f64 / bare_cpu);
     println!("  bare drain holding 2,000 messages in flight               {bare_held:>8.0} msg/s");
     println!("  ams-hub serve end to end into Postgres (incl. start-up)   {e2e:>8.0} msg/s  ({:.2}x bare)", e2e / bare);
     println!("  ams-hub serve, from its first commit to drained           {steady:>8.0} msg/s  ({:.2}x bare)", steady / bare);

@@ -41,6 +41,7 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<RuntimeConfig> {
     var("AMS_HUB_MAX_POLLERS", &mut config.max_pollers)?;
     var("AMS_HUB_WAIT_SECONDS", &mut config.wait_seconds)?;
     var("AMS_HUB_VISIBILITY_SECS", &mut config.visibility_secs)?;
+    var("AMS_HUB_QUEUE_ATTRIBUTES_SECS", &mut config.queue_attributes_secs)?;
     var("AMS_HUB_BACKOFF_MIN_MS", &mut config.backoff_min_ms)?;
     var("AMS_HUB_BACKOFF_MAX_MS", &mut config.backoff_max_ms)?;
     anyhow::ensure!(config.batch_rows > 0, "batch_rows must be at least 1");

@@ -22,6 +22,9 @@ pub struct RuntimeConfig {
     pub wait_seconds: i32,
     /// Visibility timeout asked for on receive (s); extended while a batch is still in flight.
     pub visibility_secs: i32,
+    /// How often each consumer asks SQS for the queue's approximate backlog
+    /// (GetQueueAttributes), shown by the status API (s; 0: never).
+    pub queue_attributes_secs: u64,
     /// First and largest delay before restarting a failed consumer (ms).
     pub backoff_min_ms: u64,
     pub backoff_max_ms: u64,
@@ -40,6 +43,7 @@ impl Default for RuntimeConfig {
             max_pollers: 8,
             wait_seconds: 20,
             visibility_secs: 60,
+            queue_attributes_secs: 60,
             backoff_min_ms: 500,
             backoff_max_ms: 60_000,
         }

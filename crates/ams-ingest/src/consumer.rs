@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
-use crate::normalizer::{Ingest, Normalizer, QueueContext, SqsMessage};
+use crate::normalizer::{Committed, Ingest, Normalizer, QueueContext, SqsMessage};
 use crate::status::{ConsumerState, ConsumerStatus, Counters};
 use crate::supervisor::ConsumerExited;
 use crate::RuntimeConfig;
@@ -86,7 +86,10 @@ impl Actor for QueueConsumer {
             let _ = shared.in_flight.acquire_many(all).await;
             result
         }
-        .instrument(span);
+        .instrument(span.clone());
+        if self.shared.config.queue_attributes_secs > 0 {
+            ctx.spawn(backlog(self.shared.clone(), self.stop.subscribe()).instrument(span).into_actor(self));
+        }
         ctx.spawn(run.into_actor(self).map(|result, act, ctx| {
             act.supervisor.do_send(ConsumerExited { queue_id: act.shared.queue.queue_id, error: result.err() });
             ctx.stop();
@@ -98,6 +101,38 @@ impl Handler<Stop> for QueueConsumer {
     type Result = ();
     fn handle(&mut self, _: Stop, _: &mut Context<Self>) {
         let _ = self.stop.send(true);
+    }
+}
+
+/// Polls the queue's approximate backlog for the status API until the consumer stops. A
+/// failure only leaves the last figures in place: receiving is what matters.
+async fn backlog(shared: Rc<Shared>, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_secs(shared.config.queue_attributes_secs);
+    loop {
+        let asked = shared
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&shared.queue.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await;
+        match asked {
+            Ok(out) => {
+                let attrs = out.attributes.unwrap_or_default();
+                let get = |k| attrs.get(&k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+                let c = &shared.status.counters;
+                c.approximate_visible.store(get(QueueAttributeName::ApproximateNumberOfMessages), Ordering::Relaxed);
+                c.approximate_in_flight
+                    .store(get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible), Ordering::Relaxed);
+                c.approximate_unix_ms.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+            }
+            Err(e) => tracing::debug!(error = %crate::aws::describe(&e), "GetQueueAttributes failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 
@@ -177,7 +212,7 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
 async fn settle(
     shared: Rc<Shared>,
     receipts: Vec<(String, String)>,
-    mut committed: oneshot::Receiver<Result<usize, String>>,
+    mut committed: oneshot::Receiver<Result<Committed, String>>,
     permits: OwnedSemaphorePermit,
 ) {
     let q = &shared.queue;
@@ -203,7 +238,7 @@ async fn settle(
         }
     };
     match result {
-        Ok(quarantined) => {
+        Ok(done) => {
             let entries = receipts.iter().enumerate().map(|(i, (_, handle))| {
                 DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(handle).build().expect("set")
             });
@@ -219,7 +254,10 @@ async fn settle(
             }
             let counters = &shared.status.counters;
             Counters::add(&counters.committed, receipts.len());
-            Counters::add(&counters.quarantined, quarantined);
+            Counters::add(&counters.quarantined, done.quarantined);
+            for (c, n) in counters.records.iter().zip(done.records) {
+                Counters::add(c, n as usize);
+            }
         }
         Err(e) => {
             tracing::warn!(queue = %q.queue_url, error = %e, messages = receipts.len(), "batch not committed; SQS will redeliver it");

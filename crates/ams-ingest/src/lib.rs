@@ -24,8 +24,8 @@ mod writer;
 
 pub use aws::Aws;
 pub use config::RuntimeConfig;
-pub use status::{ConsumerState, ConsumerStatus};
-pub use supervisor::{GetStatus, Shutdown, Supervisor};
+pub use status::{ConsumerReport, ConsumerState, ConsumerStatus};
+pub use supervisor::{GetStatus, Reconcile, Shutdown, Supervisor};
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

@@ -40,8 +40,15 @@ pub struct SqsMessage {
 /// Receives after which a confirmation that SNS keeps rejecting is quarantined.
 const CONFIRM_ATTEMPTS: u32 = 5;
 
-/// How many of an Ingest's messages were quarantined.
-pub type IngestAck = oneshot::Sender<Result<usize, String>>;
+/// What became of an Ingest's messages once committed.
+#[derive(Debug, Default)]
+pub struct Committed {
+    pub quarantined: usize,
+    /// Records per dataset, indexed by [`ams_model::DatasetId::index`].
+    pub records: [u32; 13],
+}
+
+pub type IngestAck = oneshot::Sender<Result<Committed, String>>;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -118,13 +125,16 @@ impl Handler<Ingest> for Normalizer {
                     Confirmation::Failed(e) => failed = Some(e),
                 }
             }
-            let quarantined = quarantine.len();
+            let mut done = Committed { quarantined: quarantine.len(), ..Committed::default() };
+            for (r, _) in &records {
+                done.records[r.dataset().index()] += 1;
+            }
             let (tx, rx) = oneshot::channel();
             writer.do_send(Append { records, quarantine, ack: tx });
             let result = match (rx.await, failed) {
                 // Amazon sends a confirmation once: keep it on the queue to try again later.
                 (Ok(Ok(())), Some(e)) => Err(e),
-                (Ok(r), None) => r.map(|()| quarantined),
+                (Ok(r), None) => r.map(|()| done),
                 (Ok(Err(e)), _) => Err(e),
                 (Err(_), _) => Err("writer stopped".to_owned()),
             };

@@ -36,12 +36,28 @@ pub struct Counters {
     pub committed: AtomicI64,
     pub quarantined: AtomicI64,
     pub last_receive_unix_ms: AtomicI64,
+    /// Records committed per dataset, indexed by [`ams_model::DatasetId::index`].
+    pub records: [AtomicI64; 13],
+    /// The queue's ApproximateNumberOfMessages / …NotVisible as last polled, at
+    /// `approximate_unix_ms` (0: not polled yet).
+    pub approximate_visible: AtomicI64,
+    pub approximate_in_flight: AtomicI64,
+    pub approximate_unix_ms: AtomicI64,
 }
 
 impl Counters {
     pub fn add(c: &AtomicI64, n: usize) {
         c.fetch_add(n as i64, Ordering::Relaxed);
     }
+}
+
+/// A consumer's snapshot with what it belongs to (for metrics and the status API).
+#[derive(Debug, Clone)]
+pub struct ConsumerReport {
+    pub tenant: String,
+    pub account_id: Uuid,
+    pub queue_url: String,
+    pub row: ams_store::control::registry::ConsumerStateRow,
 }
 
 /// Everything known about one consumer.
@@ -61,9 +77,20 @@ impl ConsumerStatus {
         *self.state.lock().expect("status lock") = (state, error);
     }
 
+    pub fn report(&self) -> ConsumerReport {
+        ConsumerReport {
+            tenant: self.tenant.clone(),
+            account_id: self.account_id,
+            queue_url: self.queue_url.clone(),
+            row: self.snapshot(),
+        }
+    }
+
     pub fn snapshot(&self) -> ams_store::control::registry::ConsumerStateRow {
         let (state, error) = self.state.lock().expect("status lock").clone();
-        let last = self.counters.last_receive_unix_ms.load(Ordering::Relaxed);
+        let c = &self.counters;
+        let last = c.last_receive_unix_ms.load(Ordering::Relaxed);
+        let at = |ms: i64| (ms > 0).then(|| DateTime::<Utc>::from_timestamp_millis(ms)).flatten();
         ams_store::control::registry::ConsumerStateRow {
             queue_id: self.queue_id,
             state: state.as_str().to_owned(),
@@ -72,7 +99,20 @@ impl ConsumerStatus {
             messages_committed: self.counters.committed.load(Ordering::Relaxed),
             messages_quarantined: self.counters.quarantined.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
-            last_receive_at: (last > 0).then(|| DateTime::<Utc>::from_timestamp_millis(last)).flatten(),
+            last_receive_at: at(last),
+            records_committed: ams_model::DatasetId::ALL
+                .into_iter()
+                .zip(&c.records)
+                .map(|(d, n)| (d.as_str(), n.load(Ordering::Relaxed)))
+                .filter(|(_, n)| *n > 0)
+                .map(|(d, n)| (d.to_owned(), serde_json::Value::from(n)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            approximate_visible: (c.approximate_unix_ms.load(Ordering::Relaxed) > 0)
+                .then(|| c.approximate_visible.load(Ordering::Relaxed)),
+            approximate_in_flight: (c.approximate_unix_ms.load(Ordering::Relaxed) > 0)
+                .then(|| c.approximate_in_flight.load(Ordering::Relaxed)),
+            approximate_updated_at: at(c.approximate_unix_ms.load(Ordering::Relaxed)),
         }
     }
 }

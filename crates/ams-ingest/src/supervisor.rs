@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::consumer::{QueueConsumer, Stop};
+use crate::status::ConsumerReport;
 use crate::normalizer::{Normalizer, QueueContext};
 use crate::status::{ConsumerState, ConsumerStatus, Counters};
 use crate::{Aws, RuntimeConfig};
@@ -37,7 +38,7 @@ pub struct ConsumerExited {
 pub struct Reconcile;
 
 #[derive(Message)]
-#[rtype(result = "Vec<ConsumerStateRow>")]
+#[rtype(result = "Vec<ConsumerReport>")]
 pub struct GetStatus;
 
 /// Stop receiving, commit and delete what is in flight, then answer.
@@ -251,9 +252,9 @@ impl Handler<Reconcile> for Supervisor {
 }
 
 impl Handler<GetStatus> for Supervisor {
-    type Result = Vec<ConsumerStateRow>;
+    type Result = Vec<ConsumerReport>;
     fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
-        self.entries.values().map(|e| e.status.snapshot()).collect()
+        self.entries.values().map(|e| e.status.report()).collect()
     }
 }
 

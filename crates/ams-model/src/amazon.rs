@@ -23,6 +23,15 @@ impl Realm {
         }
     }
 
+    /// The Amazon Ads API endpoint of this realm.
+    pub fn api_endpoint(self) -> &'static str {
+        match self {
+            Realm::Na => "https://advertising-api.amazon.com",
+            Realm::Eu => "https://advertising-api-eu.amazon.com",
+            Realm::Fe => "https://advertising-api-fe.amazon.com",
+        }
+    }
+
     pub fn from_region(region: &str) -> Option<Realm> {
         Realm::ALL.into_iter().find(|r| r.region() == region)
     }

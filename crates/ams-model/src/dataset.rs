@@ -49,6 +49,11 @@ impl DatasetId {
         DatasetId::Targets,
     ];
 
+    /// Its position in [`DatasetId::ALL`] (for per-dataset arrays of counters).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The `dataset_id` / `dataSetId` value Amazon uses.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -126,5 +131,17 @@ impl<'de> serde::Deserialize<'de> for DatasetId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(d)?;
         s.parse().map_err(|_| serde::de::Error::custom(format_args!("unknown dataset_id {s:?}")))
+    }
+}
+
+#[cfg(test)]
+mod index_tests {
+    use super::DatasetId;
+
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, d) in DatasetId::ALL.into_iter().enumerate() {
+            assert_eq!(d.index(), i, "{}", d.as_str());
+        }
     }
 }

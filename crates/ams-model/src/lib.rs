@@ -15,10 +15,12 @@ mod dataset;
 mod delta;
 mod entity;
 mod error;
+mod marketplace;
 mod record;
 mod values;
 
 pub use amazon::{confirmable, sns_account, Realm, TopicArn};
+pub use marketplace::{Marketplace, MARKETPLACES};
 pub use archive::{archive_bodies, ArchiveBodies, ArchiveChunk};
 pub use body::{decode_body, Body, SubscriptionConfirmation};
 pub use budget::BudgetUsage;

@@ -10,6 +10,9 @@ pub enum StoreError {
     InvalidUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A unique constraint: the thing exists already (the message says what).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Overflow(String),
     #[error("ledger inconsistency: {0}")]

@@ -10,10 +10,13 @@
 pub mod control;
 mod error;
 pub mod ledger;
+mod quarantine;
 mod store;
 pub mod tenant;
 
+pub use control::scope::{AccountScope, NewApiKey, QueueState, TenantScope};
 pub use error::StoreError;
+pub use quarantine::{QuarantinedBody, Replayed};
 pub use ledger::{DatasetCounts, LedgerBatch, LedgerWriter, Provenance, Pushed, QuarantineEntry, WriteSummary};
 pub use store::{Store, DEFAULT_DATABASE_URL};
 pub use tenant::{TenantSchema, TenantSlug};

@@ -1,10 +1,11 @@
 //! sea-orm entities of the control plane (schema `control`, created by the `migration` crate).
-//! Tenant-scoped access control is added with the admin API; here are the tables.
+//! Tenant-scoped access goes through [`scope::TenantScope`].
 
 pub mod account;
 pub mod api_key;
 pub mod marketplace;
 pub mod queue;
 pub mod registry;
+pub mod scope;
 pub mod subscription;
 pub mod tenant;

@@ -137,6 +137,11 @@ pub struct ConsumerStateRow {
     pub messages_quarantined: i64,
     pub restarts: i64,
     pub last_receive_at: Option<chrono::DateTime<Utc>>,
+    /// `{"sp-traffic": n, …}`: records committed per dataset since the consumer started.
+    pub records_committed: serde_json::Value,
+    pub approximate_visible: Option<i64>,
+    pub approximate_in_flight: Option<i64>,
+    pub approximate_updated_at: Option<chrono::DateTime<Utc>>,
 }
 
 impl Store {
@@ -148,16 +153,22 @@ impl Store {
         let col = |f: fn(&ConsumerStateRow) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
         sqlx::query(
             "INSERT INTO consumer_states AS c (queue_id, state, last_error, messages_received,
-                 messages_committed, messages_quarantined, restarts, last_receive_at, updated_at)
+                 messages_committed, messages_quarantined, restarts, last_receive_at, records_committed,
+                 approximate_visible, approximate_in_flight, approximate_updated_at, updated_at)
              SELECT u.*, now() FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-                 $6::bigint[], $7::bigint[], $8::timestamptz[])
-                 AS u(queue_id, state, last_error, received, committed, quarantined, restarts, last_receive_at)
+                 $6::bigint[], $7::bigint[], $8::timestamptz[], $9::jsonb[], $10::bigint[], $11::bigint[],
+                 $12::timestamptz[])
+                 AS u(queue_id, state, last_error, received, committed, quarantined, restarts, last_receive_at,
+                      records_committed, approximate_visible, approximate_in_flight, approximate_updated_at)
              -- a queue deleted meanwhile has no state to keep
              WHERE EXISTS (SELECT 1 FROM queues q WHERE q.id = u.queue_id)
              ON CONFLICT (queue_id) DO UPDATE SET state = excluded.state, last_error = excluded.last_error,
                  messages_received = excluded.messages_received, messages_committed = excluded.messages_committed,
                  messages_quarantined = excluded.messages_quarantined, restarts = excluded.restarts,
-                 last_receive_at = excluded.last_receive_at, updated_at = now()",
+                 last_receive_at = excluded.last_receive_at, records_committed = excluded.records_committed,
+                 approximate_visible = excluded.approximate_visible,
+                 approximate_in_flight = excluded.approximate_in_flight,
+                 approximate_updated_at = excluded.approximate_updated_at, updated_at = now()",
         )
         .bind(rows.iter().map(|r| r.queue_id).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
@@ -167,6 +178,10 @@ impl Store {
         .bind(col(|r| r.messages_quarantined))
         .bind(col(|r| r.restarts))
         .bind(rows.iter().map(|r| r.last_receive_at).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.records_committed.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.approximate_visible).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.approximate_in_flight).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.approximate_updated_at).collect::<Vec<_>>())
         .execute(self.pool())
         .await?;
         Ok(())

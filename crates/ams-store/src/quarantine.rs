@@ -1,0 +1,74 @@
+//! A tenant's quarantine (`<schema>.quarantine`) through its [`TenantScope`]: list in pages,
+//! replay (decode again, e.g. after a decoder fix, and write what now decodes), discard.
+
+use ams_model::{decode_body, Body, DecodeError};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::control::scope::TenantScope;
+use crate::{LedgerBatch, LedgerWriter, Provenance, StoreError, WriteSummary};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QuarantinedBody {
+    pub id: i64,
+    pub body: String,
+    pub reason_code: String,
+    pub reason: String,
+    pub source: String,
+    pub message_id: Option<String>,
+    pub hub_account_id: Option<Uuid>,
+    pub received_at: DateTime<Utc>,
+    pub quarantined_at: DateTime<Utc>,
+}
+
+/// What a replay did.
+#[derive(Debug)]
+pub enum Replayed {
+    /// The body now decodes: its records were written and the entry removed.
+    Written(WriteSummary),
+    /// It still does not decode; the entry stays.
+    StillUnreadable(DecodeError),
+    /// A subscription confirmation: nothing to write (confirmations are never replayed from
+    /// here, as that would mean calling a URL or topic taken from a stored body).
+    Confirmation,
+}
+
+const COLUMNS: &str = "id, body, reason_code, reason, source, message_id, hub_account_id, received_at, quarantined_at";
+
+impl TenantScope {
+    /// Entries with an id greater than `after`, oldest first, at most `limit`.
+    pub async fn quarantine_page(&self, after: i64, limit: i64) -> Result<Vec<QuarantinedBody>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM {}.quarantine WHERE id > $1 ORDER BY id LIMIT $2", self.schema());
+        Ok(sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(self.store().pool()).await?)
+    }
+
+    pub async fn quarantined(&self, id: i64) -> Result<Option<QuarantinedBody>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM {}.quarantine WHERE id = $1", self.schema());
+        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(self.store().pool()).await?)
+    }
+
+    /// Removes an entry for good; false when there is none with that id.
+    pub async fn discard_quarantined(&self, id: i64) -> Result<bool, StoreError> {
+        let sql = format!("DELETE FROM {}.quarantine WHERE id = $1", self.schema());
+        Ok(sqlx::query(&sql).bind(id).execute(self.store().pool()).await?.rows_affected() > 0)
+    }
+
+    /// Decodes the entry's body again. If it now decodes, its records are written with their
+    /// original account and receive time, then the entry is deleted. A crash between the two
+    /// leaves the entry; replaying it again is harmless (the ledger ignores known records).
+    pub async fn replay_quarantined(&self, entry: &QuarantinedBody) -> Result<Replayed, StoreError> {
+        let records = match decode_body(&entry.body) {
+            Ok(Body::Records(records)) => records,
+            Ok(Body::Confirmation(_)) => return Ok(Replayed::Confirmation),
+            Err(e) => return Ok(Replayed::StillUnreadable(e)),
+        };
+        let provenance = Provenance { hub_account_id: entry.hub_account_id, received_at: entry.received_at };
+        let mut batch = LedgerBatch::new();
+        for r in &records {
+            batch.push(r, provenance);
+        }
+        let summary = LedgerWriter::new(self.store()).write(&self.schema(), &batch).await?;
+        self.discard_quarantined(entry.id).await?;
+        Ok(Replayed::Written(summary))
+    }
+}
