@@ -1,1 +1,143 @@
-//! placeholder
+//! ams-hub's admin API (actix-web). Agencies onboard tenants, brands (accounts), marketplaces
+//! and queues here, and watch their consumers.
+//!
+//! * Auth ([`auth`]): the operator token manages tenants; a tenant API key reaches only its
+//!   own tenant, enforced by the store's tenant scopes: another tenant's things are 404.
+//! * Errors ([`error`]): always JSON `{"error": {"code", "message"}}`, 4xx for bad input.
+//! * The OpenAPI document is generated from the handlers ([`openapi`]) and checked in as
+//!   `openapi.yaml`; a test fails when they differ.
+
+mod accounts;
+mod auth;
+pub mod error;
+mod health;
+mod quarantine;
+mod status;
+mod tenants;
+mod validate;
+
+use actix::Recipient;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{web, App};
+use ams_ingest::{GetStatus, Reconcile};
+use ams_store::Store;
+use sha2::{Digest, Sha256};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi;
+use utoipa_actix_web::AppExt;
+
+/// Largest request body accepted (413 above).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The runtime the API talks to: reconcile after changes, read consumer status for metrics.
+#[derive(Clone)]
+pub struct Runtime {
+    pub reconcile: Recipient<Reconcile>,
+    pub status: Recipient<GetStatus>,
+}
+
+pub struct ApiState {
+    pub store: Store,
+    /// SHA-256 of `AMS_HUB_ADMIN_TOKEN`; `None`: tenant management is disabled.
+    admin_digest: Option<Vec<u8>>,
+    pub runtime: Option<Runtime>,
+    /// `AWS_ENDPOINT_URL(_SQS)`: queue URLs on this emulator are accepted too.
+    pub emulator_origin: Option<String>,
+}
+
+impl ApiState {
+    pub fn new(store: Store, admin_token: Option<&str>, runtime: Option<Runtime>, emulator_origin: Option<String>) -> Self {
+        let admin_digest = admin_token.map(|t| Sha256::digest(t.trim().as_bytes()).to_vec());
+        ApiState { store, admin_digest, runtime, emulator_origin }
+    }
+
+    /// Asks the supervisor to compare consumers with the registered queues now.
+    pub fn reconcile(&self) {
+        if let Some(r) = &self.runtime {
+            r.reconcile.do_send(Reconcile);
+        }
+    }
+}
+
+/// The app (every route, JSON error handling, body limit) and its OpenAPI document. Without
+/// a state it serves nothing useful; that form only yields the document.
+pub fn app(
+    state: Option<web::Data<ApiState>>,
+) -> (
+    App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    >,
+    OpenApi,
+) {
+    let mut app = App::new();
+    if let Some(state) = state {
+        app = app.app_data(state);
+    }
+    let (app, mut api) = app
+        .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(error::json_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .into_utoipa_app()
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(tenants::create_tenant)
+        .service(tenants::list_tenants)
+        .service(tenants::get_tenant)
+        .service(tenants::create_api_key)
+        .service(tenants::list_api_keys)
+        .service(tenants::revoke_api_key)
+        .service(accounts::create_account)
+        .service(accounts::list_accounts)
+        .service(accounts::get_account)
+        .service(accounts::patch_account)
+        .service(accounts::delete_account)
+        .service(accounts::add_marketplace)
+        .service(accounts::list_marketplaces)
+        .service(accounts::delete_marketplace)
+        .service(accounts::add_queue)
+        .service(accounts::list_queues)
+        .service(accounts::delete_queue)
+        .service(status::account_status)
+        .service(quarantine::list_quarantine)
+        .service(quarantine::replay)
+        .service(quarantine::discard)
+        .default_service(web::to(error::no_route))
+        .split_for_parts();
+    openapi::describe(&mut api);
+    (app, api)
+}
+
+pub mod openapi {
+    //! The document's fixed parts; the paths and schemas come from the handlers.
+    use super::*;
+
+    pub fn describe(api: &mut OpenApi) {
+        api.info.title = "ams-hub admin API".into();
+        api.info.version = env!("CARGO_PKG_VERSION").into();
+        api.info.description = Some(
+            "Onboard tenants, brands (accounts), marketplaces and SQS queues; watch consumers; manage the \
+             quarantine. Bearer tokens: the operator token (AMS_HUB_ADMIN_TOKEN) manages tenants; a tenant API \
+             key reaches only its tenant (anything else answers 404). Errors are JSON {\"error\": {\"code\", \
+             \"message\"}}."
+                .into(),
+        );
+        api.info.license = None;
+        api.info.contact = None;
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+
+    /// The document as checked in (`openapi.yaml`).
+    pub fn yaml() -> String {
+        let (_, api) = app(None);
+        api.to_yaml().expect("OpenAPI to YAML")
+    }
+}

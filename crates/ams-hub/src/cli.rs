@@ -31,9 +31,12 @@ pub enum LogFormat {
 pub enum Command {
     /// Apply control-plane migrations and bring every tenant schema up to date.
     Migrate,
-    /// Run the runtime: consume every registered queue into the tenants' ledgers.
+    /// Print the admin API's OpenAPI document (YAML), as checked in at `openapi.yaml`.
+    Openapi,
+    /// Run the runtime and the admin API: consume every registered queue into the tenants'
+    /// ledgers.
     Serve {
-        /// TOML file with a `[runtime]` table (see README); `AMS_HUB_*` variables override it.
+        /// TOML file with `[runtime]` and `[api]` tables (see README); `AMS_HUB_*` variables override it.
         #[arg(long, env = "AMS_HUB_CONFIG")]
         config: Option<PathBuf>,
     },

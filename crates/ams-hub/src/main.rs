@@ -25,6 +25,10 @@ fn main() -> ExitCode {
         // The runtime's actors live on an actix system.
         Command::Serve { config } => serve::load_config(config.as_deref())
             .and_then(|c| actix::System::new().block_on(serve::run(&cli.database_url, c))),
+        Command::Openapi => {
+            print!("{}", ams_api::openapi::yaml());
+            Ok(())
+        }
         _ => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -42,7 +46,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { .. } => unreachable!("serve runs on the actix system"),
+        Command::Serve { .. } | Command::Openapi => unreachable!("handled in main"),
         Command::Migrate => {
             let store = Store::connect(&cli.database_url).await?;
             store.migrate().await?;

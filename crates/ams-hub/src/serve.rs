@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use actix_web::{web, HttpServer};
+use ams_api::{ApiState, Runtime};
 use ams_ingest::{Aws, RuntimeConfig, Shutdown};
 use ams_store::Store;
 use anyhow::Context;
@@ -16,17 +18,41 @@ use serde::Deserialize;
 struct FileConfig {
     #[serde(default)]
     runtime: Option<RuntimeConfig>,
+    #[serde(default)]
+    api: Option<ApiConfig>,
 }
 
-/// Runtime settings: the file's `[runtime]` table, then `AMS_HUB_*` variables over it.
-pub fn load_config(path: Option<&Path>) -> anyhow::Result<RuntimeConfig> {
-    let mut config = match path {
+/// The admin API's settings (`[api]`). The operator token is read from the environment only
+/// (`AMS_HUB_ADMIN_TOKEN`): a secret does not belong in a config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address the admin API listens on.
+    pub listen: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone, Default)]
+pub struct ServeConfig {
+    pub runtime: RuntimeConfig,
+    pub api: ApiConfig,
+}
+
+/// Settings: the file's `[runtime]` and `[api]` tables, then `AMS_HUB_*` variables over them.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<ServeConfig> {
+    let (mut config, mut api) = match path {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             let file: FileConfig = toml::from_str(&text).with_context(|| format!("in {}", p.display()))?;
-            file.runtime.unwrap_or_default()
+            (file.runtime.unwrap_or_default(), file.api.unwrap_or_default())
         }
-        None => RuntimeConfig::default(),
+        None => (RuntimeConfig::default(), ApiConfig::default()),
     };
     fn var<T: std::str::FromStr>(name: &str, into: &mut T) -> anyhow::Result<()> {
         if let Ok(v) = std::env::var(name) {
@@ -44,24 +70,59 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<RuntimeConfig> {
     var("AMS_HUB_QUEUE_ATTRIBUTES_SECS", &mut config.queue_attributes_secs)?;
     var("AMS_HUB_BACKOFF_MIN_MS", &mut config.backoff_min_ms)?;
     var("AMS_HUB_BACKOFF_MAX_MS", &mut config.backoff_max_ms)?;
+    if let Ok(v) = std::env::var("AMS_HUB_LISTEN") {
+        api.listen = v;
+    }
     anyhow::ensure!(config.batch_rows > 0, "batch_rows must be at least 1");
     anyhow::ensure!(config.max_in_flight >= 10, "max_in_flight must be at least 10 (one receive)");
     anyhow::ensure!((0..=20).contains(&config.wait_seconds), "wait_seconds must be 0 to 20");
-    Ok(config)
+    anyhow::ensure!(
+        api.listen.parse::<std::net::SocketAddr>().is_ok(),
+        "listen address {:?} is not host:port (e.g. 127.0.0.1:8080)",
+        api.listen
+    );
+    Ok(ServeConfig { runtime: config, api })
 }
 
-pub async fn run(database_url: &str, config: RuntimeConfig) -> anyhow::Result<()> {
+/// `AMS_HUB_ADMIN_TOKEN`: unset or empty disables tenant management; a short one is refused.
+fn admin_token() -> anyhow::Result<Option<String>> {
+    match std::env::var("AMS_HUB_ADMIN_TOKEN").ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) {
+        Some(t) if t.len() < 16 => anyhow::bail!("AMS_HUB_ADMIN_TOKEN is too short: use at least 16 characters (e.g. `openssl rand -hex 32`)"),
+        t => Ok(t),
+    }
+}
+
+pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> {
+    let admin = admin_token()?;
     let store = Store::connect(database_url).await?;
     store.migrate().await?;
     let aws = Aws::from_env().await;
-    let supervisor = ams_ingest::start(store, aws, config);
+    let supervisor = ams_ingest::start(store.clone(), aws, config.runtime);
     tracing::info!("ams-hub serve: consuming the registered queues");
+
+    if admin.is_none() {
+        tracing::warn!("AMS_HUB_ADMIN_TOKEN is not set: tenant management through the API is disabled");
+    }
+    let runtime = Runtime { reconcile: supervisor.clone().recipient(), status: supervisor.clone().recipient() };
+    let emulator = std::env::var("AWS_ENDPOINT_URL_SQS").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+    let state = web::Data::new(ApiState::new(store, admin.as_deref(), Some(runtime), emulator));
+    let server = HttpServer::new(move || ams_api::app(Some(state.clone())).0)
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .bind(&config.api.listen)
+        .with_context(|| format!("cannot listen on {}", config.api.listen))?
+        .run();
+    let api = server.handle();
+    actix::spawn(server);
+    tracing::info!(listen = %config.api.listen, "admin API listening");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
     }
+    api.stop(true).await;
     match tokio::time::timeout(Duration::from_secs(28), supervisor.send(Shutdown)).await {
         Ok(_) => tracing::info!("in-flight messages committed and deleted; bye"),
         Err(_) => tracing::warn!("shutdown timed out; uncommitted messages return to their queues"),
@@ -91,9 +152,13 @@ mod tests {
     #[test]
     fn the_config_file_sets_runtime_keys_and_keeps_defaults_for_the_rest() {
         let f = file("[runtime]\nbatch_rows = 1000\nmax_pollers = 2\n");
-        let c = load_config(Some(&f.0)).unwrap();
+        let c = load_config(Some(&f.0)).unwrap().runtime;
         assert_eq!((c.batch_rows, c.max_pollers), (1000, 2));
         assert_eq!(c.wait_seconds, RuntimeConfig::default().wait_seconds);
+        let f = file("[api]\nlisten = '0.0.0.0:9000'\n");
+        assert_eq!(load_config(Some(&f.0)).unwrap().api.listen, "0.0.0.0:9000");
+        let f = file("[api]\nlisten = 'nowhere'\n");
+        assert!(format!("{:#}", load_config(Some(&f.0)).unwrap_err()).contains("host:port"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod quarantine;
 mod store;
 pub mod tenant;
 
-pub use control::scope::{AccountScope, NewApiKey, QueueState, TenantScope};
+pub use control::scope::{random_secret, AccountScope, NewApiKey, QueueState, TenantScope};
 pub use error::StoreError;
 pub use quarantine::{QuarantinedBody, Replayed};
 pub use ledger::{DatasetCounts, LedgerBatch, LedgerWriter, Provenance, Pushed, QuarantineEntry, WriteSummary};

@@ -1,0 +1,88 @@
+//! Who is calling: the operator (the `AMS_HUB_ADMIN_TOKEN`) or one tenant (an API key). The
+//! only way to a tenant's data is [`Caller::tenant`], which answers 404 for every tenant the
+//! caller may not see, exactly as for a tenant that does not exist, so a key cannot even probe
+//! which other tenants exist.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest};
+use ams_store::{AccountScope, TenantScope, TenantSlug};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::ApiState;
+
+pub enum Caller {
+    Operator,
+    Tenant(TenantSlug),
+}
+
+/// Equal digests, compared without an early exit.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<ApiState>>().expect("ApiState registered").clone();
+        let token = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_owned());
+        Box::pin(async move {
+            let token = token.filter(|t| !t.is_empty() && t.len() <= 512).ok_or_else(ApiError::unauthorized)?;
+            let digest = Sha256::digest(token.as_bytes());
+            if let Some(admin) = &state.admin_digest {
+                if same(admin, &digest) {
+                    return Ok(Caller::Operator);
+                }
+            }
+            match state.store.tenant_of_key(&token).await? {
+                Some(slug) => Ok(Caller::Tenant(slug)),
+                None => Err(ApiError::unauthorized()),
+            }
+        })
+    }
+}
+
+impl Caller {
+    /// Operator-only routes (tenant management).
+    pub fn operator(&self, state: &ApiState) -> Result<(), ApiError> {
+        match self {
+            Caller::Operator => Ok(()),
+            Caller::Tenant(_) if state.admin_digest.is_none() => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "tenant management is disabled: the server has no AMS_HUB_ADMIN_TOKEN",
+            )),
+            Caller::Tenant(_) => {
+                Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only the operator token manages tenants"))
+            }
+        }
+    }
+
+    /// The tenant named in the path, if this caller may see it; 404 otherwise.
+    pub async fn tenant(&self, state: &ApiState, tenant: &str) -> Result<TenantScope, ApiError> {
+        let slug = TenantSlug::parse(tenant).map_err(|_| ApiError::not_found("tenant"))?;
+        if let Caller::Tenant(own) = self {
+            if *own != slug {
+                return Err(ApiError::not_found("tenant"));
+            }
+        }
+        state.store.tenant_scope(&slug).await?.ok_or_else(|| ApiError::not_found("tenant"))
+    }
+
+    /// An account of the tenant named in the path; 404 unless both are the caller's to see.
+    pub async fn account(&self, state: &ApiState, tenant: &str, account: Uuid) -> Result<AccountScope, ApiError> {
+        let scope = self.tenant(state, tenant).await?;
+        scope.account(account).await?.ok_or_else(|| ApiError::not_found("account"))
+    }
+}

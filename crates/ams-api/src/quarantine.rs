@@ -1,0 +1,167 @@
+//! A tenant's quarantine: list in pages, replay (decode again, e.g. after upgrading ams-hub),
+//! discard.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, post, web, HttpResponse};
+use ams_store::{QuarantinedBody, Replayed};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::ApiState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Entries with an id greater than this (the previous page's `next_after`).
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuarantineEntry {
+    pub id: i64,
+    /// The message body exactly as received.
+    pub body: String,
+    /// Stable code of why it was quarantined (e.g. `invalid_json`, `unknown_dataset`).
+    pub reason_code: String,
+    pub reason: String,
+    /// The queue URL (or file) it came from.
+    pub source: String,
+    pub message_id: Option<String>,
+    pub account_id: Option<Uuid>,
+    pub received_at: DateTime<Utc>,
+    pub quarantined_at: DateTime<Utc>,
+}
+
+impl From<QuarantinedBody> for QuarantineEntry {
+    fn from(q: QuarantinedBody) -> Self {
+        QuarantineEntry {
+            id: q.id,
+            body: q.body,
+            reason_code: q.reason_code,
+            reason: q.reason,
+            source: q.source,
+            message_id: q.message_id,
+            account_id: q.hub_account_id,
+            received_at: q.received_at,
+            quarantined_at: q.quarantined_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuarantinePage {
+    pub items: Vec<QuarantineEntry>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next_after: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayResult {
+    /// Records the body holds.
+    pub records: u64,
+    /// Of those, new to the ledger (the others were already there).
+    pub inserted: u64,
+}
+
+/// Quarantined bodies, oldest first.
+#[utoipa::path(
+    tag = "quarantine",
+    params(("tenant" = String, Path, description = "tenant slug"), PageQuery),
+    responses(
+        (status = 200, description = "one page", body = QuarantinePage),
+        (status = 400, description = "bad query parameters", body = ErrorBody),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/tenants/{tenant}/quarantine")]
+pub async fn list_quarantine(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<QuarantinePage>, ApiError> {
+    let scope = caller.tenant(&state, &path).await?;
+    let after = query.after.unwrap_or(0);
+    let limit = query.limit.unwrap_or(50);
+    if after < 0 || !(1..=500).contains(&limit) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "after must be ≥ 0 and limit 1 to 500"));
+    }
+    let rows = scope.quarantine_page(after, limit).await?;
+    let next_after = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
+    Ok(web::Json(QuarantinePage { items: rows.into_iter().map(QuarantineEntry::from).collect(), next_after }))
+}
+
+/// Decodes the body again; if it now decodes, writes its records and removes the entry.
+#[utoipa::path(
+    tag = "quarantine",
+    params(("tenant" = String, Path, description = "tenant slug"), ("id" = i64, Path, description = "entry id")),
+    responses(
+        (status = 200, description = "written and removed", body = ReplayResult),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant or entry", body = ErrorBody),
+        (status = 409, description = "a subscription confirmation: nothing to replay", body = ErrorBody),
+        (status = 422, description = "still unreadable; the entry stays", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/tenants/{tenant}/quarantine/{id}/replay")]
+pub async fn replay(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, i64)>,
+) -> Result<web::Json<ReplayResult>, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let scope = caller.tenant(&state, &tenant).await?;
+    let entry = scope.quarantined(id).await?.ok_or_else(|| ApiError::not_found("quarantine entry"))?;
+    match scope.replay_quarantined(&entry).await? {
+        Replayed::Written(summary) => Ok(web::Json(ReplayResult {
+            records: summary.datasets.values().map(|c| c.received).sum(),
+            inserted: summary.inserted(),
+        })),
+        Replayed::StillUnreadable(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "still_unreadable",
+            format!("the body still does not decode ({}): {e}", e.code()),
+        )),
+        Replayed::Confirmation => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_replayable",
+            "a subscription confirmation holds no records; discard it",
+        )),
+    }
+}
+
+/// Removes an entry for good.
+#[utoipa::path(
+    tag = "quarantine",
+    params(("tenant" = String, Path, description = "tenant slug"), ("id" = i64, Path, description = "entry id")),
+    responses(
+        (status = 204, description = "discarded"),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant or entry", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/v1/tenants/{tenant}/quarantine/{id}")]
+pub async fn discard(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let scope = caller.tenant(&state, &tenant).await?;
+    if !scope.discard_quarantined(id).await? {
+        return Err(ApiError::not_found("quarantine entry"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

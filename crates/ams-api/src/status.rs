@@ -1,0 +1,96 @@
+//! `GET …/accounts/{account}/status`: what each of the account's queues is doing, as the
+//! runtime last saved it (every second) in `control.consumer_states`. Read from the database,
+//! not from this process, so it is right whichever replica consumes the queue.
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::ApiState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountStatus {
+    pub account_id: Uuid,
+    /// `active` or `paused`.
+    pub status: String,
+    pub queues: Vec<QueueStatus>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueStatus {
+    pub queue_id: Uuid,
+    pub queue_url: String,
+    pub region: String,
+    /// `starting`, `running`, `backing_off`, `degraded`, `stopped`, or `not_started` before a
+    /// consumer first reported.
+    pub consumer_state: String,
+    /// Why the consumer last failed (AssumeRole denied, queue gone, …).
+    pub last_error: Option<String>,
+    pub last_receive_at: Option<DateTime<Utc>>,
+    /// Counters since the consumer (re)started.
+    pub messages_received: i64,
+    pub messages_committed: i64,
+    pub messages_quarantined: i64,
+    pub restarts: i64,
+    /// Records committed per dataset since the consumer started, e.g. `{"sp-traffic": 120}`.
+    pub records_committed: BTreeMap<String, i64>,
+    /// SQS's approximate counts, polled by the consumer; null before the first poll.
+    pub approximate_backlog: Option<i64>,
+    pub approximate_in_flight: Option<i64>,
+    pub approximate_updated_at: Option<DateTime<Utc>>,
+    /// When the runtime last saved this state.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Each queue's consumer state, counters, last error and approximate backlog.
+#[utoipa::path(
+    tag = "accounts",
+    params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
+    responses(
+        (status = 200, description = "per queue", body = AccountStatus),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant or account", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/tenants/{tenant}/accounts/{account}/status")]
+pub async fn account_status(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, Uuid)>,
+) -> Result<web::Json<AccountStatus>, ApiError> {
+    let (tenant, account) = path.into_inner();
+    let a = caller.account(&state, &tenant, account).await?;
+    let queues = a
+        .queue_states()
+        .await?
+        .into_iter()
+        .map(|q| QueueStatus {
+            queue_id: q.queue_id,
+            queue_url: q.queue_url,
+            region: q.region,
+            consumer_state: q.state.unwrap_or_else(|| "not_started".into()),
+            last_error: q.last_error,
+            last_receive_at: q.last_receive_at,
+            messages_received: q.messages_received.unwrap_or(0),
+            messages_committed: q.messages_committed.unwrap_or(0),
+            messages_quarantined: q.messages_quarantined.unwrap_or(0),
+            restarts: q.restarts.unwrap_or(0),
+            records_committed: q
+                .records_committed
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default(),
+            approximate_backlog: q.approximate_visible,
+            approximate_in_flight: q.approximate_in_flight,
+            approximate_updated_at: q.approximate_updated_at,
+            updated_at: q.updated_at,
+        })
+        .collect();
+    Ok(web::Json(AccountStatus { account_id: a.account().id, status: a.account().status.clone(), queues }))
+}

@@ -1,0 +1,219 @@
+//! Tenants (operator only) and their API keys.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, post, web, HttpResponse};
+use ams_store::control::{api_key, tenant};
+use ams_store::TenantSlug;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::{validate, ApiState};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// `^[a-z][a-z0-9_]{2,39}$`; the tenant's schema is `tenant_<slug>`.
+    #[schema(pattern = "^[a-z][a-z0-9_]{2,39}$", min_length = 3, max_length = 40)]
+    pub slug: String,
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// The Postgres schema holding the tenant's data.
+    pub schema: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<tenant::Model> for Tenant {
+    fn from(t: tenant::Model) -> Self {
+        Tenant { id: t.id, schema: format!("tenant_{}", t.slug), slug: t.slug, name: t.name, status: t.status, created_at: t.created_at.into() }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<api_key::Model> for ApiKey {
+    fn from(k: api_key::Model) -> Self {
+        ApiKey { id: k.id, name: k.name, created_at: k.created_at.into(), revoked_at: k.revoked_at.map(Into::into) }
+    }
+}
+
+/// A new key. The token is shown here once; only its SHA-256 is stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    /// `Authorization: Bearer <token>` for this tenant's routes.
+    pub token: String,
+}
+
+/// Creates a tenant and provisions its schema (operator token).
+#[utoipa::path(
+    tag = "tenants",
+    request_body = NewTenant,
+    responses(
+        (status = 201, description = "created", body = Tenant),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 403, description = "not the operator", body = ErrorBody),
+        (status = 409, description = "the slug is taken", body = ErrorBody),
+        (status = 422, description = "invalid slug or name", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/tenants")]
+pub async fn create_tenant(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    body: web::Json<NewTenant>,
+) -> Result<HttpResponse, ApiError> {
+    caller.operator(&state)?;
+    let slug = TenantSlug::parse(&body.slug).map_err(|e| ApiError::invalid(e.to_string()))?;
+    validate::name("name", &body.name, 200).map_err(ApiError::invalid)?;
+    if state.store.find_tenant(&slug).await?.is_some() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("tenant {slug} exists")));
+    }
+    let t = state.store.provision_tenant(&slug, body.name.trim()).await?;
+    tracing::info!(tenant = %slug, "tenant created");
+    Ok(HttpResponse::Created().json(Tenant::from(t)))
+}
+
+/// Lists the tenants (operator token).
+#[utoipa::path(
+    tag = "tenants",
+    responses(
+        (status = 200, description = "all tenants", body = Vec<Tenant>),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 403, description = "not the operator", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/tenants")]
+pub async fn list_tenants(caller: Caller, state: web::Data<ApiState>) -> Result<web::Json<Vec<Tenant>>, ApiError> {
+    caller.operator(&state)?;
+    Ok(web::Json(state.store.list_tenants().await?.into_iter().map(Tenant::from).collect()))
+}
+
+/// One tenant (operator token or the tenant's own key).
+#[utoipa::path(
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "tenant slug")),
+    responses(
+        (status = 200, description = "the tenant", body = Tenant),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/tenants/{tenant}")]
+pub async fn get_tenant(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<web::Json<Tenant>, ApiError> {
+    let scope = caller.tenant(&state, &path).await?;
+    Ok(web::Json(Tenant::from(scope.tenant().clone())))
+}
+
+/// Creates an API key for the tenant; the token is in this response only.
+#[utoipa::path(
+    tag = "api keys",
+    params(("tenant" = String, Path, description = "tenant slug")),
+    request_body = NewApiKey,
+    responses(
+        (status = 201, description = "created; keep the token", body = CreatedApiKey),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
+        (status = 422, description = "invalid name", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/tenants/{tenant}/api-keys")]
+pub async fn create_api_key(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    body: web::Json<NewApiKey>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.tenant(&state, &path).await?;
+    validate::name("name", &body.name, 100).map_err(ApiError::invalid)?;
+    let new = scope.create_api_key(body.name.trim()).await?;
+    tracing::info!(tenant = %scope.slug(), key = %new.key.id, "API key created");
+    Ok(HttpResponse::Created().json(CreatedApiKey {
+        id: new.key.id,
+        name: new.key.name,
+        created_at: new.key.created_at.into(),
+        token: new.token,
+    }))
+}
+
+/// The tenant's API keys (never their tokens).
+#[utoipa::path(
+    tag = "api keys",
+    params(("tenant" = String, Path, description = "tenant slug")),
+    responses(
+        (status = 200, description = "keys, oldest first", body = Vec<ApiKey>),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/tenants/{tenant}/api-keys")]
+pub async fn list_api_keys(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<web::Json<Vec<ApiKey>>, ApiError> {
+    let scope = caller.tenant(&state, &path).await?;
+    Ok(web::Json(scope.api_keys().await?.into_iter().map(ApiKey::from).collect()))
+}
+
+/// Revokes a key at once (idempotent). A tenant may revoke the key it calls with.
+#[utoipa::path(
+    tag = "api keys",
+    params(("tenant" = String, Path, description = "tenant slug"), ("key" = Uuid, Path, description = "key id")),
+    responses(
+        (status = 200, description = "revoked", body = ApiKey),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant or key", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/v1/tenants/{tenant}/api-keys/{key}")]
+pub async fn revoke_api_key(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, Uuid)>,
+) -> Result<web::Json<ApiKey>, ApiError> {
+    let (tenant, key) = path.into_inner();
+    let scope = caller.tenant(&state, &tenant).await?;
+    let key = scope.revoke_api_key(key).await?.ok_or_else(|| ApiError::not_found("API key"))?;
+    tracing::info!(tenant = %scope.slug(), key = %key.id, "API key revoked");
+    Ok(web::Json(ApiKey::from(key)))
+}
