@@ -1,0 +1,401 @@
+//! The admin API end to end: the real `ams-hub serve` (API and runtime in one process), real
+//! Postgres, moto's server over HTTP. Onboarding through the API, isolation between tenants,
+//! bad input, the quarantine, and what never appears in responses or logs.
+
+use std::time::{Duration, Instant};
+
+use ams_model::DELTA_SPECS;
+use ams_store::{LedgerBatch, LedgerWriter, Provenance, QuarantineEntry, Store, TenantSchema, TenantSlug};
+use ams_tests::api::{serve_with_api, Api, ADMIN_TOKEN};
+use ams_tests::aws::{self, Moto};
+use ams_tests::check::{assert_exact, bodies, delta_count, wait_until};
+use ams_tests::gen;
+use ams_tests::TestDb;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde_json::{json, Value};
+
+const ADMIN: Option<&str> = Some(ADMIN_TOKEN);
+
+/// A tenant and an API key for it, through the API.
+fn tenant(api: &Api, slug: &str) -> String {
+    api.ok("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": slug, "name": format!("Agency {slug}")})), 201);
+    let key = api.ok("POST", &format!("/v1/tenants/{slug}/api-keys"), ADMIN, Some(&json!({"name": "automation"})), 201);
+    key["token"].as_str().unwrap().to_owned()
+}
+
+async fn status(api: &Api, path: &str, token: &str) -> Value {
+    api.ok("GET", path, Some(token), None, 200)
+}
+
+#[tokio::test]
+async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    // Reconcile only when the API says so: the queue must start from the API's notification.
+    let (serve, api) =
+        serve_with_api(&db, &moto.url, &[("AMS_HUB_RECONCILE_SECS", "3600"), ("AMS_HUB_QUEUE_ATTRIBUTES_SECS", "1")]);
+    let token = tenant(&api, "acme");
+
+    let role = "arn:aws:iam::111111111111:role/ams-hub-reader";
+    let account = api.ok(
+        "POST",
+        "/v1/tenants/acme/accounts",
+        Some(&token),
+        Some(&json!({"name": "Brand One", "aws_role_arn": role})),
+        201,
+    );
+    let external_id = account["external_id"].as_str().unwrap().to_owned();
+    assert!(external_id.len() >= 32, "a generated external id is long and random: {external_id}");
+    let account_id = account["id"].as_str().unwrap().to_owned();
+    let base = format!("/v1/tenants/acme/accounts/{account_id}");
+    let m = api.ok("POST", &format!("{base}/marketplaces"), Some(&token), Some(&json!({"marketplace": "US", "profile_id": "123456789"})), 201);
+    assert_eq!((m["realm"].as_str(), m["region"].as_str()), (Some("NA"), Some("us-east-1")));
+    assert_eq!(m["marketplace_id"], "ATVPDKIKX0DER");
+    assert_eq!(m["api_endpoint"], "https://advertising-api.amazon.com");
+
+    // The brand's queue lives in its own AWS account, readable only through the role.
+    let sdk = moto.assume(role).await;
+    let queue_url = aws::create_queue(&sdk, "ams-sp-traffic").await;
+    let mut rng = StdRng::seed_from_u64(7);
+    let records: Vec<_> = (0..60).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 10, format!("acme-{i}"))).collect();
+    let sent = bodies(&records);
+    aws::send_all(&sdk, &queue_url, &sent).await;
+
+    let added = Instant::now();
+    let q = api.ok("POST", &format!("{base}/queues"), Some(&token), Some(&json!({"queue_url": queue_url})), 201);
+    assert_eq!(q["region"], "us-east-1", "the region follows from the account's marketplace");
+    let schema = TenantSchema::of(&TenantSlug::parse("acme").unwrap());
+    wait_until("the first commit", 30, &serve, || async { delta_count(&store, &schema).await > 0 }).await;
+    let first = added.elapsed();
+    assert!(first < Duration::from_secs(5), "queue added through the API consumed after {first:?}");
+    wait_until("the queue to drain", 60, &serve, || async {
+        aws::backlog(&sdk, &queue_url).await == 0 && delta_count(&store, &schema).await == records.len() as i64
+    })
+    .await;
+    assert_exact(&store, &schema, &records).await;
+
+    // Status: state, counters and the polled backlog, as the runtime saved them.
+    let path = format!("{base}/status");
+    wait_until("the status to show every message", 15, &serve, || async {
+        let s = status(&api, &path, &token).await;
+        s["queues"][0]["messages_committed"] == json!(sent.len()) && s["queues"][0]["approximate_backlog"] == json!(0)
+    })
+    .await;
+    let s = status(&api, &path, &token).await;
+    let qs = &s["queues"][0];
+    assert_eq!(qs["consumer_state"], "running", "{s}");
+    assert_eq!(qs["records_committed"]["sp-traffic"], json!(sent.len()), "{s}");
+    assert!(qs["last_receive_at"].is_string() && qs["last_error"].is_null(), "{s}");
+
+    let metrics = api.text("/metrics");
+    let series = format!(
+        "ams_hub_messages_committed_total{{tenant=\"acme\",account=\"{account_id}\",queue=\"{queue_url}\"}} {}",
+        sent.len()
+    );
+    assert!(metrics.contains(&series), "{series} missing:\n{metrics}");
+    assert_eq!(api.ok("GET", "/readyz", None, None, 200)["status"], "ok");
+
+    // Paused: the consumer stops; what arrives meanwhile waits on the queue.
+    let p = api.ok("PATCH", &base, Some(&token), Some(&json!({"status": "paused"})), 200);
+    assert_eq!(p["status"], "paused");
+    wait_until("the consumer to stop", 30, &serve, || async {
+        let m = api.text("/metrics");
+        !m.contains(&format!("queue=\"{queue_url}\",state=\"running\""))
+    })
+    .await;
+    let more: Vec<_> = (60..90).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 10, format!("acme-{i}"))).collect();
+    aws::send_all(&sdk, &queue_url, &bodies(&more)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(delta_count(&store, &schema).await, records.len() as i64, "a paused account was consumed");
+    assert_eq!(aws::backlog(&sdk, &queue_url).await, bodies(&more).len() as i64);
+
+    // Resumed: everything lands, exactly.
+    api.ok("PATCH", &base, Some(&token), Some(&json!({"status": "active"})), 200);
+    let all: Vec<_> = records.iter().chain(&more).cloned().collect();
+    wait_until("the queue to drain after resuming", 60, &serve, || async {
+        aws::backlog(&sdk, &queue_url).await == 0 && delta_count(&store, &schema).await == all.len() as i64
+    })
+    .await;
+    assert_exact(&store, &schema, &all).await;
+
+    // Secrets: the external id and the key are never shown again, nor logged.
+    for path in [base.clone(), "/v1/tenants/acme/accounts".into()] {
+        let body = api.ok("GET", &path, Some(&token), None, 200).to_string();
+        assert!(!body.contains(&external_id), "GET {path} shows the external id");
+    }
+    let keys = api.ok("GET", "/v1/tenants/acme/api-keys", Some(&token), None, 200).to_string();
+    assert!(!keys.contains(&token), "the key list shows a token");
+    let log = serve.log_text();
+    for secret in [external_id.as_str(), token.as_str(), ADMIN_TOKEN] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
+}
+
+/// What one tenant has: a key, an account with a marketplace and a queue, a quarantined body.
+struct Owned {
+    slug: String,
+    token: String,
+    key_id: String,
+    account: String,
+    queue: String,
+    quarantine_id: i64,
+}
+
+async fn populate(api: &Api, store: &Store, moto: &Moto, slug: &str) -> Owned {
+    let token = tenant(api, slug);
+    let keys = api.ok("GET", &format!("/v1/tenants/{slug}/api-keys"), Some(&token), None, 200);
+    let key_id = keys[0]["id"].as_str().unwrap().to_owned();
+    let a = api.ok("POST", &format!("/v1/tenants/{slug}/accounts"), Some(&token), Some(&json!({"name": "Brand"})), 201);
+    let account = a["id"].as_str().unwrap().to_owned();
+    let base = format!("/v1/tenants/{slug}/accounts/{account}");
+    api.ok("POST", &format!("{base}/marketplaces"), Some(&token), Some(&json!({"marketplace": "US"})), 201);
+    let url = aws::create_queue(&moto.platform(), &format!("{slug}-queue")).await;
+    let q = api.ok("POST", &format!("{base}/queues"), Some(&token), Some(&json!({"queue_url": url})), 201);
+    let schema = TenantSchema::of(&TenantSlug::parse(slug).unwrap());
+    let mut batch = LedgerBatch::new();
+    batch.quarantine(QuarantineEntry {
+        body: format!("not json from {slug}"),
+        reason_code: "invalid_json".into(),
+        reason: "test".into(),
+        source: url,
+        message_id: None,
+        provenance: Provenance::now(None),
+    });
+    LedgerWriter::new(store).write(&schema, &batch).await.unwrap();
+    let page = api.ok("GET", &format!("/v1/tenants/{slug}/quarantine"), Some(&token), None, 200);
+    Owned {
+        slug: slug.into(),
+        token,
+        key_id,
+        account,
+        queue: q["id"].as_str().unwrap().to_owned(),
+        quarantine_id: page["items"][0]["id"].as_i64().unwrap(),
+    }
+}
+
+/// Every tenant-scoped route, aimed at `o`'s things: (method, path, body).
+fn routes(o: &Owned) -> Vec<(&'static str, String, Option<Value>)> {
+    let t = format!("/v1/tenants/{}", o.slug);
+    let a = format!("{t}/accounts/{}", o.account);
+    vec![
+        ("GET", t.clone(), None),
+        ("GET", format!("{t}/api-keys"), None),
+        ("POST", format!("{t}/api-keys"), Some(json!({"name": "intruder"}))),
+        ("DELETE", format!("{t}/api-keys/{}", o.key_id), None),
+        ("GET", format!("{t}/accounts"), None),
+        ("POST", format!("{t}/accounts"), Some(json!({"name": "Intruder"}))),
+        ("GET", a.clone(), None),
+        ("PATCH", a.clone(), Some(json!({"status": "paused"}))),
+        ("GET", format!("{a}/marketplaces"), None),
+        ("POST", format!("{a}/marketplaces"), Some(json!({"marketplace": "CA"}))),
+        ("DELETE", format!("{a}/marketplaces/US"), None),
+        ("GET", format!("{a}/queues"), None),
+        ("POST", format!("{a}/queues"), Some(json!({"queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/intruder"}))),
+        ("DELETE", format!("{a}/queues/{}", o.queue), None),
+        ("GET", format!("{a}/status"), None),
+        ("GET", format!("{t}/quarantine"), None),
+        ("POST", format!("{t}/quarantine/{}/replay", o.quarantine_id), None),
+        ("DELETE", format!("{t}/quarantine/{}", o.quarantine_id), None),
+        ("DELETE", a.clone(), None),
+    ]
+}
+
+/// Everything a tenant has, as one comparable value.
+async fn snapshot(store: &Store) -> String {
+    let q = "SELECT json_build_array(
+        (SELECT json_agg(t ORDER BY t.id) FROM control.tenants t),
+        (SELECT json_agg(json_build_array(k.id, k.revoked_at) ORDER BY k.id) FROM control.api_keys k),
+        (SELECT json_agg(a ORDER BY a.id) FROM control.accounts a),
+        (SELECT json_agg(m ORDER BY m.id) FROM control.marketplaces m),
+        (SELECT json_agg(q ORDER BY q.id) FROM control.queues q),
+        (SELECT count(*) FROM tenant_alpha.quarantine), (SELECT count(*) FROM tenant_beta.quarantine))::text";
+    sqlx::query_scalar(q).fetch_one(store.pool()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_tenant_key_reaches_only_its_tenant_and_bad_tokens_reach_nothing() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let (serve, api) = serve_with_api(&db, &moto.url, &[]);
+    let alpha = populate(&api, &store, &moto, "alpha").await;
+    let beta = populate(&api, &store, &moto, "beta").await;
+    let before = snapshot(&store).await;
+
+    for (method, path, body) in routes(&beta) {
+        let (s, b) = api.call(method, &path, Some(&alpha.token), body.as_ref());
+        assert_eq!((s, b["error"]["code"].as_str()), (404, Some("not_found")), "alpha's key: {method} {path}: {b}");
+        for token in [None, Some("wrong-token"), Some("")] {
+            let (s, b) = api.call(method, &path, token, body.as_ref());
+            assert_eq!((s, b["error"]["code"].as_str()), (401, Some("unauthorized")), "{token:?}: {method} {path}: {b}");
+        }
+    }
+    assert_eq!(snapshot(&store).await, before, "a request of another tenant changed something");
+
+    // The same routes with the owner's key work (so the 404s above were not wrong paths).
+    for (method, path, body) in routes(&beta).into_iter().filter(|(m, _, _)| *m == "GET") {
+        let (s, b) = api.call(method, &path, Some(&beta.token), body.as_ref());
+        assert_eq!(s, 200, "beta's own key: {method} {path}: {b}");
+    }
+    // Writes by the owner, last of all the account delete.
+    let (s, b) = api.call("POST", &format!("/v1/tenants/beta/quarantine/{}/replay", beta.quarantine_id), Some(&beta.token), None);
+    assert_eq!((s, b["error"]["code"].as_str()), (422, Some("still_unreadable")), "{b}");
+    let (s, _) = api.call("DELETE", &format!("/v1/tenants/beta/accounts/{}", beta.account), Some(&beta.token), None);
+    assert_eq!(s, 204);
+
+    // Tenant management is the operator's.
+    for (method, path) in [("GET", "/v1/tenants"), ("POST", "/v1/tenants")] {
+        let (s, b) = api.call(method, path, Some(&alpha.token), Some(&json!({"slug": "sneaky", "name": "x"})));
+        assert_eq!((s, b["error"]["code"].as_str()), (403, Some("forbidden")), "{method} {path}: {b}");
+    }
+    let list = api.ok("GET", "/v1/tenants", ADMIN, None, 200);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    // The operator reaches every tenant.
+    api.ok("GET", &format!("/v1/tenants/alpha/accounts/{}", alpha.account), ADMIN, None, 200);
+
+    // A revoked key stops working at once.
+    api.ok("DELETE", &format!("/v1/tenants/alpha/api-keys/{}", alpha.key_id), Some(&alpha.token), None, 200);
+    let (s, _) = api.call("GET", "/v1/tenants/alpha", Some(&alpha.token), None);
+    assert_eq!(s, 401);
+    drop(serve);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_json_error_and_writes_nothing() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let (serve, api) = serve_with_api(&db, &moto.url, &[]);
+    let token = tenant(&api, "gamma");
+    let t = Some(token.as_str());
+    let a = api.ok("POST", "/v1/tenants/gamma/accounts", t, Some(&json!({"name": "Brand DE"})), 201);
+    let base = format!("/v1/tenants/gamma/accounts/{}", a["id"].as_str().unwrap());
+    api.ok("POST", &format!("{base}/marketplaces"), t, Some(&json!({"marketplace": "DE"})), 201);
+    let count = || async {
+        let q = "SELECT (SELECT count(*) FROM control.tenants) + (SELECT count(*) FROM control.accounts)
+                 + (SELECT count(*) FROM control.marketplaces) + (SELECT count(*) FROM control.queues)
+                 + (SELECT count(*) FROM control.api_keys)";
+        sqlx::query_scalar::<_, i64>(q).fetch_one(store.pool()).await.unwrap()
+    };
+    let before = count().await;
+
+    let big = "x".repeat(70 * 1024);
+    let accounts = "/v1/tenants/gamma/accounts";
+    let cases: Vec<(&str, String, Option<&str>, Result<Value, (&str, Vec<u8>)>, u16)> = vec![
+        ("POST", "/v1/tenants".into(), ADMIN, Ok(json!({})), 422),
+        ("POST", "/v1/tenants".into(), ADMIN, Ok(json!({"slug": 7, "name": "x"})), 422),
+        ("POST", "/v1/tenants".into(), ADMIN, Ok(json!({"slug": "x'; DROP TABLE control.tenants; --", "name": "x"})), 422),
+        ("POST", "/v1/tenants".into(), ADMIN, Ok(json!({"slug": "Robert", "name": "x"})), 422),
+        ("POST", "/v1/tenants".into(), ADMIN, Ok(json!({"slug": "ok_slug", "name": ""})), 422),
+        ("POST", "/v1/tenants".into(), ADMIN, Ok(json!({"slug": "ok_slug", "name": "x", "extra": 1})), 422),
+        ("POST", "/v1/tenants".into(), ADMIN, Ok(json!({"slug": "gamma", "name": "again"})), 409),
+        ("POST", "/v1/tenants".into(), ADMIN, Ok(json!({"slug": "ok_slug", "name": big})), 413),
+        ("POST", "/v1/tenants".into(), ADMIN, Err(("application/json", b"{\"slug\": ".to_vec())), 400),
+        ("POST", "/v1/tenants".into(), ADMIN, Err(("text/plain", b"slug=x".to_vec())), 415),
+        ("POST", "/v1/tenants".into(), ADMIN, Err(("application/json", vec![0xff, 0xfe, 0x00])), 400),
+        ("POST", "/v1/tenants/gamma/api-keys".into(), t, Ok(json!({"name": ["list"]})), 422),
+        ("POST", accounts.into(), t, Ok(json!({"name": 5})), 422),
+        ("POST", accounts.into(), t, Ok(json!({"name": "x", "aws_role_arn": "not-an-arn"})), 422),
+        ("POST", accounts.into(), t, Ok(json!({"name": "x", "aws_role_arn": "arn:aws:iam::123:role/x"})), 422),
+        ("POST", accounts.into(), t, Ok(json!({"name": "x", "external_id": "has spaces"})), 422),
+        ("POST", accounts.into(), t, Ok(json!({"name": "y".repeat(201)})), 422),
+        ("POST", accounts.into(), t, Ok(json!({"name": "Brand DE"})), 409),
+        ("PATCH", base.clone(), t, Ok(json!({"status": "deleted"})), 422),
+        ("PATCH", base.clone(), t, Ok(json!({})), 422),
+        ("POST", format!("{base}/marketplaces"), t, Ok(json!({"marketplace": "XX"})), 422),
+        ("POST", format!("{base}/marketplaces"), t, Ok(json!({"marketplace": "us"})), 422),
+        ("POST", format!("{base}/marketplaces"), t, Ok(json!({"marketplace": "FR", "profile_id": "abc"})), 422),
+        ("POST", format!("{base}/marketplaces"), t, Ok(json!({"marketplace": "DE"})), 409),
+        ("POST", format!("{base}/queues"), t, Ok(json!({"queue_url": "https://sqs.eu-west-1.amazonaws.com/123456789012/ams.fifo"})), 422),
+        ("POST", format!("{base}/queues"), t, Ok(json!({"queue_url": "not a url"})), 422),
+        ("POST", format!("{base}/queues"), t, Ok(json!({"queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/ams"})), 422),
+        ("POST", format!("{base}/queues"), t, Ok(json!({"queue_url": "http://169.254.169.254/123456789012/q"})), 422),
+        ("POST", format!("{base}/queues"), t, Ok(json!({"queue_url": 42})), 422),
+        ("GET", "/v1/tenants/gamma/quarantine?limit=0".into(), t, Ok(Value::Null), 400),
+        ("GET", "/v1/tenants/gamma/quarantine?limit=abc".into(), t, Ok(Value::Null), 400),
+        ("GET", "/v1/tenants/gamma/quarantine?after=-1".into(), t, Ok(Value::Null), 400),
+        ("GET", format!("{accounts}/not-a-uuid"), t, Ok(Value::Null), 404),
+        ("POST", "/v1/tenants/gamma/quarantine/abc/replay".into(), t, Ok(Value::Null), 404),
+        ("GET", "/v1/tenants/NOT_A_SLUG".into(), t, Ok(Value::Null), 404),
+        ("GET", "/v1/nothing-here".into(), t, Ok(Value::Null), 404),
+        ("PUT", "/v1/tenants".into(), ADMIN, Ok(Value::Null), 404),
+    ];
+    for (method, path, token, body, expected) in cases {
+        let (s, b) = match body {
+            Ok(Value::Null) => api.call(method, &path, token, None),
+            Ok(v) => api.call(method, &path, token, Some(&v)),
+            Err((ct, bytes)) => api.raw(method, &path, token, Some((ct, bytes))),
+        };
+        assert_eq!(s, expected, "{method} {path}: {b}");
+        assert!(b["error"]["code"].is_string() && b["error"]["message"].is_string(), "{method} {path}: not a JSON error: {b}");
+    }
+    let (_, b) =
+        api.call("POST", &format!("{base}/queues"), t, Some(&json!({"queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/q.fifo"})));
+    assert!(b["error"]["message"].as_str().unwrap().contains("standard SQS queues"), "{b}");
+    let (_, b) =
+        api.call("POST", &format!("{base}/queues"), t, Some(&json!({"queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/q"})));
+    assert!(b["error"]["message"].as_str().unwrap().contains("eu-west-1"), "a DE account's queue must be in eu-west-1: {b}");
+    assert_eq!(count().await, before, "a refused request wrote something");
+    // The right queue for a DE account is accepted.
+    api.ok("POST", &format!("{base}/queues"), t, Some(&json!({"queue_url": "https://sqs.eu-west-1.amazonaws.com/123456789012/ams"})), 201);
+    assert!(!serve.log_text().contains("panicked"), "the server panicked");
+}
+
+#[tokio::test]
+async fn quarantine_is_listed_in_pages_replayed_after_a_fix_and_discarded() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let (_serve, api) = serve_with_api(&db, &moto.url, &[]);
+    let token = tenant(&api, "delta");
+    let t = Some(token.as_str());
+    let schema = TenantSchema::of(&TenantSlug::parse("delta").unwrap());
+    // A body an older decoder refused (here: put there directly) and one that stays unreadable.
+    let good = gen::envelope(&gen::delta(&mut StdRng::seed_from_u64(1), DELTA_SPECS[0], 0, "replayed-1".into()).json);
+    let mut batch = LedgerBatch::new();
+    for (body, code) in [(good.as_str(), "unknown_dataset"), ("{\"truncated\": ", "invalid_json")] {
+        batch.quarantine(QuarantineEntry {
+            body: body.into(),
+            reason_code: code.into(),
+            reason: "test".into(),
+            source: "file".into(),
+            message_id: None,
+            provenance: Provenance::now(None),
+        });
+    }
+    LedgerWriter::new(&store).write(&schema, &batch).await.unwrap();
+
+    let page = api.ok("GET", "/v1/tenants/delta/quarantine?limit=1", t, None, 200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let first = page["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(page["next_after"], json!(first));
+    assert_eq!(page["items"][0]["body"], json!(good), "the body is kept verbatim");
+    let page2 = api.ok("GET", &format!("/v1/tenants/delta/quarantine?limit=1&after={first}"), t, None, 200);
+    let second = page2["items"][0]["id"].as_i64().unwrap();
+    let last = api.ok("GET", &format!("/v1/tenants/delta/quarantine?after={second}"), t, None, 200);
+    assert_eq!((last["items"].as_array().unwrap().len(), &last["next_after"]), (0, &Value::Null));
+
+    let (s, b) = api.call("POST", &format!("/v1/tenants/delta/quarantine/{second}/replay"), t, None);
+    assert_eq!((s, b["error"]["code"].as_str()), (422, Some("still_unreadable")), "{b}");
+    let r = api.ok("POST", &format!("/v1/tenants/delta/quarantine/{first}/replay"), t, None, 200);
+    assert_eq!((r["records"].as_u64(), r["inserted"].as_u64()), (Some(1), Some(1)), "{r}");
+    assert_eq!(delta_count(&store, &schema).await, 1, "the replayed record is in the ledger");
+    let (s, _) = api.call("POST", &format!("/v1/tenants/delta/quarantine/{first}/replay"), t, None);
+    assert_eq!(s, 404, "a replayed entry is gone");
+
+    api.ok("DELETE", &format!("/v1/tenants/delta/quarantine/{second}"), t, None, 204);
+    let empty = api.ok("GET", "/v1/tenants/delta/quarantine", t, None, 200);
+    assert_eq!(empty["items"], json!([]));
+}
+
+#[tokio::test]
+async fn without_an_operator_token_tenant_management_is_disabled_and_says_so() {
+    let db = TestDb::new();
+    let moto = Moto::start();
+    let (serve, api) = serve_with_api(&db, &moto.url, &[("AMS_HUB_ADMIN_TOKEN", "")]);
+    let (s, b) = api.call("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": "nobody", "name": "x"})));
+    assert_eq!((s, b["error"]["code"].as_str()), (401, Some("unauthorized")), "{b}");
+    assert!(serve.log_text().contains("tenant management through the API is disabled"));
+}
