@@ -48,6 +48,14 @@ ensure_moto() {
   "$AMS_HUB_VENV/bin/pip" install -q 'moto[server]'
 }
 
+# curl drives the API from the demo and the schemathesis run.
+ensure_curl() {
+  if command -v curl >/dev/null 2>&1; then return; fi
+  log "installing curl"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
+}
+
 ensure_rust() {
   if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo is missing: install Rust (https://rustup.rs) and run again" >&2
