@@ -35,7 +35,7 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
     let moto = Moto::start();
     // Reconcile only when the API says so: the queue must start from the API's notification.
     let (serve, api) =
-        serve_with_api(&db, &moto.url, &[("AMS_HUB_RECONCILE_SECS", "3600"), ("AMS_HUB_QUEUE_ATTRIBUTES_SECS", "1")]);
+        serve_with_api(&db, &moto.url, &[("AMS_HUB_RECONCILE_SECS", "3600"), ("AMS_HUB_LEASE_SECS", "3600"), ("AMS_HUB_QUEUE_ATTRIBUTES_SECS", "1")]);
     let token = tenant(&api, "acme");
 
     let role = "arn:aws:iam::111111111111:role/ams-hub-reader";

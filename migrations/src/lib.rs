@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_control_plane;
 mod m20261128_000002_consumer_state;
 mod m20261128_000003_queue_status;
+mod m20261128_000004_queue_leases;
 pub mod tenant;
 
 /// The schema holding the control plane (and sea-orm's `seaql_migrations`).
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_control_plane::Migration),
             Box::new(m20261128_000002_consumer_state::Migration),
             Box::new(m20261128_000003_queue_status::Migration),
+            Box::new(m20261128_000004_queue_leases::Migration),
         ]
     }
 }

@@ -33,6 +33,8 @@ impl Serve {
             .env("AMS_HUB_BACKOFF_MIN_MS", "200")
             .env("AMS_HUB_BACKOFF_MAX_MS", "2000")
             .env("RUST_LOG", "info,ams_ingest=debug")
+            // Tests run in parallel: each server's API on its own port.
+            .env("AMS_HUB_LISTEN", format!("127.0.0.1:{}", crate::aws::free_port()))
             .stdout(Stdio::null())
             .stderr(out);
         for (k, v) in extra_env {

@@ -68,6 +68,7 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<ServeConfig> {
     var("AMS_HUB_WAIT_SECONDS", &mut config.wait_seconds)?;
     var("AMS_HUB_VISIBILITY_SECS", &mut config.visibility_secs)?;
     var("AMS_HUB_QUEUE_ATTRIBUTES_SECS", &mut config.queue_attributes_secs)?;
+    var("AMS_HUB_LEASE_SECS", &mut config.lease_secs)?;
     var("AMS_HUB_BACKOFF_MIN_MS", &mut config.backoff_min_ms)?;
     var("AMS_HUB_BACKOFF_MAX_MS", &mut config.backoff_max_ms)?;
     if let Ok(v) = std::env::var("AMS_HUB_LISTEN") {
@@ -76,6 +77,7 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<ServeConfig> {
     anyhow::ensure!(config.batch_rows > 0, "batch_rows must be at least 1");
     anyhow::ensure!(config.max_in_flight >= 10, "max_in_flight must be at least 10 (one receive)");
     anyhow::ensure!((0..=20).contains(&config.wait_seconds), "wait_seconds must be 0 to 20");
+    anyhow::ensure!(config.lease_secs >= 3, "lease_secs must be at least 3");
     anyhow::ensure!(
         api.listen.parse::<std::net::SocketAddr>().is_ok(),
         "listen address {:?} is not host:port (e.g. 127.0.0.1:8080)",
@@ -94,6 +96,9 @@ fn admin_token() -> anyhow::Result<Option<String>> {
 
 pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> {
     let admin = admin_token()?;
+    // Bind first: a taken port is a clear error before anything else has started.
+    let listener = std::net::TcpListener::bind(&config.api.listen)
+        .with_context(|| format!("cannot listen on {}", config.api.listen))?;
     let store = Store::connect(database_url).await?;
     store.migrate().await?;
     let aws = Aws::from_env().await;
@@ -110,8 +115,7 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
         .workers(2)
         .disable_signals()
         .shutdown_timeout(5)
-        .bind(&config.api.listen)
-        .with_context(|| format!("cannot listen on {}", config.api.listen))?
+        .listen(listener)?
         .run();
     let api = server.handle();
     actix::spawn(server);

@@ -25,6 +25,9 @@ pub struct RuntimeConfig {
     /// How often each consumer asks SQS for the queue's approximate backlog
     /// (GetQueueAttributes), shown by the status API (s; 0: never).
     pub queue_attributes_secs: u64,
+    /// Lifetime of a replica's lease on a queue (s), renewed at every reconcile. A replica
+    /// that dies loses its queues to the others after this long.
+    pub lease_secs: u64,
     /// First and largest delay before restarting a failed consumer (ms).
     pub backoff_min_ms: u64,
     pub backoff_max_ms: u64,
@@ -44,6 +47,7 @@ impl Default for RuntimeConfig {
             wait_seconds: 20,
             visibility_secs: 60,
             queue_attributes_secs: 60,
+            lease_secs: 20,
             backoff_min_ms: 500,
             backoff_max_ms: 60_000,
         }

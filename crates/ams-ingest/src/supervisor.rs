@@ -66,6 +66,8 @@ pub struct Supervisor {
     /// Shared with the writers: at shutdown they stop retrying failed writes.
     writers_stop: Arc<AtomicBool>,
     waiters: Vec<oneshot::Sender<()>>,
+    /// This process's name in `control.replicas` and `control.queue_leases`.
+    replica: String,
 }
 
 impl Supervisor {
@@ -85,6 +87,7 @@ impl Supervisor {
             shutting_down: false,
             writers_stop,
             waiters: Vec::new(),
+            replica: replica_id(),
         }
     }
 
@@ -93,7 +96,16 @@ impl Supervisor {
             return;
         }
         let store = self.store.clone();
-        ctx.spawn(async move { store.active_queues().await }.into_actor(self).map(|result, act, ctx| match result {
+        let replica = self.replica.clone();
+        let ttl = Duration::from_secs(self.config.lease_secs.max(3));
+        // Only the queues this replica holds a lease on (docs/runtime.md, "Several replicas").
+        let mine = async move {
+            let queues = store.active_queues().await?;
+            let ids: Vec<Uuid> = queues.iter().map(|q| q.queue_id).collect();
+            let leased = store.lease_queues(&replica, &ids, ttl).await?;
+            Ok::<_, ams_store::StoreError>(queues.into_iter().filter(|q| leased.contains(&q.queue_id)).collect())
+        };
+        ctx.spawn(mine.into_actor(self).map(|result, act, ctx| match result {
             Ok(queues) => act.apply(queues, ctx),
             Err(e) => tracing::warn!(error = %e, "cannot read the registered queues; keeping the consumers as they are"),
         }));
@@ -197,12 +209,27 @@ impl Supervisor {
     }
 }
 
+/// `AMS_HUB_REPLICA_ID`, or the host name (the pod name on Kubernetes) with the pid and a
+/// random suffix, so a restarted process never inherits a dead one's leases by name.
+fn replica_id() -> String {
+    if let Ok(id) = std::env::var("AMS_HUB_REPLICA_ID") {
+        return id;
+    }
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .unwrap_or_else(|| "ams-hub".into());
+    format!("{host}-{}-{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..8])
+}
+
 impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.reconcile(ctx);
-        ctx.run_interval(Duration::from_secs(self.config.reconcile_secs.max(1)), |act, ctx| act.reconcile(ctx));
+        // Leases are renewed at every reconcile: at least three times per lease.
+        let every = self.config.reconcile_secs.min(self.config.lease_secs / 3).max(1);
+        ctx.run_interval(Duration::from_secs(every), |act, ctx| act.reconcile(ctx));
         ctx.run_interval(Duration::from_secs(1), |act, ctx| act.save_states(ctx));
     }
 }
@@ -277,8 +304,13 @@ impl Handler<Shutdown> for Supervisor {
         } else {
             self.waiters.push(tx);
         }
+        let (store, replica) = (self.store.clone(), self.replica.clone());
         Box::pin(async move {
             let _ = rx.await;
+            // Everything committed and deleted: the other replicas may take the queues now.
+            if let Err(e) = store.release_leases(&replica).await {
+                tracing::warn!(error = %e, "could not release the queue leases; they expire by themselves");
+            }
         })
     }
 }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod api_key;
 pub mod marketplace;
 pub mod queue;
+pub mod leases;
 pub mod registry;
 pub mod scope;
 pub mod subscription;

@@ -1,0 +1,118 @@
+//! Several `ams-hub serve` replicas on one database share the queues through Postgres leases:
+//! each queue is consumed by exactly one replica, a killed replica's queues move to the others
+//! within 30 s, and the totals stay exact (real binaries, real Postgres, moto over HTTP).
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use ams_model::DELTA_SPECS;
+use ams_store::{TenantSchema, TenantSlug};
+use ams_tests::api::{serve_with_api, Api};
+use ams_tests::aws::{self, Moto};
+use ams_tests::check::{assert_exact, bodies, delta_count};
+use ams_tests::gen::{self, GenDelta};
+use ams_tests::serve::Serve;
+use ams_tests::TestDb;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+/// The queues a replica is consuming, from its `/metrics`.
+fn running(api: &Api) -> HashSet<String> {
+    let metrics = ureq::get(&format!("{}/metrics", api.base)).call().ok().and_then(|r| r.into_string().ok());
+    metrics
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("ams_hub_consumer_state{") && l.contains("state=\"running\""))
+        .filter_map(|l| l.split("queue=\"").nth(1)?.split('"').next().map(str::to_owned))
+        .collect()
+}
+
+/// Waits until the live replicas together consume every queue, each exactly once, each
+/// replica some; returns how long it took.
+fn wait_shared(replicas: &[&(Serve, Api)], queues: usize, secs: u64) -> Duration {
+    let start = Instant::now();
+    loop {
+        let sets: Vec<HashSet<String>> = replicas.iter().map(|(_, api)| running(api)).collect();
+        let union: HashSet<&String> = sets.iter().flatten().collect();
+        let total: usize = sets.iter().map(HashSet::len).sum();
+        if union.len() == queues && total == queues && sets.iter().all(|s| !s.is_empty()) {
+            return start.elapsed();
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let sizes: Vec<usize> = sets.iter().map(HashSet::len).collect();
+            panic!("queues not shared after {secs} s: per replica {sizes:?}, distinct {}\n{}", union.len(), replicas[0].0.log_text());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn spread(records: &[GenDelta], queues: usize, i: usize) -> Vec<GenDelta> {
+    records.iter().skip(i).step_by(queues).cloned().collect()
+}
+
+#[tokio::test]
+async fn three_replicas_share_twenty_queues_and_a_killed_ones_move_within_30_seconds() {
+    const QUEUES: usize = 20;
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let slug = TenantSlug::parse("shared").unwrap();
+    let tenant = store.provision_tenant(&slug, "shared").await.unwrap();
+    let account = store.create_account(tenant.id, "Brand", None, "ext-id-shared-1").await.unwrap();
+    let sdk = moto.platform();
+    let mut urls = Vec::new();
+    for i in 0..QUEUES {
+        let url = aws::create_queue(&sdk, &format!("ams-{i}")).await;
+        store.add_queue(account.id, &url, "us-east-1").await.unwrap();
+        urls.push(url);
+    }
+    let mut rng = StdRng::seed_from_u64(21);
+    let first: Vec<GenDelta> = (0..200).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 15, format!("one-{i}"))).collect();
+    for (i, url) in urls.iter().enumerate() {
+        aws::send_all(&sdk, url, &bodies(&spread(&first, QUEUES, i))).await;
+    }
+
+    // A short visibility timeout: what the killed replica held comes back quickly.
+    let env = [("AMS_HUB_LEASE_SECS", "6"), ("AMS_HUB_VISIBILITY_SECS", "10")];
+    let mut replicas: Vec<(Serve, Api)> = (0..3).map(|_| serve_with_api(&db, &moto.url, &env)).collect();
+    wait_shared(&replicas.iter().collect::<Vec<_>>(), QUEUES, 60);
+    let leases: i64 = sqlx::query_scalar("SELECT count(DISTINCT owner) FROM control.queue_leases WHERE expires_at > now()")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(leases, 3, "every replica holds leases");
+    let schema = TenantSchema::of(&slug);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while delta_count(&store, &schema).await < first.len() as i64 {
+        assert!(Instant::now() < deadline, "first batch not drained");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // SIGKILL one replica mid-stream: what it held is redelivered to the others.
+    let second: Vec<GenDelta> = (0..200).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 15, format!("two-{i}"))).collect();
+    for (i, url) in urls.iter().enumerate().take(QUEUES / 2) {
+        aws::send_all(&sdk, url, &bodies(&spread(&second, QUEUES, i))).await;
+    }
+    let mut dead = replicas.remove(0);
+    dead.0.kill9();
+    for (i, url) in urls.iter().enumerate().skip(QUEUES / 2) {
+        aws::send_all(&sdk, url, &bodies(&spread(&second, QUEUES, i))).await;
+    }
+    let moved = wait_shared(&replicas.iter().collect::<Vec<_>>(), QUEUES, 30);
+    println!("the killed replica's queues resumed elsewhere after {moved:?}");
+
+    let all: Vec<GenDelta> = first.iter().chain(&second).cloned().collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut backlog = 0;
+        for url in &urls {
+            backlog += aws::backlog(&sdk, url).await;
+        }
+        if backlog == 0 && delta_count(&store, &schema).await == all.len() as i64 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not drained: backlog {backlog}\n{}", replicas[0].0.log_text());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_exact(&store, &schema, &all).await;
+}
