@@ -95,6 +95,23 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
         sent.len()
     );
     assert!(metrics.contains(&series), "{series} missing:\n{metrics}");
+    // Writer series: every record new once, the 20 redeliveries ignored as duplicates.
+    for line in [
+        format!("ams_hub_records_inserted_total{{tenant=\"acme\",dataset=\"sp-traffic\"}} {}", records.len()),
+        format!("ams_hub_records_duplicate_total{{tenant=\"acme\",dataset=\"sp-traffic\"}} {}", sent.len() - records.len()),
+        format!("ams_hub_queue_approximate_messages{{tenant=\"acme\",account=\"{account_id}\",queue=\"{queue_url}\"}} 0"),
+    ] {
+        assert!(metrics.contains(&line), "{line} missing:\n{metrics}");
+    }
+    for prefix in [
+        "ams_hub_batch_commit_seconds_count{tenant=\"acme\"}",
+        "ams_hub_writer_batch_rows_bucket{tenant=\"acme\",le=\"+Inf\"}",
+        "ams_hub_queue_oldest_received_age_seconds{tenant=\"acme\"",
+        "ams_hub_messages_received_total{tenant=\"acme\"",
+        "ams_hub_consumer_state{tenant=\"acme\"",
+    ] {
+        assert!(metrics.lines().any(|l| l.starts_with(prefix)), "{prefix} missing:\n{metrics}");
+    }
     assert_eq!(api.ok("GET", "/readyz", None, None, 200)["status"], "ok");
 
     // Paused: the consumer stops; what arrives meanwhile waits on the queue.

@@ -151,6 +151,12 @@ async fn an_account_whose_assume_role_fails_is_degraded_and_others_keep_flowing(
         }
     })
     .await;
+    let metrics = ureq::get(&format!("{}/metrics", serve.api)).call().unwrap().into_string().unwrap();
+    let failures = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ams_hub_credential_failures_total{"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+    assert!(failures.is_some_and(|n| n > 0), "credential failures not counted:\n{metrics}");
     assert!(!serve.log_text().contains("ext-id-secret-123"), "the external id reached the log");
 }
 

@@ -9,6 +9,8 @@ use crate::{ams_hub_bin, TestDb};
 pub struct Serve {
     child: Option<Child>,
     pub log: PathBuf,
+    /// The admin API's base URL.
+    pub api: String,
 }
 
 impl Serve {
@@ -19,6 +21,12 @@ impl Serve {
     pub fn start_bin(bin: &std::path::Path, db: &TestDb, moto_url: &str, extra_env: &[(&str, &str)]) -> Serve {
         let log = std::env::temp_dir().join(format!("ams-serve-{}.log", uuid::Uuid::new_v4().simple()));
         let out = std::fs::File::create(&log).unwrap();
+        let listen = extra_env
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == "AMS_HUB_LISTEN")
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| format!("127.0.0.1:{}", crate::aws::free_port()));
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .env("DATABASE_URL", &db.url)
@@ -34,13 +42,13 @@ impl Serve {
             .env("AMS_HUB_BACKOFF_MAX_MS", "2000")
             .env("RUST_LOG", "info,ams_ingest=debug")
             // Tests run in parallel: each server's API on its own port.
-            .env("AMS_HUB_LISTEN", format!("127.0.0.1:{}", crate::aws::free_port()))
+            .env("AMS_HUB_LISTEN", &listen)
             .stdout(Stdio::null())
             .stderr(out);
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        Serve { child: Some(cmd.spawn().expect("start ams-hub serve")), log }
+        Serve { child: Some(cmd.spawn().expect("start ams-hub serve")), log, api: format!("http://{listen}") }
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -50,10 +50,7 @@ pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
         .json(Health { status: if ready { "ok" } else { "unavailable" }.into(), checks })
 }
 
-/// A Prometheus label value, escaped.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
+use ams_ingest::metrics::label;
 
 /// Prometheus metrics of this process's consumers.
 #[utoipa::path(
@@ -115,5 +112,12 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
         "SQS ApproximateNumberOfMessagesNotVisible, polled",
         &mut reports.iter().filter_map(|r| Some((base(r), r.row.approximate_in_flight?))),
     );
+    family(
+        "ams_hub_queue_oldest_received_age_seconds",
+        "gauge",
+        "how long the oldest message of the last receive waited in the queue (from SentTimestamp)",
+        &mut reports.iter().map(|r| (base(r), r.oldest_received_age_secs.round() as i64)),
+    );
+    ams_ingest::metrics::metrics().render(&mut out);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
 }

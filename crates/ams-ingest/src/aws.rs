@@ -36,11 +36,34 @@ impl Aws {
                 if self.base.region().is_none() {
                     builder = builder.region(Region::new("us-east-1"));
                 }
-                Some(SharedCredentialsProvider::new(builder.build().await))
+                let counted = Counted { inner: SharedCredentialsProvider::new(builder.build().await), account: account_id.to_string() };
+                Some(SharedCredentialsProvider::new(counted))
             }
             None => None,
         };
         AccountAws { base: self.base.clone(), credentials }
+    }
+}
+
+/// An account's credentials provider that counts its failures (`ams_hub_credential_failures_total`).
+#[derive(Debug)]
+struct Counted {
+    inner: SharedCredentialsProvider,
+    account: String,
+}
+
+impl aws_credential_types::provider::ProvideCredentials for Counted {
+    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            let result = self.inner.provide_credentials().await;
+            if result.is_err() {
+                crate::metrics::metrics().credential_failure(&self.account);
+            }
+            result
+        })
     }
 }
 

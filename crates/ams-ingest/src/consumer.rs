@@ -192,6 +192,15 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
         Counters::add(&counters.received, messages.len());
         counters.last_receive_unix_ms.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
         let full = messages.len() == RECEIVE_MAX;
+        // How long the oldest message of this receive waited in the queue (SentTimestamp).
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let oldest = messages
+            .iter()
+            .filter_map(|m| m.attributes.as_ref()?.get(&MessageSystemAttributeName::SentTimestamp)?.parse::<i64>().ok())
+            .min();
+        if let Some(sent) = oldest {
+            counters.oldest_received_age_ms.store((now_ms - sent).max(0), Ordering::Relaxed);
+        }
         let mut receipts = Vec::with_capacity(messages.len());
         let mut bodies = Vec::with_capacity(messages.len());
         for m in messages {

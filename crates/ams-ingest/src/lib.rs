@@ -17,6 +17,7 @@
 mod aws;
 mod config;
 mod consumer;
+pub mod metrics;
 mod normalizer;
 mod status;
 mod supervisor;

@@ -43,6 +43,8 @@ pub struct Counters {
     pub approximate_visible: AtomicI64,
     pub approximate_in_flight: AtomicI64,
     pub approximate_unix_ms: AtomicI64,
+    /// Age of the oldest message of the last non-empty receive (ms).
+    pub oldest_received_age_ms: AtomicI64,
 }
 
 impl Counters {
@@ -58,6 +60,8 @@ pub struct ConsumerReport {
     pub account_id: Uuid,
     pub queue_url: String,
     pub row: ams_store::control::registry::ConsumerStateRow,
+    /// Seconds the oldest message of the last non-empty receive had waited in the queue.
+    pub oldest_received_age_secs: f64,
 }
 
 /// Everything known about one consumer.
@@ -83,6 +87,7 @@ impl ConsumerStatus {
             account_id: self.account_id,
             queue_url: self.queue_url.clone(),
             row: self.snapshot(),
+            oldest_received_age_secs: self.counters.oldest_received_age_ms.load(Ordering::Relaxed) as f64 / 1000.0,
         }
     }
 

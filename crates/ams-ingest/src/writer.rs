@@ -77,11 +77,18 @@ impl TenantWriter {
             loop {
                 match writer.write(&schema, &batch).await {
                     Ok(summary) => {
+                        crate::metrics::metrics().writer(schema.name().trim_start_matches("tenant_")).committed(
+                            &summary,
+                            batch.records() + batch.quarantine_len(),
+                            started.elapsed(),
+                        );
                         tracing::debug!(schema = %schema, records = batch.records(), new = summary.inserted(),
                             ms = started.elapsed().as_millis() as u64, "batch committed");
                         return Ok(());
                     }
                     Err(e) if !stop.load(Ordering::Relaxed) => {
+                        crate::metrics::metrics().writer(schema.name().trim_start_matches("tenant_"))
+                            .write_failures.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(schema = %schema, error = %e, retry_in_ms = delay.as_millis() as u64, "ledger write failed; retrying");
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(5));
