@@ -78,12 +78,15 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
 
     // Status: state, counters and the polled backlog, as the runtime saved them.
     let path = format!("{base}/status");
-    wait_until("the status to show every message", 15, &serve, || async {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let s = loop {
         let s = status(&api, &path, &token).await;
-        s["queues"][0]["messages_committed"] == json!(sent.len()) && s["queues"][0]["approximate_backlog"] == json!(0)
-    })
-    .await;
-    let s = status(&api, &path, &token).await;
+        if s["queues"][0]["messages_committed"] == json!(sent.len()) && s["queues"][0]["approximate_backlog"] == json!(0) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the status does not show every message: {s}\n{}", serve.log_text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let qs = &s["queues"][0];
     assert_eq!(qs["consumer_state"], "running", "{s}");
     assert_eq!(qs["records_committed"]["sp-traffic"], json!(sent.len()), "{s}");

@@ -45,6 +45,22 @@ impl Aws {
     }
 }
 
+#[derive(Debug)]
+struct NoCredentials;
+
+impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
+    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                "no AWS credentials: set the standard AWS variables, a profile, or IRSA",
+            ),
+        ))
+    }
+}
+
 /// An account's credentials provider that counts its failures (`ams_hub_credential_failures_total`).
 #[derive(Debug)]
 struct Counted {
@@ -78,6 +94,18 @@ impl AccountAws {
             b = b.credentials_provider(c.clone());
         }
         aws_sdk_sqs::Client::from_conf(b.build())
+    }
+
+    /// The thin client for receive, delete and visibility (see `sqs.rs`).
+    pub fn sqs_fast(&self, region: &str) -> crate::sqs::Sqs {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS").ok().or_else(|| self.base.endpoint_url().map(str::to_owned));
+        // No identity at all: every call fails with a clear credentials error.
+        let credentials = self
+            .credentials
+            .clone()
+            .or_else(|| self.base.credentials_provider())
+            .unwrap_or_else(|| SharedCredentialsProvider::new(NoCredentials));
+        crate::sqs::Sqs::new(region, endpoint.as_deref(), credentials)
     }
 
     pub fn sns(&self, region: &str) -> aws_sdk_sns::Client {

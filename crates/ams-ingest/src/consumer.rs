@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
@@ -38,7 +38,10 @@ pub struct QueueConsumer {
 
 struct Shared {
     queue: Arc<QueueContext>,
+    /// The SDK, for the rare calls (GetQueueAttributes).
     sqs: aws_sdk_sqs::Client,
+    /// Receive, delete and visibility: the thin client (sqs.rs), a fraction of the SDK's CPU.
+    fast: crate::sqs::Sqs,
     normalizer: Addr<Normalizer>,
     config: RuntimeConfig,
     status: Arc<ConsumerStatus>,
@@ -56,9 +59,10 @@ impl QueueConsumer {
     ) -> Self {
         let region = queue_region(&queue.queue_url).unwrap_or_else(|| queue.region.clone());
         let sqs = queue.aws.sqs(&region);
+        let fast = queue.aws.sqs_fast(&region);
         let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
         let (stop, _) = watch::channel(false);
-        let shared = Rc::new(Shared { queue, sqs, normalizer, config, status, in_flight, pollers: Cell::new(0) });
+        let shared = Rc::new(Shared { queue, sqs, fast, normalizer, config, status, in_flight, pollers: Cell::new(0) });
         QueueConsumer { shared, stop, supervisor }
     }
 }
@@ -160,21 +164,16 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
             p = shared.in_flight.clone().acquire_many_owned(RECEIVE_MAX as u32) => p.expect("semaphore open"),
             _ = stop.changed() => return Ok(()),
         };
-        let receive = shared
-            .sqs
-            .receive_message()
-            .queue_url(&q.queue_url)
-            .max_number_of_messages(RECEIVE_MAX as i32)
-            .wait_time_seconds(shared.config.wait_seconds)
-            .visibility_timeout(shared.config.visibility_secs)
-            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send();
+        let receive = shared.fast.receive(
+            &q.queue_url,
+            RECEIVE_MAX as i32,
+            shared.config.wait_seconds,
+            shared.config.visibility_secs,
+        );
         // A receive in progress is not cancelled at Stop: SQS may already have handed its
         // messages to us, and dropping them would leave them invisible until their timeout.
         // The poll ends within WaitTimeSeconds (≤ 20 s) and its messages are committed.
-        let response = receive.await.map_err(|e| format!("ReceiveMessage: {}", crate::aws::describe(&e)))?;
-        let messages = response.messages.unwrap_or_default();
+        let messages = receive.await.map_err(|e| format!("ReceiveMessage: {e}"))?;
         if primary {
             shared.status.set(ConsumerState::Running, None);
         }
@@ -196,7 +195,7 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
         let now_ms = chrono::Utc::now().timestamp_millis();
         let oldest = messages
             .iter()
-            .filter_map(|m| m.attributes.as_ref()?.get(&MessageSystemAttributeName::SentTimestamp)?.parse::<i64>().ok())
+            .filter_map(|m| m.attributes.sent_timestamp.as_deref()?.parse::<i64>().ok())
             .min();
         if let Some(sent) = oldest {
             counters.oldest_received_age_ms.store((now_ms - sent).max(0), Ordering::Relaxed);
@@ -204,15 +203,9 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
         let mut receipts = Vec::with_capacity(messages.len());
         let mut bodies = Vec::with_capacity(messages.len());
         for m in messages {
-            let id = m.message_id.unwrap_or_default();
-            let receive_count = m
-                .attributes
-                .as_ref()
-                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1);
-            receipts.push((id.clone(), m.receipt_handle.unwrap_or_default()));
-            bodies.push(SqsMessage { message_id: id, body: m.body.unwrap_or_default(), receive_count });
+            let receive_count = m.attributes.approximate_receive_count.as_deref().and_then(|v| v.parse().ok()).unwrap_or(1);
+            receipts.push((m.message_id.clone(), m.receipt_handle));
+            bodies.push(SqsMessage { message_id: m.message_id, body: m.body, receive_count });
         }
         let (tx, rx) = oneshot::channel();
         shared.normalizer.do_send(Ingest { queue: q.clone(), messages: bodies, ack: tx });
@@ -237,35 +230,22 @@ async fn settle(
         tokio::select! {
             r = &mut committed => break r.unwrap_or_else(|_| Err("normalizer stopped".into())),
             _ = tokio::time::sleep(extend_every) => {
-                let entries = receipts.iter().enumerate().map(|(i, (_, handle))| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(handle)
-                        .visibility_timeout(shared.config.visibility_secs)
-                        .build()
-                        .expect("id and handle set")
-                });
-                let sent = shared.sqs.change_message_visibility_batch().queue_url(&q.queue_url)
-                    .set_entries(Some(entries.collect())).send().await;
+                let sent = shared.fast.change_visibility_batch(&q.queue_url, &receipts, shared.config.visibility_secs).await;
                 if let Err(e) = sent {
-                    tracing::warn!(queue = %q.queue_url, error = %crate::aws::describe(&e), "could not extend visibility");
+                    tracing::warn!(queue = %q.queue_url, error = %e, "could not extend visibility");
                 }
             }
         }
     };
     match result {
         Ok(done) => {
-            let entries = receipts.iter().enumerate().map(|(i, (_, handle))| {
-                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(handle).build().expect("set")
-            });
-            let deleted = shared.sqs.delete_message_batch().queue_url(&q.queue_url).set_entries(Some(entries.collect())).send().await;
-            match deleted {
-                Ok(out) if !out.failed.is_empty() => {
-                    tracing::warn!(queue = %q.queue_url, failed = out.failed.len(), "some deletes failed; they will be redelivered and ignored as duplicates");
+            match shared.fast.delete_batch(&q.queue_url, &receipts).await {
+                Ok(0) => {}
+                Ok(failed) => {
+                    tracing::warn!(queue = %q.queue_url, failed, "some deletes failed; they will be redelivered and ignored as duplicates");
                 }
-                Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(queue = %q.queue_url, error = %crate::aws::describe(&e), "delete failed; the messages will be redelivered and ignored as duplicates");
+                    tracing::warn!(queue = %q.queue_url, error = %e, "delete failed; the messages will be redelivered and ignored as duplicates");
                 }
             }
             let counters = &shared.status.counters;

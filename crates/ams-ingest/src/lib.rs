@@ -18,12 +18,13 @@ mod aws;
 mod config;
 mod consumer;
 pub mod metrics;
+pub mod sqs;
 mod normalizer;
 mod status;
 mod supervisor;
 mod writer;
 
-pub use aws::Aws;
+pub use aws::{AccountAws, Aws};
 pub use config::RuntimeConfig;
 pub use status::{ConsumerReport, ConsumerState, ConsumerStatus};
 pub use supervisor::{GetStatus, Reconcile, Shutdown, Supervisor};
