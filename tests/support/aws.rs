@@ -26,9 +26,16 @@ pub fn free_port() -> u16 {
 
 impl Moto {
     pub fn start() -> Moto {
+        Self::start_with(&[])
+    }
+
+    /// moto with extra environment, e.g. `INITIAL_NO_AUTH_ACTION_COUNT` to make it verify
+    /// request signatures against the IAM users it holds.
+    pub fn start_with(env: &[(&str, &str)]) -> Moto {
         let port = free_port();
         let child = Command::new(moto_server())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -194,6 +194,13 @@ impl Sqs {
         *request.body_mut() = Full::new(Bytes::from(body));
         let response = self.client.request(request).await.map_err(|e| SqsError::Transport(format!("{action}: {}", chain(&e))))?;
         let status = response.status();
+        // The legacy error code SQS also sends (e.g. `AWS.SimpleQueueService.NonExistentQueue;Sender`).
+        let query_error = response
+            .headers()
+            .get("x-amzn-query-error")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
         let bytes = response
             .into_body()
             .collect()
@@ -203,20 +210,14 @@ impl Sqs {
         if status.is_success() {
             return Ok(bytes);
         }
-        #[derive(Deserialize, Default)]
-        struct Err {
-            #[serde(rename = "__type", default)]
-            kind: String,
-            #[serde(alias = "Message", default)]
-            message: String,
-        }
-        let e: Err = serde_json::from_slice(&bytes).unwrap_or_default();
-        // `__type` may carry a namespace: `com.amazonaws.sqs#QueueDoesNotExist`.
-        let code = e.kind.rsplit('#').next().unwrap_or_default();
+        // `{"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "..."}` (either case).
+        let e: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let field = |k: &str| e.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+        let kind = field("__type").map(|t| t.rsplit('#').next().unwrap_or(t).to_owned());
         Err(SqsError::Service {
             status: status.as_u16(),
-            code: if code.is_empty() { format!("HTTP {}", status.as_u16()) } else { code.to_owned() },
-            message: if e.message.is_empty() { "(no message)".into() } else { e.message },
+            code: query_error.or(kind).unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
+            message: field("message").or(field("Message")).unwrap_or("(no message)").to_owned(),
         })
     }
 }
