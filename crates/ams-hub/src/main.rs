@@ -20,7 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    let telemetry = telemetry::init(cli.log_format);
     let result = match &cli.command {
         // The runtime's actors live on an actix system.
         Command::Serve { config } => serve::load_config(config.as_deref())
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(run(cli))),
     };
+    drop(telemetry); // flushes exported spans
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

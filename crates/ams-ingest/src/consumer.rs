@@ -207,9 +207,20 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
             receipts.push((m.message_id.clone(), m.receipt_handle));
             bodies.push(SqsMessage { message_id: m.message_id, body: m.body, receive_count });
         }
+        // One span per batch, from receive to delete (exported over OTLP when configured),
+        // naming the SQS messages it holds.
+        let ids: Vec<&str> = receipts.iter().map(|(id, _)| id.as_str()).collect();
+        let span = tracing::info_span!(
+            "sqs.batch",
+            otel.kind = "consumer",
+            messaging.system = "aws_sqs",
+            messaging.destination.name = %q.queue_url,
+            messaging.batch.message_count = receipts.len(),
+            messaging.message.ids = %ids.join(","),
+        );
         let (tx, rx) = oneshot::channel();
         shared.normalizer.do_send(Ingest { queue: q.clone(), messages: bodies, ack: tx });
-        actix::spawn(settle(shared.clone(), receipts, rx, permits).in_current_span());
+        actix::spawn(settle(shared.clone(), receipts, rx, permits).instrument(span));
         if full && shared.pollers.get() < shared.config.max_pollers {
             actix::spawn(poll(shared.clone(), stop.clone(), false).in_current_span());
         }
