@@ -20,3 +20,13 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Orm(#[from] sea_orm::DbErr),
 }
+
+impl StoreError {
+    /// An insert's error: a unique violation becomes [`StoreError::Conflict`] saying `what`.
+    pub(crate) fn on_insert(e: sea_orm::DbErr, what: impl FnOnce() -> String) -> StoreError {
+        match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict(what()),
+            _ => StoreError::Orm(e),
+        }
+    }
+}

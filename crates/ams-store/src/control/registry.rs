@@ -23,6 +23,7 @@ pub struct ActiveQueue {
 }
 
 impl Store {
+    /// A new active account of a tenant; a name taken in the tenant is a [`StoreError::Conflict`].
     pub async fn create_account(
         &self,
         tenant_id: Uuid,
@@ -39,9 +40,13 @@ impl Store {
             status: Set("active".to_owned()),
             created_at: Set(Utc::now().into()),
         };
-        Ok(row.insert(self.orm()).await?)
+        row.insert(self.orm())
+            .await
+            .map_err(|e| StoreError::on_insert(e, || format!("an account named {name:?} exists in this tenant")))
     }
 
+    /// Registers a queue of an account. Queue URLs are unique across tenants (one consumer per
+    /// queue); the conflict message must not tell a caller whether another tenant has it.
     pub async fn add_queue(&self, account_id: Uuid, queue_url: &str, region: &str) -> Result<queue::Model, StoreError> {
         let row = queue::ActiveModel {
             id: Set(Uuid::new_v4()),
@@ -50,7 +55,9 @@ impl Store {
             region: Set(region.to_owned()),
             created_at: Set(Utc::now().into()),
         };
-        Ok(row.insert(self.orm()).await?)
+        row.insert(self.orm())
+            .await
+            .map_err(|e| StoreError::on_insert(e, || "this queue URL is already registered".to_owned()))
     }
 
     /// Every queue of an active account of an active tenant.

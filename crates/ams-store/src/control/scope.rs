@@ -46,14 +46,6 @@ pub fn random_secret(prefix: &str) -> String {
     format!("{prefix}{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
-/// A unique violation becomes [`StoreError::Conflict`] with `what`.
-fn conflict(e: sea_orm::DbErr, what: impl FnOnce() -> String) -> StoreError {
-    match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict(what()),
-        _ => StoreError::Orm(e),
-    }
-}
-
 impl Store {
     /// The scope of an existing tenant; `None` when there is no such tenant.
     pub async fn tenant_scope(&self, slug: &TenantSlug) -> Result<Option<TenantScope>, StoreError> {
@@ -138,18 +130,7 @@ impl TenantScope {
         aws_role_arn: Option<&str>,
         external_id: &str,
     ) -> Result<account::Model, StoreError> {
-        let row = account::ActiveModel {
-            id: Set(Uuid::new_v4()),
-            tenant_id: Set(self.tenant.id),
-            name: Set(name.to_owned()),
-            aws_role_arn: Set(aws_role_arn.map(str::to_owned)),
-            external_id: Set(external_id.to_owned()),
-            status: Set("active".to_owned()),
-            created_at: Set(Utc::now().into()),
-        };
-        row.insert(self.store.orm())
-            .await
-            .map_err(|e| conflict(e, || format!("an account named {name:?} exists in this tenant")))
+        self.store.create_account(self.tenant.id, name, aws_role_arn, external_id).await
     }
 
     pub async fn accounts(&self) -> Result<Vec<account::Model>, StoreError> {
@@ -207,7 +188,7 @@ impl AccountScope {
         };
         row.insert(self.store.orm())
             .await
-            .map_err(|e| conflict(e, || format!("marketplace {} is already registered for this account", m.code)))
+            .map_err(|e| StoreError::on_insert(e, || format!("marketplace {} is already registered for this account", m.code)))
     }
 
     pub async fn marketplaces(&self) -> Result<Vec<marketplace::Model>, StoreError> {
@@ -229,18 +210,7 @@ impl AccountScope {
     }
 
     pub async fn add_queue(&self, queue_url: &str, region: &str) -> Result<queue::Model, StoreError> {
-        let row = queue::ActiveModel {
-            id: Set(Uuid::new_v4()),
-            account_id: Set(self.account.id),
-            queue_url: Set(queue_url.to_owned()),
-            region: Set(region.to_owned()),
-            created_at: Set(Utc::now().into()),
-        };
-        // Queue URLs are unique across tenants (one consumer per queue); the message must not
-        // tell a caller whether another tenant registered it.
-        row.insert(self.store.orm())
-            .await
-            .map_err(|e| conflict(e, || "this queue URL is already registered".to_owned()))
+        self.store.add_queue(self.account.id, queue_url, region).await
     }
 
     pub async fn queues(&self) -> Result<Vec<queue::Model>, StoreError> {
