@@ -65,7 +65,7 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
     };
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = (String, i64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        ams_ingest::metrics::header(&mut out, name, kind, help);
         for (labels, v) in rows {
             let _ = writeln!(out, "{name}{{{labels}}} {v}");
         }

@@ -189,10 +189,10 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
         }
         let counters = &shared.status.counters;
         Counters::add(&counters.received, messages.len());
-        counters.last_receive_unix_ms.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        counters.last_receive_unix_ms.store(now_ms, Ordering::Relaxed);
         let full = messages.len() == RECEIVE_MAX;
         // How long the oldest message of this receive waited in the queue (SentTimestamp).
-        let now_ms = chrono::Utc::now().timestamp_millis();
         let oldest = messages
             .iter()
             .filter_map(|m| m.attributes.sent_timestamp.as_deref()?.parse::<i64>().ok())

@@ -92,6 +92,11 @@ pub fn metrics() -> &'static Metrics {
     M.get_or_init(Metrics::default)
 }
 
+/// The `# HELP` / `# TYPE` lines that open a metric family.
+pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
 /// A Prometheus label value, escaped.
 pub fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -114,7 +119,7 @@ impl Metrics {
             ("ams_hub_records_inserted_total", "records new to the ledger, per tenant and dataset", 0),
             ("ams_hub_records_duplicate_total", "records ignored as already in the ledger (redeliveries, replays)", 1),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            header(out, name, "counter", help);
             for (tenant, w) in &writers {
                 let arr = if pick == 0 { &w.inserted } else { &w.duplicates };
                 for d in DatasetId::ALL {
@@ -125,19 +130,19 @@ impl Metrics {
                 }
             }
         }
-        let _ = writeln!(out, "# HELP ams_hub_batch_commit_seconds time to commit one ledger batch\n# TYPE ams_hub_batch_commit_seconds histogram");
+        header(out, "ams_hub_batch_commit_seconds", "histogram", "time to commit one ledger batch");
         for (tenant, w) in &writers {
             w.commit_seconds.render(out, "ams_hub_batch_commit_seconds", &format!("tenant=\"{}\"", label(tenant)));
         }
-        let _ = writeln!(out, "# HELP ams_hub_writer_batch_rows records and quarantined bodies per ledger batch\n# TYPE ams_hub_writer_batch_rows histogram");
+        header(out, "ams_hub_writer_batch_rows", "histogram", "records and quarantined bodies per ledger batch");
         for (tenant, w) in &writers {
             w.batch_rows.render(out, "ams_hub_writer_batch_rows", &format!("tenant=\"{}\"", label(tenant)));
         }
-        let _ = writeln!(out, "# HELP ams_hub_write_failures_total ledger writes that failed and were retried\n# TYPE ams_hub_write_failures_total counter");
+        header(out, "ams_hub_write_failures_total", "counter", "ledger writes that failed and were retried");
         for (tenant, w) in &writers {
             let _ = writeln!(out, "ams_hub_write_failures_total{{tenant=\"{}\"}} {}", label(tenant), w.write_failures.load(Ordering::Relaxed));
         }
-        let _ = writeln!(out, "# HELP ams_hub_credential_failures_total failed credential refreshes (STS AssumeRole) per account\n# TYPE ams_hub_credential_failures_total counter");
+        header(out, "ams_hub_credential_failures_total", "counter", "failed credential refreshes (STS AssumeRole) per account");
         for (account, n) in self.credential_failures.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "ams_hub_credential_failures_total{{account=\"{}\"}} {n}", label(account));
         }

@@ -40,12 +40,16 @@ pub struct TenantWriter {
     timer: Option<SpawnHandle>,
     flushing: bool,
     shutting_down: Arc<AtomicBool>,
+    metrics: Arc<crate::metrics::WriterMetrics>,
 }
 
 impl TenantWriter {
     pub fn new(store: &Store, schema: TenantSchema, config: RuntimeConfig, shutting_down: Arc<AtomicBool>) -> Self {
+        // The schema is `tenant_<slug>`; the metrics are labelled by slug.
+        let metrics = crate::metrics::metrics().writer(schema.name().trim_start_matches("tenant_"));
         TenantWriter {
             schema,
+            metrics,
             writer: LedgerWriter::new(store),
             config,
             pending: LedgerBatch::new(),
@@ -71,13 +75,14 @@ impl TenantWriter {
         let batch = std::mem::take(&mut self.pending);
         let acks = std::mem::take(&mut self.acks);
         let (writer, schema, stop) = (self.writer.clone(), self.schema.clone(), self.shutting_down.clone());
+        let metrics = self.metrics.clone();
         let write = async move {
             let mut delay = Duration::from_millis(100);
             let started = std::time::Instant::now();
             loop {
                 match writer.write(&schema, &batch).await {
                     Ok(summary) => {
-                        crate::metrics::metrics().writer(schema.name().trim_start_matches("tenant_")).committed(
+                        metrics.committed(
                             &summary,
                             batch.records() + batch.quarantine_len(),
                             started.elapsed(),
@@ -87,8 +92,7 @@ impl TenantWriter {
                         return Ok(());
                     }
                     Err(e) if !stop.load(Ordering::Relaxed) => {
-                        crate::metrics::metrics().writer(schema.name().trim_start_matches("tenant_"))
-                            .write_failures.fetch_add(1, Ordering::Relaxed);
+                        metrics.write_failures.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(schema = %schema, error = %e, retry_in_ms = delay.as_millis() as u64, "ledger write failed; retrying");
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(5));
