@@ -31,7 +31,7 @@ print(k["AccessKeyId"], k["SecretAccessKey"])
 
 fn client(moto: &Moto, id: &str, secret: &str) -> Sqs {
     let creds = SharedCredentialsProvider::new(Credentials::new(id, secret, None, None, "test"));
-    Sqs::new("us-east-1", Some(&moto.url), creds)
+    Sqs::new("us-east-1", Some(&moto.url), creds).expect("moto's URL is an endpoint")
 }
 
 #[tokio::test]

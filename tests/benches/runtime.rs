@@ -171,7 +171,12 @@ fn rss_mib(pid: u32) -> f64 {
     kb / 1024.0
 }
 
+/// The release binary next to this bench, or `AMS_BENCH_BIN` (e.g. a build with frame pointers
+/// for `AMS_BENCH_PROFILE`).
 fn release_bin() -> PathBuf {
+    if let Ok(bin) = std::env::var("AMS_BENCH_BIN") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().unwrap();
     let bin = exe.parent().unwrap().parent().unwrap().join("ams-hub");
     assert!(bin.exists(), "{} missing: cargo build --release -p ams-hub", bin.display());
@@ -198,7 +203,7 @@ async fn main() {
     let bare_cpu = cpu_seconds(own) - c0;
     fill(&sqs, &url, "fast").await;
     let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "bench");
-    let fast = ams_ingest::sqs::Sqs::new("us-east-1", Some(&fq.1), aws_credential_types::provider::SharedCredentialsProvider::new(creds));
+    let fast = ams_ingest::sqs::Sqs::new("us-east-1", Some(&fq.1), aws_credential_types::provider::SharedCredentialsProvider::new(creds)).unwrap();
     let c0 = cpu_seconds(own);
     let bare_fast = bare_drain_fast(&fast, &url, 4).await;
     let fast_cpu = cpu_seconds(own) - c0;
@@ -213,7 +218,7 @@ async fn main() {
     // AMS_BENCH_PROFILE=<file>: record a CPU profile of the end-to-end drain with perf.
     let mut perf = std::env::var("AMS_BENCH_PROFILE").ok().map(|out| {
         Command::new("perf")
-            .args(["record", "-F", "999", "-g", "-o", &out, "-p", &pid.to_string()])
+            .args(["record", "-F", "4999", "--call-graph", "fp", "-o", &out, "-p", &pid.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -269,6 +274,9 @@ async fn main() {
     );
     println!("  ams-hub RSS after the drain                               {rss_busy:>8.1} MiB");
 
+    if std::env::var("AMS_BENCH_QUICK").is_ok() {
+        return; // the throughput part only, for quick iterations
+    }
     // 1,000 registered queues, all idle.
     for i in 0..IDLE_QUEUES {
         let u = sqs.create_queue().queue_name(format!("idle-{i}")).send().await.unwrap().queue_url.unwrap();

@@ -97,7 +97,7 @@ impl AccountAws {
     }
 
     /// The thin client for receive, delete and visibility (see `sqs.rs`).
-    pub fn sqs_fast(&self, region: &str) -> crate::sqs::Sqs {
+    pub fn sqs_fast(&self, region: &str) -> Result<crate::sqs::Sqs, crate::sqs::SqsError> {
         let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS").ok().or_else(|| self.base.endpoint_url().map(str::to_owned));
         // No identity at all: every call fails with a clear credentials error.
         let credentials = self

@@ -56,14 +56,14 @@ impl QueueConsumer {
         config: RuntimeConfig,
         status: Arc<ConsumerStatus>,
         supervisor: Recipient<ConsumerExited>,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let region = queue_region(&queue.queue_url).unwrap_or_else(|| queue.region.clone());
         let sqs = queue.aws.sqs(&region);
-        let fast = queue.aws.sqs_fast(&region);
+        let fast = queue.aws.sqs_fast(&region).map_err(|e| e.to_string())?;
         let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
         let (stop, _) = watch::channel(false);
         let shared = Rc::new(Shared { queue, sqs, fast, normalizer, config, status, in_flight, pollers: Cell::new(0) });
-        QueueConsumer { shared, stop, supervisor }
+        Ok(QueueConsumer { shared, stop, supervisor })
     }
 }
 

@@ -13,15 +13,15 @@
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
 use bytes::Bytes;
+use http::HeaderValue;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
+
+use crate::sigv4::{self, SigningKey};
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -29,9 +29,10 @@ type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 #[derive(Clone)]
 pub struct Sqs {
     client: Client<Https, Full<Bytes>>,
-    /// `https://sqs.<region>.amazonaws.com`, or the emulator's endpoint.
-    endpoint: String,
+    /// `https://sqs.<region>.amazonaws.com/`, or the emulator's endpoint.
+    uri: http::Uri,
     host: String,
+    host_header: HeaderValue,
     region: String,
     credentials: std::sync::Arc<CachedCredentials>,
 }
@@ -66,18 +67,22 @@ pub enum SqsError {
 }
 
 impl Sqs {
-    pub fn new(region: &str, endpoint: Option<&str>, credentials: SharedCredentialsProvider) -> Sqs {
+    /// Fails only on an endpoint that is not a URL.
+    pub fn new(region: &str, endpoint: Option<&str>, credentials: SharedCredentialsProvider) -> Result<Sqs, SqsError> {
         let endpoint = endpoint
             .map(|e| e.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| format!("https://sqs.{region}.amazonaws.com"));
-        let host = endpoint.split("://").nth(1).unwrap_or(&endpoint).split('/').next().unwrap_or_default().to_owned();
-        Sqs {
+        let bad = |e: &dyn std::fmt::Display| SqsError::Transport(format!("SQS endpoint {endpoint:?}: {e}"));
+        let uri: http::Uri = format!("{endpoint}/").parse().map_err(|e| bad(&e))?;
+        let host = uri.authority().ok_or_else(|| bad(&"no host"))?.as_str().to_owned();
+        Ok(Sqs {
             client: shared_client(),
-            endpoint,
+            host_header: HeaderValue::try_from(host.as_str()).map_err(|e| bad(&e))?,
+            uri,
             host,
             region: region.to_owned(),
             credentials: std::sync::Arc::new(CachedCredentials { provider: credentials, cached: Mutex::new(None) }),
-        }
+        })
     }
 
     pub async fn receive(
@@ -109,7 +114,7 @@ impl Sqs {
             visibility_timeout: visibility_secs,
             message_system_attribute_names: ["SentTimestamp", "ApproximateReceiveCount"],
         };
-        let body = self.call("ReceiveMessage", &req).await?;
+        let body = self.call("AmazonSQS.ReceiveMessage", &req).await?;
         let resp: Resp = serde_json::from_slice(&body).map_err(|e| SqsError::Transport(format!("ReceiveMessage response: {e}")))?;
         Ok(resp.messages)
     }
@@ -129,7 +134,7 @@ impl Sqs {
             entries: Vec<Entry<'a>>,
         }
         let entries = receipts.iter().enumerate().map(|(i, (_, h))| Entry { id: i.to_string(), receipt_handle: h }).collect();
-        let body = self.call("DeleteMessageBatch", &Req { queue_url, entries }).await?;
+        let body = self.call("AmazonSQS.DeleteMessageBatch", &Req { queue_url, entries }).await?;
         Ok(failed(&body))
     }
 
@@ -158,40 +163,30 @@ impl Sqs {
             .enumerate()
             .map(|(i, (_, h))| Entry { id: i.to_string(), receipt_handle: h, visibility_timeout: visibility_secs })
             .collect();
-        let body = self.call("ChangeMessageVisibilityBatch", &Req { queue_url, entries }).await?;
+        let body = self.call("AmazonSQS.ChangeMessageVisibilityBatch", &Req { queue_url, entries }).await?;
         Ok(failed(&body))
     }
 
-    /// One signed JSON-protocol call; the response body, or the service's error.
-    async fn call<T: Serialize>(&self, action: &str, req: &T) -> Result<Bytes, SqsError> {
+    /// One signed JSON-protocol call (`target` is `AmazonSQS.<Action>`); the response body, or
+    /// the service's error.
+    async fn call<T: Serialize>(&self, target: &'static str, req: &T) -> Result<Bytes, SqsError> {
+        let action = target.trim_start_matches("AmazonSQS.");
         let body = serde_json::to_vec(req).map_err(|e| SqsError::Transport(e.to_string()))?;
-        let target = format!("AmazonSQS.{action}");
-        let credentials = self.credentials.get().await?;
-        let identity = credentials.into();
-        let mut request = http::Request::builder()
-            .method("POST")
-            .uri(format!("{}/", self.endpoint))
-            .header("host", &self.host)
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amz-target", &target)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| SqsError::Transport(e.to_string()))?;
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("sqs")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| SqsError::Transport(format!("signing: {e}")))?
-            .into();
-        let headers = request.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
-        let uri = request.uri().to_string();
-        let signable = SignableRequest::new("POST", uri, headers, SignableBody::Bytes(&body))
-            .map_err(|e| SqsError::Transport(format!("signing: {e}")))?;
-        let (instructions, _) = sign(signable, &params).map_err(|e| SqsError::Transport(format!("signing: {e}")))?.into_parts();
-        instructions.apply_to_request_http1x(&mut request);
-        *request.body_mut() = Full::new(Bytes::from(body));
+        let signing = self.credentials.get(&self.region).await?;
+        let signed = signing.sign(&self.region, &self.host, target, &body);
+        let mut request = http::Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(http::header::HOST, self.host_header.clone());
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(sigv4::CONTENT_TYPE));
+        headers.insert("x-amz-target", HeaderValue::from_static(target));
+        let value = |v: String| HeaderValue::try_from(v).map_err(|e| SqsError::Transport(format!("signing: {e}")));
+        headers.insert("x-amz-date", value(signed.amz_date)?);
+        headers.insert(http::header::AUTHORIZATION, value(signed.authorization)?);
+        if let Some(token) = &signing.session_token {
+            headers.insert("x-amz-security-token", token.clone());
+        }
         let response = self.client.request(request).await.map_err(|e| SqsError::Transport(format!("{action}: {}", chain(&e))))?;
         let status = response.status();
         // The legacy error code SQS also sends (e.g. `AWS.SimpleQueueService.NonExistentQueue;Sender`).
@@ -271,21 +266,77 @@ fn connector() -> Https {
 }
 
 /// The account's credentials, fetched from its provider (AssumeRole, or the platform's chain)
-/// and kept until five minutes before they expire. One refresh at a time.
+/// and kept until five minutes before they expire, with the signing key derived from them for
+/// the current UTC day. One refresh at a time.
 struct CachedCredentials {
     provider: SharedCredentialsProvider,
-    cached: Mutex<Option<Credentials>>,
+    cached: Mutex<Option<std::sync::Arc<Signing>>>,
+}
+
+/// Credentials ready to sign with: the secret only as the day's derived key.
+struct Signing {
+    access_key_id: String,
+    session_token: Option<HeaderValue>,
+    expiry: Option<SystemTime>,
+    secret: String,
+    key: SigningKey,
+}
+
+impl Signing {
+    fn sign(&self, region: &str, host: &str, target: &str, body: &[u8]) -> sigv4::Signed {
+        let req = sigv4::Request {
+            access_key_id: &self.access_key_id,
+            session_token: self.session_token.as_ref().and_then(|t| t.to_str().ok()),
+            region,
+            service: "sqs",
+            host,
+            target,
+            body,
+        };
+        sigv4::sign(&req, &self.key, sigv4::amz_date(SystemTime::now()))
+    }
 }
 
 impl CachedCredentials {
-    async fn get(&self) -> Result<Credentials, SqsError> {
+    async fn get(&self, region: &str) -> Result<std::sync::Arc<Signing>, SqsError> {
         let mut cached = self.cached.lock().await;
-        let fresh = |c: &Credentials| c.expiry().is_none_or(|t| t > SystemTime::now() + Duration::from_secs(300));
-        if let Some(c) = cached.as_ref().filter(|c| fresh(c)) {
-            return Ok(c.clone());
+        let now = SystemTime::now();
+        let today = sigv4::amz_date(now);
+        let fresh = |s: &Signing| s.expiry.is_none_or(|t| t > now + Duration::from_secs(300));
+        match cached.as_ref() {
+            Some(s) if fresh(s) && s.key.is_for(today.as_bytes()) => return Ok(s.clone()),
+            // The same credentials on a new day: a new key.
+            Some(s) if fresh(s) => {
+                let next = std::sync::Arc::new(Signing {
+                    access_key_id: s.access_key_id.clone(),
+                    session_token: s.session_token.clone(),
+                    expiry: s.expiry,
+                    secret: s.secret.clone(),
+                    key: key_for(&s.secret, &today, region),
+                });
+                *cached = Some(next.clone());
+                return Ok(next);
+            }
+            _ => {}
         }
         let c = self.provider.provide_credentials().await.map_err(|e| SqsError::Credentials(chain(&e)))?;
-        *cached = Some(c.clone());
-        Ok(c)
+        let session_token = match c.session_token() {
+            Some(t) => Some(HeaderValue::try_from(t).map_err(|_| SqsError::Credentials("session token is not a valid header value".into()))?),
+            None => None,
+        };
+        let next = std::sync::Arc::new(Signing {
+            access_key_id: c.access_key_id().to_owned(),
+            session_token,
+            expiry: c.expiry(),
+            key: key_for(c.secret_access_key(), &today, region),
+            secret: c.secret_access_key().to_owned(),
+        });
+        *cached = Some(next.clone());
+        Ok(next)
     }
+}
+
+fn key_for(secret: &str, amz_date: &str, region: &str) -> SigningKey {
+    let day: &[u8; 8] = amz_date.as_bytes()[..8].try_into().expect("amz dates start with YYYYMMDD");
+    SigningKey::derive(secret, day, region, "sqs")
 }

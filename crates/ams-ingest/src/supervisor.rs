@@ -186,8 +186,11 @@ impl Supervisor {
                 return;
             }
             tracing::info!(queue = %queue.queue_url, tenant = %e.queue.tenant_slug, account = %e.queue.account_id, "starting consumer");
-            let consumer = QueueConsumer::new(queue, act.normalizer.clone(), act.config.clone(), status, ctx.address().recipient());
-            e.consumer = Some(consumer.start());
+            match QueueConsumer::new(queue, act.normalizer.clone(), act.config.clone(), status, ctx.address().recipient()) {
+                Ok(consumer) => e.consumer = Some(consumer.start()),
+                // Like a consumer that failed at once: backoff, degraded, the error in status.
+                Err(error) => ctx.notify(ConsumerExited { queue_id: id, error: Some(error) }),
+            }
         }));
     }
 
