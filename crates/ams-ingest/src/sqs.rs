@@ -101,12 +101,6 @@ impl Sqs {
             visibility_timeout: i32,
             message_system_attribute_names: [&'a str; 2],
         }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Resp {
-            #[serde(default)]
-            messages: Vec<Message>,
-        }
         let req = Req {
             queue_url,
             max_number_of_messages: max,
@@ -115,8 +109,15 @@ impl Sqs {
             message_system_attribute_names: ["SentTimestamp", "ApproximateReceiveCount"],
         };
         let body = self.call("AmazonSQS.ReceiveMessage", &req).await?;
-        let resp: Resp = serde_json::from_slice(&body).map_err(|e| SqsError::Transport(format!("ReceiveMessage response: {e}")))?;
-        Ok(resp.messages)
+        let text = std::str::from_utf8(&body).map_err(|e| SqsError::Transport(format!("ReceiveMessage response: {e}")))?;
+        match read_messages(text) {
+            Ok(messages) => Ok(messages),
+            // The reader's errors are terse: let serde_json say what is wrong.
+            Err(e) => Err(SqsError::Transport(format!(
+                "ReceiveMessage response: {}",
+                serde_json::from_str::<ReceiveResponse>(text).err().map_or(e.to_string(), |e| e.to_string())
+            ))),
+        }
     }
 
     /// Deletes `(id, receipt handle)` entries; returns how many SQS reported as failed.
@@ -215,6 +216,60 @@ impl Sqs {
             message: field("message").or(field("Message")).unwrap_or("(no message)").to_owned(),
         })
     }
+}
+
+/// The ReceiveMessage response as serde_json reads it: for precise errors and as the reference
+/// that [`read_messages`] is tested against.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReceiveResponse {
+    #[serde(default)]
+    #[cfg_attr(not(test), allow(dead_code))]
+    messages: Vec<Message>,
+}
+
+/// The messages of a ReceiveMessage response, with ams-model's JSON reader: each `Body` is an
+/// escaped SNS envelope, and unescaping it was the largest single cost per message with
+/// serde_json (docs/performance.md).
+fn read_messages(text: &str) -> Result<Vec<Message>, ams_model::json::JsonError> {
+    let mut r = ams_model::json::Reader::new(text);
+    let mut messages = Vec::new();
+    r.object(|r, key| match &*key {
+        "Messages" => r.array(|r| {
+            let (mut id, mut receipt, mut body) = (None, None, None);
+            let mut attributes = Attributes::default();
+            r.object(|r, key| {
+                match &*key {
+                    "MessageId" => id = Some(r.string()?.into_owned()),
+                    "ReceiptHandle" => receipt = Some(r.string()?.into_owned()),
+                    "Body" => body = Some(r.string()?.into_owned()),
+                    "Attributes" => r.object(|r, key| {
+                        match &*key {
+                            "SentTimestamp" => attributes.sent_timestamp = Some(r.string()?.into_owned()),
+                            "ApproximateReceiveCount" => {
+                                attributes.approximate_receive_count = Some(r.string()?.into_owned())
+                            }
+                            _ => r.skip()?,
+                        }
+                        Ok(())
+                    })?,
+                    _ => r.skip()?,
+                }
+                Ok(())
+            })?;
+            let missing = ams_model::json::JsonError { at: 0, what: "a message without MessageId, ReceiptHandle or Body" };
+            match (id, receipt, body) {
+                (Some(message_id), Some(receipt_handle), Some(body)) => {
+                    messages.push(Message { message_id, receipt_handle, body, attributes });
+                    Ok(())
+                }
+                _ => Err(missing),
+            }
+        }),
+        _ => r.skip(),
+    })?;
+    r.end()?;
+    Ok(messages)
 }
 
 /// How many entries a batch response lists as failed.
@@ -339,4 +394,38 @@ impl CachedCredentials {
 fn key_for(secret: &str, amz_date: &str, region: &str) -> SigningKey {
     let day: &[u8; 8] = amz_date.as_bytes()[..8].try_into().expect("amz dates start with YYYYMMDD");
     SigningKey::derive(secret, day, region, "sqs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(m: &[Message]) -> Vec<(String, String, String, Option<String>, Option<String>)> {
+        m.iter()
+            .map(|m| {
+                let a = &m.attributes;
+                (m.message_id.clone(), m.receipt_handle.clone(), m.body.clone(), a.sent_timestamp.clone(), a.approximate_receive_count.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn receive_responses_read_as_serde_json_reads_them() {
+        let envelope = serde_json::json!({"Type": "Notification", "Message": "{\"dataset_id\":\"sp-traffic\",\"x\":\"caf\u{e9} \\\"q\\\"\"}"}).to_string();
+        let full = serde_json::json!({"Messages": [
+            {"MessageId": "m-1", "ReceiptHandle": "AQEB+/=", "MD5OfBody": "0f", "Body": envelope,
+             "Attributes": {"SentTimestamp": "1714583052345", "ApproximateReceiveCount": "2", "SenderId": "AID"},
+             "MessageAttributes": {"k": {"DataType": "String", "StringValue": "v"}}},
+            {"Body": "plain \u{1f600}", "ReceiptHandle": "r2", "MessageId": "m-2"},
+        ], "Unknown": [1, 2.5, null, true]})
+        .to_string();
+        for text in [full.as_str(), "{}", r#"{"Messages":[]}"#, " { \"Messages\" : [ ] } "] {
+            let theirs: ReceiveResponse = serde_json::from_str(text).unwrap();
+            assert_eq!(view(&read_messages(text).unwrap()), view(&theirs.messages), "{text}");
+        }
+        for bad in [r#"{"Messages":[{"MessageId":"m","Body":"b"}]}"#, r#"{"Messages":[{"#, r#"{"Messages":{}}"#, "{} {}"] {
+            assert!(read_messages(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<ReceiveResponse>(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -119,6 +119,11 @@ pub fn decode_body(body: &str) -> Result<Body, DecodeError> {
     if scan_dataset_id(body).is_some() {
         return decode_record_owned(Cow::Borrowed(body)).map(|r| Body::Records(vec![r]));
     }
+    // Fast path for SNS notifications (nearly every message): `Type` and `Message` read by
+    // the JSON reader. Anything else, or any doubt, goes the serde way below.
+    if let Some(message) = notification_message(body) {
+        return decode_payload(message).map(Body::Records);
+    }
     let env: Envelope = serde_json::from_str(body).map_err(|e| {
         if e.is_data() {
             DecodeError::UnsupportedShape(e.to_string())
@@ -139,6 +144,28 @@ pub fn decode_body(body: &str) -> Result<Body, DecodeError> {
             .map(Body::Confirmation)
             .map_err(|e| DecodeError::BadEnvelope(format!("SubscriptionConfirmation: {e}"))),
         Some(other) => Err(DecodeError::UnsupportedSnsType(other.to_owned())),
+    }
+}
+
+/// The `Message` of a well-formed SNS Notification (`Type` and `Message` strings, each once),
+/// or None for anything else.
+fn notification_message(body: &str) -> Option<Cow<'_, str>> {
+    let mut r = crate::json::Reader::new(body);
+    let (mut sns_type, mut message) = (None, None);
+    let mut duplicate = false;
+    r.object(|r, key| {
+        match &*key {
+            "Type" => duplicate |= sns_type.replace(r.string()?).is_some(),
+            "Message" => duplicate |= message.replace(r.string()?).is_some(),
+            _ => r.skip()?,
+        }
+        Ok(())
+    })
+    .ok()?;
+    r.end().ok()?;
+    match (sns_type, duplicate) {
+        (Some(t), false) if t == "Notification" => message,
+        _ => None,
     }
 }
 

@@ -15,6 +15,7 @@ mod dataset;
 mod delta;
 mod entity;
 mod error;
+pub mod json;
 mod marketplace;
 mod record;
 mod values;

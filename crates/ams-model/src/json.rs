@@ -1,0 +1,449 @@
+//! A small pull reader for JSON documents whose strings are JSON themselves: SQS's
+//! ReceiveMessage response (each `Body` an escaped SNS envelope) and the SNS envelope (its
+//! `Message` an escaped record). Escapes are dense there — every quote of the inner documents
+//! is one, twice over — and serde_json's per-escape overhead made unescaping them the largest
+//! single cost of the runtime (docs/performance.md). This reader unescapes in one tight loop
+//! and borrows strings that have no escapes.
+//!
+//! It reads what its callers ask for and skips the rest. It is strict (RFC 8259: no raw
+//! control characters in strings, no lone surrogates, nothing after the document), but its
+//! errors are terse: callers fall back to serde_json for the precise message.
+
+use std::borrow::Cow;
+
+/// Where the reader gave up (the byte offset) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    pub at: usize,
+    pub what: &'static str,
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at byte {}", self.what, self.at)
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+type Result<T> = std::result::Result<T, JsonError>;
+
+/// Nesting deeper than this is refused rather than recursed into.
+const MAX_DEPTH: usize = 128;
+
+pub struct Reader<'a> {
+    text: &'a str,
+    i: usize,
+    depth: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Reader { text, i: 0, depth: 0 }
+    }
+
+    fn err<T>(&self, what: &'static str) -> Result<T> {
+        Err(JsonError { at: self.i, what })
+    }
+
+    fn ws(&mut self) {
+        let b = self.text.as_bytes();
+        while self.i < b.len() && matches!(b[self.i], b' ' | b'\n' | b'\r' | b'\t') {
+            self.i += 1;
+        }
+    }
+
+    /// The next non-space byte, not consumed.
+    pub fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.text.as_bytes().get(self.i).copied()
+    }
+
+    fn expect(&mut self, c: u8, what: &'static str) -> Result<()> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            self.err(what)
+        }
+    }
+
+    /// Reads an object, calling `field` with each key; `field` must read or skip the value.
+    pub fn object(&mut self, mut field: impl FnMut(&mut Self, Cow<'a, str>) -> Result<()>) -> Result<()> {
+        self.expect(b'{', "expected an object")?;
+        self.enter()?;
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+        } else {
+            loop {
+                let key = self.string()?;
+                self.expect(b':', "expected ':'")?;
+                field(self, key)?;
+                match self.peek() {
+                    Some(b',') => self.i += 1,
+                    Some(b'}') => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return self.err("expected ',' or '}'"),
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Reads an array, calling `item` for each element; `item` must read or skip it.
+    pub fn array(&mut self, mut item: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.expect(b'[', "expected an array")?;
+        self.enter()?;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+        } else {
+            loop {
+                item(self)?;
+                match self.peek() {
+                    Some(b',') => self.i += 1,
+                    Some(b']') => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return self.err("expected ',' or ']'"),
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err("nested too deeply");
+        }
+        Ok(())
+    }
+
+    /// Reads a string, unescaped; borrowed when it has no escapes.
+    pub fn string(&mut self) -> Result<Cow<'a, str>> {
+        self.expect(b'"', "expected a string")?;
+        let text = self.text;
+        let b = text.as_bytes();
+        let start = self.i;
+        let mut i = self.i;
+        // The common case: a run of plain bytes up to the closing quote.
+        while i < b.len() && b[i] != b'"' && b[i] != b'\\' && b[i] >= 0x20 {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'"') => {
+                self.i = i + 1;
+                return Ok(Cow::Borrowed(&text[start..i]));
+            }
+            Some(b'\\') => {}
+            Some(_) => {
+                self.i = i;
+                return self.err("control character in a string");
+            }
+            None => {
+                self.i = i;
+                return self.err("unterminated string");
+            }
+        }
+        // Escapes: copy runs between them. Every cut is at an ASCII byte, so each run is whole
+        // UTF-8 and the result is valid without a check.
+        // The unescaped string is no longer than the escaped one: find its end for the capacity.
+        let mut end = i;
+        while end < b.len() && b[end] != b'"' {
+            end += if b[end] == b'\\' { 2 } else { 1 };
+        }
+        let mut out = String::with_capacity(end.min(b.len()) - start);
+        let mut run = start;
+        loop {
+            while i < b.len() && b[i] != b'"' && b[i] != b'\\' && b[i] >= 0x20 {
+                i += 1;
+            }
+            out.push_str(&text[run..i.min(b.len())]);
+            match b.get(i) {
+                Some(b'"') => {
+                    self.i = i + 1;
+                    return Ok(Cow::Owned(out));
+                }
+                Some(b'\\') => {
+                    let c = match b.get(i + 1) {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'n') => '\n',
+                        Some(b't') => '\t',
+                        Some(b'r') => '\r',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'u') => {
+                            let (c, len) = self.unicode_escape(i)?;
+                            out.push(c);
+                            i += len;
+                            run = i;
+                            continue;
+                        }
+                        _ => {
+                            self.i = i;
+                            return self.err("invalid escape");
+                        }
+                    };
+                    out.push(c);
+                    i += 2;
+                    run = i;
+                }
+                Some(_) => {
+                    self.i = i;
+                    return self.err("control character in a string");
+                }
+                None => {
+                    self.i = i;
+                    return self.err("unterminated string");
+                }
+            }
+        }
+    }
+
+    /// `\uXXXX` at `at`, or a surrogate pair `\uD8XX\uDCXX`: the char and the bytes read.
+    fn unicode_escape(&mut self, at: usize) -> Result<(char, usize)> {
+        let hex = |r: &mut Self, p: usize| -> Result<u32> {
+            let digits = r.text.as_bytes().get(p..p + 4).ok_or(JsonError { at: p, what: "short \\u escape" })?;
+            let mut v = 0;
+            for &d in digits {
+                let n = (d as char).to_digit(16).ok_or(JsonError { at: p, what: "invalid \\u escape" })?;
+                v = v * 16 + n;
+            }
+            Ok(v)
+        };
+        let first = hex(self, at + 2)?;
+        match first {
+            0xD800..=0xDBFF => {
+                let b = self.text.as_bytes();
+                if b.get(at + 6) != Some(&b'\\') || b.get(at + 7) != Some(&b'u') {
+                    self.i = at;
+                    return self.err("lone surrogate");
+                }
+                let second = hex(self, at + 8)?;
+                if !(0xDC00..=0xDFFF).contains(&second) {
+                    self.i = at;
+                    return self.err("lone surrogate");
+                }
+                let c = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
+                Ok((char::from_u32(c).expect("a valid surrogate pair"), 12))
+            }
+            0xDC00..=0xDFFF => {
+                self.i = at;
+                self.err("lone surrogate")
+            }
+            c => Ok((char::from_u32(c).expect("not a surrogate"), 6)),
+        }
+    }
+
+    /// Skips one value of any kind.
+    pub fn skip(&mut self) -> Result<()> {
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(b'{') => self.object(|r, _| r.skip()),
+            Some(b'[') => self.array(|r| r.skip()),
+            Some(b't') => self.literal("true"),
+            Some(b'f') => self.literal("false"),
+            Some(b'n') => self.literal("null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => self.err("expected a value"),
+        }
+    }
+
+    fn literal(&mut self, word: &'static str) -> Result<()> {
+        if self.text[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            self.err("invalid literal")
+        }
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> Result<()> {
+        let b = self.text.as_bytes();
+        let digits = |i: &mut usize| {
+            let s = *i;
+            while *i < b.len() && b[*i].is_ascii_digit() {
+                *i += 1;
+            }
+            *i > s
+        };
+        let mut i = self.i;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        let int_start = i;
+        if !digits(&mut i) || (b[int_start] == b'0' && i - int_start > 1) {
+            return self.err("invalid number");
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            if !digits(&mut i) {
+                return self.err("invalid number");
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if !digits(&mut i) {
+                return self.err("invalid number");
+            }
+        }
+        self.i = i;
+        Ok(())
+    }
+
+    /// Nothing but whitespace may follow the document.
+    pub fn end(&mut self) -> Result<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => self.err("trailing characters"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The reader's view of a document: every string, in order, with `skip` for the rest.
+    fn strings(text: &str) -> Result<Vec<String>> {
+        fn walk(r: &mut Reader<'_>, out: &mut Vec<String>) -> Result<()> {
+            match r.peek() {
+                Some(b'"') => out.push(r.string()?.into_owned()),
+                Some(b'{') => r.object(|r, k| {
+                    out.push(k.into_owned());
+                    walk(r, out)
+                })?,
+                Some(b'[') => r.array(|r| walk(r, out))?,
+                _ => r.skip()?,
+            }
+            Ok(())
+        }
+        let mut r = Reader::new(text);
+        let mut out = Vec::new();
+        walk(&mut r, &mut out)?;
+        r.end()?;
+        Ok(out)
+    }
+
+    fn serde_strings(text: &str) -> Option<Vec<String>> {
+        fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::String(s) => out.push(s.clone()),
+                serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| {
+                    out.push(k.clone());
+                    walk(v, out)
+                }),
+                serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+                _ => {}
+            }
+        }
+        // `preserve_order` is off: compare as a multiset.
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        let mut out = Vec::new();
+        walk(&v, &mut out);
+        Some(out)
+    }
+
+    fn same_as_serde(text: &str) {
+        let ours = strings(text).map(|mut v| {
+            v.sort();
+            v
+        });
+        let theirs = serde_strings(text).map(|mut v| {
+            v.sort();
+            v
+        });
+        match (ours, theirs) {
+            (Ok(a), Some(b)) => assert_eq!(a, b, "{text:?}"),
+            (Err(_), None) => {}
+            (a, b) => panic!("reader {a:?}, serde_json {b:?} for {text:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_and_refuses_what_serde_json_does() {
+        for text in [
+            r#"{"a":"b","c":[1,-2.5e+3,true,false,null,{"d":"\u00e9\ud83d\ude00\"\\\/\b\f\n\r\t"}]}"#,
+            r#"  { "Messages" : [ ] }  "#,
+            r#""plain""#,
+            r#""esc\"aped""#,
+            "\"raw\u{1}control\"",
+            r#""\ud83d""#,
+            r#""\ude00""#,
+            r#""\ud83d\u0041""#,
+            r#""\x""#,
+            r#""\u12g4""#,
+            r#"{"a":1,}"#,
+            r#"[1 2]"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":-}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":"b"} x"#,
+            r#"{"a":"unterminated"#,
+            r#"{"a""#,
+            "",
+            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        ] {
+            same_as_serde(text);
+        }
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed() {
+        let mut r = Reader::new(r#""caf\u00e9" "café""#);
+        assert!(matches!(r.string().unwrap(), Cow::Owned(s) if s == "café"));
+        assert!(matches!(r.string().unwrap(), Cow::Borrowed("café")));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_recursed() {
+        let text = "[".repeat(100_000);
+        assert_eq!(strings(&text).unwrap_err().what, "nested too deeply");
+    }
+
+    proptest! {
+        /// Any JSON document, and a document inside a string inside a string (the SQS shape).
+        #[test]
+        fn any_document_reads_as_serde_json_reads_it(v in arb_json(), garbage in "[ -~]{0,3}") {
+            let text = v.to_string();
+            same_as_serde(&text);
+            let nested = serde_json::json!({ "Body": serde_json::json!({ "Message": text }).to_string() }).to_string();
+            same_as_serde(&nested);
+            same_as_serde(&format!("{text}{garbage}"));
+            let cut = (0..=text.len() / 2).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+            same_as_serde(&text[..cut]);
+        }
+    }
+
+    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+            any::<String>().prop_map(serde_json::Value::from),
+            "[\"\\\\/\u{0}-\u{1f}a\u{e9}\u{1f600}]{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}
