@@ -173,8 +173,10 @@ impl Sqs {
     async fn call<T: Serialize>(&self, target: &'static str, req: &T) -> Result<Bytes, SqsError> {
         let action = target.trim_start_matches("AmazonSQS.");
         let body = serde_json::to_vec(req).map_err(|e| SqsError::Transport(e.to_string()))?;
-        let signing = self.credentials.get(&self.region).await?;
-        let signed = signing.sign(&self.region, &self.host, target, &body);
+        // One clock read per request: the date signed and the day of the signing key.
+        let amz_date = sigv4::amz_date(SystemTime::now());
+        let signing = self.credentials.get(&self.region, &amz_date).await?;
+        let signed = signing.sign(&self.region, &self.host, target, &body, amz_date);
         let mut request = http::Request::new(Full::new(Bytes::from(body)));
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = self.uri.clone();
@@ -338,7 +340,7 @@ struct Signing {
 }
 
 impl Signing {
-    fn sign(&self, region: &str, host: &str, target: &str, body: &[u8]) -> sigv4::Signed {
+    fn sign(&self, region: &str, host: &str, target: &str, body: &[u8], amz_date: String) -> sigv4::Signed {
         let req = sigv4::Request {
             access_key_id: &self.access_key_id,
             session_token: self.session_token.as_ref().and_then(|t| t.to_str().ok()),
@@ -348,15 +350,15 @@ impl Signing {
             target,
             body,
         };
-        sigv4::sign(&req, &self.key, sigv4::amz_date(SystemTime::now()))
+        sigv4::sign(&req, &self.key, amz_date)
     }
 }
 
 impl CachedCredentials {
-    async fn get(&self, region: &str) -> Result<std::sync::Arc<Signing>, SqsError> {
+    /// Credentials with a key for the day of `today` (an amz date).
+    async fn get(&self, region: &str, today: &str) -> Result<std::sync::Arc<Signing>, SqsError> {
         let mut cached = self.cached.lock().await;
         let now = SystemTime::now();
-        let today = sigv4::amz_date(now);
         let fresh = |s: &Signing| s.expiry.is_none_or(|t| t > now + Duration::from_secs(300));
         match cached.as_ref() {
             Some(s) if fresh(s) && s.key.is_for(today.as_bytes()) => return Ok(s.clone()),
@@ -367,7 +369,7 @@ impl CachedCredentials {
                     session_token: s.session_token.clone(),
                     expiry: s.expiry,
                     secret: s.secret.clone(),
-                    key: key_for(&s.secret, &today, region),
+                    key: key_for(&s.secret, today, region),
                 });
                 *cached = Some(next.clone());
                 return Ok(next);
@@ -383,7 +385,7 @@ impl CachedCredentials {
             access_key_id: c.access_key_id().to_owned(),
             session_token,
             expiry: c.expiry(),
-            key: key_for(c.secret_access_key(), &today, region),
+            key: key_for(c.secret_access_key(), today, region),
             secret: c.secret_access_key().to_owned(),
         });
         *cached = Some(next.clone());

@@ -70,45 +70,41 @@ impl<'a> Reader<'a> {
 
     /// Reads an object, calling `field` with each key; `field` must read or skip the value.
     pub fn object(&mut self, mut field: impl FnMut(&mut Self, Cow<'a, str>) -> Result<()>) -> Result<()> {
-        self.expect(b'{', "expected an object")?;
-        self.enter()?;
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-        } else {
-            loop {
-                let key = self.string()?;
-                self.expect(b':', "expected ':'")?;
-                field(self, key)?;
-                match self.peek() {
-                    Some(b',') => self.i += 1,
-                    Some(b'}') => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return self.err("expected ',' or '}'"),
-                }
-            }
-        }
-        self.depth -= 1;
-        Ok(())
+        self.delimited(b'{', b'}', "expected an object", "expected ',' or '}'", |r| {
+            let key = r.string()?;
+            r.expect(b':', "expected ':'")?;
+            field(r, key)
+        })
     }
 
     /// Reads an array, calling `item` for each element; `item` must read or skip it.
-    pub fn array(&mut self, mut item: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
-        self.expect(b'[', "expected an array")?;
+    pub fn array(&mut self, item: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.delimited(b'[', b']', "expected an array", "expected ',' or ']'", item)
+    }
+
+    /// `open`, then comma-separated members read by `member`, then `close`.
+    fn delimited(
+        &mut self,
+        open: u8,
+        close: u8,
+        not_open: &'static str,
+        bad_separator: &'static str,
+        mut member: impl FnMut(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        self.expect(open, not_open)?;
         self.enter()?;
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.i += 1;
         } else {
             loop {
-                item(self)?;
+                member(self)?;
                 match self.peek() {
                     Some(b',') => self.i += 1,
-                    Some(b']') => {
+                    Some(c) if c == close => {
                         self.i += 1;
                         break;
                     }
-                    _ => return self.err("expected ',' or ']'"),
+                    _ => return self.err(bad_separator),
                 }
             }
         }
