@@ -6,7 +6,7 @@
 //!                                   │ Ingest{messages, ack}
 //!                                   ▼
 //!                              Normalizer (decode; confirm subscriptions; route by tenant)
-//!                                   │ Append{records, quarantine, ack}
+//!                                   │ Append{records, quarantine, ack}  (the ack is the consumer's own)
 //!                                   ▼
 //!                              TenantWriter (one per tenant; N rows / T ms per transaction)
 //! ```

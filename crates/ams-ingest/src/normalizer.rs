@@ -104,7 +104,17 @@ impl Handler<Ingest> for Normalizer {
                 }
             }
         }
+        let mut done = Committed::default();
+        for (r, _) in &records {
+            done.records[r.dataset().index()] += 1;
+        }
         let writer = self.writer(&q.schema);
+        if confirmations.is_empty() {
+            // The common case: the writer answers the consumer itself.
+            done.quarantined = quarantine.len();
+            writer.do_send(Append { records, quarantine, done, ack: msg.ack });
+            return;
+        }
         let store = self.store.clone();
         actix::spawn(async move {
             let mut failed = None;
@@ -125,16 +135,13 @@ impl Handler<Ingest> for Normalizer {
                     Confirmation::Failed(e) => failed = Some(e),
                 }
             }
-            let mut done = Committed { quarantined: quarantine.len(), ..Committed::default() };
-            for (r, _) in &records {
-                done.records[r.dataset().index()] += 1;
-            }
+            done.quarantined = quarantine.len();
             let (tx, rx) = oneshot::channel();
-            writer.do_send(Append { records, quarantine, ack: tx });
+            writer.do_send(Append { records, quarantine, done, ack: tx });
             let result = match (rx.await, failed) {
                 // Amazon sends a confirmation once: keep it on the queue to try again later.
-                (Ok(Ok(())), Some(e)) => Err(e),
-                (Ok(r), None) => r.map(|()| done),
+                (Ok(Ok(_)), Some(e)) => Err(e),
+                (Ok(r), None) => r,
                 (Ok(Err(e)), _) => Err(e),
                 (Err(_), _) => Err("writer stopped".to_owned()),
             };

@@ -16,19 +16,19 @@ use std::time::Duration;
 use actix::prelude::*;
 use ams_model::Record;
 use ams_store::{LedgerBatch, LedgerWriter, Provenance, QuarantineEntry, Store, TenantSchema};
-use tokio::sync::oneshot;
-
+use crate::normalizer::{Committed, IngestAck};
 use crate::RuntimeConfig;
 
-pub type WriteAck = oneshot::Sender<Result<(), String>>;
-
-/// Records and quarantine entries of some messages, answered once they are committed.
+/// Records and quarantine entries of some messages, answered once they are committed: `ack`
+/// gets `done` (what the consumer counts) or the error. The ack goes straight to the consumer
+/// that holds the messages, with no task in between (one wake-up per batch fewer).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Append {
     pub records: Vec<(Record, Provenance)>,
     pub quarantine: Vec<QuarantineEntry>,
-    pub ack: WriteAck,
+    pub done: Committed,
+    pub ack: IngestAck,
 }
 
 pub struct TenantWriter {
@@ -36,7 +36,7 @@ pub struct TenantWriter {
     writer: LedgerWriter,
     config: RuntimeConfig,
     pending: LedgerBatch,
-    acks: Vec<WriteAck>,
+    acks: Vec<(Committed, IngestAck)>,
     timer: Option<SpawnHandle>,
     flushing: bool,
     shutting_down: Arc<AtomicBool>,
@@ -102,8 +102,8 @@ impl TenantWriter {
             }
         };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
-            for ack in acks {
-                let _ = ack.send(result.clone());
+            for (done, ack) in acks {
+                let _ = ack.send(result.clone().map(|()| done));
             }
             act.flushing = false;
             if act.size() >= act.config.batch_rows {
@@ -139,7 +139,7 @@ impl Handler<Append> for TenantWriter {
         for q in msg.quarantine {
             self.pending.quarantine(q);
         }
-        self.acks.push(msg.ack);
+        self.acks.push((msg.done, msg.ack));
         if self.size() >= self.config.batch_rows {
             self.flush(ctx);
         } else {

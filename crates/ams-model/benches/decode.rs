@@ -44,6 +44,13 @@ fn rate(bodies: &[String], reps: usize) -> f64 {
     (bodies.len() * reps) as f64 / best
 }
 
+/// `AMS_DECODE_REPS` scales the repetitions (default 100,000 per case). A small value under
+/// `valgrind --tool=callgrind` counts instructions per body: exact and repeatable on a machine
+/// whose timings are noisy (docs/performance.md).
+fn reps(default: usize) -> usize {
+    std::env::var("AMS_DECODE_REPS").ok().and_then(|v| v.parse().ok()).map_or(default, |r: usize| r.max(1) * default / 100_000).max(1)
+}
+
 fn main() {
     let traffic = fixture("sp-traffic.json");
     let conversion = fixture("sp-conversion.json");
@@ -58,7 +65,7 @@ fn main() {
     ];
     println!("decode throughput, one core (best of 5):");
     for (name, bodies) in &cases {
-        println!("  {name:<30} {:>10.0} bodies/s  ({} bytes)", rate(bodies, 100_000), bodies[0].len());
+        println!("  {name:<30} {:>10.0} bodies/s  ({} bytes)", rate(bodies, reps(100_000)), bodies[0].len());
     }
     // The hourly burst is mostly traffic and conversion, half of it in SNS envelopes.
     let mix: Vec<String> = vec![
@@ -66,5 +73,5 @@ fn main() {
         conversion.clone(), envelope(&conversion), fixture("sb-traffic.json"), envelope(&sd_conv),
         fixture("budget-usage.json"), envelope(&campaign),
     ];
-    println!("  {:<30} {:>10.0} bodies/s", "realistic mix", rate(&mix, 20_000));
+    println!("  {:<30} {:>10.0} bodies/s", "realistic mix", rate(&mix, reps(20_000)));
 }
