@@ -2,7 +2,7 @@
 //! a bare drain (receive + delete, no processing) beside ams-hub's end-to-end drain into
 //! Postgres, the ams-hub process's CPU time per message, and RSS/CPU with 1,000 idle queues.
 //! Emulator: fauxqs (npm; moto is far too slow to measure anything but itself).
-//! Run: `scripts/bench` (installs fauxqs, builds the release binary). Prints figures only.
+//! Run: `scripts/bench` (installs fauxqs, builds the production `dist` binary). Prints figures only.
 //! ams-hub runs with its defaults; `AMS_HUB_*` variables in the environment pass through.
 
 use std::path::PathBuf;
