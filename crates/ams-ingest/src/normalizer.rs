@@ -104,15 +104,10 @@ impl Handler<Ingest> for Normalizer {
                 }
             }
         }
-        let mut done = Committed::default();
-        for (r, _) in &records {
-            done.records[r.dataset().index()] += 1;
-        }
         let writer = self.writer(&q.schema);
         if confirmations.is_empty() {
             // The common case: the writer answers the consumer itself.
-            done.quarantined = quarantine.len();
-            writer.do_send(Append { records, quarantine, done, ack: msg.ack });
+            writer.do_send(Append { records, quarantine, ack: msg.ack });
             return;
         }
         let store = self.store.clone();
@@ -135,9 +130,8 @@ impl Handler<Ingest> for Normalizer {
                     Confirmation::Failed(e) => failed = Some(e),
                 }
             }
-            done.quarantined = quarantine.len();
             let (tx, rx) = oneshot::channel();
-            writer.do_send(Append { records, quarantine, done, ack: tx });
+            writer.do_send(Append { records, quarantine, ack: tx });
             let result = match (rx.await, failed) {
                 // Amazon sends a confirmation once: keep it on the queue to try again later.
                 (Ok(Ok(_)), Some(e)) => Err(e),

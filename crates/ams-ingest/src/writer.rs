@@ -20,14 +20,13 @@ use crate::normalizer::{Committed, IngestAck};
 use crate::RuntimeConfig;
 
 /// Records and quarantine entries of some messages, answered once they are committed: `ack`
-/// gets `done` (what the consumer counts) or the error. The ack goes straight to the consumer
-/// that holds the messages, with no task in between (one wake-up per batch fewer).
+/// gets what was committed (counted for the consumer's status) or the error. The ack is the
+/// consumer's own when no confirmation is involved: no task in between, one wake-up fewer.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Append {
     pub records: Vec<(Record, Provenance)>,
     pub quarantine: Vec<QuarantineEntry>,
-    pub done: Committed,
     pub ack: IngestAck,
 }
 
@@ -133,13 +132,15 @@ impl Handler<Append> for TenantWriter {
     type Result = ();
 
     fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) {
+        let mut done = Committed { quarantined: msg.quarantine.len(), ..Committed::default() };
         for (record, provenance) in &msg.records {
+            done.records[record.dataset().index()] += 1;
             self.pending.push(record, *provenance);
         }
         for q in msg.quarantine {
             self.pending.quarantine(q);
         }
-        self.acks.push((msg.done, msg.ack));
+        self.acks.push((done, msg.ack));
         if self.size() >= self.config.batch_rows {
             self.flush(ctx);
         } else {
