@@ -112,6 +112,23 @@ async fn a_poison_message_is_quarantined_once_and_the_rest_flows() {
     let codes: Vec<&str> = quarantined.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(codes, ["missing_field", "not_json", "refused_confirmation"]);
     assert!(quarantined.iter().all(|(_, s)| s == &a.queue_url));
+    // The status counts them too: two unreadable bodies (acked by the writer directly) and the
+    // refused confirmation (acked after the confirmation step).
+    wait_until("the status to count 3 quarantined messages", 30, &serve, || {
+        let (store, url) = (store.clone(), a.queue_url.clone());
+        async move {
+            let n: Option<i64> = sqlx::query_scalar(
+                "SELECT s.messages_quarantined FROM control.consumer_states s JOIN control.queues q ON q.id = s.queue_id
+                 WHERE q.queue_url = $1",
+            )
+            .bind(&url)
+            .fetch_optional(store.pool())
+            .await
+            .unwrap();
+            n == Some(3)
+        }
+    })
+    .await;
     let (status, error): (String, Option<String>) =
         sqlx::query_as("SELECT status, last_error FROM control.subscriptions")
             .fetch_one(store.pool())
