@@ -52,7 +52,7 @@ async fn signed_receive_delete_and_visibility_pass_moto_signature_checks() {
             assert_eq!(m.attributes.approximate_receive_count.as_deref(), Some("1"));
             assert!(m.attributes.sent_timestamp.is_some());
         }
-        let receipts: Vec<(String, String)> = batch.iter().map(|m| (m.message_id.clone(), m.receipt_handle.clone())).collect();
+        let receipts: Vec<String> = batch.iter().map(|m| m.receipt_handle.clone()).collect();
         assert_eq!(sqs.change_visibility_batch(&url, &receipts, 60).await.expect("signed visibility change"), 0);
         assert_eq!(sqs.delete_batch(&url, &receipts).await.expect("signed delete"), 0);
         got.extend(batch.into_iter().map(|m| m.body));

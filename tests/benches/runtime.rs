@@ -144,7 +144,7 @@ async fn bare_drain_fast(sqs: &ams_ingest::sqs::Sqs, url: &str, pollers: usize) 
                     return n;
                 }
                 n += msgs.len();
-                let receipts: Vec<(String, String)> = msgs.into_iter().map(|m| (m.message_id, m.receipt_handle)).collect();
+                let receipts: Vec<String> = msgs.into_iter().map(|m| m.receipt_handle).collect();
                 assert_eq!(sqs.delete_batch(&url, &receipts).await.unwrap(), 0);
             }
         }));
@@ -159,10 +159,16 @@ async fn bare_drain_fast(sqs: &ams_ingest::sqs::Sqs, url: &str, pollers: usize) 
 
 /// utime + stime of a process, in seconds (Linux /proc).
 fn cpu_seconds(pid: u32) -> f64 {
+    let (user, system) = cpu_split(pid);
+    user + system
+}
+
+/// (utime, stime) of a process, in seconds.
+fn cpu_split(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0 // CLK_TCK is 100 on Linux
+    let ticks = |i: usize| fields[i].parse::<f64>().unwrap() / 100.0; // CLK_TCK is 100 on Linux
+    (ticks(11), ticks(12))
 }
 
 fn rss_mib(pid: u32) -> f64 {
@@ -213,12 +219,21 @@ async fn main() {
     fill(&sqs, &url, "hub").await;
     store.add_queue(account.id, &url, "us-east-1").await.unwrap();
     let start = Instant::now();
-    let serve = Serve::start_bin(&release_bin(), &db, &fq.1, &[("AMS_HUB_RECONCILE_SECS", "1"), ("RUST_LOG", &std::env::var("AMS_BENCH_LOG").unwrap_or("warn".into()))]);
+    // AMS_BENCH_SSLMODE=disable: a plain TCP connection to Postgres (Debian's server offers
+    // TLS, and a URL without `sslmode` prefers it, also on loopback).
+    let db_url = match std::env::var("AMS_BENCH_SSLMODE") {
+        Ok(mode) => format!("{}?sslmode={mode}", db.url),
+        Err(_) => db.url.clone(),
+    };
+    let log = std::env::var("AMS_BENCH_LOG").unwrap_or("warn".into());
+    let serve = Serve::start_bin(&release_bin(), &db, &fq.1, &[("AMS_HUB_RECONCILE_SECS", "1"), ("RUST_LOG", &log), ("DATABASE_URL", &db_url)]);
     let pid = serve.pid().unwrap();
     // AMS_BENCH_PROFILE=<file>: record a CPU profile of the end-to-end drain with perf.
+    // AMS_BENCH_CALLGRAPH=dwarf unwinds a release binary without frame pointers (larger files).
     let mut perf = std::env::var("AMS_BENCH_PROFILE").ok().map(|out| {
+        let graph = std::env::var("AMS_BENCH_CALLGRAPH").unwrap_or_else(|_| "fp".into());
         Command::new("perf")
-            .args(["record", "-F", "4999", "--call-graph", "fp", "-o", &out, "-p", &pid.to_string()])
+            .args(["record", "-F", "4999", "--call-graph", &graph, "-o", &out, "-p", &pid.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -251,6 +266,7 @@ async fn main() {
     let (t1, n1, cpu1) = first.unwrap();
     let steady = (MESSAGES as i64 - n1) as f64 / t1.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid);
+    let (user, system) = cpu_split(pid);
     let rss_busy = rss_mib(pid);
     if let Some(p) = perf.as_mut() {
         let _ = Command::new("kill").args(["-INT", &p.id().to_string()]).status();
@@ -272,6 +288,7 @@ async fn main() {
         (MESSAGES as i64 - n1) as f64 / (cpu - cpu1),
         cpu - cpu1
     );
+    println!("  ams-hub CPU split, whole run                              {:>8.0}% user, {:.0}% kernel", user / cpu * 100.0, system / cpu * 100.0);
     println!("  ams-hub RSS after the drain                               {rss_busy:>8.1} MiB");
 
     if std::env::var("AMS_BENCH_QUICK").is_ok() {

@@ -200,24 +200,23 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
         if let Some(sent) = oldest {
             counters.oldest_received_age_ms.store((now_ms - sent).max(0), Ordering::Relaxed);
         }
-        let mut receipts = Vec::with_capacity(messages.len());
-        let mut bodies = Vec::with_capacity(messages.len());
-        for m in messages {
-            let receive_count = m.attributes.approximate_receive_count.as_deref().and_then(|v| v.parse().ok()).unwrap_or(1);
-            receipts.push((m.message_id.clone(), m.receipt_handle));
-            bodies.push(SqsMessage { message_id: m.message_id, body: m.body, receive_count });
-        }
         // One span per batch, from receive to delete (exported over OTLP when configured),
         // naming the SQS messages it holds.
-        let ids: Vec<&str> = receipts.iter().map(|(id, _)| id.as_str()).collect();
         let span = tracing::info_span!(
             "sqs.batch",
             otel.kind = "consumer",
             messaging.system = "aws_sqs",
             messaging.destination.name = %q.queue_url,
-            messaging.batch.message_count = receipts.len(),
-            messaging.message.ids = %ids.join(","),
+            messaging.batch.message_count = messages.len(),
+            messaging.message.ids = %messages.iter().map(|m| m.message_id.as_str()).collect::<Vec<_>>().join(","),
         );
+        let mut receipts = Vec::with_capacity(messages.len());
+        let mut bodies = Vec::with_capacity(messages.len());
+        for m in messages {
+            let receive_count = m.attributes.approximate_receive_count.as_deref().and_then(|v| v.parse().ok()).unwrap_or(1);
+            receipts.push(m.receipt_handle);
+            bodies.push(SqsMessage { message_id: m.message_id, body: m.body, receive_count });
+        }
         let (tx, rx) = oneshot::channel();
         shared.normalizer.do_send(Ingest { queue: q.clone(), messages: bodies, ack: tx });
         actix::spawn(settle(shared.clone(), receipts, rx, permits).instrument(span));
@@ -231,7 +230,7 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
 /// deletes them. Not committed: nothing is deleted and SQS redelivers after the timeout.
 async fn settle(
     shared: Rc<Shared>,
-    receipts: Vec<(String, String)>,
+    receipts: Vec<String>,
     mut committed: oneshot::Receiver<Result<Committed, String>>,
     permits: OwnedSemaphorePermit,
 ) {

@@ -120,8 +120,8 @@ impl Sqs {
         }
     }
 
-    /// Deletes `(id, receipt handle)` entries; returns how many SQS reported as failed.
-    pub async fn delete_batch(&self, queue_url: &str, receipts: &[(String, String)]) -> Result<usize, SqsError> {
+    /// Deletes messages by receipt handle; returns how many SQS reported as failed.
+    pub async fn delete_batch(&self, queue_url: &str, receipts: &[String]) -> Result<usize, SqsError> {
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
         struct Entry<'a> {
@@ -134,16 +134,16 @@ impl Sqs {
             queue_url: &'a str,
             entries: Vec<Entry<'a>>,
         }
-        let entries = receipts.iter().enumerate().map(|(i, (_, h))| Entry { id: i.to_string(), receipt_handle: h }).collect();
+        let entries = receipts.iter().enumerate().map(|(i, h)| Entry { id: i.to_string(), receipt_handle: h }).collect();
         let body = self.call("AmazonSQS.DeleteMessageBatch", &Req { queue_url, entries }).await?;
         Ok(failed(&body))
     }
 
-    /// Sets the visibility timeout of `(id, receipt handle)` entries; returns the failures.
+    /// Sets the visibility timeout of messages by receipt handle; returns the failures.
     pub async fn change_visibility_batch(
         &self,
         queue_url: &str,
-        receipts: &[(String, String)],
+        receipts: &[String],
         visibility_secs: i32,
     ) -> Result<usize, SqsError> {
         #[derive(Serialize)]
@@ -162,7 +162,7 @@ impl Sqs {
         let entries = receipts
             .iter()
             .enumerate()
-            .map(|(i, (_, h))| Entry { id: i.to_string(), receipt_handle: h, visibility_timeout: visibility_secs })
+            .map(|(i, h)| Entry { id: i.to_string(), receipt_handle: h, visibility_timeout: visibility_secs })
             .collect();
         let body = self.call("AmazonSQS.ChangeMessageVisibilityBatch", &Req { queue_url, entries }).await?;
         Ok(failed(&body))

@@ -4,16 +4,18 @@
 use ams_model::{Column, ColumnKind, ColumnSink, Record};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::postgres::PgArguments;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgTypeInfo};
 use sqlx::query::Query;
-use sqlx::Postgres;
+use sqlx::{Encode, Postgres, Type};
 use uuid::Uuid;
 
 use super::Provenance;
 
 pub(crate) enum Buffer {
     /// Text, and JSON as text (cast to jsonb in SQL).
-    Text(Vec<Option<String>>),
+    Text(TextColumn),
     Long(Vec<Option<i64>>),
     Decimal(Vec<Option<Decimal>>),
     Timestamp(Vec<Option<DateTime<Utc>>>),
@@ -25,7 +27,7 @@ impl Buffer {
     /// Binds the whole column as one array parameter.
     pub fn bind<'q>(&'q self, q: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
         match self {
-            Buffer::Text(v) => q.bind(&v[..]),
+            Buffer::Text(v) => q.bind(v),
             Buffer::Long(v) => q.bind(&v[..]),
             Buffer::Decimal(v) => q.bind(&v[..]),
             Buffer::Timestamp(v) => q.bind(&v[..]),
@@ -37,13 +39,85 @@ impl Buffer {
     /// The values of the given rows, in that order.
     pub fn gather(&self, rows: &[usize]) -> Buffer {
         match self {
-            Buffer::Text(v) => Buffer::Text(rows.iter().map(|&r| v[r].clone()).collect()),
+            Buffer::Text(v) => Buffer::Text(v.gather(rows)),
             Buffer::Long(v) => Buffer::Long(rows.iter().map(|&r| v[r]).collect()),
             Buffer::Decimal(v) => Buffer::Decimal(rows.iter().map(|&r| v[r]).collect()),
             Buffer::Timestamp(v) => Buffer::Timestamp(rows.iter().map(|&r| v[r]).collect()),
             Buffer::LocalTimestamp(v) => Buffer::LocalTimestamp(rows.iter().map(|&r| v[r]).collect()),
             Buffer::Bool(v) => Buffer::Bool(rows.iter().map(|&r| v[r]).collect()),
         }
+    }
+}
+
+/// A text column: every value's bytes in one string, so that a value costs no allocation (and
+/// later no free) of its own. Per-value `String`s were the largest single source of
+/// allocations in the runtime (docs/performance.md, session 6). Binds as a Postgres `text[]`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct TextColumn {
+    bytes: String,
+    /// Per row: the value's byte range in `bytes`, or None for NULL.
+    spans: Vec<Option<(usize, usize)>>,
+}
+
+impl TextColumn {
+    pub fn push(&mut self, v: Option<&str>) {
+        self.spans.push(v.map(|s| {
+            let start = self.bytes.len();
+            self.bytes.push_str(s);
+            (start, self.bytes.len())
+        }));
+    }
+
+    pub fn get(&self, row: usize) -> Option<&str> {
+        self.spans[row].map(|(start, end)| &self.bytes[start..end])
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+        (0..self.len()).map(|row| self.get(row))
+    }
+
+    /// The values of the given rows, in that order.
+    pub fn gather(&self, rows: &[usize]) -> TextColumn {
+        let mut out = TextColumn::default();
+        for &r in rows {
+            out.push(self.get(r));
+        }
+        out
+    }
+}
+
+impl Type<Postgres> for TextColumn {
+    fn type_info() -> PgTypeInfo {
+        <Vec<String> as Type<Postgres>>::type_info()
+    }
+}
+
+/// Postgres's binary array format, as sqlx writes a `Vec<Option<String>>`: one dimension,
+/// element type `text` (oid 25), lower bound 1, then each value length-prefixed (-1: NULL).
+impl Encode<'_, Postgres> for TextColumn {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        const TEXT_OID: u32 = 25;
+        let len = i32::try_from(self.len()).map_err(|_| format!("text array too long: {}", self.len()))?;
+        buf.extend_from_slice(&1_i32.to_be_bytes());
+        buf.extend_from_slice(&0_i32.to_be_bytes());
+        buf.extend_from_slice(&TEXT_OID.to_be_bytes());
+        buf.extend_from_slice(&len.to_be_bytes());
+        buf.extend_from_slice(&1_i32.to_be_bytes());
+        for v in self.iter() {
+            match v {
+                None => buf.extend_from_slice(&(-1_i32).to_be_bytes()),
+                Some(s) => {
+                    let n = i32::try_from(s.len()).map_err(|_| format!("text value too long: {} bytes", s.len()))?;
+                    buf.extend_from_slice(&n.to_be_bytes());
+                    buf.extend_from_slice(s.as_bytes());
+                }
+            }
+        }
+        Ok(IsNull::No)
     }
 }
 
@@ -60,7 +134,7 @@ impl ColumnBuffers {
         let buffers = columns
             .iter()
             .map(|c| match c.kind {
-                ColumnKind::Text | ColumnKind::Json => Buffer::Text(Vec::new()),
+                ColumnKind::Text | ColumnKind::Json => Buffer::Text(TextColumn::default()),
                 ColumnKind::Long => Buffer::Long(Vec::new()),
                 ColumnKind::Decimal => Buffer::Decimal(Vec::new()),
                 ColumnKind::Timestamp => Buffer::Timestamp(Vec::new()),
@@ -111,7 +185,7 @@ impl ColumnSink for ColumnBuffers {
             kind_mismatch(&col, "text");
         }
         match self.next() {
-            Buffer::Text(b) => b.push(v.map(str::to_owned)),
+            Buffer::Text(b) => b.push(v),
             _ => kind_mismatch(&col, "text"),
         }
     }
@@ -156,8 +230,42 @@ impl ColumnSink for ColumnBuffers {
             kind_mismatch(&col, "json");
         }
         match self.next() {
-            Buffer::Text(b) => b.push(v.map(str::to_owned)),
+            Buffer::Text(b) => b.push(v),
             _ => kind_mismatch(&col, "json"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded<T: for<'q> Encode<'q, Postgres>>(v: &T) -> Vec<u8> {
+        let mut buf = PgArgumentBuffer::default();
+        assert!(matches!(v.encode_by_ref(&mut buf).unwrap(), IsNull::No));
+        buf.to_vec()
+    }
+
+    #[test]
+    fn text_columns_hold_and_bind_their_values_as_a_vec_of_strings_does() {
+        let cases: Vec<Vec<Option<&str>>> = vec![
+            vec![],
+            vec![None],
+            vec![Some("")],
+            vec![Some("amzn1.campaign.1"), None, Some(""), Some("café \"q\" \u{1f600}"), Some("x")],
+        ];
+        for values in cases {
+            let mut column = TextColumn::default();
+            for v in &values {
+                column.push(*v);
+            }
+            assert_eq!(column.iter().collect::<Vec<_>>(), values);
+            let strings: Vec<Option<String>> = values.iter().map(|v| v.map(str::to_owned)).collect();
+            assert_eq!(encoded(&column), encoded(&strings), "{values:?}");
+            assert_eq!(TextColumn::type_info(), <Vec<Option<String>> as Type<Postgres>>::type_info());
+            let rows: Vec<usize> = (0..values.len()).rev().collect();
+            let reversed: Vec<Option<&str>> = values.iter().rev().copied().collect();
+            assert_eq!(column.gather(&rows).iter().collect::<Vec<_>>(), reversed);
         }
     }
 }

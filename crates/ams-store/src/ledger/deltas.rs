@@ -51,14 +51,14 @@ pub(crate) async fn write(
     let Buffer::Text(ids) = &b.buffers[0] else { unreachable!("idempotency_id is the first, text column") };
     // Encode every row while the server looks the ids up (most are new in the hot path).
     let lookup_sql = format!("SELECT idempotency_id FROM {table} WHERE idempotency_id = ANY($1::text[])");
-    let lookup = sqlx::query_scalar::<_, String>(&lookup_sql).bind(&ids[..]).fetch_all(&mut **tx);
+    let lookup = sqlx::query_scalar::<_, String>(&lookup_sql).bind(ids).fetch_all(&mut **tx);
     let (known, encoded) = tokio::join!(lookup, async { encode_delta_rows(b) });
     let known = known?;
     let known: HashSet<&str> = known.iter().map(String::as_str).collect();
     let mut seen = HashSet::with_capacity(ids.len());
     let fresh: Vec<usize> = (0..ids.len())
         .filter(|&i| {
-            let id = ids[i].as_deref().expect("idempotency_id is required");
+            let id = ids.get(i).expect("idempotency_id is required");
             !known.contains(id) && seen.insert(id)
         })
         .collect();
@@ -105,7 +105,7 @@ async fn write_upsert(
     let mut inserted: HashSet<&str> = inserted.iter().map(String::as_str).collect();
     // The first row of each inserted id is the one that went in.
     let fresh: Vec<usize> =
-        (0..ids.len()).filter(|&i| inserted.remove(ids[i].as_deref().expect("required"))).collect();
+        (0..ids.len()).filter(|&i| inserted.remove(ids.get(i).expect("required"))).collect();
     if fresh.is_empty() {
         return Ok(0);
     }
@@ -177,8 +177,8 @@ fn position(b: &ColumnBuffers, name: &str) -> usize {
 
 fn encode(data: &mut CopyData, b: &ColumnBuffers, column: usize, row: usize) {
     match &b.buffers[column] {
-        Buffer::Text(v) if b.columns[column].kind == ColumnKind::Json => data.jsonb(v[row].as_deref()),
-        Buffer::Text(v) => data.text(v[row].as_deref()),
+        Buffer::Text(v) if b.columns[column].kind == ColumnKind::Json => data.jsonb(v.get(row)),
+        Buffer::Text(v) => data.text(v.get(row)),
         Buffer::Long(v) => data.int8(v[row]),
         Buffer::Decimal(v) => data.numeric(v[row]),
         Buffer::Timestamp(v) => data.timestamptz(v[row]),
@@ -212,7 +212,7 @@ fn key_hash(b: &ColumnBuffers, key: &[usize], row: usize, scratch: &mut Vec<u8>)
     let mut hour: u32 = 0;
     for &c in key {
         match &b.buffers[c] {
-            Buffer::Text(v) => match v[row].as_deref() {
+            Buffer::Text(v) => match v.get(row) {
                 None => scratch.push(0),
                 Some(s) => {
                     scratch.push(1);
