@@ -265,8 +265,8 @@ async fn main() {
     }
     let (t1, n1, cpu1) = first.unwrap();
     let steady = (MESSAGES as i64 - n1) as f64 / t1.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(pid);
     let (user, system) = cpu_split(pid);
+    let cpu = user + system;
     let rss_busy = rss_mib(pid);
     if let Some(p) = perf.as_mut() {
         let _ = Command::new("kill").args(["-INT", &p.id().to_string()]).status();

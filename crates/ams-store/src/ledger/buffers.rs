@@ -4,11 +4,9 @@
 use ams_model::{Column, ColumnKind, ColumnSink, Record};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgTypeInfo};
+use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{Encode, Postgres, Type};
+use sqlx::Postgres;
 use uuid::Uuid;
 
 use super::Provenance;
@@ -27,7 +25,7 @@ impl Buffer {
     /// Binds the whole column as one array parameter.
     pub fn bind<'q>(&'q self, q: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
         match self {
-            Buffer::Text(v) => q.bind(v),
+            Buffer::Text(v) => q.bind(v.values()),
             Buffer::Long(v) => q.bind(&v[..]),
             Buffer::Decimal(v) => q.bind(&v[..]),
             Buffer::Timestamp(v) => q.bind(&v[..]),
@@ -51,8 +49,8 @@ impl Buffer {
 
 /// A text column: every value's bytes in one string, so that a value costs no allocation (and
 /// later no free) of its own. Per-value `String`s were the largest single source of
-/// allocations in the runtime (docs/performance.md, session 6). Binds as a Postgres `text[]`.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// allocations in the runtime (docs/performance.md, session 6).
+#[derive(Default)]
 pub(crate) struct TextColumn {
     bytes: String,
     /// Per row: the value's byte range in `bytes`, or None for NULL.
@@ -76,8 +74,9 @@ impl TextColumn {
         self.spans.len()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
-        (0..self.len()).map(|row| self.get(row))
+    /// Every value, borrowed: what binds as a Postgres `text[]` (one vector per bind, none per value).
+    pub fn values(&self) -> Vec<Option<&str>> {
+        (0..self.len()).map(|row| self.get(row)).collect()
     }
 
     /// The values of the given rows, in that order.
@@ -87,37 +86,6 @@ impl TextColumn {
             out.push(self.get(r));
         }
         out
-    }
-}
-
-impl Type<Postgres> for TextColumn {
-    fn type_info() -> PgTypeInfo {
-        <Vec<String> as Type<Postgres>>::type_info()
-    }
-}
-
-/// Postgres's binary array format, as sqlx writes a `Vec<Option<String>>`: one dimension,
-/// element type `text` (oid 25), lower bound 1, then each value length-prefixed (-1: NULL).
-impl Encode<'_, Postgres> for TextColumn {
-    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        const TEXT_OID: u32 = 25;
-        let len = i32::try_from(self.len()).map_err(|_| format!("text array too long: {}", self.len()))?;
-        buf.extend_from_slice(&1_i32.to_be_bytes());
-        buf.extend_from_slice(&0_i32.to_be_bytes());
-        buf.extend_from_slice(&TEXT_OID.to_be_bytes());
-        buf.extend_from_slice(&len.to_be_bytes());
-        buf.extend_from_slice(&1_i32.to_be_bytes());
-        for v in self.iter() {
-            match v {
-                None => buf.extend_from_slice(&(-1_i32).to_be_bytes()),
-                Some(s) => {
-                    let n = i32::try_from(s.len()).map_err(|_| format!("text value too long: {} bytes", s.len()))?;
-                    buf.extend_from_slice(&n.to_be_bytes());
-                    buf.extend_from_slice(s.as_bytes());
-                }
-            }
-        }
-        Ok(IsNull::No)
     }
 }
 
@@ -240,32 +208,15 @@ impl ColumnSink for ColumnBuffers {
 mod tests {
     use super::*;
 
-    fn encoded<T: for<'q> Encode<'q, Postgres>>(v: &T) -> Vec<u8> {
-        let mut buf = PgArgumentBuffer::default();
-        assert!(matches!(v.encode_by_ref(&mut buf).unwrap(), IsNull::No));
-        buf.to_vec()
-    }
-
     #[test]
-    fn text_columns_hold_and_bind_their_values_as_a_vec_of_strings_does() {
-        let cases: Vec<Vec<Option<&str>>> = vec![
-            vec![],
-            vec![None],
-            vec![Some("")],
-            vec![Some("amzn1.campaign.1"), None, Some(""), Some("café \"q\" \u{1f600}"), Some("x")],
-        ];
-        for values in cases {
-            let mut column = TextColumn::default();
-            for v in &values {
-                column.push(*v);
-            }
-            assert_eq!(column.iter().collect::<Vec<_>>(), values);
-            let strings: Vec<Option<String>> = values.iter().map(|v| v.map(str::to_owned)).collect();
-            assert_eq!(encoded(&column), encoded(&strings), "{values:?}");
-            assert_eq!(TextColumn::type_info(), <Vec<Option<String>> as Type<Postgres>>::type_info());
-            let rows: Vec<usize> = (0..values.len()).rev().collect();
-            let reversed: Vec<Option<&str>> = values.iter().rev().copied().collect();
-            assert_eq!(column.gather(&rows).iter().collect::<Vec<_>>(), reversed);
+    fn text_columns_give_back_each_value_and_gather_rows() {
+        let values = vec![Some("amzn1.campaign.1"), None, Some(""), Some("café \"q\" \u{1f600}"), Some("x")];
+        let mut column = TextColumn::default();
+        for v in &values {
+            column.push(*v);
         }
+        assert_eq!(column.values(), values);
+        assert_eq!(column.gather(&[3, 1, 3, 0]).values(), [values[3], None, values[3], values[0]]);
+        assert!(TextColumn::default().values().is_empty());
     }
 }

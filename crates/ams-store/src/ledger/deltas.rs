@@ -51,7 +51,7 @@ pub(crate) async fn write(
     let Buffer::Text(ids) = &b.buffers[0] else { unreachable!("idempotency_id is the first, text column") };
     // Encode every row while the server looks the ids up (most are new in the hot path).
     let lookup_sql = format!("SELECT idempotency_id FROM {table} WHERE idempotency_id = ANY($1::text[])");
-    let lookup = sqlx::query_scalar::<_, String>(&lookup_sql).bind(ids).fetch_all(&mut **tx);
+    let lookup = sqlx::query_scalar::<_, String>(&lookup_sql).bind(ids.values()).fetch_all(&mut **tx);
     let (known, encoded) = tokio::join!(lookup, async { encode_delta_rows(b) });
     let known = known?;
     let known: HashSet<&str> = known.iter().map(String::as_str).collect();
