@@ -456,3 +456,40 @@ async fn null_empty_and_literal_dimensions_are_distinct_keys() {
     .unwrap();
     assert_eq!(rows, vec![(None, 6, 2), (Some(String::new()), 3, 1), (Some("null".into()), 3, 1)]);
 }
+
+/// The decoder's idea of what `jsonb` can hold (ams_model::storable) agrees with Postgres's:
+/// random numbers around every limit, and strings with every kind of escape.
+#[tokio::test]
+async fn storable_check_agrees_with_postgres_jsonb() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let mut rng = StdRng::seed_from_u64(77);
+    let mut docs: Vec<String> = Vec::new();
+    for _ in 0..400 {
+        let int: String = match rng.gen_range(0..4) {
+            0 => "0".into(),
+            1 => rng.gen_range(1..1000u32).to_string(),
+            2 => format!("{}{}", rng.gen_range(1..10u32), "0".repeat(rng.gen_range(0..3) * 40)),
+            _ => format!("0.{}{}", "0".repeat(rng.gen_range(0..6)), rng.gen_range(1..100u32)),
+        };
+        let exp: i64 = *[0i64, 131_071, 131_072, 131_070, -16_383, -16_384, -16_380, 999_999, -999_999, 1_073_741_822, 1_073_741_823]
+            .choose(&mut rng)
+            .unwrap()
+            + rng.gen_range(-3..=3);
+        let sign = if rng.gen_bool(0.3) { "-" } else { "" };
+        docs.push(format!("{{\"x\":{sign}{int}e{exp}}}"));
+    }
+    for s in [r"\ud800", r"\udbff\udfff", r"\udc00", r"\ud83d\ude00", r"a\u0000", r"\u0001", r"\ud800\u0041", r"\u00e9"] {
+        docs.push(format!("{{\"x\":\"{s}\"}}"));
+        docs.push(format!("{{\"{s}\":1}}"));
+    }
+    let mut disagreements = Vec::new();
+    for d in &docs {
+        let ours = ams_model::storable::check_jsonb(d).is_ok();
+        let postgres = sqlx::query("SELECT $1::jsonb").bind(d).execute(store.pool()).await.is_ok();
+        if ours != postgres {
+            disagreements.push(format!("{d}: ours {ours}, postgres {postgres}"));
+        }
+    }
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+}

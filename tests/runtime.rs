@@ -305,3 +305,78 @@ async fn amazon_confirmations_are_confirmed_lures_refused_and_failures_retried()
     assert_eq!(codes, ["confirmation_failed", "refused_confirmation"]);
     assert!(!serve.log_text().contains("EXAMPLETOKEN"), "a confirmation token reached the log");
 }
+
+/// Hostile-but-decodable records of every dataset among a tenant's normal traffic: each is
+/// quarantined exactly once (those Postgres refuses, by the writer isolating them: a batch is
+/// never retried for ever), the normal stream's totals are exact, the overflow pair leaves
+/// its key at what was accepted, and the tenant keeps flowing.
+#[tokio::test]
+async fn hostile_records_are_quarantined_once_and_the_tenant_keeps_flowing() {
+    use ams_tests::hostile;
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let a = brand(&store, &moto, "hostile", None, 200, 9).await;
+    let bad = hostile::all();
+    let pair = hostile::overflow_pair();
+    let mut all = bodies(&a.records);
+    for (i, h) in bad.iter().enumerate() {
+        all.insert((i * 5) % all.len(), h.body.clone());
+    }
+    all.insert(11, pair[0].clone());
+    all.insert(12, pair[1].clone());
+    aws::send_all(&a.sdk, &a.queue_url, &all).await;
+    let serve = Serve::start(&db, &moto.url, &[]);
+    wait_drained(&store, &a, &serve, 180).await;
+    assert_exact(&store, &a.schema, &a.records).await;
+    let schema = &a.schema;
+    for h in &bad {
+        let codes: Vec<String> = sqlx::query_scalar(&format!("SELECT reason_code FROM {schema}.quarantine WHERE body = $1"))
+            .bind(&h.body)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(codes, [h.code], "{}", h.what);
+    }
+    let refused: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {schema}.quarantine WHERE body = ANY($1) AND reason_code = 'refused_by_database'"
+    ))
+    .bind(&pair[..])
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(refused, 1, "exactly one of the overflow pair is quarantined");
+    let clicks: Vec<i64> = sqlx::query_scalar(&format!("SELECT clicks FROM {schema}.amzn_stream_sd_traffic_hourly"))
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(clicks, [i64::MAX]);
+    // Every message was deleted (the refused ones once their quarantine row committed), and
+    // the status counts them all as quarantined.
+    let expected = bad.len() as i64 + 1;
+    wait_until("the status to count every hostile message", 30, &serve, || {
+        let (store, url) = (store.clone(), a.queue_url.clone());
+        async move {
+            let n: Option<i64> = sqlx::query_scalar(
+                "SELECT s.messages_quarantined FROM control.consumer_states s JOIN control.queues q ON q.id = s.queue_id
+                 WHERE q.queue_url = $1",
+            )
+            .bind(&url)
+            .fetch_optional(store.pool())
+            .await
+            .unwrap();
+            n == Some(expected)
+        }
+    })
+    .await;
+    // And the tenant keeps flowing.
+    let mut rng = StdRng::seed_from_u64(99);
+    let more: Vec<GenDelta> = (0..40).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 25, format!("more-{i}"))).collect();
+    aws::send_all(&a.sdk, &a.queue_url, &bodies(&more)).await;
+    let everything: Vec<GenDelta> = a.records.iter().chain(&more).cloned().collect();
+    wait_until("the later traffic to land", 60, &serve, || async {
+        delta_count(&store, schema).await == everything.len() as i64
+    })
+    .await;
+    assert_exact(&store, schema, &everything).await;
+}

@@ -85,7 +85,20 @@ pub async fn create_queue(config: &SdkConfig, name: &str) -> String {
 
 pub async fn send_all(config: &SdkConfig, queue_url: &str, bodies: &[String]) {
     let sqs = aws_sdk_sqs::Client::new(config);
-    for chunk in bodies.chunks(10) {
+    // SendMessageBatch takes at most 10 messages and 256 KiB in all.
+    let mut chunks: Vec<&[String]> = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, b) in bodies.iter().enumerate() {
+        if i > start && (i - start == 10 || bytes + b.len() > 256 * 1024) {
+            chunks.push(&bodies[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += b.len();
+    }
+    if start < bodies.len() {
+        chunks.push(&bodies[start..]);
+    }
+    for chunk in chunks {
         let entries = chunk.iter().enumerate().map(|(i, b)| {
             aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(b).build().unwrap()
         });

@@ -5,6 +5,7 @@ pub mod api;
 pub mod aws;
 pub mod check;
 pub mod gen;
+pub mod hostile;
 pub mod serve;
 
 use std::path::PathBuf;

@@ -110,7 +110,7 @@ pub async fn list_quarantine(
         (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or entry", body = ErrorBody),
         (status = 409, description = "a subscription confirmation: nothing to replay", body = ErrorBody),
-        (status = 422, description = "still unreadable; the entry stays", body = ErrorBody),
+        (status = 422, description = "still unreadable, or still refused by Postgres; the entry stays", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -132,6 +132,11 @@ pub async fn replay(
             StatusCode::UNPROCESSABLE_ENTITY,
             "still_unreadable",
             format!("the body still does not decode ({}): {e}", e.code()),
+        )),
+        Replayed::StillRefused(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "still_refused",
+            format!("the body decodes, but Postgres still refuses its rows: {e}"),
         )),
         Replayed::Confirmation => Err(ApiError::new(
             StatusCode::CONFLICT,

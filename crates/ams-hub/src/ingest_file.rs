@@ -42,12 +42,15 @@ pub async fn run(store: &Store, slug: &TenantSlug, args: &IngestFileArgs) -> any
                 });
             }
             if batch.records() + batch.quarantine_len() >= args.batch_size as usize {
-                total.add(&writer.write(&schema, &batch).await?);
+                total.add(&writer.write_isolating(&schema, &batch).await?.summary);
                 batch = LedgerBatch::new();
             }
         }
     }
-    total.add(&writer.write(&schema, &batch).await?);
+    // Values whose rows Postgres refuses are quarantined (and counted) in their place; what
+    // fails here is the database itself, and nothing of an unwritten batch is lost: running
+    // the same files again is harmless.
+    total.add(&writer.write_isolating(&schema, &batch).await?.summary);
     print_summary(&total, confirmations, args.json);
     Ok(())
 }

@@ -12,18 +12,20 @@ use std::sync::Arc;
 use actix::prelude::*;
 use ams_model::{confirmable, decode_body, Body, SubscriptionConfirmation};
 use ams_store::control::registry::ConfirmationRecord;
-use ams_store::{Provenance, QuarantineEntry, Store, TenantSchema};
+use ams_store::{Origin, Provenance, QuarantineEntry, Store, TenantSchema};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::aws::AccountAws;
-use crate::writer::{Append, TenantWriter};
+use crate::writer::{Append, Decoded, TenantWriter};
 use crate::RuntimeConfig;
 
 /// What a consumer knows about its queue, shared with the messages it sends.
 pub struct QueueContext {
     pub queue_id: Uuid,
     pub queue_url: String,
+    /// `queue_url`, shared by the messages' origins.
+    pub source: Arc<str>,
     pub region: String,
     pub account_id: Uuid,
     pub schema: TenantSchema,
@@ -92,24 +94,31 @@ impl Handler<Ingest> for Normalizer {
         let provenance = Provenance::now(Some(q.account_id));
         // Nearly every message holds one record, and a Record is ~1.1 KB: growing the vector
         // by doubling copied them over and over (docs/performance.md, session 6).
-        let mut records = Vec::with_capacity(msg.messages.len());
-        let mut quarantine = Vec::new();
+        let mut messages = Vec::with_capacity(msg.messages.len());
         let mut confirmations = Vec::new();
         for m in msg.messages {
             match decode_body(&m.body) {
-                Ok(Body::Records(rs)) => records.extend(rs.into_iter().map(|r| (r, provenance))),
+                Ok(Body::Records(records)) => {
+                    let origin = Origin {
+                        body: m.body,
+                        source: q.source.clone(),
+                        message_id: Some(m.message_id),
+                        provenance,
+                    };
+                    messages.push(Decoded::Records { origin, records });
+                }
                 Ok(Body::Confirmation(c)) => confirmations.push((m, c)),
                 Err(e) => {
                     let mut entry = QuarantineEntry::from_error(&m.body, &e, q.queue_url.clone(), provenance);
                     entry.message_id = Some(m.message_id);
-                    quarantine.push(entry);
+                    messages.push(Decoded::Quarantined(entry));
                 }
             }
         }
         let writer = self.writer(&q.schema);
         if confirmations.is_empty() {
             // The common case: the writer answers the consumer itself.
-            writer.do_send(Append { records, quarantine, ack: msg.ack });
+            writer.do_send(Append { messages, ack: msg.ack });
             return;
         }
         let store = self.store.clone();
@@ -118,22 +127,22 @@ impl Handler<Ingest> for Normalizer {
             for (m, c) in confirmations {
                 match confirm(&store, &q, &m, &c).await {
                     Confirmation::Confirmed => {}
-                    Confirmation::Refused(entry) => quarantine.push(entry),
+                    Confirmation::Refused(entry) => messages.push(Decoded::Quarantined(entry)),
                     Confirmation::Failed(e) if m.receive_count >= CONFIRM_ATTEMPTS => {
-                        quarantine.push(QuarantineEntry {
+                        messages.push(Decoded::Quarantined(QuarantineEntry {
                             body: m.body.clone(),
                             reason_code: "confirmation_failed".into(),
                             reason: format!("gave up after {} receives: {e}", m.receive_count),
                             source: q.queue_url.clone(),
                             message_id: Some(m.message_id.clone()),
                             provenance,
-                        });
+                        }));
                     }
                     Confirmation::Failed(e) => failed = Some(e),
                 }
             }
             let (tx, rx) = oneshot::channel();
-            writer.do_send(Append { records, quarantine, ack: tx });
+            writer.do_send(Append { messages, ack: tx });
             let result = match (rx.await, failed) {
                 // Amazon sends a confirmation once: keep it on the queue to try again later.
                 (Ok(Ok(_)), Some(e)) => Err(e),

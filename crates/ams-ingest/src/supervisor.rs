@@ -173,6 +173,7 @@ impl Supervisor {
             Arc::new(QueueContext {
                 queue_id: q.queue_id,
                 queue_url: q.queue_url.clone(),
+                source: q.queue_url.as_str().into(),
                 region: q.region.clone(),
                 account_id: q.account_id,
                 schema: TenantSchema::of(&slug),

@@ -10,24 +10,31 @@
 //! delivers them again later.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use ams_model::Record;
-use ams_store::{LedgerBatch, LedgerWriter, Provenance, QuarantineEntry, Store, TenantSchema};
+use ams_store::{LedgerBatch, LedgerWriter, Origin, QuarantineEntry, Store, TenantSchema};
 use crate::normalizer::{Committed, IngestAck};
 use crate::RuntimeConfig;
 
-/// Records and quarantine entries of some messages, answered once they are committed: `ack`
-/// gets what was committed (counted for the consumer's status) or the error. The ack is the
-/// consumer's own when no confirmation is involved: no task in between, one wake-up fewer.
+/// Some messages, decoded, answered once they are committed: `ack` gets what was committed
+/// (counted for the consumer's status) or the error. The ack is the consumer's own when no
+/// confirmation is involved: no task in between, one wake-up fewer.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Append {
-    pub records: Vec<(Record, Provenance)>,
-    pub quarantine: Vec<QuarantineEntry>,
+    pub messages: Vec<Decoded>,
     pub ack: IngestAck,
+}
+
+/// One message as the writer takes it: its records (with the body, quarantined in their place
+/// if Postgres refuses them), or its quarantine entry.
+pub enum Decoded {
+    Records { origin: Origin, records: Vec<Record> },
+    Quarantined(QuarantineEntry),
 }
 
 pub struct TenantWriter {
@@ -35,7 +42,8 @@ pub struct TenantWriter {
     writer: LedgerWriter,
     config: RuntimeConfig,
     pending: LedgerBatch,
-    acks: Vec<(Committed, IngestAck)>,
+    /// Per Append: what it holds, its ack, and its units in `pending`.
+    acks: Vec<(Committed, IngestAck, Range<usize>)>,
     timer: Option<SpawnHandle>,
     flushing: bool,
     shutting_down: Arc<AtomicBool>,
@@ -79,16 +87,19 @@ impl TenantWriter {
             let mut delay = Duration::from_millis(100);
             let started = std::time::Instant::now();
             loop {
-                match writer.write(&schema, &batch).await {
-                    Ok(summary) => {
-                        metrics.committed(
-                            &summary,
-                            batch.records() + batch.quarantine_len(),
-                            started.elapsed(),
-                        );
+                match writer.write_isolating(&schema, &batch).await {
+                    Ok(isolated) => {
+                        let summary = &isolated.summary;
+                        metrics.committed(summary, batch.records() + batch.quarantine_len(), started.elapsed());
                         tracing::debug!(schema = %schema, records = batch.records(), new = summary.inserted(),
-                            ms = started.elapsed().as_millis() as u64, "batch committed");
-                        return Ok(());
+                            refused = isolated.refused.len(), ms = started.elapsed().as_millis() as u64, "batch committed");
+                        // Messages whose rows Postgres refused are committed as quarantined.
+                        let refused: Vec<(usize, Vec<(ams_model::DatasetId, usize)>)> = isolated
+                            .refused
+                            .iter()
+                            .map(|&u| (u, batch.unit_records(u).collect()))
+                            .collect();
+                        return Ok(refused);
                     }
                     Err(e) if !stop.load(Ordering::Relaxed) => {
                         metrics.write_failures.fetch_add(1, Ordering::Relaxed);
@@ -101,8 +112,20 @@ impl TenantWriter {
             }
         };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
-            for (done, ack) in acks {
-                let _ = ack.send(result.clone().map(|()| done));
+            for (mut done, ack, units) in acks {
+                let answer = match &result {
+                    Ok(refused) => {
+                        for (_, records) in refused.iter().filter(|(u, _)| units.contains(u)) {
+                            for (dataset, n) in records {
+                                done.records[dataset.index()] -= *n as u32;
+                            }
+                            done.quarantined += 1;
+                        }
+                        Ok(done)
+                    }
+                    Err(e) => Err(e.clone()),
+                };
+                let _ = ack.send(answer);
             }
             act.flushing = false;
             if act.size() >= act.config.batch_rows {
@@ -132,15 +155,24 @@ impl Handler<Append> for TenantWriter {
     type Result = ();
 
     fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) {
-        let mut done = Committed { quarantined: msg.quarantine.len(), ..Committed::default() };
-        for (record, provenance) in &msg.records {
-            done.records[record.dataset().index()] += 1;
-            self.pending.push(record, *provenance);
+        let mut done = Committed::default();
+        let first = self.pending.units();
+        for m in msg.messages {
+            match m {
+                Decoded::Records { origin, records } => {
+                    for r in &records {
+                        done.records[r.dataset().index()] += 1;
+                    }
+                    let provenance = origin.provenance;
+                    self.pending.push_unit(Some(origin), &records, provenance, Vec::new());
+                }
+                Decoded::Quarantined(entry) => {
+                    done.quarantined += 1;
+                    self.pending.quarantine(entry);
+                }
+            }
         }
-        for q in msg.quarantine {
-            self.pending.quarantine(q);
-        }
-        self.acks.push((done, msg.ack));
+        self.acks.push((done, msg.ack, first..self.pending.units()));
         if self.size() >= self.config.batch_rows {
             self.flush(ctx);
         } else {

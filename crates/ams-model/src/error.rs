@@ -19,6 +19,9 @@ pub enum DecodeError {
     MissingField { dataset: DatasetId, field: String },
     #[error("invalid {dataset} record: {detail}")]
     InvalidRecord { dataset: DatasetId, detail: String },
+    /// Well-formed, but Postgres would refuse to store it (docs: `storable.rs`).
+    #[error("{dataset} record cannot be stored: {detail}")]
+    Unstorable { dataset: DatasetId, detail: String },
     #[error("array element {index}: {source}")]
     InArray { index: usize, source: Box<DecodeError> },
 }
@@ -34,6 +37,7 @@ impl DecodeError {
             DecodeError::UnknownDataset(_) => "unknown_dataset",
             DecodeError::MissingField { .. } => "missing_field",
             DecodeError::InvalidRecord { .. } => "invalid_record",
+            DecodeError::Unstorable { .. } => "unstorable",
             DecodeError::InArray { source, .. } => source.code(),
         }
     }

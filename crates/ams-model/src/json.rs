@@ -26,7 +26,7 @@ impl std::fmt::Display for JsonError {
 
 impl std::error::Error for JsonError {}
 
-type Result<T> = std::result::Result<T, JsonError>;
+pub type Result<T> = std::result::Result<T, JsonError>;
 
 /// Nesting deeper than this is refused rather than recursed into.
 const MAX_DEPTH: usize = 128;
@@ -324,6 +324,14 @@ impl<'a> Reader<'a> {
         } else {
             self.err("invalid literal")
         }
+    }
+
+    /// A number, as written (validated, not converted).
+    pub fn number_text(&mut self) -> Result<&'a str> {
+        self.ws();
+        let start = self.i;
+        self.number()?;
+        Ok(&self.text[start..self.i])
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`

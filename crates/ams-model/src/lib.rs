@@ -18,6 +18,7 @@ mod error;
 pub mod json;
 mod marketplace;
 mod record;
+pub mod storable;
 mod values;
 
 pub use amazon::{confirmable, sns_account, Realm, TopicArn};

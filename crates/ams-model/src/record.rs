@@ -180,11 +180,16 @@ fn finish(mut record: Record, text: Cow<'_, str>) -> Result<Record, DecodeError>
     // Postgres text and jsonb cannot hold U+0000: such a record would fail its whole batch.
     static ESCAPED_NUL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\\u0000"));
     if ESCAPED_NUL.find(text.as_bytes()).is_some() || memchr::memchr(0, text.as_bytes()).is_some() {
-        return Err(DecodeError::InvalidRecord {
+        return Err(DecodeError::Unstorable {
             dataset,
             detail: "contains U+0000, which Postgres cannot store".into(),
         });
     }
+    // Entities and budget notifications keep the whole record as `jsonb`, unknown fields
+    // included: what `jsonb` refuses must be refused here, not by the transaction. Deltas are
+    // held to the same rule (a quarantined body can be replayed; a record that stalls a
+    // batch cannot), so every accepted record is storable whole, whatever its dataset.
+    crate::storable::check_jsonb(&text).map_err(|detail| DecodeError::Unstorable { dataset, detail })?;
     let raw: Box<str> = text.into_owned().into_boxed_str();
     each_record!(&mut record, r => r.raw = raw);
     Ok(record)

@@ -108,7 +108,8 @@ async fn bench(store: &Store, schema: &TenantSchema, dataset: DatasetId) {
         .map(|c| {
             let mut b = LedgerBatch::new();
             for r in c {
-                b.push(r, prov);
+                // One record per unit, as one record per SQS message in the runtime.
+                b.push_records(std::slice::from_ref(r), prov);
             }
             b
         })

@@ -15,6 +15,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     Overflow(String),
+    /// Postgres refused rows for their data, and there is no body to quarantine instead.
+    #[error("Postgres refused the rows: {0}")]
+    Refused(String),
     #[error("ledger inconsistency: {0}")]
     Inconsistent(String),
     #[error("database error: {0}")]
@@ -27,6 +30,29 @@ impl StoreError {
         match e.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict(what()),
             _ => StoreError::Orm(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether writing the same rows again can only fail again: the data is at fault (a value
+    /// out of range, a constraint, a value too large for an index), not the connection, the
+    /// server's state or a race. The ledger isolates such rows instead of retrying them
+    /// (ledger/isolation.rs). Anything not known to be permanent is treated as transient:
+    /// retrying costs time, quarantining costs an operator's replay.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StoreError::Overflow(_) | StoreError::Refused(_) => true,
+            StoreError::Database(sqlx::Error::Database(d)) => match d.code() {
+                // 23505 is the unique-violation race of concurrent writers (retried upstream).
+                Some(code) if code == "23505" => false,
+                // 22 data exception, 23 integrity constraint, 54 program limit exceeded
+                // (an index row too large, too many columns).
+                Some(code) => matches!(&code[..2.min(code.len())], "22" | "23" | "54"),
+                None => false,
+            },
+            StoreError::Database(sqlx::Error::Encode(_)) => true,
+            _ => false,
         }
     }
 }

@@ -17,6 +17,9 @@ pub mod tenant;
 pub use control::scope::{random_secret, AccountScope, NewApiKey, QueueState, TenantScope};
 pub use error::StoreError;
 pub use quarantine::{QuarantinedBody, Replayed};
-pub use ledger::{DatasetCounts, LedgerBatch, LedgerWriter, Provenance, Pushed, QuarantineEntry, WriteSummary};
+pub use ledger::{
+    DatasetCounts, Isolated, LedgerBatch, LedgerWriter, Origin, Provenance, Pushed, QuarantineEntry, WriteSummary,
+    REFUSED_BY_DATABASE,
+};
 pub use store::{Store, DEFAULT_DATABASE_URL};
 pub use tenant::{TenantSchema, TenantSlug};

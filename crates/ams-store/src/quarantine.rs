@@ -28,6 +28,8 @@ pub enum Replayed {
     Written(WriteSummary),
     /// It still does not decode; the entry stays.
     StillUnreadable(DecodeError),
+    /// It decodes, but Postgres still refuses its rows (the text says why); the entry stays.
+    StillRefused(String),
     /// A subscription confirmation: nothing to write (confirmations are never replayed from
     /// here, as that would mean calling a URL or topic taken from a stored body).
     Confirmation,
@@ -64,10 +66,12 @@ impl TenantScope {
         };
         let provenance = Provenance { hub_account_id: entry.hub_account_id, received_at: entry.received_at };
         let mut batch = LedgerBatch::new();
-        for r in &records {
-            batch.push(r, provenance);
-        }
-        let summary = LedgerWriter::new(self.store()).write(&self.schema(), &batch).await?;
+        batch.push_records(&records, provenance);
+        let summary = match LedgerWriter::new(self.store()).write(&self.schema(), &batch).await {
+            Ok(summary) => summary,
+            Err(e) if e.is_permanent() => return Ok(Replayed::StillRefused(e.to_string())),
+            Err(e) => return Err(e),
+        };
         self.discard_quarantined(entry.id).await?;
         Ok(Replayed::Written(summary))
     }

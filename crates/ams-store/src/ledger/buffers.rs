@@ -125,6 +125,18 @@ impl ColumnBuffers {
         self.received_at.push(p.received_at);
     }
 
+    /// The rows `range` only.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> ColumnBuffers {
+        let rows: Vec<usize> = range.clone().collect();
+        ColumnBuffers {
+            columns: self.columns,
+            buffers: self.buffers.iter().map(|b| b.gather(&rows)).collect(),
+            hub_account_id: self.hub_account_id[range.clone()].to_vec(),
+            received_at: self.received_at[range].to_vec(),
+            cursor: 0,
+        }
+    }
+
     /// Binds every column array, then `hub_account_id` and `received_at`, in that order.
     pub fn bind<'q>(&'q self, mut q: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
         for b in &self.buffers {

@@ -16,10 +16,12 @@ mod batch;
 mod buffers;
 mod copy;
 mod deltas;
+mod isolation;
 mod statements;
 mod writer;
 
-pub use batch::{LedgerBatch, Provenance, Pushed, QuarantineEntry};
+pub use batch::{LedgerBatch, Origin, Provenance, Pushed, QuarantineEntry};
+pub use isolation::{Isolated, REFUSED_BY_DATABASE};
 pub use writer::LedgerWriter;
 
 use std::collections::BTreeMap;
