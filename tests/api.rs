@@ -17,10 +17,11 @@ use serde_json::{json, Value};
 
 const ADMIN: Option<&str> = Some(ADMIN_TOKEN);
 
-/// A tenant and an API key for it, through the API.
+/// A tenant and an `admin` API key for it, through the API.
 fn tenant(api: &Api, slug: &str) -> String {
     api.ok("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": slug, "name": format!("Agency {slug}")})), 201);
-    let key = api.ok("POST", &format!("/v1/tenants/{slug}/api-keys"), ADMIN, Some(&json!({"name": "automation"})), 201);
+    let key = api.ok("POST", &format!("/v1/tenants/{slug}/api-keys"), ADMIN, Some(&json!({"name": "automation", "scope": "admin"})), 201);
+    assert_eq!(key["scope"], "admin");
     key["token"].as_str().unwrap().to_owned()
 }
 
@@ -178,6 +179,8 @@ async fn populate(api: &Api, store: &Store, moto: &Moto, slug: &str) -> Owned {
     let account = a["id"].as_str().unwrap().to_owned();
     let base = format!("/v1/tenants/{slug}/accounts/{account}");
     api.ok("POST", &format!("{base}/marketplaces"), Some(&token), Some(&json!({"marketplace": "US"})), 201);
+    // A role-less account's queue is read with the platform's identity: the operator allows it.
+    api.ok("PATCH", &format!("/v1/tenants/{slug}"), ADMIN, Some(&json!({"allow_platform_identity": true})), 200);
     let url = aws::create_queue(&moto.platform(), &format!("{slug}-queue")).await;
     let q = api.ok("POST", &format!("{base}/queues"), Some(&token), Some(&json!({"queue_url": url})), 201);
     let schema = TenantSchema::of(&TenantSlug::parse(slug).unwrap());
@@ -297,7 +300,13 @@ async fn bad_input_gets_a_4xx_json_error_and_writes_nothing() {
     let (serve, api) = serve_with_api(&db, &moto.url, &[]);
     let token = tenant(&api, "gamma");
     let t = Some(token.as_str());
-    let a = api.ok("POST", "/v1/tenants/gamma/accounts", t, Some(&json!({"name": "Brand DE"})), 201);
+    let a = api.ok(
+        "POST",
+        "/v1/tenants/gamma/accounts",
+        t,
+        Some(&json!({"name": "Brand DE", "aws_role_arn": "arn:aws:iam::123456789012:role/ams-reader"})),
+        201,
+    );
     let base = format!("/v1/tenants/gamma/accounts/{}", a["id"].as_str().unwrap());
     api.ok("POST", &format!("{base}/marketplaces"), t, Some(&json!({"marketplace": "DE"})), 201);
     let count = || async {
@@ -425,4 +434,183 @@ async fn without_an_operator_token_tenant_management_is_disabled_and_says_so() {
     let (s, b) = api.call("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": "nobody", "name": "x"})));
     assert_eq!((s, b["error"]["code"].as_str()), (401, Some("unauthorized")), "{b}");
     assert!(serve.log_text().contains("tenant management through the API is disabled"));
+}
+
+/// The holes a hostile tenant would try: another spelling of a queue someone holds, a queue
+/// read through the platform's identity, an external id of its choosing, a `write` or `read`
+/// key minting keys; and what the operator's switches do: platform identity per tenant,
+/// disabling a tenant (its keys get 403 and its consumers stop), re-enabling it.
+#[tokio::test]
+async fn hostile_tenants_cannot_take_queues_identities_or_keys() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let (serve, api) = serve_with_api(&db, &moto.url, &[]);
+    let alpha = tenant(&api, "alpha");
+    let beta = tenant(&api, "beta");
+    let role = |n: u8| format!("arn:aws:iam::{}:role/ams-reader", format!("{n}").repeat(12));
+    let account = |token: &str, slug: &str, body: Value| -> String {
+        let a = api.ok("POST", &format!("/v1/tenants/{slug}/accounts"), Some(token), Some(&body), 201);
+        let id = a["id"].as_str().unwrap().to_owned();
+        api.ok("POST", &format!("/v1/tenants/{slug}/accounts/{id}/marketplaces"), Some(token), Some(&json!({"marketplace": "US"})), 201);
+        format!("/v1/tenants/{slug}/accounts/{id}")
+    };
+    let a1 = account(&alpha, "alpha", json!({"name": "A1", "aws_role_arn": role(1)}));
+    let b1 = account(&beta, "beta", json!({"name": "B1", "aws_role_arn": role(2)}));
+
+    // One queue, one owner, however its URL is spelled; the 409 names no tenant.
+    let q = api.ok("POST", &format!("{a1}/queues"), Some(&alpha), Some(&json!({"queue_url": "https://sqs.us-east-1.amazonaws.com/111111111111/ams-stream"})), 201);
+    assert_eq!(q["queue_url"], "https://sqs.us-east-1.amazonaws.com/111111111111/ams-stream");
+    for spelling in [
+        "https://us-east-1.queue.amazonaws.com/111111111111/ams-stream",
+        "https://queue.amazonaws.com/111111111111/ams-stream",
+        "https://SQS.US-EAST-1.AMAZONAWS.COM/111111111111/ams-stream",
+        "https://sqs.us-east-1.amazonaws.com/111111111111/ams-stream/",
+    ] {
+        let (s, b) = api.call("POST", &format!("{b1}/queues"), Some(&beta), Some(&json!({"queue_url": spelling})));
+        assert_eq!((s, b["error"]["code"].as_str()), (409, Some("conflict")), "{spelling}: {b}");
+        assert!(!b.to_string().contains("alpha"), "the conflict names the holder: {b}");
+        let (s, _) = api.call("POST", &format!("{a1}/queues"), Some(&alpha), Some(&json!({"queue_url": spelling})));
+        assert_eq!(s, 409, "{spelling}: the owner registering it again");
+    }
+
+    // A role-less account waits for its role: no queue through the platform's identity.
+    let waiting = account(&beta, "beta", json!({"name": "B2"}));
+    let own_queue = json!({"queue_url": "https://sqs.us-east-1.amazonaws.com/222222222222/beta-b2"});
+    let (s, b) = api.call("POST", &format!("{waiting}/queues"), Some(&beta), Some(&own_queue));
+    assert_eq!((s, b["error"]["code"].as_str()), (422, Some("role_required")), "{b}");
+    assert!(b["error"]["message"].as_str().unwrap().contains("aws_role_arn"), "{b}");
+    let (s, _) = api.call("POST", &format!("{waiting}/queues"), ADMIN, Some(&own_queue));
+    assert_eq!(s, 422, "not even the operator registers it before the tenant is allowed the platform identity");
+    // Tenants cannot allow themselves; the operator can.
+    for body in [json!({"allow_platform_identity": true}), json!({"status": "active"})] {
+        let (s, b) = api.call("PATCH", "/v1/tenants/beta", Some(&beta), Some(&body));
+        assert_eq!((s, b["error"]["code"].as_str()), (403, Some("forbidden")), "{b}");
+    }
+    // Once the role is set, the queue registers.
+    let patched = api.ok("PATCH", &waiting, Some(&beta), Some(&json!({"aws_role_arn": role(2)})), 200);
+    assert_eq!(patched["aws_role_arn"], json!(role(2)));
+    api.ok("POST", &format!("{waiting}/queues"), Some(&beta), Some(&own_queue), 201);
+    // With the operator's allowance, a role-less account's queue registers too.
+    let t = api.ok("PATCH", "/v1/tenants/alpha", ADMIN, Some(&json!({"allow_platform_identity": true})), 200);
+    assert_eq!(t["allow_platform_identity"], true);
+    let a2 = account(&alpha, "alpha", json!({"name": "A2"}));
+    api.ok("POST", &format!("{a2}/queues"), Some(&alpha), Some(&json!({"queue_url": "https://sqs.us-east-1.amazonaws.com/111111111111/a2"})), 201);
+
+    // External ids are ams-hub's: a tenant key cannot choose one; the operator can.
+    let chosen = "victims-trusted-external-id";
+    let (s, b) = api.call("POST", "/v1/tenants/beta/accounts", Some(&beta), Some(&json!({"name": "B3", "aws_role_arn": role(3), "external_id": chosen})));
+    assert_eq!((s, b["error"]["code"].as_str()), (422, Some("invalid_request")), "{b}");
+    assert!(!b.to_string().contains(chosen), "the error echoes the external id: {b}");
+    let (s, _) = api.call("PATCH", &b1, Some(&beta), Some(&json!({"external_id": chosen})));
+    assert_eq!(s, 422);
+    let adopted = api.ok("POST", "/v1/tenants/beta/accounts", ADMIN, Some(&json!({"name": "B3", "external_id": chosen})), 201);
+    assert_eq!(adopted["external_id"], chosen);
+    api.ok("PATCH", &b1, ADMIN, Some(&json!({"external_id": "operator-adopted-id-2"})), 200);
+
+    // Keys: only an admin key (or the operator) mints or revokes; a read key only reads.
+    let write = api.ok("POST", "/v1/tenants/beta/api-keys", Some(&beta), Some(&json!({"name": "ci"})), 201);
+    assert_eq!(write["scope"], "write");
+    let write_token = write["token"].as_str().unwrap();
+    let read = api.ok("POST", "/v1/tenants/beta/api-keys", ADMIN, Some(&json!({"name": "bi", "scope": "read"})), 201);
+    let read_token = read["token"].as_str().unwrap();
+    let write_id = write["id"].as_str().unwrap();
+    for (token, code) in [(write_token, "forbidden"), (read_token, "read_only")] {
+        for scope in ["read", "write", "admin"] {
+            let (s, b) = api.call("POST", "/v1/tenants/beta/api-keys", Some(token), Some(&json!({"name": "minted", "scope": scope})));
+            assert_eq!((s, b["error"]["code"].as_str()), (403, Some(code)), "{scope}: {b}");
+        }
+        let (s, b) = api.call("DELETE", &format!("/v1/tenants/beta/api-keys/{write_id}"), Some(token), None);
+        assert_eq!((s, b["error"]["code"].as_str()), (403, Some(code)), "{b}");
+    }
+    let keys = api.ok("GET", "/v1/tenants/beta/api-keys", Some(read_token), None, 200);
+    assert_eq!(keys.as_array().unwrap().len(), 3, "nothing was minted: {keys}");
+    api.ok("GET", &b1, Some(read_token), None, 200);
+    api.ok("GET", &format!("{b1}/status"), Some(read_token), None, 200);
+    for (method, path, body) in [
+        ("POST", "/v1/tenants/beta/accounts".to_owned(), Some(json!({"name": "R"}))),
+        ("PATCH", b1.clone(), Some(json!({"status": "paused"}))),
+        ("DELETE", b1.clone(), None),
+        ("POST", format!("{b1}/queues"), Some(json!({"queue_url": "https://sqs.us-east-1.amazonaws.com/222222222222/r"}))),
+    ] {
+        let (s, b) = api.call(method, &path, Some(read_token), body.as_ref());
+        assert_eq!((s, b["error"]["code"].as_str()), (403, Some("read_only")), "{method} {path}: {b}");
+    }
+    // A write key does the tenant's work.
+    api.ok("PATCH", &b1, Some(write_token), Some(&json!({"status": "active"})), 200);
+
+    // Disabled: every key of the tenant gets 403 tenant_disabled, on every route.
+    let t = api.ok("PATCH", "/v1/tenants/beta", ADMIN, Some(&json!({"status": "disabled"})), 200);
+    assert_eq!(t["status"], "disabled");
+    for token in [beta.as_str(), write_token, read_token] {
+        for (method, path) in [("GET", "/v1/tenants/beta".to_owned()), ("GET", b1.clone()), ("POST", "/v1/tenants/beta/api-keys".into()), ("GET", "/v1/tenants/alpha".into())] {
+            let (s, b) = api.call(method, &path, Some(token), Some(&json!({"name": "x"})));
+            assert_eq!((s, b["error"]["code"].as_str()), (403, Some("tenant_disabled")), "{method} {path}: {b}");
+        }
+    }
+    // Other tenants are untouched; the operator still reaches it, and re-enables it.
+    api.ok("GET", &a1, Some(&alpha), None, 200);
+    api.ok("GET", &b1, ADMIN, None, 200);
+    api.ok("PATCH", "/v1/tenants/beta", ADMIN, Some(&json!({"status": "active"})), 200);
+    api.ok("GET", &b1, Some(read_token), None, 200);
+    let (s, _) = api.call("PATCH", "/v1/tenants/beta", ADMIN, Some(&json!({})));
+    assert_eq!(s, 422, "nothing to change");
+    assert!(!serve.log_text().contains(chosen), "an external id reached the log");
+    drop(store);
+}
+
+/// A disabled tenant's consumers stop (what arrives waits on its queue) and resume when it is
+/// enabled again; the status shows a tenant only its own account's identifiers in errors.
+#[tokio::test]
+async fn a_disabled_tenant_is_not_consumed_and_errors_show_only_its_own_identifiers() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let (serve, api) = serve_with_api(&db, &moto.url, &[]);
+    let token = tenant(&api, "omega");
+    let t = Some(token.as_str());
+    let role = "arn:aws:iam::444444444444:role/omega-reader";
+    let a = api.ok("POST", "/v1/tenants/omega/accounts", t, Some(&json!({"name": "Brand", "aws_role_arn": role})), 201);
+    let base = format!("/v1/tenants/omega/accounts/{}", a["id"].as_str().unwrap());
+    api.ok("POST", &format!("{base}/marketplaces"), t, Some(&json!({"marketplace": "US"})), 201);
+    let sdk = moto.assume(role).await;
+    let queue_url = aws::create_queue(&sdk, "omega-stream").await;
+    api.ok("POST", &format!("{base}/queues"), t, Some(&json!({"queue_url": queue_url})), 201);
+    let schema = TenantSchema::of(&TenantSlug::parse("omega").unwrap());
+    let mut rng = StdRng::seed_from_u64(31);
+    let first: Vec<_> = (0..20).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 5, format!("omega-{i}"))).collect();
+    aws::send_all(&sdk, &queue_url, &bodies(&first)).await;
+    wait_until("the first traffic", 60, &serve, || async { delta_count(&store, &schema).await == first.len() as i64 }).await;
+
+    api.ok("PATCH", "/v1/tenants/omega", ADMIN, Some(&json!({"status": "disabled"})), 200);
+    wait_until("the consumer to stop", 30, &serve, || async {
+        !api.text("/metrics").contains(&format!("queue=\"{queue_url}\",state=\"running\""))
+    })
+    .await;
+    let more: Vec<_> = (20..40).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 5, format!("omega-{i}"))).collect();
+    aws::send_all(&sdk, &queue_url, &bodies(&more)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(delta_count(&store, &schema).await, first.len() as i64, "a disabled tenant was consumed");
+
+    api.ok("PATCH", "/v1/tenants/omega", ADMIN, Some(&json!({"status": "active"})), 200);
+    let all: Vec<_> = first.iter().chain(&more).cloned().collect();
+    wait_until("the traffic sent while disabled", 60, &serve, || async { delta_count(&store, &schema).await == all.len() as i64 }).await;
+    assert_exact(&store, &schema, &all).await;
+
+    // A platform-side error as the runtime would save it, on a queue no consumer runs for
+    // (the account paused, its consumer gone from the runtime, so nothing overwrites it).
+    api.ok("PATCH", &base, t, Some(&json!({"status": "paused"})), 200);
+    wait_until("the consumer to be gone", 30, &serve, || async {
+        !api.text("/metrics").lines().any(|l| l.starts_with("ams_hub_consumer_state") && l.contains(&queue_url))
+    })
+    .await;
+    let platform = "arn:aws:sts::999999999999:assumed-role/ams-hub-platform/i-0123";
+    let error = format!("AccessDenied: User: {platform} is not authorized to perform: sts:AssumeRole on resource: {role}");
+    sqlx::query("UPDATE control.consumer_states SET last_error = $1").bind(&error).execute(store.pool()).await.unwrap();
+    let as_operator = api.ok("GET", &format!("{base}/status"), ADMIN, None, 200);
+    assert_eq!(as_operator["queues"][0]["last_error"], json!(error));
+    let as_tenant = api.ok("GET", &format!("{base}/status"), t, None, 200);
+    let shown = as_tenant["queues"][0]["last_error"].as_str().unwrap();
+    assert!(!shown.contains("999999999999") && !shown.contains("ams-hub-platform"), "{shown}");
+    assert!(shown.contains(role), "the tenant's own role stays: {shown}");
 }

@@ -58,6 +58,8 @@ async fn three_replicas_share_twenty_queues_and_a_killed_ones_move_within_30_sec
     let moto = Moto::start();
     let slug = TenantSlug::parse("shared").unwrap();
     let tenant = store.provision_tenant(&slug, "shared").await.unwrap();
+    // Its account has no role: the operator lets it use the platform's identity.
+    store.update_tenant(&slug, None, Some(true)).await.unwrap();
     let account = store.create_account(tenant.id, "Brand", None, "ext-id-shared-1").await.unwrap();
     let sdk = moto.platform();
     let mut urls = Vec::new();

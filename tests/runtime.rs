@@ -24,6 +24,10 @@ struct Brand {
 async fn brand(store: &Store, moto: &Moto, slug: &str, role: Option<&str>, n: usize, seed: u64) -> Brand {
     let s = TenantSlug::parse(slug).unwrap();
     let tenant = store.provision_tenant(&s, slug).await.unwrap();
+    if role.is_none() {
+        // Read with the platform's own identity: the operator's decision, per tenant.
+        store.update_tenant(&s, None, Some(true)).await.unwrap();
+    }
     let sdk = match role {
         Some(arn) => moto.assume(arn).await,
         None => moto.platform(),

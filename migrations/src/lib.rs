@@ -9,10 +9,27 @@
 
 pub use sea_orm_migration::prelude::*;
 
+/// `impl MigrationTrait` for a migration that runs SQL text: `UP` forward, `DOWN` back.
+macro_rules! sql_migration {
+    ($up:expr, $down:expr) => {
+        #[async_trait::async_trait]
+        impl MigrationTrait for Migration {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                manager.get_connection().execute_unprepared($up).await.map(|_| ())
+            }
+
+            async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                manager.get_connection().execute_unprepared($down).await.map(|_| ())
+            }
+        }
+    };
+}
+
 mod m20261128_000001_control_plane;
 mod m20261128_000002_consumer_state;
 mod m20261128_000003_queue_status;
 mod m20261128_000004_queue_leases;
+mod m20261130_000005_tenant_isolation;
 pub mod tenant;
 
 /// The schema holding the control plane (and sea-orm's `seaql_migrations`).
@@ -28,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_consumer_state::Migration),
             Box::new(m20261128_000003_queue_status::Migration),
             Box::new(m20261128_000004_queue_leases::Migration),
+            Box::new(m20261130_000005_tenant_isolation::Migration),
         ]
     }
 }

@@ -79,13 +79,4 @@ const DOWN: &str = r#"
 DROP TABLE IF EXISTS subscriptions, queues, marketplaces, accounts, api_keys, tenants;
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await.map(|_| ())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await.map(|_| ())
-    }
-}
+sql_migration!(UP, DOWN);

@@ -24,16 +24,7 @@ ALTER TABLE subscriptions ADD COLUMN message_id text;
 CREATE INDEX subscriptions_topic ON subscriptions (topic_arn);
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await.map(|_| ())
-    }
+const DOWN: &str = "DROP TABLE IF EXISTS consumer_states; DROP INDEX IF EXISTS subscriptions_topic;
+             ALTER TABLE subscriptions DROP COLUMN IF EXISTS message_id;";
 
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(
-            "DROP TABLE IF EXISTS consumer_states; DROP INDEX IF EXISTS subscriptions_topic;
-             ALTER TABLE subscriptions DROP COLUMN IF EXISTS message_id;",
-        ).await.map(|_| ())
-    }
-}
+sql_migration!(UP, DOWN);

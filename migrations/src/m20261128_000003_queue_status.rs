@@ -15,21 +15,8 @@ ALTER TABLE consumer_states
     ADD COLUMN approximate_updated_at timestamptz;
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await.map(|_| ())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "ALTER TABLE consumer_states DROP COLUMN IF EXISTS records_committed,
+const DOWN: &str = "ALTER TABLE consumer_states DROP COLUMN IF EXISTS records_committed,
                  DROP COLUMN IF EXISTS approximate_visible, DROP COLUMN IF EXISTS approximate_in_flight,
-                 DROP COLUMN IF EXISTS approximate_updated_at;",
-            )
-            .await
-            .map(|_| ())
-    }
-}
+                 DROP COLUMN IF EXISTS approximate_updated_at;";
+
+sql_migration!(UP, DOWN);

@@ -22,13 +22,6 @@ CREATE TABLE queue_leases (
 CREATE INDEX queue_leases_owner ON queue_leases (owner);
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await.map(|_| ())
-    }
+const DOWN: &str = "DROP TABLE IF EXISTS queue_leases, replicas;";
 
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared("DROP TABLE IF EXISTS queue_leases, replicas;").await.map(|_| ())
-    }
-}
+sql_migration!(UP, DOWN);

@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
-use ams_store::{AccountScope, TenantScope, TenantSlug};
+use ams_store::{AccountScope, KeyScope, TenantScope, TenantSlug};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -17,7 +17,8 @@ use crate::ApiState;
 
 pub enum Caller {
     Operator,
-    Tenant(TenantSlug),
+    /// A tenant's API key, with what it may do.
+    Tenant(TenantSlug, KeyScope),
 }
 
 /// Equal digests, compared without an early exit.
@@ -31,6 +32,8 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<ApiState>>().expect("ApiState registered").clone();
+        // A read-only key may only look: checked here, for every route at once.
+        let writes = !matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD);
         let token = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
@@ -45,10 +48,22 @@ impl FromRequest for Caller {
                     return Ok(Caller::Operator);
                 }
             }
-            match state.store.tenant_of_key(&token).await? {
-                Some(slug) => Ok(Caller::Tenant(slug)),
-                None => Err(ApiError::unauthorized()),
+            let holder = state.store.key_holder(&token).await?.ok_or_else(ApiError::unauthorized)?;
+            if !holder.tenant_active {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "tenant_disabled",
+                    "this tenant is disabled by the operator: its API keys reach nothing and its queues are not consumed",
+                ));
             }
+            if writes && holder.scope == KeyScope::Read {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "read_only",
+                    "this API key has scope `read`: it may only GET; use a `write` key to change things",
+                ));
+            }
+            Ok(Caller::Tenant(holder.slug, holder.scope))
         })
     }
 }
@@ -58,21 +73,38 @@ impl Caller {
     pub fn operator(&self, state: &ApiState) -> Result<(), ApiError> {
         match self {
             Caller::Operator => Ok(()),
-            Caller::Tenant(_) if state.admin_digest.is_none() => Err(ApiError::new(
+            Caller::Tenant(..) if state.admin_digest.is_none() => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "tenant management is disabled: the server has no AMS_HUB_ADMIN_TOKEN",
             )),
-            Caller::Tenant(_) => {
+            Caller::Tenant(..) => {
                 Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only the operator token manages tenants"))
             }
+        }
+    }
+
+    pub fn is_operator(&self) -> bool {
+        matches!(self, Caller::Operator)
+    }
+
+    /// Creating and revoking API keys: the operator or an `admin` key, so that a leaked
+    /// `write` key cannot mint its own replacement.
+    pub fn key_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Operator | Caller::Tenant(_, KeyScope::Admin) => Ok(()),
+            Caller::Tenant(..) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "only an API key of scope `admin` (or the operator) creates and revokes API keys",
+            )),
         }
     }
 
     /// The tenant named in the path, if this caller may see it; 404 otherwise.
     pub async fn tenant(&self, state: &ApiState, tenant: &str) -> Result<TenantScope, ApiError> {
         let slug = TenantSlug::parse(tenant).map_err(|_| ApiError::not_found("tenant"))?;
-        if let Caller::Tenant(own) = self {
+        if let Caller::Tenant(own, _) = self {
             if *own != slug {
                 return Err(ApiError::not_found("tenant"));
             }

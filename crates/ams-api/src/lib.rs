@@ -12,6 +12,7 @@ mod auth;
 pub mod error;
 mod health;
 mod quarantine;
+mod redact;
 mod status;
 mod tenants;
 mod validate;
@@ -91,6 +92,7 @@ pub fn app(
         .service(tenants::create_tenant)
         .service(tenants::list_tenants)
         .service(tenants::get_tenant)
+        .service(tenants::patch_tenant)
         .service(tenants::create_api_key)
         .service(tenants::list_api_keys)
         .service(tenants::revoke_api_key)

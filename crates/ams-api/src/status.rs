@@ -30,7 +30,8 @@ pub struct QueueStatus {
     /// `starting`, `running`, `backing_off`, `degraded`, `stopped`, or `not_started` before a
     /// consumer first reported.
     pub consumer_state: String,
-    /// Why the consumer last failed (AssumeRole denied, queue gone, …).
+    /// Why the consumer last failed (AssumeRole denied, queue gone, …). To a tenant, ARNs,
+    /// AWS account ids and key ids other than its own account's are shown redacted.
     pub last_error: Option<String>,
     pub last_receive_at: Option<DateTime<Utc>>,
     /// Counters since the consumer (re)started.
@@ -67,16 +68,19 @@ pub async fn account_status(
 ) -> Result<web::Json<AccountStatus>, ApiError> {
     let (tenant, account) = path.into_inner();
     let a = caller.account(&state, &tenant, account).await?;
-    let queues = a
-        .queue_states()
-        .await?
+    let states = a.queue_states().await?;
+    let own = crate::redact::own_identifiers(a.account().aws_role_arn.as_deref(), states.iter().map(|q| q.queue_url.as_str()));
+    // The operator may see the platform's identifiers; a tenant sees only its own.
+    let shown = |e: String| if caller.is_operator() { e } else { crate::redact::for_tenant(&e, &own) };
+    let queues = states
+        .clone()
         .into_iter()
         .map(|q| QueueStatus {
             queue_id: q.queue_id,
             queue_url: q.queue_url,
             region: q.region,
             consumer_state: q.state.unwrap_or_else(|| "not_started".into()),
-            last_error: q.last_error,
+            last_error: q.last_error.map(shown),
             last_receive_at: q.last_receive_at,
             messages_received: q.messages_received.unwrap_or(0),
             messages_committed: q.messages_committed.unwrap_or(0),

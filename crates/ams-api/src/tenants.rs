@@ -1,9 +1,9 @@
 //! Tenants (operator only) and their API keys.
 
 use actix_web::http::StatusCode;
-use actix_web::{delete, get, post, web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use ams_store::control::{api_key, tenant};
-use ams_store::TenantSlug;
+use ams_store::{KeyScope, TenantSlug};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -30,6 +30,8 @@ pub struct Tenant {
     pub name: String,
     /// `active` or `disabled`.
     pub status: String,
+    /// Whether accounts without a role are read with the platform's own AWS identity.
+    pub allow_platform_identity: bool,
     /// The Postgres schema holding the tenant's data.
     pub schema: String,
     pub created_at: DateTime<Utc>,
@@ -37,7 +39,56 @@ pub struct Tenant {
 
 impl From<tenant::Model> for Tenant {
     fn from(t: tenant::Model) -> Self {
-        Tenant { id: t.id, schema: format!("tenant_{}", t.slug), slug: t.slug, name: t.name, status: t.status, created_at: t.created_at.into() }
+        Tenant {
+            id: t.id,
+            schema: format!("tenant_{}", t.slug),
+            slug: t.slug,
+            name: t.name,
+            status: t.status,
+            allow_platform_identity: t.allow_platform_identity,
+            created_at: t.created_at.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatusValue {
+    Active,
+    Disabled,
+}
+
+/// The operator's settings of a tenant; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    /// `disabled`: its keys get 403 `tenant_disabled` on every route and its consumers stop
+    /// (after committing what they hold); `active` undoes it.
+    pub status: Option<TenantStatusValue>,
+    /// Let accounts without `aws_role_arn` be read with the platform's own AWS identity. Off
+    /// by default: that identity may be able to read queues of other tenants.
+    pub allow_platform_identity: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyScope {
+    /// GET only.
+    Read,
+    /// Everything of the tenant but API keys (the default).
+    #[default]
+    Write,
+    /// `write` plus creating and revoking API keys.
+    Admin,
+}
+
+impl From<ApiKeyScope> for KeyScope {
+    fn from(s: ApiKeyScope) -> KeyScope {
+        match s {
+            ApiKeyScope::Read => KeyScope::Read,
+            ApiKeyScope::Write => KeyScope::Write,
+            ApiKeyScope::Admin => KeyScope::Admin,
+        }
     }
 }
 
@@ -46,19 +97,24 @@ impl From<tenant::Model> for Tenant {
 pub struct NewApiKey {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// `read`, `write` (default) or `admin`.
+    #[serde(default)]
+    pub scope: ApiKeyScope,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
+    /// `read`, `write` or `admin`.
+    pub scope: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl From<api_key::Model> for ApiKey {
     fn from(k: api_key::Model) -> Self {
-        ApiKey { id: k.id, name: k.name, created_at: k.created_at.into(), revoked_at: k.revoked_at.map(Into::into) }
+        ApiKey { id: k.id, name: k.name, scope: k.scope, created_at: k.created_at.into(), revoked_at: k.revoked_at.map(Into::into) }
     }
 }
 
@@ -67,6 +123,7 @@ impl From<api_key::Model> for ApiKey {
 pub struct CreatedApiKey {
     pub id: Uuid,
     pub name: String,
+    pub scope: String,
     pub created_at: DateTime<Utc>,
     /// `Authorization: Bearer <token>` for this tenant's routes.
     pub token: String,
@@ -140,7 +197,49 @@ pub async fn get_tenant(
     Ok(web::Json(Tenant::from(scope.tenant().clone())))
 }
 
-/// Creates an API key for the tenant; the token is in this response only.
+/// Changes a tenant's status or its use of the platform's AWS identity (operator token).
+#[utoipa::path(
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "tenant slug")),
+    request_body = TenantPatch,
+    responses(
+        (status = 200, description = "updated", body = Tenant),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 403, description = "not the operator", body = ErrorBody),
+        (status = 404, description = "no such tenant", body = ErrorBody),
+        (status = 422, description = "nothing to change, or an invalid value", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/v1/tenants/{tenant}")]
+pub async fn patch_tenant(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    body: web::Json<TenantPatch>,
+) -> Result<web::Json<Tenant>, ApiError> {
+    caller.operator(&state)?;
+    if body.status.is_none() && body.allow_platform_identity.is_none() {
+        return Err(ApiError::invalid("nothing to change: send `status` and/or `allow_platform_identity`"));
+    }
+    let slug = TenantSlug::parse(&path).map_err(|_| ApiError::not_found("tenant"))?;
+    let status = body.status.as_ref().map(|s| match s {
+        TenantStatusValue::Active => "active",
+        TenantStatusValue::Disabled => "disabled",
+    });
+    let t = state
+        .store
+        .update_tenant(&slug, status, body.allow_platform_identity)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    tracing::info!(tenant = %slug, status = %t.status, allow_platform_identity = t.allow_platform_identity, "tenant settings changed");
+    state.reconcile();
+    Ok(web::Json(Tenant::from(t)))
+}
+
+/// Creates an API key for the tenant (operator or an `admin` key); the token is in this
+/// response only.
 #[utoipa::path(
     tag = "api keys",
     params(("tenant" = String, Path, description = "tenant slug")),
@@ -149,6 +248,7 @@ pub async fn get_tenant(
         (status = 201, description = "created; keep the token", body = CreatedApiKey),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 403, description = "not the operator or an admin key; or a disabled tenant", body = ErrorBody),
         (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
         (status = 422, description = "invalid name", body = ErrorBody),
     ),
@@ -162,12 +262,14 @@ pub async fn create_api_key(
     body: web::Json<NewApiKey>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.tenant(&state, &path).await?;
+    caller.key_admin()?;
     validate::name("name", &body.name, 100).map_err(ApiError::invalid)?;
-    let new = scope.create_api_key(body.name.trim()).await?;
-    tracing::info!(tenant = %scope.slug(), key = %new.key.id, "API key created");
+    let new = scope.create_api_key(body.name.trim(), body.scope.into()).await?;
+    tracing::info!(tenant = %scope.slug(), key = %new.key.id, scope = %new.key.scope, "API key created");
     Ok(HttpResponse::Created().json(CreatedApiKey {
         id: new.key.id,
         name: new.key.name,
+        scope: new.key.scope,
         created_at: new.key.created_at.into(),
         token: new.token,
     }))
@@ -194,13 +296,14 @@ pub async fn list_api_keys(
     Ok(web::Json(scope.api_keys().await?.into_iter().map(ApiKey::from).collect()))
 }
 
-/// Revokes a key at once (idempotent). A tenant may revoke the key it calls with.
+/// Revokes a key at once (idempotent; operator or an `admin` key, which may revoke itself).
 #[utoipa::path(
     tag = "api keys",
     params(("tenant" = String, Path, description = "tenant slug"), ("key" = Uuid, Path, description = "key id")),
     responses(
         (status = 200, description = "revoked", body = ApiKey),
         (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 403, description = "not the operator or an admin key; or a disabled tenant", body = ErrorBody),
         (status = 404, description = "no such tenant or key", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -213,6 +316,7 @@ pub async fn revoke_api_key(
 ) -> Result<web::Json<ApiKey>, ApiError> {
     let (tenant, key) = path.into_inner();
     let scope = caller.tenant(&state, &tenant).await?;
+    caller.key_admin()?;
     let key = scope.revoke_api_key(key).await?.ok_or_else(|| ApiError::not_found("API key"))?;
     tracing::info!(tenant = %scope.slug(), key = %key.id, "API key revoked");
     Ok(web::Json(ApiKey::from(key)))

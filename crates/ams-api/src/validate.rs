@@ -57,11 +57,16 @@ pub fn profile_id(s: &str) -> Result<(), String> {
 pub struct QueueUrl {
     /// The region the URL names (`None` for an emulator's URL).
     pub region: Option<String>,
+    /// One spelling per queue: `https://sqs.<region>.amazonaws.com/<account>/<name>` (or the
+    /// emulator's origin), whatever host form, host case or trailing slash was sent. With the
+    /// region it is the queue's identity, unique across the platform.
+    pub canonical: String,
 }
 
 /// An SQS queue URL: `https://sqs.<region>.amazonaws.com/<account>/<name>` (or the legacy
-/// `https://<region>.queue.amazonaws.com/...`), or, when `emulator` (the `AWS_ENDPOINT_URL`)
-/// is set, a URL on that endpoint. Standard queues only.
+/// `https://<region>.queue.amazonaws.com/...` and `https://queue.amazonaws.com/...`, which is
+/// us-east-1), or, when `emulator` (the `AWS_ENDPOINT_URL`) is set, a URL on that endpoint.
+/// Host names are case-insensitive; one trailing slash is ignored. Standard queues only.
 pub fn queue_url(s: &str, emulator: Option<&str>) -> Result<QueueUrl, String> {
     let bad = || {
         format!(
@@ -72,27 +77,31 @@ pub fn queue_url(s: &str, emulator: Option<&str>) -> Result<QueueUrl, String> {
     if s.len() > 2048 {
         return Err(bad());
     }
-    let (origin, path, region) = if let Some(rest) = s.strip_prefix("https://") {
-        let (host, path) = rest.split_once('/').ok_or_else(bad)?;
-        let region = host
-            .strip_prefix("sqs.")
-            .and_then(|h| h.strip_suffix(".amazonaws.com"))
-            .or_else(|| host.strip_suffix(".queue.amazonaws.com"));
-        match region {
-            Some(r) if !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') => {
-                (None, path, Some(r.to_owned()))
+    let trimmed = s.strip_suffix('/').unwrap_or(s);
+    let (scheme, rest) = trimmed.split_once("://").ok_or_else(bad)?;
+    let scheme = scheme.to_ascii_lowercase();
+    let (host, path) = rest.split_once('/').ok_or_else(bad)?;
+    let host = host.to_ascii_lowercase();
+    let (origin, region) = match scheme.as_str() {
+        "https" => {
+            let region = host
+                .strip_prefix("sqs.")
+                .and_then(|h| h.strip_suffix(".amazonaws.com"))
+                .or_else(|| host.strip_suffix(".queue.amazonaws.com"))
+                .or_else(|| (host == "queue.amazonaws.com").then_some("us-east-1"));
+            match region {
+                Some(r) if !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') => {
+                    (format!("https://sqs.{r}.amazonaws.com"), Some(r.to_owned()))
+                }
+                _ => (format!("https://{host}"), None),
             }
-            _ => (Some(format!("https://{host}")), path, None),
         }
-    } else if let Some(rest) = s.strip_prefix("http://") {
-        let (host, path) = rest.split_once('/').ok_or_else(bad)?;
-        (Some(format!("http://{host}")), path, None)
-    } else {
-        return Err(bad());
+        "http" => (format!("http://{host}"), None),
+        _ => return Err(bad()),
     };
-    if let Some(origin) = origin {
+    if region.is_none() {
         // Only the emulator the runtime itself talks to: never an arbitrary host.
-        match emulator.map(|e| e.trim_end_matches('/')) {
+        match emulator.map(|e| e.trim_end_matches('/').to_ascii_lowercase()) {
             Some(e) if e == origin => {}
             _ => return Err(bad()),
         }
@@ -110,7 +119,7 @@ pub fn queue_url(s: &str, emulator: Option<&str>) -> Result<QueueUrl, String> {
     if name.is_empty() || name.len() > 80 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return Err(bad());
     }
-    Ok(QueueUrl { region })
+    Ok(QueueUrl { region, canonical: format!("{origin}/{account}/{name}") })
 }
 
 /// The queue's region must be one where AMS delivers: a realm's region.
@@ -144,6 +153,21 @@ mod tests {
         assert_eq!(q.region.as_deref(), Some("eu-west-1"));
         let q = queue_url("https://us-east-1.queue.amazonaws.com/123456789012/q", None).unwrap();
         assert_eq!(q.region.as_deref(), Some("us-east-1"));
+        // Every spelling of one queue has one canonical form.
+        for same in [
+            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+            "https://us-east-1.queue.amazonaws.com/123456789012/q",
+            "https://queue.amazonaws.com/123456789012/q",
+            "https://SQS.US-EAST-1.AmazonAWS.com/123456789012/q/",
+            "HTTPS://sqs.us-east-1.amazonaws.com/123456789012/q/",
+        ] {
+            assert_eq!(queue_url(same, None).unwrap().canonical, "https://sqs.us-east-1.amazonaws.com/123456789012/q", "{same}");
+        }
+        // Queue names are case-sensitive in SQS.
+        assert_ne!(
+            queue_url("https://sqs.us-east-1.amazonaws.com/123456789012/Q", None).unwrap().canonical,
+            queue_url("https://sqs.us-east-1.amazonaws.com/123456789012/q", None).unwrap().canonical
+        );
         let fifo = queue_url("https://sqs.us-east-1.amazonaws.com/123456789012/q.fifo", None).unwrap_err();
         assert!(fifo.contains("standard"), "{fifo}");
         for bad in ["", "sqs.us-east-1.amazonaws.com/123456789012/q", "https://sqs.us-east-1.amazonaws.com/123/q",
@@ -155,6 +179,7 @@ mod tests {
         // An emulator's URLs are accepted only on the configured endpoint.
         let emu = Some("http://127.0.0.1:4566");
         assert_eq!(queue_url("http://127.0.0.1:4566/123456789012/q", emu).unwrap().region, None);
+        assert_eq!(queue_url("http://127.0.0.1:4566/123456789012/q/", emu).unwrap().canonical, "http://127.0.0.1:4566/123456789012/q");
         assert!(queue_url("http://127.0.0.1:9999/123456789012/q", emu).is_err());
         assert!(queue_url("http://127.0.0.1:4566/123456789012/q", None).is_err());
     }

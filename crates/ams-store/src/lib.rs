@@ -14,7 +14,7 @@ mod quarantine;
 mod store;
 pub mod tenant;
 
-pub use control::scope::{random_secret, AccountScope, NewApiKey, QueueState, TenantScope};
+pub use control::scope::{random_secret, AccountScope, KeyHolder, KeyScope, NewApiKey, QueueState, TenantScope};
 pub use error::StoreError;
 pub use quarantine::{QuarantinedBody, Replayed};
 pub use ledger::{

@@ -77,6 +77,7 @@ impl Store {
             slug: Set(slug.as_str().to_owned()),
             name: Set(name.to_owned()),
             status: Set("active".to_owned()),
+            allow_platform_identity: Set(false),
             created_at: Set(Utc::now().into()),
         };
         tenant::Entity::insert(row)

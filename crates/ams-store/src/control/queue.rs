@@ -11,6 +11,9 @@ pub struct Model {
     #[sea_orm(unique)]
     pub queue_url: String,
     pub region: String,
+    /// With `region` and `queue_name`, the queue's identity: unique across the platform.
+    pub aws_account_id: String,
+    pub queue_name: String,
     pub created_at: DateTimeWithTimeZone,
 }
 

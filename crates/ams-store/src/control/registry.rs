@@ -45,19 +45,26 @@ impl Store {
             .map_err(|e| StoreError::on_insert(e, || format!("an account named {name:?} exists in this tenant")))
     }
 
-    /// Registers a queue of an account. Queue URLs are unique across tenants (one consumer per
-    /// queue); the conflict message must not tell a caller whether another tenant has it.
+    /// Registers a queue of an account. `queue_url` is canonical (`…/<AWS account id>/<name>`,
+    /// no trailing slash): its identity, (region, AWS account id, name), is unique across
+    /// tenants (one consumer, one owner per queue), however the URL was spelled. The conflict
+    /// message must not tell a caller whether another tenant has it.
     pub async fn add_queue(&self, account_id: Uuid, queue_url: &str, region: &str) -> Result<queue::Model, StoreError> {
+        let mut segments = queue_url.trim_end_matches('/').rsplit('/');
+        let name = segments.next().unwrap_or_default().to_owned();
+        let aws_account_id = segments.next().unwrap_or_default().to_owned();
         let row = queue::ActiveModel {
             id: Set(Uuid::new_v4()),
             account_id: Set(account_id),
             queue_url: Set(queue_url.to_owned()),
             region: Set(region.to_owned()),
+            aws_account_id: Set(aws_account_id),
+            queue_name: Set(name),
             created_at: Set(Utc::now().into()),
         };
         row.insert(self.orm())
             .await
-            .map_err(|e| StoreError::on_insert(e, || "this queue URL is already registered".to_owned()))
+            .map_err(|e| StoreError::on_insert(e, || "this queue is already registered".to_owned()))
     }
 
     /// Every queue of an active account of an active tenant.
@@ -70,6 +77,8 @@ impl Store {
              JOIN control.accounts a ON a.id = q.account_id
              JOIN control.tenants t ON t.id = a.tenant_id
              WHERE a.status = 'active' AND t.status = 'active'
+               -- Without a role, only where the operator allowed the platform's identity.
+               AND (a.aws_role_arn IS NOT NULL OR t.allow_platform_identity)
              ORDER BY q.queue_url",
         );
         let rows = ActiveQueue::find_by_statement(stmt).all(self.orm()).await?;

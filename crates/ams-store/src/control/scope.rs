@@ -59,16 +59,80 @@ impl Store {
         Ok(tenant::Entity::find().order_by_asc(tenant::Column::Slug).all(self.orm()).await?)
     }
 
-    /// The tenant a (not revoked) API key belongs to.
-    pub async fn tenant_of_key(&self, token: &str) -> Result<Option<TenantSlug>, StoreError> {
-        let slug: Option<String> = sqlx::query_scalar(
-            "SELECT t.slug FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+    /// Whose a (not revoked) API key is, and what it may do.
+    pub async fn key_holder(&self, token: &str) -> Result<Option<KeyHolder>, StoreError> {
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT t.slug, k.scope, t.status FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
              WHERE k.token_sha256 = $1 AND k.revoked_at IS NULL",
         )
         .bind(token_digest(token))
         .fetch_optional(self.pool())
         .await?;
-        Ok(slug.and_then(|s| TenantSlug::parse(&s).ok()))
+        Ok(row.and_then(|(slug, scope, status)| {
+            Some(KeyHolder {
+                slug: TenantSlug::parse(&slug).ok()?,
+                scope: KeyScope::parse(&scope)?,
+                tenant_active: status == "active",
+            })
+        }))
+    }
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KeyScope {
+    /// GET only.
+    Read,
+    /// Accounts, marketplaces, queues, quarantine: everything but API keys.
+    Write,
+    /// `Write` plus creating and revoking API keys.
+    Admin,
+}
+
+impl KeyScope {
+    pub fn parse(s: &str) -> Option<KeyScope> {
+        match s {
+            "read" => Some(KeyScope::Read),
+            "write" => Some(KeyScope::Write),
+            "admin" => Some(KeyScope::Admin),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Read => "read",
+            KeyScope::Write => "write",
+            KeyScope::Admin => "admin",
+        }
+    }
+}
+
+/// The holder of an API key.
+#[derive(Debug, Clone)]
+pub struct KeyHolder {
+    pub slug: TenantSlug,
+    pub scope: KeyScope,
+    /// False for a tenant the operator disabled.
+    pub tenant_active: bool,
+}
+
+impl Store {
+    /// `Some` field by field: the operator's settings of a tenant.
+    pub async fn update_tenant(
+        &self,
+        slug: &TenantSlug,
+        status: Option<&str>,
+        allow_platform_identity: Option<bool>,
+    ) -> Result<Option<tenant::Model>, StoreError> {
+        let Some(t) = self.find_tenant(slug).await? else { return Ok(None) };
+        let mut active = t.into_active_model();
+        if let Some(s) = status {
+            active.status = Set(s.to_owned());
+        }
+        if let Some(a) = allow_platform_identity {
+            active.allow_platform_identity = Set(a);
+        }
+        Ok(Some(active.update(self.orm()).await?))
     }
 }
 
@@ -86,13 +150,14 @@ impl TenantScope {
         &self.store
     }
 
-    pub async fn create_api_key(&self, name: &str) -> Result<NewApiKey, StoreError> {
+    pub async fn create_api_key(&self, name: &str, scope: KeyScope) -> Result<NewApiKey, StoreError> {
         let token = random_secret("amsk_");
         let row = api_key::ActiveModel {
             id: Set(Uuid::new_v4()),
             tenant_id: Set(self.tenant.id),
             name: Set(name.to_owned()),
             token_sha256: Set(token_digest(&token)),
+            scope: Set(scope.as_str().to_owned()),
             created_at: Set(Utc::now().into()),
             revoked_at: Set(None),
         };
@@ -156,10 +221,24 @@ impl AccountScope {
         &self.account
     }
 
-    /// `active` or `paused`; the supervisor stops a paused account's consumers.
-    pub async fn set_status(&mut self, status: &str) -> Result<(), StoreError> {
+    /// Changes what is `Some`: the status (`active` or `paused`; the supervisor stops a
+    /// paused account's consumers), the role, the external id.
+    pub async fn update(
+        &mut self,
+        status: Option<&str>,
+        aws_role_arn: Option<&str>,
+        external_id: Option<&str>,
+    ) -> Result<(), StoreError> {
         let mut active = self.account.clone().into_active_model();
-        active.status = Set(status.to_owned());
+        if let Some(s) = status {
+            active.status = Set(s.to_owned());
+        }
+        if let Some(r) = aws_role_arn {
+            active.aws_role_arn = Set(Some(r.to_owned()));
+        }
+        if let Some(e) = external_id {
+            active.external_id = Set(e.to_owned());
+        }
         self.account = active.update(self.store.orm()).await?;
         Ok(())
     }

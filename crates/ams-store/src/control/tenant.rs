@@ -11,6 +11,9 @@ pub struct Model {
     pub slug: String,
     pub name: String,
     pub status: String,
+    /// Whether accounts without a role may be read with the platform's own AWS identity
+    /// (an operator decision: that identity may be able to read other tenants' queues).
+    pub allow_platform_identity: bool,
     pub created_at: DateTimeWithTimeZone,
 }
 
