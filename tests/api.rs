@@ -101,7 +101,7 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
     assert_eq!(qs["records_committed"]["sp-traffic"], json!(delivered), "one record per message: {s}");
     assert!(qs["last_receive_at"].is_string() && qs["last_error"].is_null(), "{s}");
 
-    let metrics = api.text("/metrics");
+    let metrics = api.metrics_text();
     let series =
         format!("ams_hub_messages_committed_total{{tenant=\"acme\",account=\"{account_id}\",queue=\"{queue_url}\"}} {delivered}");
     assert!(metrics.contains(&series), "{series} missing:\n{metrics}");
@@ -129,7 +129,7 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
     let p = api.ok("PATCH", &base, Some(&token), Some(&json!({"status": "paused"})), 200);
     assert_eq!(p["status"], "paused");
     wait_until("the consumer to stop", 30, &serve, || async {
-        let m = api.text("/metrics");
+        let m = api.metrics_text();
         !m.contains(&format!("queue=\"{queue_url}\",state=\"running\""))
     })
     .await;
@@ -584,7 +584,7 @@ async fn a_disabled_tenant_is_not_consumed_and_errors_show_only_its_own_identifi
 
     api.ok("PATCH", "/v1/tenants/omega", ADMIN, Some(&json!({"status": "disabled"})), 200);
     wait_until("the consumer to stop", 30, &serve, || async {
-        !api.text("/metrics").contains(&format!("queue=\"{queue_url}\",state=\"running\""))
+        !api.metrics_text().contains(&format!("queue=\"{queue_url}\",state=\"running\""))
     })
     .await;
     let more: Vec<_> = (20..40).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 5, format!("omega-{i}"))).collect();
@@ -601,7 +601,7 @@ async fn a_disabled_tenant_is_not_consumed_and_errors_show_only_its_own_identifi
     // (the account paused, its consumer gone from the runtime, so nothing overwrites it).
     api.ok("PATCH", &base, t, Some(&json!({"status": "paused"})), 200);
     wait_until("the consumer to be gone", 30, &serve, || async {
-        !api.text("/metrics").lines().any(|l| l.starts_with("ams_hub_consumer_state") && l.contains(&queue_url))
+        !api.metrics_text().lines().any(|l| l.starts_with("ams_hub_consumer_state") && l.contains(&queue_url))
     })
     .await;
     let platform = "arn:aws:sts::999999999999:assumed-role/ams-hub-platform/i-0123";
@@ -613,4 +613,42 @@ async fn a_disabled_tenant_is_not_consumed_and_errors_show_only_its_own_identifi
     let shown = as_tenant["queues"][0]["last_error"].as_str().unwrap();
     assert!(!shown.contains("999999999999") && !shown.contains("ams-hub-platform"), "{shown}");
     assert!(shown.contains(role), "the tenant's own role stays: {shown}");
+}
+
+/// `/metrics` (which names every tenant, account and queue) is served on its own listener,
+/// never on the API port; a flood of made-up tokens from one address is cut off with 429
+/// before it reaches the database, while the operator token keeps working.
+#[tokio::test]
+async fn metrics_have_their_own_port_and_failed_authentication_is_limited() {
+    let db = TestDb::new();
+    let moto = Moto::start();
+    let (serve, api) = serve_with_api(&db, &moto.url, &[("AMS_HUB_AUTH_FAILURES_PER_MINUTE", "5")]);
+    let token = tenant(&api, "sigma");
+    let (s, b) = api.call("GET", "/metrics", Some(&token), None);
+    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("not_found")), "the API port serves metrics: {b}");
+    let (s, _) = api.call("GET", "/metrics", ADMIN, None);
+    assert_eq!(s, 404);
+    assert!(api.metrics_text().contains("ams_hub_up"), "the metrics port serves them");
+    let (s, _) = api.raw("GET", "/v1/tenants", None, None);
+    assert_eq!(s, 401);
+
+    // Five failures are allowed (a burst); the sixth address's attempt is refused unlooked.
+    for i in 0..5 {
+        let (s, b) = api.call("GET", "/v1/tenants/sigma", Some(&format!("made-up-token-{i}")), None);
+        assert_eq!((s, b["error"]["code"].as_str()), (401, Some("unauthorized")), "attempt {i}: {b}");
+    }
+    api.ok("GET", "/v1/tenants/sigma", Some(&token), None, 200);
+    let (s, _) = api.call("GET", "/v1/tenants/sigma", Some("made-up-token-5"), None);
+    assert_eq!(s, 401, "the failure that exhausts the quota is still answered");
+    let response = ureq::get(&format!("{}/v1/tenants/sigma", api.base)).set("Authorization", "Bearer made-up-token-6").call();
+    let Err(ureq::Error::Status(429, r)) = response else { panic!("expected 429: {response:?}") };
+    let retry: u64 = r.header("Retry-After").expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body: Value = r.into_json().unwrap();
+    assert_eq!(body["error"]["code"], "too_many_requests");
+    // While blocked, no tenant key is looked up from this address; the operator still works.
+    let (s, _) = api.call("GET", "/v1/tenants/sigma", Some(&token), None);
+    assert_eq!(s, 429);
+    api.ok("GET", "/v1/tenants", ADMIN, None, 200);
+    assert!(serve.log_text().contains("too many failed authentications"));
 }

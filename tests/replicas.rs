@@ -18,7 +18,7 @@ use rand::SeedableRng;
 
 /// The queues a replica is consuming, from its `/metrics`.
 fn running(api: &Api) -> HashSet<String> {
-    let metrics = ureq::get(&format!("{}/metrics", api.base)).call().ok().and_then(|r| r.into_string().ok());
+    let metrics = ureq::get(&format!("{}/metrics", api.metrics)).call().ok().and_then(|r| r.into_string().ok());
     metrics
         .unwrap_or_default()
         .lines()

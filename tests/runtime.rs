@@ -172,7 +172,7 @@ async fn an_account_whose_assume_role_fails_is_degraded_and_others_keep_flowing(
         }
     })
     .await;
-    let metrics = ureq::get(&format!("{}/metrics", serve.api)).call().unwrap().into_string().unwrap();
+    let metrics = serve.metrics_text();
     let failures = metrics
         .lines()
         .find_map(|l| l.strip_prefix("ams_hub_credential_failures_total{"))

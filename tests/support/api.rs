@@ -14,6 +14,8 @@ pub const ADMIN_TOKEN: &str = "test-operator-token-0123456789";
 
 pub struct Api {
     pub base: String,
+    /// The metrics listener's base URL.
+    pub metrics: String,
 }
 
 /// `ams-hub serve` with the admin API on a free port and the operator token set; returns once
@@ -23,7 +25,7 @@ pub fn serve_with_api(db: &TestDb, moto_url: &str, extra_env: &[(&str, &str)]) -
     let mut env = vec![("AMS_HUB_LISTEN", listen.as_str()), ("AMS_HUB_ADMIN_TOKEN", ADMIN_TOKEN)];
     env.extend_from_slice(extra_env);
     let serve = Serve::start(db, moto_url, &env);
-    let api = Api { base: format!("http://{listen}") };
+    let api = Api { base: format!("http://{listen}"), metrics: serve.metrics.clone() };
     let deadline = Instant::now() + Duration::from_secs(30);
     while ureq::get(&format!("{}/healthz", api.base)).call().is_err() {
         assert!(Instant::now() < deadline, "the API did not come up:\n{}", serve.log_text());
@@ -68,5 +70,10 @@ impl Api {
 
     pub fn text(&self, path: &str) -> String {
         ureq::get(&format!("{}{path}", self.base)).call().unwrap().into_string().unwrap()
+    }
+
+    /// The Prometheus text from the metrics listener.
+    pub fn metrics_text(&self) -> String {
+        ureq::get(&format!("{}/metrics", self.metrics)).call().unwrap().into_string().unwrap()
     }
 }

@@ -11,6 +11,8 @@ pub struct Serve {
     pub log: PathBuf,
     /// The admin API's base URL.
     pub api: String,
+    /// The metrics listener's base URL (`/metrics` is not on the API port).
+    pub metrics: String,
 }
 
 impl Serve {
@@ -25,6 +27,12 @@ impl Serve {
             .iter()
             .rev()
             .find(|(k, _)| *k == "AMS_HUB_LISTEN")
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| format!("127.0.0.1:{}", crate::aws::free_port()));
+        let metrics = extra_env
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == "AMS_HUB_METRICS_LISTEN")
             .map(|(_, v)| v.to_string())
             .unwrap_or_else(|| format!("127.0.0.1:{}", crate::aws::free_port()));
         let mut cmd = Command::new(bin);
@@ -43,12 +51,23 @@ impl Serve {
             .env("RUST_LOG", "info,ams_ingest=debug")
             // Tests run in parallel: each server's API on its own port.
             .env("AMS_HUB_LISTEN", &listen)
+            .env("AMS_HUB_METRICS_LISTEN", &metrics)
             .stdout(Stdio::null())
             .stderr(out);
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        Serve { child: Some(cmd.spawn().expect("start ams-hub serve")), log, api: format!("http://{listen}") }
+        Serve {
+            child: Some(cmd.spawn().expect("start ams-hub serve")),
+            log,
+            api: format!("http://{listen}"),
+            metrics: format!("http://{metrics}"),
+        }
+    }
+
+    /// The Prometheus text from the metrics listener.
+    pub fn metrics_text(&self) -> String {
+        ureq::get(&format!("{}/metrics", self.metrics)).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default()
     }
 
     pub fn pid(&self) -> Option<u32> {

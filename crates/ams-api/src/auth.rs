@@ -32,6 +32,7 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<ApiState>>().expect("ApiState registered").clone();
+        let client = req.peer_addr().map(|a| a.ip());
         // A read-only key may only look: checked here, for every route at once.
         let writes = !matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD);
         let token = req
@@ -48,7 +49,15 @@ impl FromRequest for Caller {
                     return Ok(Caller::Operator);
                 }
             }
-            let holder = state.store.key_holder(&token).await?.ok_or_else(ApiError::unauthorized)?;
+            if let Some(wait) = client.and_then(|ip| state.auth_failures.blocked(ip)) {
+                return Err(ApiError::too_many_requests(wait));
+            }
+            let Some(holder) = state.store.key_holder(&token).await? else {
+                if let Some(ip) = client {
+                    state.auth_failures.failed(ip);
+                }
+                return Err(ApiError::unauthorized());
+            };
             if !holder.tenant_active {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,

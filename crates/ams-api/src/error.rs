@@ -31,11 +31,24 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Sent as `Retry-After` (seconds).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+    pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs().max(1);
+        ApiError {
+            retry_after: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!("too many failed authentications from this address; retry in {secs} s"),
+            )
+        }
     }
     pub fn unauthorized() -> Self {
         Self::new(
@@ -64,7 +77,11 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
+        let mut response = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        response
             .json(ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message.clone() } })
     }
 }

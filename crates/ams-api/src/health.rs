@@ -1,5 +1,6 @@
 //! Probes and metrics: `/healthz` (the process answers), `/readyz` (the database answers and
-//! the runtime is up), `/metrics` (Prometheus text, per consumer of this process).
+//! the runtime is up), `/metrics` (Prometheus text, per consumer of this process; served on
+//! its own listener, not the API's).
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -52,11 +53,7 @@ pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
 
 use ams_ingest::metrics::label;
 
-/// Prometheus metrics of this process's consumers.
-#[utoipa::path(
-    tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
-)]
+/// Prometheus metrics of this process's consumers, on the metrics listener only.
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
     let reports = match &state.runtime {

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod auth;
+mod auth_failures;
 pub mod error;
 mod health;
 mod quarantine;
@@ -45,12 +46,24 @@ pub struct ApiState {
     pub runtime: Option<Runtime>,
     /// `AWS_ENDPOINT_URL(_SQS)`: queue URLs on this emulator are accepted too.
     pub emulator_origin: Option<String>,
+    auth_failures: auth_failures::AuthFailures,
 }
+
+/// Failed authentications per client address and minute before it gets 429 (the default of
+/// `AMS_HUB_AUTH_FAILURES_PER_MINUTE`).
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 30;
 
 impl ApiState {
     pub fn new(store: Store, admin_token: Option<&str>, runtime: Option<Runtime>, emulator_origin: Option<String>) -> Self {
         let admin_digest = admin_token.map(|t| Sha256::digest(t.trim().as_bytes()).to_vec());
-        ApiState { store, admin_digest, runtime, emulator_origin }
+        let quota = std::num::NonZeroU32::new(DEFAULT_AUTH_FAILURES_PER_MINUTE).expect("non-zero");
+        ApiState { store, admin_digest, runtime, emulator_origin, auth_failures: auth_failures::AuthFailures::new(quota) }
+    }
+
+    /// Failed authentications allowed per client address and minute.
+    pub fn with_auth_failures_per_minute(mut self, n: std::num::NonZeroU32) -> Self {
+        self.auth_failures = auth_failures::AuthFailures::new(n);
+        self
     }
 
     /// Asks the supervisor to compare consumers with the registered queues now.
@@ -88,7 +101,6 @@ pub fn app(
         .into_utoipa_app()
         .service(health::healthz)
         .service(health::readyz)
-        .service(health::metrics)
         .service(tenants::create_tenant)
         .service(tenants::list_tenants)
         .service(tenants::get_tenant)
@@ -115,6 +127,22 @@ pub fn app(
         .split_for_parts();
     openapi::describe(&mut api);
     (app, api)
+}
+
+/// `/metrics` alone, for its own listener (`AMS_HUB_METRICS_LISTEN`): the metrics name every
+/// tenant, account and queue, so the API port does not serve them.
+pub fn metrics_app(
+    state: web::Data<ApiState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new().app_data(state).service(health::metrics).default_service(web::to(error::no_route))
 }
 
 pub mod openapi {

@@ -29,11 +29,20 @@ struct FileConfig {
 pub struct ApiConfig {
     /// Address the admin API listens on.
     pub listen: String,
+    /// Address `/metrics` listens on: its own port, so that the API's clients (tenants) never
+    /// see the metrics, which name every tenant, account and queue.
+    pub metrics_listen: String,
+    /// Failed authentications per client address and minute before it gets 429.
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { listen: "127.0.0.1:8080".into() }
+        ApiConfig {
+            listen: "127.0.0.1:8080".into(),
+            metrics_listen: "127.0.0.1:9464".into(),
+            auth_failures_per_minute: ams_api::DEFAULT_AUTH_FAILURES_PER_MINUTE,
+        }
     }
 }
 
@@ -74,15 +83,22 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<ServeConfig> {
     if let Ok(v) = std::env::var("AMS_HUB_LISTEN") {
         api.listen = v;
     }
+    if let Ok(v) = std::env::var("AMS_HUB_METRICS_LISTEN") {
+        api.metrics_listen = v;
+    }
+    var("AMS_HUB_AUTH_FAILURES_PER_MINUTE", &mut api.auth_failures_per_minute)?;
+    anyhow::ensure!(api.auth_failures_per_minute > 0, "auth_failures_per_minute must be at least 1");
     anyhow::ensure!(config.batch_rows > 0, "batch_rows must be at least 1");
     anyhow::ensure!(config.max_in_flight >= 10, "max_in_flight must be at least 10 (one receive)");
     anyhow::ensure!((0..=20).contains(&config.wait_seconds), "wait_seconds must be 0 to 20");
     anyhow::ensure!(config.lease_secs >= 3, "lease_secs must be at least 3");
-    anyhow::ensure!(
-        api.listen.parse::<std::net::SocketAddr>().is_ok(),
-        "listen address {:?} is not host:port (e.g. 127.0.0.1:8080)",
-        api.listen
-    );
+    for (name, addr) in [("listen", &api.listen), ("metrics_listen", &api.metrics_listen)] {
+        anyhow::ensure!(
+            addr.parse::<std::net::SocketAddr>().is_ok(),
+            "{name} address {addr:?} is not host:port (e.g. 127.0.0.1:8080)"
+        );
+    }
+    anyhow::ensure!(api.listen != api.metrics_listen, "listen and metrics_listen must differ: metrics are not served to API clients");
     Ok(ServeConfig { runtime: config, api })
 }
 
@@ -99,6 +115,8 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     // Bind first: a taken port is a clear error before anything else has started.
     let listener = std::net::TcpListener::bind(&config.api.listen)
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;
+    let metrics_listener = std::net::TcpListener::bind(&config.api.metrics_listen)
+        .with_context(|| format!("cannot listen on {} (AMS_HUB_METRICS_LISTEN)", config.api.metrics_listen))?;
     let store = Store::connect(database_url).await?;
     store.migrate().await?;
     let aws = Aws::from_env().await;
@@ -110,8 +128,10 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     }
     let runtime = Runtime { reconcile: supervisor.clone().recipient(), status: supervisor.clone().recipient() };
     let emulator = std::env::var("AWS_ENDPOINT_URL_SQS").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
-    let state = web::Data::new(ApiState::new(store, admin.as_deref(), Some(runtime), emulator));
-    let server = HttpServer::new(move || ams_api::app(Some(state.clone())).0)
+    let quota = std::num::NonZeroU32::new(config.api.auth_failures_per_minute).expect("checked by load_config");
+    let state = web::Data::new(ApiState::new(store, admin.as_deref(), Some(runtime), emulator).with_auth_failures_per_minute(quota));
+    let api_state = state.clone();
+    let server = HttpServer::new(move || ams_api::app(Some(api_state.clone())).0)
         .workers(2)
         .disable_signals()
         .shutdown_timeout(5)
@@ -120,6 +140,15 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     let api = server.handle();
     actix::spawn(server);
     tracing::info!(listen = %config.api.listen, "admin API listening");
+    let metrics_server = HttpServer::new(move || ams_api::metrics_app(state.clone()))
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen(metrics_listener)?
+        .run();
+    let metrics = metrics_server.handle();
+    actix::spawn(metrics_server);
+    tracing::info!(listen = %config.api.metrics_listen, "metrics listening");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -127,6 +156,7 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
     }
     api.stop(true).await;
+    metrics.stop(true).await;
     match tokio::time::timeout(Duration::from_secs(28), supervisor.send(Shutdown)).await {
         Ok(_) => tracing::info!("in-flight messages committed and deleted; bye"),
         Err(_) => tracing::warn!("shutdown timed out; uncommitted messages return to their queues"),
@@ -161,6 +191,8 @@ mod tests {
         assert_eq!(c.wait_seconds, RuntimeConfig::default().wait_seconds);
         let f = file("[api]\nlisten = '0.0.0.0:9000'\n");
         assert_eq!(load_config(Some(&f.0)).unwrap().api.listen, "0.0.0.0:9000");
+        let f = file("[api]\nlisten = '127.0.0.1:9000'\nmetrics_listen = '127.0.0.1:9000'\n");
+        assert!(format!("{:#}", load_config(Some(&f.0)).unwrap_err()).contains("must differ"));
         let f = file("[api]\nlisten = 'nowhere'\n");
         assert!(format!("{:#}", load_config(Some(&f.0)).unwrap_err()).contains("host:port"));
     }
