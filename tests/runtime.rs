@@ -384,3 +384,47 @@ async fn hostile_records_are_quarantined_once_and_the_tenant_keeps_flowing() {
     .await;
     assert_exact(&store, schema, &everything).await;
 }
+
+/// SQS misbehaving between ams-hub and the queue: a receive black-holed, a 500, throttling.
+/// The consumer rides it out without a restart, the ledger is exact, and SIGTERM with a
+/// receive hanging still exits in time.
+#[tokio::test]
+async fn a_hung_failing_or_throttling_sqs_is_ridden_out_without_a_restart() {
+    use ams_tests::faulty::{Fault, FaultyProxy};
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let a = brand(&store, &moto, "bumpy", None, 60, 21).await;
+    let proxy = FaultyProxy::start(&moto.url);
+    for f in [Fault::Hang, Fault::Status500, Fault::Throttle, Fault::Hang] {
+        proxy.inject("ReceiveMessage", f);
+    }
+    proxy.inject("DeleteMessageBatch", Fault::Status500);
+    proxy.inject("DeleteMessageBatch", Fault::Throttle);
+    aws::send_all(&a.sdk, &a.queue_url, &bodies(&a.records)).await;
+    let serve = Serve::start(&db, &moto.url, &[("AWS_ENDPOINT_URL_SQS", proxy.url.as_str()), ("AMS_HUB_MAX_POLLERS", "1")]);
+    wait_drained(&store, &a, &serve, 120).await;
+    assert_exact(&store, &a.schema, &a.records).await;
+    assert_eq!(proxy.pending(), 0, "every fault was met");
+    let restarts: i64 = sqlx::query_scalar(
+        "SELECT s.restarts FROM control.consumer_states s JOIN control.queues q ON q.id = s.queue_id WHERE q.queue_url = $1",
+    )
+    .bind(&a.queue_url)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(restarts, 0, "the consumer restarted:\n{}", serve.log_text());
+    let metrics = serve.metrics_text();
+    assert!(metrics.contains("ams_hub_sqs_retries_total{call=\"ReceiveMessage\"}"), "{metrics}");
+    assert!(metrics.contains("ams_hub_sqs_retries_total{call=\"DeleteMessageBatch\"}"), "{metrics}");
+
+    // SIGTERM while a receive hangs: it is given up at its timeout, not retried, and the
+    // process exits within its shutdown budget.
+    proxy.inject("ReceiveMessage", Fault::Hang);
+    let mut serve = serve;
+    wait_until("a receive to hang", 30, &serve, || async { proxy.pending() == 0 }).await;
+    let started = Instant::now();
+    let status = serve.terminate(35).expect("ams-hub serve did not exit within 35 s of SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+}

@@ -139,7 +139,7 @@ async fn bare_drain_fast(sqs: &ams_ingest::sqs::Sqs, url: &str, pollers: usize) 
         tasks.push(tokio::spawn(async move {
             let mut n = 0;
             loop {
-                let msgs = sqs.receive(&url, 10, 1, 30).await.unwrap();
+                let msgs = sqs.receive(&url, 10, 1, 30, || true).await.unwrap();
                 if msgs.is_empty() {
                     return n;
                 }

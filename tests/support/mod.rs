@@ -4,6 +4,7 @@
 pub mod api;
 pub mod aws;
 pub mod check;
+pub mod faulty;
 pub mod gen;
 pub mod hostile;
 pub mod serve;

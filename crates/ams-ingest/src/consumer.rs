@@ -164,15 +164,19 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
             p = shared.in_flight.clone().acquire_many_owned(RECEIVE_MAX as u32) => p.expect("semaphore open"),
             _ = stop.changed() => return Ok(()),
         };
+        let stopping = stop.clone();
         let receive = shared.fast.receive(
             &q.queue_url,
             RECEIVE_MAX as i32,
             shared.config.wait_seconds,
             shared.config.visibility_secs,
+            move || !*stopping.borrow(),
         );
         // A receive in progress is not cancelled at Stop: SQS may already have handed its
         // messages to us, and dropping them would leave them invisible until their timeout.
-        // The poll ends within WaitTimeSeconds (≤ 20 s) and its messages are committed.
+        // The poll ends within WaitTimeSeconds (≤ 20 s) plus the client's request margin (a
+        // dead connection), its messages are committed, and a failed attempt is not retried
+        // once stopping.
         let messages = receive.await.map_err(|e| format!("ReceiveMessage: {e}"))?;
         if primary {
             shared.status.set(ConsumerState::Running, None);
@@ -240,9 +244,18 @@ async fn settle(
         tokio::select! {
             r = &mut committed => break r.unwrap_or_else(|_| Err("normalizer stopped".into())),
             _ = tokio::time::sleep(extend_every) => {
-                let sent = shared.fast.change_visibility_batch(&q.queue_url, &receipts, shared.config.visibility_secs).await;
-                if let Err(e) = sent {
-                    tracing::warn!(queue = %q.queue_url, error = %e, "could not extend visibility");
+                // A failure is counted and logged; the batch still waits for its commit (at worst
+                // SQS redelivers its messages, and the ledger ignores them).
+                match shared.fast.change_visibility_batch(&q.queue_url, &receipts, shared.config.visibility_secs).await {
+                    Ok(0) => {}
+                    Ok(failed) => {
+                        crate::metrics::metrics().visibility_failures(&q.queue_url, failed as u64);
+                        tracing::warn!(queue = %q.queue_url, failed, "some visibility extensions failed");
+                    }
+                    Err(e) => {
+                        crate::metrics::metrics().visibility_failures(&q.queue_url, receipts.len() as u64);
+                        tracing::warn!(queue = %q.queue_url, error = %e, "could not extend visibility");
+                    }
                 }
             }
         }

@@ -19,6 +19,7 @@ mod config;
 mod consumer;
 pub mod metrics;
 pub mod sqs;
+pub mod sqs_retry;
 mod sigv4;
 mod normalizer;
 mod status;

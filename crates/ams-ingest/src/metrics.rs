@@ -84,6 +84,10 @@ impl WriterMetrics {
 pub struct Metrics {
     writers: Mutex<BTreeMap<String, Arc<WriterMetrics>>>,
     credential_failures: Mutex<BTreeMap<String, u64>>,
+    /// Per SQS call (`ReceiveMessage`, …): attempts that failed and were retried.
+    sqs_retries: Mutex<BTreeMap<&'static str, u64>>,
+    /// Per queue URL: visibility extensions that failed (whole calls or entries).
+    visibility_failures: Mutex<BTreeMap<String, u64>>,
 }
 
 /// The process's metrics.
@@ -110,6 +114,14 @@ impl Metrics {
 
     pub fn credential_failure(&self, account: &str) {
         *self.credential_failures.lock().expect("metrics lock").entry(account.to_owned()).or_default() += 1;
+    }
+
+    pub fn sqs_retry(&self, call: &'static str) {
+        *self.sqs_retries.lock().expect("metrics lock").entry(call).or_default() += 1;
+    }
+
+    pub fn visibility_failures(&self, queue_url: &str, n: u64) {
+        *self.visibility_failures.lock().expect("metrics lock").entry(queue_url.to_owned()).or_default() += n;
     }
 
     pub fn render(&self, out: &mut String) {
@@ -145,6 +157,14 @@ impl Metrics {
         header(out, "ams_hub_credential_failures_total", "counter", "failed credential refreshes (STS AssumeRole) per account");
         for (account, n) in self.credential_failures.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "ams_hub_credential_failures_total{{account=\"{}\"}} {n}", label(account));
+        }
+        header(out, "ams_hub_sqs_retries_total", "counter", "SQS calls retried after a timeout, I/O error, 5xx, throttling or clock skew");
+        for (call, n) in self.sqs_retries.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "ams_hub_sqs_retries_total{{call=\"{call}\"}} {n}");
+        }
+        header(out, "ams_hub_visibility_extension_failures_total", "counter", "messages whose visibility could not be extended while their batch waited");
+        for (queue, n) in self.visibility_failures.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "ams_hub_visibility_extension_failures_total{{queue=\"{}\"}} {n}", label(queue));
         }
     }
 }

@@ -6,11 +6,14 @@
 //! Why not aws-sdk-sqs: the SDK costs ~35 µs of CPU per message on receive + delete alone
 //! (interceptors, runtime components, endpoint rules, retry machinery, per request), which is
 //! 2.5× the whole per-message budget of the runtime (docs/performance.md). Everything else
-//! (GetQueueAttributes, SNS, STS) stays on the SDK. Retries are not needed here: a failed
-//! receive ends the consumer, which the supervisor restarts with backoff; a failed delete or
-//! visibility change is harmless (redelivery, which the ledger absorbs).
+//! (GetQueueAttributes, SNS, STS) stays on the SDK. Timeouts, retries and clock-skew
+//! correction: sqs_retry.rs.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use backon::Retryable;
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use bytes::Bytes;
@@ -22,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::sigv4::{self, SigningKey};
+use crate::sqs_retry::{self, RetryPolicy, Verdict};
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -35,6 +39,10 @@ pub struct Sqs {
     host_header: HeaderValue,
     region: String,
     credentials: std::sync::Arc<CachedCredentials>,
+    policy: RetryPolicy,
+    /// Server time minus ours, in milliseconds, learnt from a skew error: added to the date
+    /// every request is signed with.
+    clock_offset_ms: Arc<AtomicI64>,
 }
 
 /// A message as ReceiveMessage returns it.
@@ -59,38 +67,70 @@ pub struct Attributes {
 pub enum SqsError {
     #[error("credentials: {0}")]
     Credentials(String),
+    /// The connection failed (refused, reset, TLS).
     #[error("{0}")]
     Transport(String),
-    /// SQS answered with an error: its code (e.g. `AWS.SimpleQueueService.NonExistentQueue`) and message.
+    /// No answer in time (connect timeout, or the request timeout).
+    #[error("{0}: no answer in time")]
+    Timeout(String),
+    /// A success status with a body that is not what the call answers.
+    #[error("{0}")]
+    Unreadable(String),
+    /// SQS answered with an error: its code (e.g. `AWS.SimpleQueueService.NonExistentQueue`),
+    /// message, and the server's clock (its `Date` header) for skew correction.
     #[error("{code}: {message}")]
-    Service { status: u16, code: String, message: String },
+    Service { status: u16, code: String, message: String, server_date: Option<SystemTime> },
 }
 
 impl Sqs {
-    /// Fails only on an endpoint that is not a URL.
+    /// `endpoint`: the operator's override (`AWS_ENDPOINT_URL(_SQS)`, an emulator), which may
+    /// be plain `http`; without one, SQS's regional endpoint over https only. Fails on an
+    /// endpoint that is not an http(s) URL.
     pub fn new(region: &str, endpoint: Option<&str>, credentials: SharedCredentialsProvider) -> Result<Sqs, SqsError> {
+        Self::with_policy(region, endpoint, credentials, RetryPolicy::default())
+    }
+
+    pub fn with_policy(
+        region: &str,
+        endpoint: Option<&str>,
+        credentials: SharedCredentialsProvider,
+        policy: RetryPolicy,
+    ) -> Result<Sqs, SqsError> {
+        let overridden = endpoint.is_some();
         let endpoint = endpoint
             .map(|e| e.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| format!("https://sqs.{region}.amazonaws.com"));
         let bad = |e: &dyn std::fmt::Display| SqsError::Transport(format!("SQS endpoint {endpoint:?}: {e}"));
         let uri: http::Uri = format!("{endpoint}/").parse().map_err(|e| bad(&e))?;
         let host = uri.authority().ok_or_else(|| bad(&"no host"))?.as_str().to_owned();
+        // Plain http only for an endpoint the operator named (an emulator); SQS itself, and
+        // anything else, only over TLS.
+        let client = match uri.scheme_str() {
+            Some("https") => shared_client(false, policy.connect_timeout),
+            Some("http") if overridden => shared_client(true, policy.connect_timeout),
+            _ => return Err(bad(&"must be https (plain http only for an emulator named in AWS_ENDPOINT_URL)")),
+        };
         Ok(Sqs {
-            client: shared_client(),
+            client,
             host_header: HeaderValue::try_from(host.as_str()).map_err(|e| bad(&e))?,
             uri,
             host,
             region: region.to_owned(),
             credentials: std::sync::Arc::new(CachedCredentials { provider: credentials, cached: Mutex::new(None) }),
+            policy,
+            clock_offset_ms: Arc::new(AtomicI64::new(0)),
         })
     }
 
+    /// Receives up to `max` messages. Failed attempts are retried while `keep_trying()` (a
+    /// stopping consumer wants no new receive).
     pub async fn receive(
         &self,
         queue_url: &str,
         max: i32,
         wait_seconds: i32,
         visibility_secs: i32,
+        keep_trying: impl Fn() -> bool,
     ) -> Result<Vec<Message>, SqsError> {
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
@@ -108,16 +148,19 @@ impl Sqs {
             visibility_timeout: visibility_secs,
             message_system_attribute_names: ["SentTimestamp", "ApproximateReceiveCount"],
         };
-        let body = self.call("AmazonSQS.ReceiveMessage", &req).await?;
-        let text = std::str::from_utf8(&body).map_err(|e| SqsError::Transport(format!("ReceiveMessage response: {e}")))?;
-        match read_messages(text) {
-            Ok(messages) => Ok(messages),
-            // The reader's errors are terse: let serde_json say what is wrong.
-            Err(e) => Err(SqsError::Transport(format!(
-                "ReceiveMessage response: {}",
-                serde_json::from_str::<ReceiveResponse>(text).err().map_or(e.to_string(), |e| e.to_string())
-            ))),
-        }
+        // A long poll answers within its wait: past that plus the margin, the connection is dead.
+        let timeout = Duration::from_secs(wait_seconds.max(0) as u64) + self.policy.request_margin;
+        self.call("AmazonSQS.ReceiveMessage", &req, timeout, keep_trying, |body| {
+            let text = std::str::from_utf8(body).map_err(|e| SqsError::Unreadable(format!("ReceiveMessage response: {e}")))?;
+            read_messages(text).map_err(|e| {
+                // The reader's errors are terse: let serde_json say what is wrong.
+                SqsError::Unreadable(format!(
+                    "ReceiveMessage response: {}",
+                    serde_json::from_str::<ReceiveResponse>(text).err().map_or(e.to_string(), |e| e.to_string())
+                ))
+            })
+        })
+        .await
     }
 
     /// Deletes messages by receipt handle; returns how many SQS reported as failed.
@@ -135,8 +178,9 @@ impl Sqs {
             entries: Vec<Entry<'a>>,
         }
         let entries = receipts.iter().enumerate().map(|(i, h)| Entry { id: i.to_string(), receipt_handle: h }).collect();
-        let body = self.call("AmazonSQS.DeleteMessageBatch", &Req { queue_url, entries }).await?;
-        Ok(failed(&body))
+        let req = Req { queue_url, entries };
+        self.call("AmazonSQS.DeleteMessageBatch", &req, self.policy.request_margin, || true, |b| failed("DeleteMessageBatch", b))
+            .await
     }
 
     /// Sets the visibility timeout of messages by receipt handle; returns the failures.
@@ -164,20 +208,59 @@ impl Sqs {
             .enumerate()
             .map(|(i, h)| Entry { id: i.to_string(), receipt_handle: h, visibility_timeout: visibility_secs })
             .collect();
-        let body = self.call("AmazonSQS.ChangeMessageVisibilityBatch", &Req { queue_url, entries }).await?;
-        Ok(failed(&body))
+        let req = Req { queue_url, entries };
+        self.call("AmazonSQS.ChangeMessageVisibilityBatch", &req, self.policy.request_margin, || true, |b| {
+            failed("ChangeMessageVisibilityBatch", b)
+        })
+            .await
     }
 
-    /// One signed JSON-protocol call (`target` is `AmazonSQS.<Action>`); the response body, or
-    /// the service's error.
-    async fn call<T: Serialize>(&self, target: &'static str, req: &T) -> Result<Bytes, SqsError> {
+    /// One signed JSON-protocol call (`target` is `AmazonSQS.<Action>`), its answer read by
+    /// `read`; retried as sqs_retry.rs says, each attempt within `timeout`.
+    async fn call<T: Serialize, R>(
+        &self,
+        target: &'static str,
+        req: &T,
+        timeout: Duration,
+        keep_trying: impl Fn() -> bool,
+        read: impl Fn(&[u8]) -> Result<R, SqsError>,
+    ) -> Result<R, SqsError> {
         let action = target.trim_start_matches("AmazonSQS.");
-        let body = serde_json::to_vec(req).map_err(|e| SqsError::Transport(e.to_string()))?;
+        let body = Bytes::from(serde_json::to_vec(req).map_err(|e| SqsError::Transport(e.to_string()))?);
+        let attempt = || async {
+            let answer = tokio::time::timeout(timeout, self.attempt(target, body.clone()))
+                .await
+                .map_err(|_| SqsError::Timeout(action.to_owned()))??;
+            read(&answer)
+        };
+        attempt
+            .retry(self.policy.backoff())
+            .sleep(tokio::time::sleep)
+            .when(|e| keep_trying() && match sqs_retry::verdict(e, SystemTime::now()) {
+                Verdict::Retry => true,
+                Verdict::Resync(offset) => {
+                    tracing::warn!(offset_ms = offset, "SQS says our clock is off; signing with the server's time from now on");
+                    self.clock_offset_ms.store(offset, Ordering::Relaxed);
+                    true
+                }
+                Verdict::Fail => false,
+            })
+            .notify(|e, wait| {
+                crate::metrics::metrics().sqs_retry(action);
+                tracing::debug!(call = action, error = %e, retry_in_ms = wait.as_millis() as u64, "SQS call failed; retrying");
+            })
+            .await
+    }
+
+    /// One attempt: the response body of a success, or the service's error.
+    async fn attempt(&self, target: &'static str, body: Bytes) -> Result<Bytes, SqsError> {
+        let action = target.trim_start_matches("AmazonSQS.");
         // One clock read per request: the date signed and the day of the signing key.
-        let amz_date = sigv4::amz_date(SystemTime::now());
+        let now = sqs_retry::shifted(SystemTime::now(), self.clock_offset_ms.load(Ordering::Relaxed));
+        let amz_date = sigv4::amz_date(now);
         let signing = self.credentials.get(&self.region, &amz_date).await?;
         let signed = signing.sign(&self.region, &self.host, target, &body, amz_date);
-        let mut request = http::Request::new(Full::new(Bytes::from(body)));
+        let mut request = http::Request::new(Full::new(body));
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = self.uri.clone();
         let headers = request.headers_mut();
@@ -190,8 +273,21 @@ impl Sqs {
         if let Some(token) = &signing.session_token {
             headers.insert("x-amz-security-token", token.clone());
         }
-        let response = self.client.request(request).await.map_err(|e| SqsError::Transport(format!("{action}: {}", chain(&e))))?;
+        let response = self.client.request(request).await.map_err(|e| {
+            let text = chain(&e);
+            // hyper-util's connector reports its connect timeout as an I/O "timed out".
+            if text.contains("timed out") {
+                SqsError::Timeout(format!("{action} (connect)"))
+            } else {
+                SqsError::Transport(format!("{action}: {text}"))
+            }
+        })?;
         let status = response.status();
+        let server_date = response
+            .headers()
+            .get(http::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
         // The legacy error code SQS also sends (e.g. `AWS.SimpleQueueService.NonExistentQueue;Sender`).
         let query_error = response
             .headers()
@@ -216,6 +312,7 @@ impl Sqs {
             status: status.as_u16(),
             code: query_error.or(kind).unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
             message: field("message").or(field("Message")).unwrap_or("(no message)").to_owned(),
+            server_date,
         })
     }
 }
@@ -274,15 +371,18 @@ fn read_messages(text: &str) -> Result<Vec<Message>, ams_model::json::JsonError>
     Ok(messages)
 }
 
-/// How many entries a batch response lists as failed.
-fn failed(body: &[u8]) -> usize {
+/// How many entries a batch response lists as failed; a body that is not a batch answer is
+/// an error (it says nothing about what was done).
+fn failed(action: &str, body: &[u8]) -> Result<usize, SqsError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct Resp {
         #[serde(default)]
         failed: Vec<serde_json::Value>,
     }
-    serde_json::from_slice::<Resp>(body).map(|r| r.failed.len()).unwrap_or(0)
+    serde_json::from_slice::<Resp>(body)
+        .map(|r| r.failed.len())
+        .map_err(|e| SqsError::Unreadable(format!("{action} response: {e}")))
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -300,16 +400,27 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// thousand consumers must not each load the system's root certificates and keep their own
 /// connections. Per thread, because a pool belongs to the runtime that drives it (the actix
 /// system is one thread).
-fn shared_client() -> Client<Https, Full<Bytes>> {
+fn shared_client(allow_http: bool, connect_timeout: Duration) -> Client<Https, Full<Bytes>> {
     thread_local! {
-        static CLIENT: Client<Https, Full<Bytes>> = Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(50))
-            .build(connector());
+        static CLIENTS: std::cell::RefCell<Vec<((bool, Duration), Client<Https, Full<Bytes>>)>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    CLIENT.with(Clone::clone)
+    CLIENTS.with(|clients| {
+        let mut clients = clients.borrow_mut();
+        if let Some((_, c)) = clients.iter().find(|(k, _)| *k == (allow_http, connect_timeout)) {
+            return c.clone();
+        }
+        let c = Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(50))
+            .build(connector(allow_http, connect_timeout));
+        clients.push(((allow_http, connect_timeout), c.clone()));
+        c
+    })
 }
 
-fn connector() -> Https {
+fn connector(allow_http: bool, connect_timeout: Duration) -> Https {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    http.enforce_http(false);
     // Several rustls crypto providers are compiled in (sqlx brings ring): name ours.
     let provider = || std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider()) {
@@ -319,7 +430,11 @@ fn connector() -> Https {
             .with_provider_and_webpki_roots(provider())
             .expect("the aws-lc-rs provider supports TLS 1.2 and 1.3"),
     };
-    builder.https_or_http().enable_http1().build()
+    if allow_http {
+        builder.https_or_http().enable_http1().wrap_connector(http)
+    } else {
+        builder.https_only().enable_http1().wrap_connector(http)
+    }
 }
 
 /// The account's credentials, fetched from its provider (AssumeRole, or the platform's chain)
