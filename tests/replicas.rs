@@ -118,3 +118,80 @@ async fn three_replicas_share_twenty_queues_and_a_killed_ones_move_within_30_sec
     }
     assert_exact(&store, &schema, &all).await;
 }
+
+/// A replica that still reaches SQS but no longer Postgres (its route to the database cut,
+/// connections black-holed) lets go once it cannot renew its leases for a lease time: it
+/// stops receiving and extending, and what it held becomes visible to the replicas that took
+/// its queues. Without that, it would keep those messages invisible for ever.
+#[tokio::test]
+async fn a_replica_cut_off_from_postgres_lets_go_and_the_others_drain_everything() {
+    const QUEUES: usize = 6;
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let slug = TenantSlug::parse("cutoff").unwrap();
+    let tenant = store.provision_tenant(&slug, "cutoff").await.unwrap();
+    store.update_tenant(&slug, None, Some(true)).await.unwrap();
+    let account = store.create_account(tenant.id, "Brand", None, "ext-id-cutoff-1").await.unwrap();
+    let sdk = moto.platform();
+    let mut urls = Vec::new();
+    for i in 0..QUEUES {
+        let url = aws::create_queue(&sdk, &format!("cut-{i}")).await;
+        store.add_queue(account.id, &url, "us-east-1").await.unwrap();
+        urls.push(url);
+    }
+    let server = ams_tests::server_url();
+    let host_port = server.rsplit('@').next().unwrap().to_owned();
+    let proxy = ams_tests::tcp_cut::TcpCut::start(&host_port);
+    let cut_url = db.url.replace(&host_port, &format!("127.0.0.1:{}", proxy.port));
+    // Long visibility: only letting go (not a timeout) gives the held messages back in time.
+    let env = [("AMS_HUB_LEASE_SECS", "6"), ("AMS_HUB_VISIBILITY_SECS", "60")];
+    let a = serve_with_api(&db, &moto.url, &env);
+    let b = serve_with_api(&db, &moto.url, &env);
+    let mut c_env = env.to_vec();
+    c_env.push(("DATABASE_URL", cut_url.as_str()));
+    let c = serve_with_api(&db, &moto.url, &c_env);
+    wait_shared(&[&a, &b, &c], QUEUES, 60);
+
+    let c_received = || {
+        c.1.metrics_text()
+            .lines()
+            .filter(|l| l.starts_with("ams_hub_messages_received_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+            .sum::<i64>()
+    };
+    // Cut C off from Postgres, then send: C still receives its queues' messages (SQS is
+    // reachable) but cannot commit them.
+    proxy.cut(true);
+    let before = c_received();
+    let mut rng = StdRng::seed_from_u64(5);
+    let records: Vec<GenDelta> = (0..600).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 20, format!("cut-{i}"))).collect();
+    for (i, url) in urls.iter().enumerate() {
+        aws::send_all(&sdk, url, &bodies(&spread(&records, QUEUES, i))).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c_received() == before {
+        assert!(Instant::now() < deadline, "replica C received nothing after the cut");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let schema = TenantSchema::of(&slug);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut backlog = 0;
+        for url in &urls {
+            backlog += aws::backlog(&sdk, url).await;
+        }
+        if backlog == 0 && delta_count(&store, &schema).await == records.len() as i64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not drained: backlog {backlog}, {} rows\nC's log:\n{}",
+            delta_count(&store, &schema).await,
+            c.0.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_exact(&store, &schema, &records).await;
+    assert!(c.0.log_text().contains("letting go of every queue"), "C never let go:\n{}", c.0.log_text());
+}

@@ -30,9 +30,18 @@ const RECEIVE_MAX: usize = 10;
 #[rtype(result = "()")]
 pub struct Stop;
 
+/// Let go of the queue now, without waiting for commits: this replica has lost (or cannot
+/// renew) its lease, so another one may be consuming the queue. No receive, no visibility
+/// extension; what is held is made visible again at once for the new owner. A commit that
+/// still happens later is harmless (the ledger ignores records it has).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LetGo;
+
 pub struct QueueConsumer {
     shared: Rc<Shared>,
     stop: watch::Sender<bool>,
+    let_go: watch::Sender<bool>,
     supervisor: Recipient<ConsumerExited>,
 }
 
@@ -47,6 +56,8 @@ struct Shared {
     status: Arc<ConsumerStatus>,
     in_flight: Arc<Semaphore>,
     pollers: Cell<usize>,
+    /// True once the consumer was told to [`LetGo`].
+    let_go: watch::Receiver<bool>,
 }
 
 impl QueueConsumer {
@@ -62,8 +73,19 @@ impl QueueConsumer {
         let fast = queue.aws.sqs_fast(&region).map_err(|e| e.to_string())?;
         let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
         let (stop, _) = watch::channel(false);
-        let shared = Rc::new(Shared { queue, sqs, fast, normalizer, config, status, in_flight, pollers: Cell::new(0) });
-        Ok(QueueConsumer { shared, stop, supervisor })
+        let (let_go, let_go_rx) = watch::channel(false);
+        let shared = Rc::new(Shared {
+            queue,
+            sqs,
+            fast,
+            normalizer,
+            config,
+            status,
+            in_flight,
+            pollers: Cell::new(0),
+            let_go: let_go_rx,
+        });
+        Ok(QueueConsumer { shared, stop, let_go, supervisor })
     }
 }
 
@@ -95,7 +117,13 @@ impl Actor for QueueConsumer {
             ctx.spawn(backlog(self.shared.clone(), self.stop.subscribe()).instrument(span).into_actor(self));
         }
         ctx.spawn(run.into_actor(self).map(|result, act, ctx| {
-            act.supervisor.do_send(ConsumerExited { queue_id: act.shared.queue.queue_id, error: result.err() });
+            let error = match result {
+                Ok(()) if *act.shared.let_go.borrow() => {
+                    Some("let go of the queue: the lease could not be renewed (database unreachable?)".to_owned())
+                }
+                other => other.err(),
+            };
+            act.supervisor.do_send(ConsumerExited { queue_id: act.shared.queue.queue_id, error });
             ctx.stop();
         }));
     }
@@ -104,6 +132,14 @@ impl Actor for QueueConsumer {
 impl Handler<Stop> for QueueConsumer {
     type Result = ();
     fn handle(&mut self, _: Stop, _: &mut Context<Self>) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Handler<LetGo> for QueueConsumer {
+    type Result = ();
+    fn handle(&mut self, _: LetGo, _: &mut Context<Self>) {
+        let _ = self.let_go.send(true);
         let _ = self.stop.send(true);
     }
 }
@@ -240,9 +276,19 @@ async fn settle(
 ) {
     let q = &shared.queue;
     let extend_every = Duration::from_secs((shared.config.visibility_secs.max(2) / 2) as u64);
+    let mut let_go = shared.let_go.clone();
     let result = loop {
         tokio::select! {
             r = &mut committed => break r.unwrap_or_else(|_| Err("normalizer stopped".into())),
+            Ok(_) = let_go.wait_for(|v| *v) => {
+                // Visible again now, for the replica that holds the lease (best effort: at
+                // worst they come back when their visibility timeout ends).
+                let released = shared.fast.change_visibility_batch(&q.queue_url, &receipts, 0).await;
+                tracing::warn!(queue = %q.queue_url, messages = receipts.len(), released = released.is_ok(),
+                    "let go of uncommitted messages: they are visible to the lease's new owner");
+                drop(permits);
+                return;
+            }
             _ = tokio::time::sleep(extend_every) => {
                 // A failure is counted and logged; the batch still waits for its commit (at worst
                 // SQS redelivers its messages, and the ledger ignores them).

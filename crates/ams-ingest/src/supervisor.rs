@@ -16,7 +16,7 @@ use ams_store::{Store, TenantSchema, TenantSlug};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::consumer::{QueueConsumer, Stop};
+use crate::consumer::{LetGo, QueueConsumer, Stop};
 use crate::status::ConsumerReport;
 use crate::normalizer::{Normalizer, QueueContext};
 use crate::status::{ConsumerState, ConsumerStatus, Counters};
@@ -68,6 +68,11 @@ pub struct Supervisor {
     waiters: Vec<oneshot::Sender<()>>,
     /// This process's name in `control.replicas` and `control.queue_leases`.
     replica: String,
+    /// When the last successful lease renewal started: past that plus the lease time, other
+    /// replicas may have taken our queues.
+    leases_renewed: Instant,
+    /// The consumers were told to let go, and no renewal has succeeded since.
+    let_go: bool,
 }
 
 impl Supervisor {
@@ -88,6 +93,28 @@ impl Supervisor {
             writers_stop,
             waiters: Vec::new(),
             replica: replica_id(),
+            leases_renewed: Instant::now(),
+            let_go: false,
+        }
+    }
+
+    fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.config.lease_secs.max(3))
+    }
+
+    /// A replica that has not renewed its leases for a whole lease time (Postgres unreachable,
+    /// or too slow) must assume others took its queues: its consumers let go at once, instead
+    /// of extending the visibility of what they hold, which the new owner could not receive.
+    fn check_leases(&mut self) {
+        if self.let_go || self.shutting_down || self.leases_renewed.elapsed() < self.lease_ttl() {
+            return;
+        }
+        self.let_go = true;
+        let running: Vec<&Addr<QueueConsumer>> = self.entries.values().filter_map(|e| e.consumer.as_ref()).collect();
+        tracing::warn!(consumers = running.len(), unrenewed_secs = self.leases_renewed.elapsed().as_secs(),
+            "the queue leases could not be renewed for a whole lease time: letting go of every queue");
+        for c in running {
+            c.do_send(LetGo);
         }
     }
 
@@ -97,7 +124,8 @@ impl Supervisor {
         }
         let store = self.store.clone();
         let replica = self.replica.clone();
-        let ttl = Duration::from_secs(self.config.lease_secs.max(3));
+        let ttl = self.lease_ttl();
+        let started = Instant::now();
         // Only the queues this replica holds a lease on (docs/runtime.md, "Several replicas").
         let mine = async move {
             let queues = store.active_queues().await?;
@@ -105,8 +133,12 @@ impl Supervisor {
             let leased = store.lease_queues(&replica, &ids, ttl).await?;
             Ok::<_, ams_store::StoreError>(queues.into_iter().filter(|q| leased.contains(&q.queue_id)).collect())
         };
-        ctx.spawn(mine.into_actor(self).map(|result, act, ctx| match result {
-            Ok(queues) => act.apply(queues, ctx),
+        ctx.spawn(mine.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(queues) => {
+                act.leases_renewed = act.leases_renewed.max(started);
+                act.let_go = false;
+                act.apply(queues, ctx)
+            }
             Err(e) => tracing::warn!(error = %e, "cannot read the registered queues; keeping the consumers as they are"),
         }));
     }
@@ -234,7 +266,10 @@ impl Actor for Supervisor {
         // Leases are renewed at every reconcile: at least three times per lease.
         let every = self.config.reconcile_secs.min(self.config.lease_secs / 3).max(1);
         ctx.run_interval(Duration::from_secs(every), |act, ctx| act.reconcile(ctx));
-        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.save_states(ctx));
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| {
+            act.check_leases();
+            act.save_states(ctx);
+        });
     }
 }
 
