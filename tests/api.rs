@@ -226,6 +226,7 @@ fn routes(o: &Owned) -> Vec<(&'static str, String, Option<Value>)> {
         ("DELETE", format!("{a}/queues/{}", o.queue), None),
         ("GET", format!("{a}/status"), None),
         ("GET", format!("{t}/quarantine"), None),
+        ("GET", format!("{t}/quarantine/{}/body", o.quarantine_id), None),
         ("POST", format!("{t}/quarantine/{}/replay", o.quarantine_id), None),
         ("DELETE", format!("{t}/quarantine/{}", o.quarantine_id), None),
         ("DELETE", a.clone(), None),
@@ -390,8 +391,10 @@ async fn quarantine_is_listed_in_pages_replayed_after_a_fix_and_discarded() {
     let schema = TenantSchema::of(&TenantSlug::parse("delta").unwrap());
     // A body an older decoder refused (here: put there directly) and one that stays unreadable.
     let good = gen::envelope(&gen::delta(&mut StdRng::seed_from_u64(1), DELTA_SPECS[0], 0, "replayed-1".into()).json);
+    // And a 250 KiB body (non-ASCII, so a character cut is not a byte cut).
+    let huge = format!("{}{}", "é".repeat(1000), "x".repeat(250 * 1024));
     let mut batch = LedgerBatch::new();
-    for (body, code) in [(good.as_str(), "unknown_dataset"), ("{\"truncated\": ", "invalid_json")] {
+    for (body, code) in [(good.as_str(), "unknown_dataset"), ("{\"truncated\": ", "invalid_json"), (huge.as_str(), "not_json")] {
         batch.quarantine(QuarantineEntry {
             body: body.into(),
             reason_code: code.into(),
@@ -408,9 +411,22 @@ async fn quarantine_is_listed_in_pages_replayed_after_a_fix_and_discarded() {
     let first = page["items"][0]["id"].as_i64().unwrap();
     assert_eq!(page["next_after"], json!(first));
     assert_eq!(page["items"][0]["body"], json!(good), "the body is kept verbatim");
+    assert_eq!((page["items"][0]["body_truncated"].as_bool(), page["items"][0]["body_bytes"].as_u64()), (Some(false), Some(good.len() as u64)));
     let page2 = api.ok("GET", &format!("/v1/tenants/delta/quarantine?limit=1&after={first}"), t, None, 200);
     let second = page2["items"][0]["id"].as_i64().unwrap();
-    let last = api.ok("GET", &format!("/v1/tenants/delta/quarantine?after={second}"), t, None, 200);
+    // A page shows the start of a big body and its size; the body route gives all of it.
+    let big = api.ok("GET", &format!("/v1/tenants/delta/quarantine?after={second}"), t, None, 200);
+    let entry = &big["items"][0];
+    let third = entry["id"].as_i64().unwrap();
+    assert_eq!(entry["body"].as_str().unwrap(), huge.chars().take(1024).collect::<String>());
+    assert_eq!((entry["body_truncated"].as_bool(), entry["body_bytes"].as_u64()), (Some(true), Some(huge.len() as u64)));
+    let whole = ureq::get(&format!("{}/v1/tenants/delta/quarantine/{third}/body", api.base))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    assert!(whole.content_type().starts_with("text/plain"));
+    assert_eq!(whole.into_string().unwrap(), huge);
+    let last = api.ok("GET", &format!("/v1/tenants/delta/quarantine?after={third}"), t, None, 200);
     assert_eq!((last["items"].as_array().unwrap().len(), &last["next_after"]), (0, &Value::Null));
 
     let (s, b) = api.call("POST", &format!("/v1/tenants/delta/quarantine/{second}/replay"), t, None);
@@ -422,6 +438,9 @@ async fn quarantine_is_listed_in_pages_replayed_after_a_fix_and_discarded() {
     assert_eq!(s, 404, "a replayed entry is gone");
 
     api.ok("DELETE", &format!("/v1/tenants/delta/quarantine/{second}"), t, None, 204);
+    api.ok("DELETE", &format!("/v1/tenants/delta/quarantine/{third}"), t, None, 204);
+    let (s, _) = api.call("GET", &format!("/v1/tenants/delta/quarantine/{third}/body"), t, None);
+    assert_eq!(s, 404);
     let empty = api.ok("GET", "/v1/tenants/delta/quarantine", t, None, 200);
     assert_eq!(empty["items"], json!([]));
 }

@@ -121,6 +121,7 @@ pub fn app(
         .service(accounts::delete_queue)
         .service(status::account_status)
         .service(quarantine::list_quarantine)
+        .service(quarantine::body)
         .service(quarantine::replay)
         .service(quarantine::discard)
         .default_service(web::to(error::no_route))

@@ -27,8 +27,13 @@ pub struct PageQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QuarantineEntry {
     pub id: i64,
-    /// The message body exactly as received.
+    /// The message body as received: its first 1,024 characters (see `body_truncated`; the
+    /// whole body is at `…/quarantine/{id}/body`).
     pub body: String,
+    /// The whole body's size in bytes.
+    pub body_bytes: i64,
+    /// Whether `body` is only the start of the body.
+    pub body_truncated: bool,
     /// Stable code of why it was quarantined (e.g. `invalid_json`, `unknown_dataset`).
     pub reason_code: String,
     pub reason: String,
@@ -44,6 +49,8 @@ impl From<QuarantinedBody> for QuarantineEntry {
     fn from(q: QuarantinedBody) -> Self {
         QuarantineEntry {
             id: q.id,
+            body_truncated: (q.body.len() as i64) < q.body_bytes,
+            body_bytes: q.body_bytes,
             body: q.body,
             reason_code: q.reason_code,
             reason: q.reason,
@@ -99,6 +106,25 @@ pub async fn list_quarantine(
     let rows = scope.quarantine_page(after, limit).await?;
     let next_after = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
     Ok(web::Json(QuarantinePage { items: rows.into_iter().map(QuarantineEntry::from).collect(), next_after }))
+}
+
+/// One quarantined body, whole and byte for byte, as `text/plain`.
+#[utoipa::path(
+    tag = "quarantine",
+    params(("tenant" = String, Path, description = "tenant slug"), ("id" = i64, Path, description = "entry id")),
+    responses(
+        (status = 200, description = "the whole body", body = String, content_type = "text/plain"),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant or entry", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/tenants/{tenant}/quarantine/{id}/body")]
+pub async fn body(caller: Caller, state: web::Data<ApiState>, path: web::Path<(String, i64)>) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let scope = caller.tenant(&state, &tenant).await?;
+    let entry = scope.quarantined(id).await?.ok_or_else(|| ApiError::not_found("quarantine entry"))?;
+    Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(entry.body))
 }
 
 /// Decodes the body again; if it now decodes, writes its records and removes the entry.

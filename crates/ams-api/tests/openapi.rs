@@ -26,7 +26,7 @@ fn every_route_is_in_the_document() {
         "/v1/tenants/{tenant}/accounts/{account}/marketplaces:", "/v1/tenants/{tenant}/accounts/{account}/marketplaces/{code}:",
         "/v1/tenants/{tenant}/accounts/{account}/queues:", "/v1/tenants/{tenant}/accounts/{account}/queues/{queue}:",
         "/v1/tenants/{tenant}/accounts/{account}/status:", "/v1/tenants/{tenant}/quarantine:",
-        "/v1/tenants/{tenant}/quarantine/{id}:", "/v1/tenants/{tenant}/quarantine/{id}/replay:",
+        "/v1/tenants/{tenant}/quarantine/{id}:", "/v1/tenants/{tenant}/quarantine/{id}/body:", "/v1/tenants/{tenant}/quarantine/{id}/replay:",
     ] {
         assert!(yaml.contains(&format!("  {route}\n")), "{route} missing from the OpenAPI document");
     }

@@ -16,7 +16,7 @@ pub mod tenant;
 
 pub use control::scope::{random_secret, AccountScope, KeyHolder, KeyScope, NewApiKey, QueueState, TenantScope};
 pub use error::StoreError;
-pub use quarantine::{QuarantinedBody, Replayed};
+pub use quarantine::{QuarantinedBody, Replayed, PREVIEW_CHARS};
 pub use ledger::{
     DatasetCounts, Isolated, LedgerBatch, LedgerWriter, Origin, Provenance, Pushed, QuarantineEntry, WriteSummary,
     REFUSED_BY_DATABASE,

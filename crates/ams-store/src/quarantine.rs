@@ -11,7 +11,10 @@ use crate::{LedgerBatch, LedgerWriter, Provenance, StoreError, WriteSummary};
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct QuarantinedBody {
     pub id: i64,
+    /// The whole body, or (in a page) its first [`PREVIEW_CHARS`] characters.
     pub body: String,
+    /// The whole body's size in bytes.
+    pub body_bytes: i64,
     pub reason_code: String,
     pub reason: String,
     pub source: String,
@@ -35,15 +38,22 @@ pub enum Replayed {
     Confirmation,
 }
 
-const COLUMNS: &str = "id, body, reason_code, reason, source, message_id, hub_account_id, received_at, quarantined_at";
+/// Characters of each body a page shows: bodies run to 256 KiB (and a hostile queue can fill
+/// a page with them); with at most 500 entries a page stays within a few MiB.
+pub const PREVIEW_CHARS: i64 = 1024;
+
+const COLUMNS: &str = "id, body, octet_length(body)::bigint AS body_bytes, reason_code, reason, source, message_id, hub_account_id, received_at, quarantined_at";
+const PAGE_COLUMNS: &str = "id, left(body, 1024) AS body, octet_length(body)::bigint AS body_bytes, reason_code, reason, source, message_id, hub_account_id, received_at, quarantined_at";
 
 impl TenantScope {
-    /// Entries with an id greater than `after`, oldest first, at most `limit`.
+    /// Entries with an id greater than `after`, oldest first, at most `limit`; bodies cut to
+    /// their first [`PREVIEW_CHARS`] characters.
     pub async fn quarantine_page(&self, after: i64, limit: i64) -> Result<Vec<QuarantinedBody>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM {}.quarantine WHERE id > $1 ORDER BY id LIMIT $2", self.schema());
+        let sql = format!("SELECT {PAGE_COLUMNS} FROM {}.quarantine WHERE id > $1 ORDER BY id LIMIT $2", self.schema());
         Ok(sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(self.store().pool()).await?)
     }
 
+    /// One entry, with its whole body.
     pub async fn quarantined(&self, id: i64) -> Result<Option<QuarantinedBody>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM {}.quarantine WHERE id = $1", self.schema());
         Ok(sqlx::query_as(&sql).bind(id).fetch_optional(self.store().pool()).await?)
@@ -74,5 +84,13 @@ impl TenantScope {
         };
         self.discard_quarantined(entry.id).await?;
         Ok(Replayed::Written(summary))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_page_preview_is_preview_chars_long() {
+        assert!(super::PAGE_COLUMNS.contains(&format!("left(body, {})", super::PREVIEW_CHARS)));
     }
 }
