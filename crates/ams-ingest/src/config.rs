@@ -31,6 +31,10 @@ pub struct RuntimeConfig {
     /// First and largest delay before restarting a failed consumer (ms).
     pub backoff_min_ms: u64,
     pub backoff_max_ms: u64,
+    /// Bytes the whole process may hold received but not yet deleted, across every queue and
+    /// tenant, shared fairly between tenants; receiving pauses at the limit. 0: a quarter of
+    /// the container's memory limit, or 256 MiB when it cannot be read.
+    pub max_inflight_bytes: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -50,11 +54,21 @@ impl Default for RuntimeConfig {
             lease_secs: 20,
             backoff_min_ms: 500,
             backoff_max_ms: 60_000,
+            max_inflight_bytes: 0,
         }
     }
 }
 
 impl RuntimeConfig {
+    /// `max_inflight_bytes`, or its default.
+    pub fn inflight_bytes(&self) -> u64 {
+        if self.max_inflight_bytes > 0 {
+            self.max_inflight_bytes
+        } else {
+            crate::memory::default_budget()
+        }
+    }
+
     pub fn backoff(&self, failures: u32) -> Duration {
         let ms = self.backoff_min_ms.saturating_mul(1u64 << failures.min(16));
         Duration::from_millis(ms.min(self.backoff_max_ms))

@@ -58,6 +58,7 @@ struct Shared {
     pollers: Cell<usize>,
     /// True once the consumer was told to [`LetGo`].
     let_go: watch::Receiver<bool>,
+    budget: Arc<crate::memory::MemoryBudget>,
 }
 
 impl QueueConsumer {
@@ -66,6 +67,7 @@ impl QueueConsumer {
         normalizer: Addr<Normalizer>,
         config: RuntimeConfig,
         status: Arc<ConsumerStatus>,
+        budget: Arc<crate::memory::MemoryBudget>,
         supervisor: Recipient<ConsumerExited>,
     ) -> Result<Self, String> {
         let region = queue_region(&queue.queue_url).unwrap_or_else(|| queue.region.clone());
@@ -84,6 +86,7 @@ impl QueueConsumer {
             in_flight,
             pollers: Cell::new(0),
             let_go: let_go_rx,
+            budget,
         });
         Ok(QueueConsumer { shared, stop, let_go, supervisor })
     }
@@ -200,6 +203,13 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
             p = shared.in_flight.clone().acquire_many_owned(RECEIVE_MAX as u32) => p.expect("semaphore open"),
             _ = stop.changed() => return Ok(()),
         };
+        // Room in the process's memory budget for what this receive may bring (memory.rs):
+        // when the budget is full, or this tenant holds its share while others wait, the
+        // receive waits; nothing is dropped.
+        let memory = tokio::select! {
+            m = shared.budget.admit(&q.tenant, crate::memory::RECEIVE_RESERVE) => m,
+            _ = stop.changed() => return Ok(()),
+        };
         let stopping = stop.clone();
         let receive = shared.fast.receive(
             &q.queue_url,
@@ -223,6 +233,7 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
             }
             return Ok(()); // a helper poller ends when the queue runs dry
         }
+        memory.set(messages.iter().map(|m| (m.body.len() + m.receipt_handle.len() + m.message_id.len()) as u64).sum());
         let mut permits = permits;
         if messages.len() < RECEIVE_MAX {
             drop(permits.split(RECEIVE_MAX - messages.len()));
@@ -258,8 +269,8 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
             bodies.push(SqsMessage { message_id: m.message_id, body: m.body, receive_count });
         }
         let (tx, rx) = oneshot::channel();
-        shared.normalizer.do_send(Ingest { queue: q.clone(), messages: bodies, ack: tx });
-        actix::spawn(settle(shared.clone(), receipts, rx, permits).instrument(span));
+        shared.normalizer.do_send(Ingest { queue: q.clone(), messages: bodies, ack: tx, memory: Some(memory.clone()) });
+        actix::spawn(settle(shared.clone(), receipts, rx, (permits, memory)).instrument(span));
         if full && shared.pollers.get() < shared.config.max_pollers {
             actix::spawn(poll(shared.clone(), stop.clone(), false).in_current_span());
         }
@@ -272,7 +283,8 @@ async fn settle(
     shared: Rc<Shared>,
     receipts: Vec<String>,
     mut committed: oneshot::Receiver<Result<Committed, String>>,
-    permits: OwnedSemaphorePermit,
+    // Messages and bytes in flight: both given back when this batch is done.
+    permits: (OwnedSemaphorePermit, crate::memory::Reservation),
 ) {
     let q = &shared.queue;
     let extend_every = Duration::from_secs((shared.config.visibility_secs.max(2) / 2) as u64);

@@ -17,6 +17,7 @@
 mod aws;
 mod config;
 mod consumer;
+pub mod memory;
 pub mod metrics;
 pub mod sqs;
 pub mod sqs_retry;
@@ -40,6 +41,9 @@ use ams_store::Store;
 /// Starts the runtime on the current actix system; returns the supervisor.
 pub fn start(store: Store, aws: Aws, config: RuntimeConfig) -> Addr<Supervisor> {
     let shutting_down = Arc::new(AtomicBool::new(false));
+    let budget = memory::MemoryBudget::new(config.inflight_bytes());
+    tracing::info!(max_inflight_bytes = budget.total(), "memory budget for received messages");
+    metrics::metrics().set_memory_budget(budget.clone());
     let normalizer = normalizer::Normalizer::new(store.clone(), config.clone(), shutting_down.clone()).start();
-    Supervisor::new(store, aws, config, normalizer, shutting_down).start()
+    Supervisor::new(store, aws, config, normalizer, shutting_down, budget).start()
 }

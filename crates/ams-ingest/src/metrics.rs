@@ -88,6 +88,7 @@ pub struct Metrics {
     sqs_retries: Mutex<BTreeMap<&'static str, u64>>,
     /// Per queue URL: visibility extensions that failed (whole calls or entries).
     visibility_failures: Mutex<BTreeMap<String, u64>>,
+    memory: OnceLock<Arc<crate::memory::MemoryBudget>>,
 }
 
 /// The process's metrics.
@@ -114,6 +115,10 @@ impl Metrics {
 
     pub fn credential_failure(&self, account: &str) {
         *self.credential_failures.lock().expect("metrics lock").entry(account.to_owned()).or_default() += 1;
+    }
+
+    pub fn set_memory_budget(&self, budget: Arc<crate::memory::MemoryBudget>) {
+        let _ = self.memory.set(budget);
     }
 
     pub fn sqs_retry(&self, call: &'static str) {
@@ -157,6 +162,16 @@ impl Metrics {
         header(out, "ams_hub_credential_failures_total", "counter", "failed credential refreshes (STS AssumeRole) per account");
         for (account, n) in self.credential_failures.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "ams_hub_credential_failures_total{{account=\"{}\"}} {n}", label(account));
+        }
+        if let Some(budget) = self.memory.get() {
+            header(out, "ams_hub_inflight_bytes_limit", "gauge", "bytes the process may hold received but not deleted (AMS_HUB_MAX_INFLIGHT_BYTES)");
+            let _ = writeln!(out, "ams_hub_inflight_bytes_limit {}", budget.total());
+            header(out, "ams_hub_inflight_waits_total", "counter", "receives that waited for room in the memory budget (full, or the tenant over its share)");
+            let _ = writeln!(out, "ams_hub_inflight_waits_total {}", budget.waits());
+            header(out, "ams_hub_inflight_bytes", "gauge", "bytes held received but not deleted, per tenant");
+            for (tenant, n) in budget.by_tenant() {
+                let _ = writeln!(out, "ams_hub_inflight_bytes{{tenant=\"{}\"}} {n}", label(&tenant));
+            }
         }
         header(out, "ams_hub_sqs_retries_total", "counter", "SQS calls retried after a timeout, I/O error, 5xx, throttling or clock skew");
         for (call, n) in self.sqs_retries.lock().expect("metrics lock").iter() {

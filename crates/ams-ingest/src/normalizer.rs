@@ -26,6 +26,8 @@ pub struct QueueContext {
     pub queue_url: String,
     /// `queue_url`, shared by the messages' origins.
     pub source: Arc<str>,
+    /// The tenant's slug: whose share of the memory budget the messages count against.
+    pub tenant: Arc<str>,
     pub region: String,
     pub account_id: Uuid,
     pub schema: TenantSchema,
@@ -58,6 +60,8 @@ pub struct Ingest {
     pub queue: Arc<QueueContext>,
     pub messages: Vec<SqsMessage>,
     pub ack: IngestAck,
+    /// The bytes the messages hold; decoding adds what their rows take.
+    pub memory: Option<crate::memory::Reservation>,
 }
 
 pub struct Normalizer {
@@ -114,6 +118,17 @@ impl Handler<Ingest> for Normalizer {
                     messages.push(Decoded::Quarantined(entry));
                 }
             }
+        }
+        if let Some(memory) = &msg.memory {
+            // The rows take about as much again as the records' text (column buffers).
+            let rows: usize = messages
+                .iter()
+                .map(|m| match m {
+                    Decoded::Records { records, .. } => records.iter().map(|r| r.raw().len()).sum(),
+                    Decoded::Quarantined(_) => 0,
+                })
+                .sum();
+            memory.grow(rows as u64);
         }
         let writer = self.writer(&q.schema);
         if confirmations.is_empty() {

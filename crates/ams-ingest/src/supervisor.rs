@@ -73,6 +73,8 @@ pub struct Supervisor {
     leases_renewed: Instant,
     /// The consumers were told to let go, and no renewal has succeeded since.
     let_go: bool,
+    /// Bytes received but not deleted, process-wide (memory.rs).
+    budget: Arc<crate::memory::MemoryBudget>,
 }
 
 impl Supervisor {
@@ -82,6 +84,7 @@ impl Supervisor {
         config: RuntimeConfig,
         normalizer: Addr<Normalizer>,
         writers_stop: Arc<AtomicBool>,
+        budget: Arc<crate::memory::MemoryBudget>,
     ) -> Self {
         Supervisor {
             store,
@@ -95,6 +98,7 @@ impl Supervisor {
             replica: replica_id(),
             leases_renewed: Instant::now(),
             let_go: false,
+            budget,
         }
     }
 
@@ -206,6 +210,7 @@ impl Supervisor {
                 queue_id: q.queue_id,
                 queue_url: q.queue_url.clone(),
                 source: q.queue_url.as_str().into(),
+                tenant: q.tenant_slug.as_str().into(),
                 region: q.region.clone(),
                 account_id: q.account_id,
                 schema: TenantSchema::of(&slug),
@@ -219,7 +224,7 @@ impl Supervisor {
                 return;
             }
             tracing::info!(queue = %queue.queue_url, tenant = %e.queue.tenant_slug, account = %e.queue.account_id, "starting consumer");
-            match QueueConsumer::new(queue, act.normalizer.clone(), act.config.clone(), status, ctx.address().recipient()) {
+            match QueueConsumer::new(queue, act.normalizer.clone(), act.config.clone(), status, act.budget.clone(), ctx.address().recipient()) {
                 Ok(consumer) => e.consumer = Some(consumer.start()),
                 // Like a consumer that failed at once: backoff, degraded, the error in status.
                 Err(error) => ctx.notify(ConsumerExited { queue_id: id, error: Some(error) }),

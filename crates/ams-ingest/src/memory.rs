@@ -1,0 +1,326 @@
+//! The process-wide ceiling on received-but-not-deleted bytes, shared fairly between tenants.
+//!
+//! Every message a consumer receives stays in memory (its body, its decoded rows) until it is
+//! committed and deleted. Per queue, `max_in_flight` bounds the messages; across queues only
+//! this budget bounds the bytes: one tenant filling its queues with 256 KiB bodies (or JSON
+//! arrays of a thousand records) must not be able to push the pod past its memory limit.
+//!
+//! A receive starts only when the budget has room for the most it can bring (10 × 256 KiB),
+//! and the tenant is within its fair share (the budget divided among the tenants holding or
+//! waiting) or no other tenant waits. Once it returns, its messages' bytes are held (the
+//! bodies, then what decoding adds) until the batch is deleted. Nothing is dropped:
+//! receiving just pauses.
+//!
+//! The room is checked, not held, while the receive is in flight: an idle long poll (most
+//! of a thousand queues) must not sit on 2.5 MiB for 20 s. So the ceiling is the budget plus
+//! what the receives already in flight when it filled bring: at most 2.5 MiB each, one or a
+//! few per busy queue (`max_pollers`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+/// What one receive may bring: 10 messages of SQS's classic 256 KiB limit (AMS's messages are
+/// a few KiB; bigger ones are counted when they arrive).
+pub const RECEIVE_RESERVE: u64 = 10 * 256 * 1024;
+
+/// The budget when the container's memory limit cannot be read.
+pub const DEFAULT_BUDGET: u64 = 256 * 1024 * 1024;
+
+pub struct MemoryBudget {
+    total: u64,
+    state: Mutex<State>,
+    changed: Notify,
+    /// Receives (or reservations) that had to wait for room.
+    waits: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    used: u64,
+    tenants: HashMap<Arc<str>, TenantUse>,
+}
+
+#[derive(Default)]
+struct TenantUse {
+    held: u64,
+    waiting: usize,
+}
+
+impl MemoryBudget {
+    pub fn new(total: u64) -> Arc<MemoryBudget> {
+        Arc::new(MemoryBudget {
+            total: total.max(RECEIVE_RESERVE),
+            state: Mutex::default(),
+            changed: Notify::new(),
+            waits: AtomicU64::new(0),
+        })
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// How many times a receive had to wait for room.
+    pub fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> u64 {
+        self.state.lock().expect("memory budget lock").used
+    }
+
+    /// Bytes held per tenant now.
+    pub fn by_tenant(&self) -> Vec<(Arc<str>, u64)> {
+        let s = self.state.lock().expect("memory budget lock");
+        let mut v: Vec<(Arc<str>, u64)> = s.tenants.iter().map(|(k, t)| (k.clone(), t.held)).collect();
+        v.sort();
+        v
+    }
+
+    /// Bytes a tenant holds now.
+    pub fn held_by(&self, tenant: &str) -> u64 {
+        self.state.lock().expect("memory budget lock").tenants.get(tenant).map_or(0, |t| t.held)
+    }
+
+    /// Waits until `bytes` may be held by `tenant`, then holds them.
+    pub async fn reserve(self: &Arc<Self>, tenant: &Arc<str>, bytes: u64) -> Reservation {
+        self.wait_for_room(tenant, bytes, bytes).await
+    }
+
+    /// Waits until `room` bytes would fit `tenant` (as [`reserve`](Self::reserve) would),
+    /// then holds nothing yet: the caller sets what it really holds once it knows
+    /// ([`Reservation::set`]). What a receive brings is unknown before it returns, and an
+    /// idle long poll (most of a thousand queues) must not sit on 2.5 MiB it never uses.
+    pub async fn admit(self: &Arc<Self>, tenant: &Arc<str>, room: u64) -> Reservation {
+        self.wait_for_room(tenant, room, 0).await
+    }
+
+    async fn wait_for_room(self: &Arc<Self>, tenant: &Arc<str>, room: u64, bytes: u64) -> Reservation {
+        let mut registered = false;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut s = self.state.lock().expect("memory budget lock");
+                if self.fits(&s, tenant, room) {
+                    s.used += bytes;
+                    let t = s.tenants.entry(tenant.clone()).or_default();
+                    t.held += bytes;
+                    if registered {
+                        t.waiting -= 1;
+                    }
+                    return Reservation(Arc::new(Inner { budget: self.clone(), tenant: tenant.clone(), bytes: AtomicU64::new(bytes) }));
+                }
+                if !registered {
+                    s.tenants.entry(tenant.clone()).or_default().waiting += 1;
+                    self.waits.fetch_add(1, Ordering::Relaxed);
+                    registered = true;
+                }
+            }
+            // A waiter that is dropped (its consumer stopping) unregisters itself.
+            let guard = WaitGuard { budget: self, tenant };
+            notified.await;
+            std::mem::forget(guard);
+        }
+    }
+
+    fn fits(&self, s: &State, tenant: &str, bytes: u64) -> bool {
+        if s.used + bytes > self.total {
+            return false;
+        }
+        let mine = s.tenants.get(tenant);
+        let held = mine.map_or(0, |t| t.held);
+        if held == 0 {
+            return true; // every tenant may always have one receive going
+        }
+        let others_waiting = s.tenants.iter().any(|(k, t)| &**k != tenant && t.waiting > 0);
+        if !others_waiting {
+            return true;
+        }
+        let active = s.tenants.values().filter(|t| t.held > 0 || t.waiting > 0).count().max(1) as u64;
+        held + bytes <= self.total / active
+    }
+
+    fn adjust(&self, tenant: &str, from: u64, to: u64) {
+        let mut s = self.state.lock().expect("memory budget lock");
+        s.used = s.used.saturating_sub(from) + to;
+        if let Some(t) = s.tenants.get_mut(tenant) {
+            t.held = t.held.saturating_sub(from) + to;
+            if t.held == 0 && t.waiting == 0 {
+                s.tenants.remove(tenant);
+            }
+        }
+        drop(s);
+        if to < from {
+            self.changed.notify_waiters();
+        }
+    }
+}
+
+/// Undoes a waiter's registration if its `reserve` future is dropped while waiting.
+struct WaitGuard<'a> {
+    budget: &'a MemoryBudget,
+    tenant: &'a str,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        let mut s = self.budget.state.lock().expect("memory budget lock");
+        if let Some(t) = s.tenants.get_mut(self.tenant) {
+            t.waiting = t.waiting.saturating_sub(1);
+            if t.held == 0 && t.waiting == 0 {
+                s.tenants.remove(self.tenant);
+            }
+        }
+    }
+}
+
+/// Bytes held for one batch; released when the last clone is dropped (after the delete).
+#[derive(Clone)]
+pub struct Reservation(Arc<Inner>);
+
+struct Inner {
+    budget: Arc<MemoryBudget>,
+    tenant: Arc<str>,
+    bytes: AtomicU64,
+}
+
+impl Reservation {
+    /// Holds `bytes` from now on: less returns the rest to the budget; more is counted at once
+    /// (the memory is in use already), and later reservations wait for it.
+    pub fn set(&self, bytes: u64) {
+        let from = self.0.bytes.swap(bytes, Ordering::Relaxed);
+        self.0.budget.adjust(&self.0.tenant, from, bytes);
+    }
+
+    /// Holds `extra` more bytes.
+    pub fn grow(&self, extra: u64) {
+        let from = self.0.bytes.fetch_add(extra, Ordering::Relaxed);
+        self.0.budget.adjust(&self.0.tenant, from, from + extra);
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.0.bytes.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let from = self.bytes.load(Ordering::Relaxed);
+        self.budget.adjust(&self.tenant, from, 0);
+    }
+}
+
+/// The default budget: a quarter of the container's memory limit (cgroup v2 or v1), leaving
+/// the rest for decoded rows, buffers and the allocator; 256 MiB without a readable limit.
+pub fn default_budget() -> u64 {
+    container_memory_limit().map_or(DEFAULT_BUDGET, |limit| (limit / 4).max(RECEIVE_RESERVE * 4))
+}
+
+fn container_memory_limit() -> Option<u64> {
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+    let limit = read("/sys/fs/cgroup/memory.max").or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))?;
+    // "max" (v2), or v1's "no limit" (a page-rounded i64::MAX).
+    limit.parse::<u64>().ok().filter(|&l| l < (1 << 60))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_budget_makes_receives_wait_and_frees_them_on_release() {
+        let budget = MemoryBudget::new(10 * MIB);
+        let a: Arc<str> = "a".into();
+        let first = budget.reserve(&a, 6 * MIB).await;
+        let second = budget.reserve(&a, 4 * MIB).await;
+        assert_eq!(budget.used(), 10 * MIB);
+        let waiting = tokio::spawn({
+            let (budget, a) = (budget.clone(), a.clone());
+            async move { budget.reserve(&a, 3 * MIB).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!waiting.is_finished(), "granted past the budget");
+        // The batch turned out small: most of its reservation comes back.
+        first.set(MIB);
+        let third = tokio::time::timeout(Duration::from_secs(1), waiting).await.expect("woken").unwrap();
+        assert_eq!(budget.used(), 8 * MIB);
+        drop((second, third));
+        assert_eq!(budget.used(), MIB);
+        drop(first);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tenant_over_its_share_waits_while_another_tenant_waits() {
+        let budget = MemoryBudget::new(10 * MIB);
+        let (hog, other): (Arc<str>, Arc<str>) = ("hog".into(), "other".into());
+        // Alone, the hog may take everything.
+        let mut held = vec![budget.reserve(&hog, 4 * MIB).await, budget.reserve(&hog, 4 * MIB).await];
+        // Another tenant waits for room (2 MiB free, it needs 3).
+        let other_waits = tokio::spawn({
+            let (budget, other) = (budget.clone(), other.clone());
+            async move { budget.reserve(&other, 3 * MIB).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The hog's next receive fits the budget, but the hog is over its share (5 MiB of
+        // two tenants) while the other waits: it waits too.
+        let hog_waits = tokio::spawn({
+            let (budget, hog) = (budget.clone(), hog.clone());
+            async move { budget.reserve(&hog, MIB).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!hog_waits.is_finished(), "the hog took more than its share while another tenant waited");
+        // The hog's batch is deleted: the other tenant gets its room first.
+        drop(held.pop());
+        let got = tokio::time::timeout(Duration::from_secs(1), other_waits).await.expect("the other tenant is served").unwrap();
+        assert_eq!(budget.held_by("other"), 3 * MIB);
+        // Hog: 4 held + 1 = 5 ≤ its share of 10 / 2: granted now.
+        let hog_more = tokio::time::timeout(Duration::from_secs(1), hog_waits).await.expect("the hog within its share").unwrap();
+        assert_eq!(budget.used(), 8 * MIB);
+        drop((got, hog_more, held));
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn admission_checks_room_without_holding_it() {
+        let budget = MemoryBudget::new(10 * MIB);
+        let a: Arc<str> = "a".into();
+        let polls: Vec<Reservation> = futures_util::future::join_all((0..100).map(|_| budget.admit(&a, 3 * MIB))).await;
+        assert_eq!(budget.used(), 0, "idle polls hold nothing");
+        polls[0].set(9 * MIB);
+        // 1 MiB left: no room for another receive's worst case.
+        let next = tokio::time::timeout(Duration::from_secs(1), budget.admit(&a, 3 * MIB)).await;
+        assert!(next.is_err(), "a receive started without room");
+        drop(polls);
+        assert_eq!(budget.used(), 0);
+        tokio::time::timeout(Duration::from_secs(1), budget.admit(&a, 3 * MIB)).await.expect("room again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_waiter_does_not_hold_its_place() {
+        let budget = MemoryBudget::new(4 * MIB);
+        let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
+        let held = budget.reserve(&a, 3 * MIB).await;
+        let waiter = tokio::spawn({
+            let (budget, b) = (budget.clone(), b.clone());
+            async move { budget.reserve(&b, 2 * MIB).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waiter.abort();
+        let _ = waiter.await;
+        // No one waits any more: `a` is not held back by a phantom waiter.
+        let more = tokio::time::timeout(Duration::from_secs(1), budget.reserve(&a, MIB)).await.expect("not blocked");
+        assert_eq!(budget.used(), 4 * MIB);
+        drop((held, more));
+    }
+}
