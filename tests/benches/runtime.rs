@@ -5,58 +5,17 @@
 //! Run: `scripts/bench` (installs fauxqs, builds the production `dist` binary). Prints figures only.
 //! ams-hub runs with its defaults; `AMS_HUB_*` variables in the environment pass through.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ams_store::TenantSlug;
-use ams_tests::aws::free_port;
+use ams_tests::bench::{self, cpu_seconds, cpu_split, fauxqs, release_bin, rss_mib, sdk};
 use ams_tests::serve::Serve;
 use ams_tests::TestDb;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
 
 const MESSAGES: usize = 40_000;
 const IDLE_QUEUES: usize = 1_000;
-
-struct Fauxqs(Child, String);
-
-impl Drop for Fauxqs {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn fauxqs() -> Fauxqs {
-    let bin = std::env::var("AMS_FAUXQS").unwrap_or_else(|_| "/var/cache/ams-hub/fauxqs/node_modules/.bin/fauxqs".into());
-    let port = free_port();
-    let child = Command::new(&bin)
-        .env("FAUXQS_PORT", port.to_string())
-        .env("LOG_LEVEL", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (scripts/bench installs it)"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "fauxqs did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Fauxqs(child, format!("http://127.0.0.1:{port}"))
-}
-
-fn sdk(url: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-            "testing", "testing", None, None, "bench",
-        )))
-        .build()
-}
 
 fn body(i: usize, run: &str) -> String {
     let record = ams_tests::fixture("sp-traffic.json")
@@ -67,25 +26,7 @@ fn body(i: usize, run: &str) -> String {
 }
 
 async fn fill(sqs: &aws_sdk_sqs::Client, url: &str, run: &str) {
-    let bodies: Arc<Vec<String>> = Arc::new((0..MESSAGES).map(|i| body(i, run)).collect());
-    let mut tasks = Vec::new();
-    for w in 0..8 {
-        let (sqs, url, bodies) = (sqs.clone(), url.to_owned(), bodies.clone());
-        tasks.push(tokio::spawn(async move {
-            for (c, chunk) in bodies.chunks(10).enumerate() {
-                if c % 8 != w {
-                    continue;
-                }
-                let entries = chunk.iter().enumerate().map(|(i, b)| {
-                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(b).build().unwrap()
-                });
-                sqs.send_message_batch().queue_url(&url).set_entries(Some(entries.collect())).send().await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    bench::fill(sqs, url, Arc::new((0..MESSAGES).map(|i| body(i, run)).collect())).await;
 }
 
 /// Receive + delete with `pollers` concurrent loops until the queue is empty; messages/s.
@@ -155,38 +96,6 @@ async fn bare_drain_fast(sqs: &ams_ingest::sqs::Sqs, url: &str, pollers: usize) 
     }
     assert_eq!(total, MESSAGES);
     total as f64 / (start.elapsed().as_secs_f64() - 1.0)
-}
-
-/// utime + stime of a process, in seconds (Linux /proc).
-fn cpu_seconds(pid: u32) -> f64 {
-    let (user, system) = cpu_split(pid);
-    user + system
-}
-
-/// (utime, stime) of a process, in seconds.
-fn cpu_split(pid: u32) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
-    let ticks = |i: usize| fields[i].parse::<f64>().unwrap() / 100.0; // CLK_TCK is 100 on Linux
-    (ticks(11), ticks(12))
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb / 1024.0
-}
-
-/// The release binary next to this bench, or `AMS_BENCH_BIN` (e.g. a build with frame pointers
-/// for `AMS_BENCH_PROFILE`).
-fn release_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("AMS_BENCH_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("ams-hub");
-    assert!(bin.exists(), "{} missing: cargo build --release -p ams-hub", bin.display());
-    bin
 }
 
 #[tokio::main]

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod aws;
+pub mod bench;
 pub mod check;
 pub mod faulty;
 pub mod gen;

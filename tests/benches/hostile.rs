@@ -1,0 +1,110 @@
+//! Hostile load (not a test): one tenant's queue holds 2,000 bodies of 256 KiB that are not
+//! JSON while another tenant's normal traffic flows. Measures ams-hub's peak RSS against its
+//! memory budget, and the other tenant's throughput beside its unloaded figure. fauxqs as
+//! the emulator; run by `scripts/bench` (or `cargo bench -p ams-tests --bench hostile` after
+//! a release build). `AMS_BENCH_BUDGET_MIB` sets the budget (default 128, as for a 512 MiB pod).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ams_store::{Store, TenantSlug};
+use ams_tests::bench::{fauxqs, fill, peak_rss_mib, release_bin, sdk};
+use ams_tests::serve::Serve;
+use ams_tests::TestDb;
+
+const NORMAL: usize = 20_000;
+const HOSTILE: usize = 2_000;
+
+fn normal_body(i: usize, run: &str) -> String {
+    let record = ams_tests::fixture("sp-traffic.json")
+        .replace("0b6f3f0e-5a8e-4c53-9a7e-2d1c6f4e8a11", &format!("{run}-{i}"))
+        .replace("374615283940172", &format!("{}", 374615283940172u64 + (i % 5000) as u64));
+    let compact: serde_json::Value = serde_json::from_str(&record).unwrap();
+    ams_tests::gen::envelope(&compact.to_string())
+}
+
+async fn count(store: &Store, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(store.pool()).await.unwrap_or(0)
+}
+
+/// Starts ams-hub, waits until the victim's `NORMAL` records are in, and (when `hostile`)
+/// until every hostile body is quarantined. Returns (victim msg/s from its first commit,
+/// peak RSS in MiB, seconds until the hostile queue was done).
+async fn run(db: &TestDb, store: &Store, emulator: &str, budget_mib: u64, hostile: bool) -> (f64, f64, f64) {
+    let budget = (budget_mib * 1024 * 1024).to_string();
+    let serve = Serve::start_bin(
+        &release_bin(),
+        db,
+        emulator,
+        &[("AMS_HUB_RECONCILE_SECS", "1"), ("RUST_LOG", "warn"), ("AMS_HUB_MAX_INFLIGHT_BYTES", budget.as_str())],
+    );
+    let pid = serve.pid().unwrap();
+    let start = Instant::now();
+    let mut first: Option<(Instant, i64)> = None;
+    let victim_rate = loop {
+        let n = count(store, "SELECT count(*) FROM tenant_victim.amzn_stream_sp_traffic").await;
+        if first.is_none() && n > 0 {
+            first = Some((Instant::now(), n));
+        }
+        if n as usize >= NORMAL {
+            let (t, n0) = first.unwrap();
+            break (NORMAL as i64 - n0) as f64 / t.elapsed().as_secs_f64().max(1e-3);
+        }
+        assert!(start.elapsed() < Duration::from_secs(900), "victim not drained: {n}\n{}", serve.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut hostile_secs = 0.0;
+    if hostile {
+        loop {
+            let n = count(store, "SELECT count(*) FROM tenant_hog.quarantine").await;
+            if n as usize >= HOSTILE {
+                hostile_secs = start.elapsed().as_secs_f64();
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(1800), "hostile queue not drained: {n}\n{}", serve.log_text());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let peak = peak_rss_mib(pid);
+    drop(serve);
+    (victim_rate, peak, hostile_secs)
+}
+
+#[tokio::main]
+async fn main() {
+    let budget_mib: u64 = std::env::var("AMS_BENCH_BUDGET_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(128);
+    let fq = fauxqs();
+    let db = TestDb::new();
+    let store = db.store().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk(&fq.1));
+    let mut urls = Vec::new();
+    for name in ["victim", "hog"] {
+        let slug = TenantSlug::parse(name).unwrap();
+        let tenant = store.provision_tenant(&slug, name).await.unwrap();
+        store.update_tenant(&slug, None, Some(true)).await.unwrap();
+        let account = store.create_account(tenant.id, "Brand", None, &format!("external-id-{name}")).await.unwrap();
+        let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+        store.add_queue(account.id, &url, "us-east-1").await.unwrap();
+        urls.push(url);
+    }
+
+    fill(&sqs, &urls[0], Arc::new((0..NORMAL).map(|i| normal_body(i, "alone")).collect())).await;
+    let (alone, alone_peak, _) = run(&db, &store, &fq.1, budget_mib, false).await;
+
+    sqlx::query("TRUNCATE tenant_victim.amzn_stream_sp_traffic, tenant_victim.amzn_stream_sp_traffic_hourly")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    // 256 KiB each, not JSON; each distinct (they are quarantined once per distinct body).
+    let junk: Vec<String> = (0..HOSTILE).map(|i| format!("{i:06} {}", "#".repeat(256 * 1024 - 8))).collect();
+    fill(&sqs, &urls[1], Arc::new(junk)).await;
+    fill(&sqs, &urls[0], Arc::new((0..NORMAL).map(|i| normal_body(i, "loaded")).collect())).await;
+    let (loaded, loaded_peak, hostile_secs) = run(&db, &store, &fq.1, budget_mib, true).await;
+
+    println!("hostile load: {HOSTILE} x 256 KiB non-JSON bodies on one tenant, {NORMAL} sp-traffic messages on another (fauxqs)");
+    println!("  memory budget (AMS_HUB_MAX_INFLIGHT_BYTES)          {budget_mib:>8} MiB");
+    println!("  victim alone: throughput                           {alone:>8.0} msg/s, peak RSS {alone_peak:.0} MiB");
+    println!("  victim beside the flood: throughput                {loaded:>8.0} msg/s ({:.2}x alone)", loaded / alone);
+    println!("  peak RSS with the flood                            {loaded_peak:>8.0} MiB (budget + {:.0} MiB)", loaded_peak - budget_mib as f64);
+    println!("  flood quarantined after                            {hostile_secs:>8.1} s ({:.0} MiB/s)", (HOSTILE * 256) as f64 / 1024.0 / hostile_secs);
+}
