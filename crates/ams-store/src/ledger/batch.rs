@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use smallvec::SmallVec;
+
 use ams_model::{columns_of, decode_body, Body, DatasetId, DecodeError, Record, SubscriptionConfirmation};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -83,8 +85,9 @@ pub struct Origin {
 #[derive(Debug, Clone)]
 pub(crate) struct Unit {
     pub origin: Option<Origin>,
-    /// Per dataset: the unit's rows in that dataset's buffers.
-    pub rows: Vec<(DatasetId, Range<usize>)>,
+    /// Per dataset: the unit's rows in that dataset's buffers (inline for the usual one
+    /// dataset: no allocation per message).
+    pub rows: SmallVec<[(DatasetId, Range<usize>); 1]>,
     pub quarantine: Range<usize>,
 }
 
@@ -104,7 +107,7 @@ impl LedgerBatch {
     /// replaces the unit in quarantine if Postgres refuses its rows; without one, such a
     /// refusal fails the write.
     pub fn push_unit(&mut self, origin: Option<Origin>, records: &[Record], provenance: Provenance, quarantine: Vec<QuarantineEntry>) {
-        let mut rows: Vec<(DatasetId, Range<usize>)> = Vec::new();
+        let mut rows: SmallVec<[(DatasetId, Range<usize>); 1]> = SmallVec::new();
         for record in records {
             let dataset = record.dataset();
             let buffers = self
