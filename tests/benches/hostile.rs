@@ -13,7 +13,10 @@ use ams_tests::serve::Serve;
 use ams_tests::TestDb;
 
 const NORMAL: usize = 20_000;
-const HOSTILE: usize = 2_000;
+/// `AMS_BENCH_HOSTILE` overrides it (quicker iterations).
+fn hostile_count() -> usize {
+    std::env::var("AMS_BENCH_HOSTILE").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000)
+}
 
 fn normal_body(i: usize, run: &str) -> String {
     let record = ams_tests::fixture("sp-traffic.json")
@@ -24,7 +27,7 @@ fn normal_body(i: usize, run: &str) -> String {
 }
 
 async fn count(store: &Store, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(store.pool()).await.unwrap_or(0)
+    sqlx::query_scalar(sql).fetch_one(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// Starts ams-hub, waits until the victim's `NORMAL` records are in, and (when `hostile`)
@@ -32,22 +35,34 @@ async fn count(store: &Store, sql: &str) -> i64 {
 /// peak RSS in MiB, seconds until the hostile queue was done).
 async fn run(db: &TestDb, store: &Store, emulator: &str, budget_mib: u64, hostile: bool) -> (f64, f64, f64) {
     let budget = (budget_mib * 1024 * 1024).to_string();
+    let log = std::env::var("AMS_BENCH_LOG").unwrap_or_else(|_| "warn".into());
     let serve = Serve::start_bin(
         &release_bin(),
         db,
         emulator,
-        &[("AMS_HUB_RECONCILE_SECS", "1"), ("RUST_LOG", "warn"), ("AMS_HUB_MAX_INFLIGHT_BYTES", budget.as_str())],
+        &[("AMS_HUB_RECONCILE_SECS", "1"), ("RUST_LOG", &log), ("AMS_HUB_MAX_INFLIGHT_BYTES", budget.as_str())],
     );
     let pid = serve.pid().unwrap();
     let start = Instant::now();
     let mut first: Option<(Instant, i64)> = None;
+    let trace = std::env::var("AMS_BENCH_TRACE").is_ok();
+    let mut last_trace = Instant::now();
     let victim_rate = loop {
         let n = count(store, "SELECT count(*) FROM tenant_victim.amzn_stream_sp_traffic").await;
+        if trace && last_trace.elapsed() > Duration::from_secs(1) {
+            last_trace = Instant::now();
+            let m = serve.metrics_text();
+            let held: Vec<&str> = m.lines().filter(|l| l.starts_with("ams_hub_inflight") || l.starts_with("ams_hub_messages_received_total")).collect();
+            eprintln!("t={:.0}s victim={n} rss={:.0}MiB {:?}", start.elapsed().as_secs_f64(), ams_tests::bench::rss_mib(pid), held);
+        }
         if first.is_none() && n > 0 {
             first = Some((Instant::now(), n));
         }
         if n as usize >= NORMAL {
             let (t, n0) = first.unwrap();
+            if std::env::var("AMS_BENCH_TRACE").is_ok() {
+                eprintln!("victim: first commit seen at {:.1}s ({n0} rows), drained at {:.1}s", (t - start).as_secs_f64(), start.elapsed().as_secs_f64());
+            }
             break (NORMAL as i64 - n0) as f64 / t.elapsed().as_secs_f64().max(1e-3);
         }
         assert!(start.elapsed() < Duration::from_secs(900), "victim not drained: {n}\n{}", serve.log_text());
@@ -56,8 +71,14 @@ async fn run(db: &TestDb, store: &Store, emulator: &str, budget_mib: u64, hostil
     let mut hostile_secs = 0.0;
     if hostile {
         loop {
+            if trace && last_trace.elapsed() > Duration::from_secs(1) {
+                last_trace = Instant::now();
+                let m = serve.metrics_text();
+                let held: Vec<&str> = m.lines().filter(|l| l.starts_with("ams_hub_inflight_bytes{") || l.starts_with("ams_hub_inflight_waits") || l.starts_with("ams_hub_messages_received_total")).collect();
+                eprintln!("t={:.0}s rss={:.0}MiB {:?}", start.elapsed().as_secs_f64(), ams_tests::bench::rss_mib(pid), held);
+            }
             let n = count(store, "SELECT count(*) FROM tenant_hog.quarantine").await;
-            if n as usize >= HOSTILE {
+            if n as usize >= hostile_count() {
                 hostile_secs = start.elapsed().as_secs_f64();
                 break;
             }
@@ -66,7 +87,21 @@ async fn run(db: &TestDb, store: &Store, emulator: &str, budget_mib: u64, hostil
         }
     }
     let peak = peak_rss_mib(pid);
-    drop(serve);
+    if hostile {
+        // Who the CPU of the loaded run went to: ams-hub, the emulator, Postgres (2 cores shared).
+        let hub = ams_tests::bench::cpu_seconds(pid);
+        let (node, pg) = (cpu_of("node"), cpu_of("postgres"));
+        println!(
+            "  CPU during the loaded run (since each process started): ams-hub {hub:.1} s, fauxqs {node:.1} s, Postgres {pg:.1} s"
+        );
+    }
+    if let Ok(path) = std::env::var("AMS_BENCH_KEEP_LOG") {
+        std::fs::write(format!("{path}.{}", if hostile { "loaded" } else { "alone" }), serve.log_text()).unwrap();
+    }
+    // Stopped cleanly: its long polls end and its leases are released (a killed process's
+    // pending polls could take messages of the next run into their visibility timeout).
+    let mut serve = serve;
+    serve.terminate(35).expect("ams-hub did not stop");
     (victim_rate, peak, hostile_secs)
 }
 
@@ -96,15 +131,28 @@ async fn main() {
         .await
         .unwrap();
     // 256 KiB each, not JSON; each distinct (they are quarantined once per distinct body).
-    let junk: Vec<String> = (0..HOSTILE).map(|i| format!("{i:06} {}", "#".repeat(256 * 1024 - 8))).collect();
+    let junk: Vec<String> = (0..hostile_count()).map(|i| format!("{i:06} {}", "#".repeat(256 * 1024 - 8))).collect();
     fill(&sqs, &urls[1], Arc::new(junk)).await;
     fill(&sqs, &urls[0], Arc::new((0..NORMAL).map(|i| normal_body(i, "loaded")).collect())).await;
     let (loaded, loaded_peak, hostile_secs) = run(&db, &store, &fq.1, budget_mib, true).await;
 
-    println!("hostile load: {HOSTILE} x 256 KiB non-JSON bodies on one tenant, {NORMAL} sp-traffic messages on another (fauxqs)");
+    let hostile = hostile_count();
+    println!("hostile load: {hostile} x 256 KiB non-JSON bodies on one tenant, {NORMAL} sp-traffic messages on another (fauxqs)");
     println!("  memory budget (AMS_HUB_MAX_INFLIGHT_BYTES)          {budget_mib:>8} MiB");
     println!("  victim alone: throughput                           {alone:>8.0} msg/s, peak RSS {alone_peak:.0} MiB");
     println!("  victim beside the flood: throughput                {loaded:>8.0} msg/s ({:.2}x alone)", loaded / alone);
     println!("  peak RSS with the flood                            {loaded_peak:>8.0} MiB (budget + {:.0} MiB)", loaded_peak - budget_mib as f64);
-    println!("  flood quarantined after                            {hostile_secs:>8.1} s ({:.0} MiB/s)", (HOSTILE * 256) as f64 / 1024.0 / hostile_secs);
+    println!("  flood quarantined after                            {hostile_secs:>8.1} s ({:.0} MiB/s)", (hostile_count() * 256) as f64 / 1024.0 / hostile_secs);
+}
+
+/// CPU seconds of every process whose command name is `name` (Linux /proc).
+fn cpu_of(name: &str) -> f64 {
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name) {
+            total += std::panic::catch_unwind(|| ams_tests::bench::cpu_seconds(pid)).unwrap_or(0.0);
+        }
+    }
+    total
 }

@@ -109,6 +109,8 @@ impl Actor for QueueConsumer {
         let q = &self.shared.queue;
         let span = tracing::info_span!("consumer", tenant = %q.schema, account = %q.account_id, queue = %q.queue_url);
         let run = async move {
+            // While it runs, the consumer's tenant is owed its share of the memory budget.
+            let _slot = shared.budget.consumer(&shared.queue.tenant);
             let result = poll(shared.clone(), stop, true).await;
             // Every in-flight batch holds permits until it is committed and deleted (or given up).
             let all = shared.config.max_in_flight as u32;

@@ -6,8 +6,8 @@
 //! arrays of a thousand records) must not be able to push the pod past its memory limit.
 //!
 //! A receive starts only when the budget has room for the most it can bring (10 × 256 KiB),
-//! and the tenant is within its fair share (the budget divided among the tenants holding or
-//! waiting) or no other tenant waits. Once it returns, its messages' bytes are held (the
+//! and the tenant holds less than its fair share (the budget divided among the tenants with
+//! running consumers). Once it returns, its messages' bytes are held (the
 //! bodies, then what decoding adds) until the batch is deleted. Nothing is dropped:
 //! receiving just pauses.
 //!
@@ -47,6 +47,14 @@ struct State {
 struct TenantUse {
     held: u64,
     waiting: usize,
+    /// Running consumers of the tenant: a tenant with consumers is owed its share.
+    consumers: usize,
+}
+
+impl TenantUse {
+    fn idle(&self) -> bool {
+        self.held == 0 && self.waiting == 0 && self.consumers == 0
+    }
 }
 
 impl MemoryBudget {
@@ -129,21 +137,27 @@ impl MemoryBudget {
         }
     }
 
-    fn fits(&self, s: &State, tenant: &str, bytes: u64) -> bool {
-        if s.used + bytes > self.total {
+    /// Whether `tenant` may start something that may bring `room` bytes: the budget has the
+    /// room, and the tenant holds less than its share (the budget divided among the tenants
+    /// with consumers, holdings or waiters). The share is kept for every consumer, not only
+    /// for those waiting right now: a tenant whose batches commit slowly (large bodies) must not
+    /// fill the budget and leave a busy neighbour no room for its next receive.
+    fn fits(&self, s: &State, tenant: &str, room: u64) -> bool {
+        if s.used + room > self.total {
             return false;
         }
-        let mine = s.tenants.get(tenant);
-        let held = mine.map_or(0, |t| t.held);
-        if held == 0 {
-            return true; // every tenant may always have one receive going
-        }
-        let others_waiting = s.tenants.iter().any(|(k, t)| &**k != tenant && t.waiting > 0);
-        if !others_waiting {
-            return true;
-        }
-        let active = s.tenants.values().filter(|t| t.held > 0 || t.waiting > 0).count().max(1) as u64;
-        held + bytes <= self.total / active
+        let held = s.tenants.get(tenant).map_or(0, |t| t.held);
+        let active = s.tenants.values().filter(|t| !t.idle()).count().max(1) as u64;
+        // Held, not held + room: with many tenants a share can be smaller than one receive's
+        // worst case, and a tenant of small messages must still have several in flight.
+        held < self.total / active
+    }
+
+    /// Registers a running consumer of `tenant` (until the returned value is dropped): its
+    /// tenant is owed a share of the budget.
+    pub fn consumer(self: &Arc<Self>, tenant: &Arc<str>) -> ConsumerSlot {
+        self.state.lock().expect("memory budget lock").tenants.entry(tenant.clone()).or_default().consumers += 1;
+        ConsumerSlot { budget: self.clone(), tenant: tenant.clone() }
     }
 
     fn adjust(&self, tenant: &str, from: u64, to: u64) {
@@ -151,7 +165,7 @@ impl MemoryBudget {
         s.used = s.used.saturating_sub(from) + to;
         if let Some(t) = s.tenants.get_mut(tenant) {
             t.held = t.held.saturating_sub(from) + to;
-            if t.held == 0 && t.waiting == 0 {
+            if t.idle() {
                 s.tenants.remove(tenant);
             }
         }
@@ -173,10 +187,31 @@ impl Drop for WaitGuard<'_> {
         let mut s = self.budget.state.lock().expect("memory budget lock");
         if let Some(t) = s.tenants.get_mut(self.tenant) {
             t.waiting = t.waiting.saturating_sub(1);
-            if t.held == 0 && t.waiting == 0 {
+            if t.idle() {
                 s.tenants.remove(self.tenant);
             }
         }
+    }
+}
+
+/// A running consumer's claim on its tenant's share; see [`MemoryBudget::consumer`].
+pub struct ConsumerSlot {
+    budget: Arc<MemoryBudget>,
+    tenant: Arc<str>,
+}
+
+impl Drop for ConsumerSlot {
+    fn drop(&mut self) {
+        let mut s = self.budget.state.lock().expect("memory budget lock");
+        if let Some(t) = s.tenants.get_mut(&*self.tenant) {
+            t.consumers = t.consumers.saturating_sub(1);
+            if t.idle() {
+                s.tenants.remove(&*self.tenant);
+            }
+        }
+        drop(s);
+        // Fewer tenants: bigger shares.
+        self.budget.changed.notify_waiters();
     }
 }
 
@@ -261,33 +296,29 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_tenant_over_its_share_waits_while_another_tenant_waits() {
+    async fn a_tenant_holding_its_share_waits_and_leaves_room_for_the_others() {
         let budget = MemoryBudget::new(10 * MIB);
-        let (hog, other): (Arc<str>, Arc<str>) = ("hog".into(), "other".into());
-        // Alone, the hog may take everything.
-        let mut held = vec![budget.reserve(&hog, 4 * MIB).await, budget.reserve(&hog, 4 * MIB).await];
-        // Another tenant waits for room (2 MiB free, it needs 3).
-        let other_waits = tokio::spawn({
-            let (budget, other) = (budget.clone(), other.clone());
-            async move { budget.reserve(&other, 3 * MIB).await }
-        });
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        // The hog's next receive fits the budget, but the hog is over its share (5 MiB of
-        // two tenants) while the other waits: it waits too.
+        let (hog, calm): (Arc<str>, Arc<str>) = ("hog".into(), "calm".into());
+        let _hog_consumer = budget.consumer(&hog);
+        // Alone, the hog may take the whole budget.
+        let alone = budget.reserve(&hog, 6 * MIB).await;
+        drop(alone);
+        // With another tenant consuming, the hog is held to half: at 5 MiB it waits, although
+        // the budget has room and nobody else waits.
+        let calm_consumer = budget.consumer(&calm);
+        let held = budget.reserve(&hog, 5 * MIB).await;
         let hog_waits = tokio::spawn({
             let (budget, hog) = (budget.clone(), hog.clone());
-            async move { budget.reserve(&hog, MIB).await }
+            async move { budget.admit(&hog, MIB).await }
         });
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert!(!hog_waits.is_finished(), "the hog took more than its share while another tenant waited");
-        // The hog's batch is deleted: the other tenant gets its room first.
-        drop(held.pop());
-        let got = tokio::time::timeout(Duration::from_secs(1), other_waits).await.expect("the other tenant is served").unwrap();
-        assert_eq!(budget.held_by("other"), 3 * MIB);
-        // Hog: 4 held + 1 = 5 ≤ its share of 10 / 2: granted now.
-        let hog_more = tokio::time::timeout(Duration::from_secs(1), hog_waits).await.expect("the hog within its share").unwrap();
-        assert_eq!(budget.used(), 8 * MIB);
-        drop((got, hog_more, held));
+        assert!(!hog_waits.is_finished(), "the hog took more than its share");
+        // The calm tenant gets its receives at once.
+        let calm_held = tokio::time::timeout(Duration::from_secs(1), budget.reserve(&calm, 2 * MIB)).await.expect("room for the calm tenant");
+        // The calm tenant stops consuming: the hog's share grows to the whole budget.
+        drop((calm_consumer, calm_held));
+        tokio::time::timeout(Duration::from_secs(1), hog_waits).await.expect("the hog's share grew").unwrap();
+        drop(held);
         assert_eq!(budget.used(), 0);
     }
 

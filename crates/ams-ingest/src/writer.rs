@@ -37,11 +37,18 @@ pub enum Decoded {
     Quarantined(QuarantineEntry),
 }
 
+/// Bodies a batch holds before it is written whatever its row count: writing copies them (into
+/// the statement, the server's buffers), so a batch of 256 KiB bodies must not grow to
+/// `batch_rows` of them. Normal traffic (a few KiB per message) never reaches it.
+const BATCH_BYTES: usize = 8 << 20;
+
 pub struct TenantWriter {
     schema: TenantSchema,
     writer: LedgerWriter,
     config: RuntimeConfig,
     pending: LedgerBatch,
+    /// Bytes of the message bodies in `pending`.
+    pending_bytes: usize,
     /// Per Append: what it holds, its ack, and its units in `pending`.
     acks: Vec<(Committed, IngestAck, Range<usize>)>,
     timer: Option<SpawnHandle>,
@@ -60,6 +67,7 @@ impl TenantWriter {
             writer: LedgerWriter::new(store),
             config,
             pending: LedgerBatch::new(),
+            pending_bytes: 0,
             acks: Vec::new(),
             timer: None,
             flushing: false,
@@ -71,6 +79,11 @@ impl TenantWriter {
         self.pending.records() + self.pending.quarantine_len()
     }
 
+    /// Full: `batch_rows` rows, or [`BATCH_BYTES`] of bodies.
+    fn full(&self) -> bool {
+        self.size() >= self.config.batch_rows || self.pending_bytes >= BATCH_BYTES
+    }
+
     fn flush(&mut self, ctx: &mut Context<Self>) {
         if let Some(t) = self.timer.take() {
             ctx.cancel_future(t);
@@ -80,6 +93,7 @@ impl TenantWriter {
         }
         self.flushing = true;
         let batch = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
         let acks = std::mem::take(&mut self.acks);
         let (writer, schema, stop) = (self.writer.clone(), self.schema.clone(), self.shutting_down.clone());
         let metrics = self.metrics.clone();
@@ -128,7 +142,7 @@ impl TenantWriter {
                 let _ = ack.send(answer);
             }
             act.flushing = false;
-            if act.size() >= act.config.batch_rows {
+            if act.full() {
                 act.flush(ctx);
             } else if !act.acks.is_empty() {
                 act.schedule(ctx);
@@ -160,6 +174,7 @@ impl Handler<Append> for TenantWriter {
         for m in msg.messages {
             match m {
                 Decoded::Records { origin, records } => {
+                    self.pending_bytes += origin.body.len();
                     for r in &records {
                         done.records[r.dataset().index()] += 1;
                     }
@@ -167,13 +182,14 @@ impl Handler<Append> for TenantWriter {
                     self.pending.push_unit(Some(origin), &records, provenance, Vec::new());
                 }
                 Decoded::Quarantined(entry) => {
+                    self.pending_bytes += entry.body.len();
                     done.quarantined += 1;
                     self.pending.quarantine(entry);
                 }
             }
         }
         self.acks.push((done, msg.ack, first..self.pending.units()));
-        if self.size() >= self.config.batch_rows {
+        if self.full() {
             self.flush(ctx);
         } else {
             self.schedule(ctx);

@@ -107,7 +107,10 @@ async fn write_quarantine(
 ) -> Result<u64, StoreError> {
     let q = &batch.quarantine;
     let sha: Vec<Vec<u8>> = q.iter().map(|e| e.body_sha256()).collect();
-    let body: Vec<String> = q.iter().map(|e| storable(&e.body)).collect();
+    // Bodies are bound borrowed: a batch of large quarantined bodies is copied once (into the
+    // statement), not twice.
+    let replaced: Vec<Option<String>> = q.iter().map(|e| e.body.contains('\0').then(|| storable(&e.body))).collect();
+    let body: Vec<&str> = q.iter().zip(&replaced).map(|(e, r)| r.as_deref().unwrap_or(&e.body)).collect();
     let code: Vec<String> = q.iter().map(|e| storable(&e.reason_code)).collect();
     let reason: Vec<String> = q.iter().map(|e| storable(&e.reason)).collect();
     let source: Vec<String> = q.iter().map(|e| storable(&e.source)).collect();
