@@ -95,13 +95,13 @@ async fn run(db: &TestDb, store: &Store, emulator: &str, budget_mib: u64, hostil
             "  CPU during the loaded run (since each process started): ams-hub {hub:.1} s, fauxqs {node:.1} s, Postgres {pg:.1} s"
         );
     }
-    if let Ok(path) = std::env::var("AMS_BENCH_KEEP_LOG") {
-        std::fs::write(format!("{path}.{}", if hostile { "loaded" } else { "alone" }), serve.log_text()).unwrap();
-    }
     // Stopped cleanly: its long polls end and its leases are released (a killed process's
     // pending polls could take messages of the next run into their visibility timeout).
     let mut serve = serve;
     serve.terminate(35).expect("ams-hub did not stop");
+    if let Ok(path) = std::env::var("AMS_BENCH_KEEP_LOG") {
+        std::fs::write(format!("{path}.{}", if hostile { "loaded" } else { "alone" }), serve.log_text()).unwrap();
+    }
     (victim_rate, peak, hostile_secs)
 }
 
