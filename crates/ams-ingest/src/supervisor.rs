@@ -75,6 +75,9 @@ pub struct Supervisor {
     let_go: bool,
     /// Bytes received but not deleted, process-wide (memory.rs).
     budget: Arc<crate::memory::MemoryBudget>,
+    /// A reconcile round is running; another was asked for meanwhile.
+    reconciling: bool,
+    reconcile_again: bool,
 }
 
 impl Supervisor {
@@ -99,6 +102,8 @@ impl Supervisor {
             leases_renewed: Instant::now(),
             let_go: false,
             budget,
+            reconciling: false,
+            reconcile_again: false,
         }
     }
 
@@ -122,10 +127,18 @@ impl Supervisor {
         }
     }
 
+    /// Compares consumers with the registered queues. One round at a time: asked while a
+    /// round runs (the API registering queues one after another, the timer), it runs once
+    /// more when that round ends, however often it was asked meanwhile.
     fn reconcile(&mut self, ctx: &mut Context<Self>) {
         if self.shutting_down {
             return;
         }
+        if self.reconciling {
+            self.reconcile_again = true;
+            return;
+        }
+        self.reconciling = true;
         let store = self.store.clone();
         let replica = self.replica.clone();
         let ttl = self.lease_ttl();
@@ -137,13 +150,26 @@ impl Supervisor {
             let leased = store.lease_queues(&replica, &ids, ttl).await?;
             Ok::<_, ams_store::StoreError>(queues.into_iter().filter(|q| leased.contains(&q.queue_id)).collect())
         };
-        ctx.spawn(mine.into_actor(self).map(move |result, act, ctx| match result {
-            Ok(queues) => {
-                act.leases_renewed = act.leases_renewed.max(started);
-                act.let_go = false;
-                act.apply(queues, ctx)
+        // A round that hangs (a black-holed database connection) must not block every later
+        // one: it is given up after a lease time.
+        let mine = async move {
+            tokio::time::timeout(ttl, mine).await.unwrap_or_else(|_| {
+                Err(ams_store::StoreError::Inconsistent("reading the queues and leases took longer than a lease".into()))
+            })
+        };
+        ctx.spawn(mine.into_actor(self).map(move |result, act, ctx| {
+            act.reconciling = false;
+            match result {
+                Ok(queues) => {
+                    act.leases_renewed = act.leases_renewed.max(started);
+                    act.let_go = false;
+                    act.apply(queues, ctx)
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the registered queues; keeping the consumers as they are"),
             }
-            Err(e) => tracing::warn!(error = %e, "cannot read the registered queues; keeping the consumers as they are"),
+            if std::mem::take(&mut act.reconcile_again) {
+                act.reconcile(ctx);
+            }
         }));
     }
 
