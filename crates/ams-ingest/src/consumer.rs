@@ -19,7 +19,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
-use crate::normalizer::{Committed, Ingest, Normalizer, QueueContext, SqsMessage};
+use crate::normalizer::Normalizer;
+use crate::pipeline::{Committed, Ingest, QueueContext, SqsMessage};
 use crate::status::{ConsumerState, ConsumerStatus, Counters};
 use crate::supervisor::ConsumerExited;
 use crate::RuntimeConfig;

@@ -6,13 +6,13 @@
 //!                                   │ Ingest{messages, ack}
 //!                                   ▼
 //!                              Normalizer (decode; confirm subscriptions; route by tenant)
-//!                                   │ Append{records, quarantine, ack}  (the ack is the consumer's own)
+//!                                   │ Append{messages: [Decoded], ack}  (the ack is the consumer's own)
 //!                                   ▼
 //!                              TenantWriter (one per tenant; N rows / T ms per transaction)
 //! ```
 //! A message is deleted from SQS only after the transaction holding its rows (or its
 //! quarantine row) committed; a crash anywhere means redelivery, which the ledger absorbs.
-//! See `docs/runtime.md`.
+//! What travels between the actors is in `pipeline.rs`; see `docs/runtime.md`.
 
 mod aws;
 mod config;
@@ -23,6 +23,7 @@ pub mod sqs;
 pub mod sqs_retry;
 mod sigv4;
 mod normalizer;
+mod pipeline;
 mod status;
 mod supervisor;
 mod writer;

@@ -52,8 +52,8 @@ const BATCH_ROWS: &[f64] = &[1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2500.0, 5000
 /// One tenant writer's figures.
 #[derive(Debug)]
 pub struct WriterMetrics {
-    pub inserted: [AtomicU64; 13],
-    pub duplicates: [AtomicU64; 13],
+    pub inserted: [AtomicU64; DatasetId::ALL.len()],
+    pub duplicates: [AtomicU64; DatasetId::ALL.len()],
     pub commit_seconds: Histogram,
     pub batch_rows: Histogram,
     pub write_failures: AtomicU64,

@@ -14,55 +14,13 @@ use ams_model::{confirmable, decode_body, Body, SubscriptionConfirmation};
 use ams_store::control::registry::ConfirmationRecord;
 use ams_store::{Origin, Provenance, QuarantineEntry, Store, TenantSchema};
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
-use crate::aws::AccountAws;
-use crate::writer::{Append, Decoded, TenantWriter};
+use crate::pipeline::{Append, Decoded, Ingest, QueueContext, SqsMessage};
+use crate::writer::TenantWriter;
 use crate::RuntimeConfig;
-
-/// What a consumer knows about its queue, shared with the messages it sends.
-pub struct QueueContext {
-    pub queue_id: Uuid,
-    pub queue_url: String,
-    /// `queue_url`, shared by the messages' origins.
-    pub source: Arc<str>,
-    /// The tenant's slug: whose share of the memory budget the messages count against.
-    pub tenant: Arc<str>,
-    pub region: String,
-    pub account_id: Uuid,
-    pub schema: TenantSchema,
-    pub aws: AccountAws,
-}
-
-pub struct SqsMessage {
-    pub message_id: String,
-    pub body: String,
-    /// SQS `ApproximateReceiveCount`: 1 on first delivery.
-    pub receive_count: u32,
-}
 
 /// Receives after which a confirmation that SNS keeps rejecting is quarantined.
 const CONFIRM_ATTEMPTS: u32 = 5;
-
-/// What became of an Ingest's messages once committed.
-#[derive(Debug, Default)]
-pub struct Committed {
-    pub quarantined: usize,
-    /// Records per dataset, indexed by [`ams_model::DatasetId::index`].
-    pub records: [u32; 13],
-}
-
-pub type IngestAck = oneshot::Sender<Result<Committed, String>>;
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Ingest {
-    pub queue: Arc<QueueContext>,
-    pub messages: Vec<SqsMessage>,
-    pub ack: IngestAck,
-    /// The bytes the messages hold; decoding adds what their rows take.
-    pub memory: Option<crate::memory::Reservation>,
-}
 
 pub struct Normalizer {
     store: Store,

@@ -37,7 +37,7 @@ pub struct Counters {
     pub quarantined: AtomicI64,
     pub last_receive_unix_ms: AtomicI64,
     /// Records committed per dataset, indexed by [`ams_model::DatasetId::index`].
-    pub records: [AtomicI64; 13],
+    pub records: [AtomicI64; ams_model::DatasetId::ALL.len()],
     /// The queue's ApproximateNumberOfMessages / …NotVisible as last polled, at
     /// `approximate_unix_ms` (0: not polled yet).
     pub approximate_visible: AtomicI64,

@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use crate::consumer::{LetGo, QueueConsumer, Stop};
 use crate::status::ConsumerReport;
-use crate::normalizer::{Normalizer, QueueContext};
+use crate::normalizer::Normalizer;
+use crate::pipeline::QueueContext;
 use crate::status::{ConsumerState, ConsumerStatus, Counters};
 use crate::{Aws, RuntimeConfig};
 

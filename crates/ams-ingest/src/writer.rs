@@ -15,27 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use ams_model::Record;
-use ams_store::{LedgerBatch, LedgerWriter, Origin, QuarantineEntry, Store, TenantSchema};
-use crate::normalizer::{Committed, IngestAck};
+use ams_store::{LedgerBatch, LedgerWriter, Store, TenantSchema};
+use crate::pipeline::{Append, Committed, Decoded, IngestAck};
 use crate::RuntimeConfig;
-
-/// Some messages, decoded, answered once they are committed: `ack` gets what was committed
-/// (counted for the consumer's status) or the error. The ack is the consumer's own when no
-/// confirmation is involved: no task in between, one wake-up fewer.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Append {
-    pub messages: Vec<Decoded>,
-    pub ack: IngestAck,
-}
-
-/// One message as the writer takes it: its records (with the body, quarantined in their place
-/// if Postgres refuses them), or its quarantine entry.
-pub enum Decoded {
-    Records { origin: Origin, records: Vec<Record> },
-    Quarantined(QuarantineEntry),
-}
 
 /// Bodies a batch holds before it is written whatever its row count: writing copies them (into
 /// the statement, the server's buffers), so a batch of 256 KiB bodies must not grow to

@@ -1,0 +1,78 @@
+//! The pipeline contract: what travels between the runtime's actors, in the order it travels.
+//!
+//! ```text
+//! QueueConsumer ── Ingest{queue, messages, ack, memory} ──▶ Normalizer
+//! Normalizer    ── Append{messages: [Decoded], ack}     ──▶ TenantWriter
+//! TenantWriter  ── ack: Result<Committed, String>       ──▶ QueueConsumer (deletes, or not)
+//! ```
+//! Every message reaches the writer, a subscription confirmation included (as a quarantine
+//! entry or as nothing to write), so every ack comes from the writer after its commit.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use ams_model::{DatasetId, Record};
+use ams_store::{Origin, QuarantineEntry, TenantSchema};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::aws::AccountAws;
+
+/// What a consumer knows about its queue, shared with the messages it sends.
+pub struct QueueContext {
+    pub queue_id: Uuid,
+    pub queue_url: String,
+    /// `queue_url`, shared by the messages' origins.
+    pub source: Arc<str>,
+    /// The tenant's slug: whose share of the memory budget the messages count against.
+    pub tenant: Arc<str>,
+    pub region: String,
+    pub account_id: Uuid,
+    pub schema: TenantSchema,
+    pub aws: AccountAws,
+}
+
+pub struct SqsMessage {
+    pub message_id: String,
+    pub body: String,
+    /// SQS `ApproximateReceiveCount`: 1 on first delivery.
+    pub receive_count: u32,
+}
+
+/// What became of an Ingest's messages once committed.
+#[derive(Debug, Default)]
+pub struct Committed {
+    pub quarantined: usize,
+    /// Records per dataset, indexed by [`ams_model::DatasetId::index`].
+    pub records: [u32; DatasetId::ALL.len()],
+}
+
+pub type IngestAck = oneshot::Sender<Result<Committed, String>>;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Ingest {
+    pub queue: Arc<QueueContext>,
+    pub messages: Vec<SqsMessage>,
+    pub ack: IngestAck,
+    /// The bytes the messages hold; decoding adds what their rows take.
+    pub memory: Option<crate::memory::Reservation>,
+}
+
+/// Some messages, decoded, answered once they are committed: `ack` gets what was committed
+/// (counted for the consumer's status) or the error. The ack is the consumer's own when no
+/// confirmation is involved: no task in between, one wake-up fewer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Append {
+    pub messages: Vec<Decoded>,
+    pub ack: IngestAck,
+}
+
+/// One message as the writer takes it: its records (with the body, quarantined in their place
+/// if Postgres refuses them), or its quarantine entry.
+pub enum Decoded {
+    Records { origin: Origin, records: Vec<Record> },
+    Quarantined(QuarantineEntry),
+}
+
