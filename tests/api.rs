@@ -187,7 +187,7 @@ async fn populate(api: &Api, store: &Store, moto: &Moto, slug: &str) -> Owned {
     let mut batch = LedgerBatch::new();
     batch.quarantine(QuarantineEntry {
         body: format!("not json from {slug}"),
-        reason_code: "invalid_json".into(),
+        reason_code: ams_model::QuarantineReason::NotJson,
         reason: "test".into(),
         source: url,
         message_id: None,
@@ -394,10 +394,11 @@ async fn quarantine_is_listed_in_pages_replayed_after_a_fix_and_discarded() {
     // And a 250 KiB body (non-ASCII, so a character cut is not a byte cut).
     let huge = format!("{}{}", "é".repeat(1000), "x".repeat(250 * 1024));
     let mut batch = LedgerBatch::new();
-    for (body, code) in [(good.as_str(), "unknown_dataset"), ("{\"truncated\": ", "invalid_json"), (huge.as_str(), "not_json")] {
+    use ams_model::QuarantineReason as R;
+    for (body, code) in [(good.as_str(), R::UnknownDataset), ("{\"truncated\": ", R::NotJson), (huge.as_str(), R::NotJson)] {
         batch.quarantine(QuarantineEntry {
             body: body.into(),
-            reason_code: code.into(),
+            reason_code: code,
             reason: "test".into(),
             source: "file".into(),
             message_id: None,

@@ -30,7 +30,7 @@ pub async fn run(store: &Store, slug: &TenantSlug, args: &IngestFileArgs) -> any
                 confirmations += 1;
                 batch.quarantine(QuarantineEntry {
                     body: chunk.text.to_owned(),
-                    reason_code: "subscription_confirmation".into(),
+                    reason_code: ams_model::QuarantineReason::SubscriptionConfirmation,
                     reason: format!(
                         "SNS SubscriptionConfirmation for {}: files are never confirmed; \
                          confirm through the queue consumer or the Ads API",

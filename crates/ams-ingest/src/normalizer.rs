@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use ams_model::{confirmable, decode_body, Body, SubscriptionConfirmation};
+use ams_model::{confirmable, decode_body, Body, QuarantineReason, SubscriptionConfirmation};
 use ams_store::control::registry::ConfirmationRecord;
 use ams_store::{Origin, Provenance, QuarantineEntry, Store, TenantSchema};
 use tokio::sync::oneshot;
@@ -104,7 +104,7 @@ impl Handler<Ingest> for Normalizer {
                     Confirmation::Failed(e) if m.receive_count >= CONFIRM_ATTEMPTS => {
                         messages.push(Decoded::Quarantined(QuarantineEntry {
                             body: m.body.clone(),
-                            reason_code: "confirmation_failed".into(),
+                            reason_code: QuarantineReason::ConfirmationFailed,
                             reason: format!("gave up after {} receives: {e}", m.receive_count),
                             source: q.queue_url.clone(),
                             message_id: Some(m.message_id.clone()),
@@ -172,7 +172,7 @@ async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &Subscripti
     match (refused, error) {
         (true, error) => Confirmation::Refused(QuarantineEntry {
             body: m.body.clone(),
-            reason_code: "refused_confirmation".into(),
+            reason_code: QuarantineReason::RefusedConfirmation,
             reason: format!("subscription confirmation not confirmed: {}", error.unwrap_or_default()),
             source: q.queue_url.clone(),
             message_id: Some(m.message_id.clone()),

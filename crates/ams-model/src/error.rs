@@ -26,20 +26,88 @@ pub enum DecodeError {
     InArray { index: usize, source: Box<DecodeError> },
 }
 
+/// Why a body is in quarantine: the stable `reason_code` of the quarantine table, the API and
+/// the README. Every code written anywhere is one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuarantineReason {
+    NotJson,
+    UnsupportedShape,
+    UnsupportedSnsType,
+    BadEnvelope,
+    UnknownDataset,
+    MissingField,
+    InvalidRecord,
+    /// Well-formed, but what Postgres cannot store (decoder).
+    Unstorable,
+    /// A subscription confirmation in a file: files never confirm.
+    SubscriptionConfirmation,
+    /// A confirmation that is not Amazon's: never confirmed.
+    RefusedConfirmation,
+    /// Amazon's confirmation that SNS kept rejecting.
+    ConfirmationFailed,
+    /// Rows Postgres refused for their data (the writer's isolation).
+    RefusedByDatabase,
+}
+
+impl QuarantineReason {
+    pub const ALL: [QuarantineReason; 12] = [
+        QuarantineReason::NotJson,
+        QuarantineReason::UnsupportedShape,
+        QuarantineReason::UnsupportedSnsType,
+        QuarantineReason::BadEnvelope,
+        QuarantineReason::UnknownDataset,
+        QuarantineReason::MissingField,
+        QuarantineReason::InvalidRecord,
+        QuarantineReason::Unstorable,
+        QuarantineReason::SubscriptionConfirmation,
+        QuarantineReason::RefusedConfirmation,
+        QuarantineReason::ConfirmationFailed,
+        QuarantineReason::RefusedByDatabase,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuarantineReason::NotJson => "not_json",
+            QuarantineReason::UnsupportedShape => "unsupported_shape",
+            QuarantineReason::UnsupportedSnsType => "unsupported_sns_type",
+            QuarantineReason::BadEnvelope => "bad_envelope",
+            QuarantineReason::UnknownDataset => "unknown_dataset",
+            QuarantineReason::MissingField => "missing_field",
+            QuarantineReason::InvalidRecord => "invalid_record",
+            QuarantineReason::Unstorable => "unstorable",
+            QuarantineReason::SubscriptionConfirmation => "subscription_confirmation",
+            QuarantineReason::RefusedConfirmation => "refused_confirmation",
+            QuarantineReason::ConfirmationFailed => "confirmation_failed",
+            QuarantineReason::RefusedByDatabase => "refused_by_database",
+        }
+    }
+}
+
+impl std::fmt::Display for QuarantineReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl DecodeError {
+    /// Why a body with this error is quarantined.
+    pub fn reason(&self) -> QuarantineReason {
+        match self {
+            DecodeError::NotJson(_) => QuarantineReason::NotJson,
+            DecodeError::UnsupportedShape(_) => QuarantineReason::UnsupportedShape,
+            DecodeError::UnsupportedSnsType(_) => QuarantineReason::UnsupportedSnsType,
+            DecodeError::BadEnvelope(_) => QuarantineReason::BadEnvelope,
+            DecodeError::UnknownDataset(_) => QuarantineReason::UnknownDataset,
+            DecodeError::MissingField { .. } => QuarantineReason::MissingField,
+            DecodeError::InvalidRecord { .. } => QuarantineReason::InvalidRecord,
+            DecodeError::Unstorable { .. } => QuarantineReason::Unstorable,
+            DecodeError::InArray { source, .. } => source.reason(),
+        }
+    }
+
     /// A short stable code for counters and the API (`not_json`, `missing_field`, ...).
     pub fn code(&self) -> &'static str {
-        match self {
-            DecodeError::NotJson(_) => "not_json",
-            DecodeError::UnsupportedShape(_) => "unsupported_shape",
-            DecodeError::UnsupportedSnsType(_) => "unsupported_sns_type",
-            DecodeError::BadEnvelope(_) => "bad_envelope",
-            DecodeError::UnknownDataset(_) => "unknown_dataset",
-            DecodeError::MissingField { .. } => "missing_field",
-            DecodeError::InvalidRecord { .. } => "invalid_record",
-            DecodeError::Unstorable { .. } => "unstorable",
-            DecodeError::InArray { source, .. } => source.code(),
-        }
+        self.reason().as_str()
     }
 
     /// Maps a serde error raised while reading a record of `dataset`.
@@ -55,5 +123,17 @@ impl DecodeError {
             }
         }
         DecodeError::InvalidRecord { dataset, detail: msg }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QuarantineReason;
+
+    #[test]
+    fn reason_codes_are_distinct_snake_case() {
+        let codes: std::collections::HashSet<&str> = QuarantineReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(codes.len(), QuarantineReason::ALL.len());
+        assert!(codes.iter().all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
     }
 }

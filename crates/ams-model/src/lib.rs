@@ -33,6 +33,6 @@ pub use delta::{
     SdTraffic, SpConversion, SpTraffic,
 };
 pub use entity::{Ad, AdGroup, Campaign, EntityRecord, EntitySpec, Target, ENTITY_SPECS};
-pub use error::DecodeError;
+pub use error::{DecodeError, QuarantineReason};
 pub use record::{columns_of, decode_record, Record};
 pub use values::TimeWindow;

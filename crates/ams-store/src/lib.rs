@@ -19,7 +19,6 @@ pub use error::StoreError;
 pub use quarantine::{QuarantinedBody, Replayed, PREVIEW_CHARS};
 pub use ledger::{
     DatasetCounts, Isolated, LedgerBatch, LedgerWriter, Origin, Provenance, Pushed, QuarantineEntry, WriteSummary,
-    REFUSED_BY_DATABASE,
 };
 pub use store::{Store, DEFAULT_DATABASE_URL};
 pub use tenant::{TenantSchema, TenantSlug};

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use smallvec::SmallVec;
 
-use ams_model::{columns_of, decode_body, Body, DatasetId, DecodeError, Record, SubscriptionConfirmation};
+use ams_model::{columns_of, decode_body, Body, DatasetId, DecodeError, QuarantineReason, Record, SubscriptionConfirmation};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -31,7 +31,7 @@ impl Provenance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineEntry {
     pub body: String,
-    pub reason_code: String,
+    pub reason_code: QuarantineReason,
     pub reason: String,
     /// Where it came from: a queue URL, or `file:<path>:<line>`.
     pub source: String,
@@ -44,7 +44,7 @@ impl QuarantineEntry {
     pub fn from_error(body: &str, err: &DecodeError, source: String, provenance: Provenance) -> Self {
         QuarantineEntry {
             body: body.to_owned(),
-            reason_code: err.code().to_owned(),
+            reason_code: err.reason(),
             reason: err.to_string(),
             source,
             message_id: None,

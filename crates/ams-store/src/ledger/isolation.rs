@@ -24,9 +24,6 @@ pub struct Isolated {
     pub refused: Vec<usize>,
 }
 
-/// The reason code of a unit quarantined because Postgres refused its rows.
-pub const REFUSED_BY_DATABASE: &str = "refused_by_database";
-
 impl LedgerWriter {
     /// Writes the batch; when Postgres refuses it for its data, isolates and quarantines the
     /// refused units and commits the rest. `Err` only for errors worth retrying (connection,
@@ -86,7 +83,7 @@ impl LedgerWriter {
         }
         q.quarantine(QuarantineEntry {
             body: origin.body.clone(),
-            reason_code: REFUSED_BY_DATABASE.into(),
+            reason_code: ams_model::QuarantineReason::RefusedByDatabase,
             reason: format!("Postgres refused its rows: {}", database_text(error)),
             source: origin.source.to_string(),
             message_id: origin.message_id.clone(),

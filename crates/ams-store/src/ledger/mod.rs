@@ -21,7 +21,7 @@ mod statements;
 mod writer;
 
 pub use batch::{LedgerBatch, Origin, Provenance, Pushed, QuarantineEntry};
-pub use isolation::{Isolated, REFUSED_BY_DATABASE};
+pub use isolation::Isolated;
 pub use writer::LedgerWriter;
 
 use std::collections::BTreeMap;

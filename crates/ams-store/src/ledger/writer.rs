@@ -111,7 +111,7 @@ async fn write_quarantine(
     // statement), not twice.
     let replaced: Vec<Option<String>> = q.iter().map(|e| e.body.contains('\0').then(|| storable(&e.body))).collect();
     let body: Vec<&str> = q.iter().zip(&replaced).map(|(e, r)| r.as_deref().unwrap_or(&e.body)).collect();
-    let code: Vec<String> = q.iter().map(|e| storable(&e.reason_code)).collect();
+    let code: Vec<&str> = q.iter().map(|e| e.reason_code.as_str()).collect();
     let reason: Vec<String> = q.iter().map(|e| storable(&e.reason)).collect();
     let source: Vec<String> = q.iter().map(|e| storable(&e.source)).collect();
     let message_id: Vec<Option<String>> = q.iter().map(|e| e.message_id.as_deref().map(storable)).collect();
