@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::aws::free_port;
 use crate::serve::Serve;
 use crate::TestDb;
 
@@ -21,11 +20,10 @@ pub struct Api {
 /// `ams-hub serve` with the admin API on a free port and the operator token set; returns once
 /// `/healthz` answers.
 pub fn serve_with_api(db: &TestDb, moto_url: &str, extra_env: &[(&str, &str)]) -> (Serve, Api) {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut env = vec![("AMS_HUB_LISTEN", listen.as_str()), ("AMS_HUB_ADMIN_TOKEN", ADMIN_TOKEN)];
+    let mut env = vec![("AMS_HUB_ADMIN_TOKEN", ADMIN_TOKEN)];
     env.extend_from_slice(extra_env);
     let serve = Serve::start(db, moto_url, &env);
-    let api = Api { base: format!("http://{listen}"), metrics: serve.metrics.clone() };
+    let api = Api { base: serve.api.clone(), metrics: serve.metrics.clone() };
     let deadline = Instant::now() + Duration::from_secs(30);
     while ureq::get(&format!("{}/healthz", api.base)).call().is_err() {
         assert!(Instant::now() < deadline, "the API did not come up:\n{}", serve.log_text());

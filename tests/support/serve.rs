@@ -23,18 +23,10 @@ impl Serve {
     pub fn start_bin(bin: &std::path::Path, db: &TestDb, moto_url: &str, extra_env: &[(&str, &str)]) -> Serve {
         let log = std::env::temp_dir().join(format!("ams-serve-{}.log", uuid::Uuid::new_v4().simple()));
         let out = std::fs::File::create(&log).unwrap();
-        let listen = extra_env
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == "AMS_HUB_LISTEN")
-            .map(|(_, v)| v.to_string())
-            .unwrap_or_else(|| format!("127.0.0.1:{}", crate::aws::free_port()));
-        let metrics = extra_env
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == "AMS_HUB_METRICS_LISTEN")
-            .map(|(_, v)| v.to_string())
-            .unwrap_or_else(|| format!("127.0.0.1:{}", crate::aws::free_port()));
+        // Port 0: the system picks free ports and the server logs which (no race between
+        // choosing a port here and the server binding it).
+        let rust_log = extra_env.iter().rev().find(|(k, _)| *k == "RUST_LOG").map_or("info,ams_ingest=debug", |(_, v)| *v);
+        let rust_log = format!("{rust_log},ams_hub::serve=info");
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .env("DATABASE_URL", &db.url)
@@ -48,20 +40,38 @@ impl Serve {
             .env("AMS_HUB_BATCH_MS", "50")
             .env("AMS_HUB_BACKOFF_MIN_MS", "200")
             .env("AMS_HUB_BACKOFF_MAX_MS", "2000")
-            .env("RUST_LOG", "info,ams_ingest=debug")
-            // Tests run in parallel: each server's API on its own port.
-            .env("AMS_HUB_LISTEN", &listen)
-            .env("AMS_HUB_METRICS_LISTEN", &metrics)
+            .env("AMS_HUB_LISTEN", "127.0.0.1:0")
+            .env("AMS_HUB_METRICS_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(out);
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        Serve {
-            child: Some(cmd.spawn().expect("start ams-hub serve")),
-            log,
-            api: format!("http://{listen}"),
-            metrics: format!("http://{metrics}"),
+        cmd.env("RUST_LOG", &rust_log);
+        let mut serve = Serve { child: Some(cmd.spawn().expect("start ams-hub serve")), log, api: String::new(), metrics: String::new() };
+        serve.wait_listening();
+        serve
+    }
+
+    /// Reads the bound addresses from the log (`… admin API listening listen=127.0.0.1:PORT`).
+    /// Gives up when the process exits first (a test of a failing start reads the log itself).
+    fn wait_listening(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let log = strip_ansi(&self.log_text());
+            let addr = |what: &str| {
+                log.lines().find(|l| l.contains(what)).and_then(|l| l.split("listen=").nth(1)).map(|a| a.split_whitespace().next().unwrap_or("").to_owned())
+            };
+            if let (Some(api), Some(metrics)) = (addr("admin API listening"), addr("metrics listening")) {
+                self.api = format!("http://{api}");
+                self.metrics = format!("http://{metrics}");
+                return;
+            }
+            let exited = self.child.as_mut().is_none_or(|c| c.try_wait().ok().flatten().is_some());
+            if exited || std::time::Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
@@ -114,4 +124,22 @@ impl Drop for Serve {
             eprintln!("ams-hub serve log kept at {}", self.log.display());
         }
     }
+}
+
+/// The log without terminal colour codes.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

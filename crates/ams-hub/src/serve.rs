@@ -99,7 +99,10 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<ServeConfig> {
             "{name} address {addr:?} is not host:port (e.g. 127.0.0.1:8080)"
         );
     }
-    anyhow::ensure!(api.listen != api.metrics_listen, "listen and metrics_listen must differ: metrics are not served to API clients");
+    anyhow::ensure!(
+        api.listen != api.metrics_listen || api.listen.ends_with(":0"),
+        "listen and metrics_listen must differ: metrics are not served to API clients"
+    );
     Ok(ServeConfig { runtime: config, api })
 }
 
@@ -118,6 +121,7 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;
     let metrics_listener = std::net::TcpListener::bind(&config.api.metrics_listen)
         .with_context(|| format!("cannot listen on {} (AMS_HUB_METRICS_LISTEN)", config.api.metrics_listen))?;
+    let (api_addr, metrics_addr) = (listener.local_addr()?, metrics_listener.local_addr()?);
     let store = Store::connect(database_url).await?;
     store.migrate().await?;
     let aws = Aws::from_env().await;
@@ -140,7 +144,8 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
         .run();
     let api = server.handle();
     actix::spawn(server);
-    tracing::info!(listen = %config.api.listen, "admin API listening");
+    // The bound address: with port 0 (tests) the system picks one, and this line says which.
+    tracing::info!(listen = %api_addr, "admin API listening");
     let metrics_server = HttpServer::new(move || ams_api::metrics_app(state.clone()))
         .workers(1)
         .disable_signals()
@@ -149,7 +154,7 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
         .run();
     let metrics = metrics_server.handle();
     actix::spawn(metrics_server);
-    tracing::info!(listen = %config.api.metrics_listen, "metrics listening");
+    tracing::info!(listen = %metrics_addr, "metrics listening");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
