@@ -2,7 +2,7 @@
 //! 13 datasets, with the columns each dataset stores and its natural key. No I/O happens here:
 //! the store turns these records into rows, the runtime feeds bodies in.
 //!
-//! Semantics live in `../shared/docs/ams.md`; the short version: deltas are deduplicated on
+//! Semantics live in `docs/ams.md`; the short version: deltas are deduplicated on
 //! `idempotency_id` and then summed, entities keep their highest `version`, budget usage keeps
 //! the newest notification.
 
