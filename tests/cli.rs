@@ -158,28 +158,7 @@ async fn ingest_file_quarantines_what_postgres_would_refuse_and_lands_the_rest()
     let store = db.store().await;
     let schema = ams_tests::tenant(&store, "hostile").await;
     assert_exact(&store, &schema, &records).await;
-    for h in &bad {
-        let codes: Vec<String> = sqlx::query_scalar(&format!("SELECT reason_code FROM {schema}.quarantine WHERE body = $1"))
-            .bind(&h.body)
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
-        assert_eq!(codes, [h.code], "{}", h.what);
-    }
-    let refused: Vec<(String, String)> = sqlx::query_as(&format!(
-        "SELECT body, reason FROM {schema}.quarantine WHERE body = ANY($1) AND reason_code = 'refused_by_database'"
-    ))
-    .bind(&pair[..])
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
-    assert_eq!(refused.len(), 1, "exactly one of the overflow pair is quarantined: {refused:?}");
-    assert!(refused[0].1.contains("bigint out of range"), "{}", refused[0].1);
-    let clicks: Vec<i64> = sqlx::query_scalar(&format!("SELECT clicks FROM {schema}.amzn_stream_sd_traffic_hourly"))
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(clicks, [i64::MAX]);
+    hostile::assert_quarantined(&store, &schema, &bad, &pair).await;
 
     // Nothing of the hostile records reached the other tables.
     for d in ams_model::DatasetId::ALL {

@@ -50,6 +50,38 @@ fn spread(records: &[GenDelta], queues: usize, i: usize) -> Vec<GenDelta> {
     records.iter().skip(i).step_by(queues).cloned().collect()
 }
 
+/// A tenant whose account (no role: the operator lets it use the platform's identity) has
+/// `n` queues named `<prefix>-<i>`; their URLs.
+async fn tenant_with_queues(store: &ams_store::Store, moto: &Moto, slug: &TenantSlug, n: usize, prefix: &str) -> Vec<String> {
+    let tenant = store.provision_tenant(slug, slug.as_str()).await.unwrap();
+    store.update_tenant(slug, None, Some(true)).await.unwrap();
+    let account = store.create_account(tenant.id, "Brand", None, &format!("ext-id-{prefix}-1")).await.unwrap();
+    let mut urls = Vec::new();
+    for i in 0..n {
+        let url = aws::create_queue(&moto.platform(), &format!("{prefix}-{i}")).await;
+        store.add_queue(account.id, &url, "us-east-1").await.unwrap();
+        urls.push(url);
+    }
+    urls
+}
+
+/// Waits until every queue is empty and the tenant holds `rows` deltas; `log` on timeout.
+async fn wait_drained(store: &ams_store::Store, moto: &Moto, urls: &[String], schema: &TenantSchema, rows: usize, secs: u64, log: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let mut backlog = 0;
+        for url in urls {
+            backlog += aws::backlog(&moto.platform(), url).await;
+        }
+        let n = delta_count(store, schema).await;
+        if backlog == 0 && n == rows as i64 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not drained: backlog {backlog}, {n} rows\n{}", log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test]
 async fn three_replicas_share_twenty_queues_and_a_killed_ones_move_within_30_seconds() {
     const QUEUES: usize = 20;
@@ -57,17 +89,8 @@ async fn three_replicas_share_twenty_queues_and_a_killed_ones_move_within_30_sec
     let store = db.store().await;
     let moto = Moto::start();
     let slug = TenantSlug::parse("shared").unwrap();
-    let tenant = store.provision_tenant(&slug, "shared").await.unwrap();
-    // Its account has no role: the operator lets it use the platform's identity.
-    store.update_tenant(&slug, None, Some(true)).await.unwrap();
-    let account = store.create_account(tenant.id, "Brand", None, "ext-id-shared-1").await.unwrap();
+    let urls = tenant_with_queues(&store, &moto, &slug, QUEUES, "ams").await;
     let sdk = moto.platform();
-    let mut urls = Vec::new();
-    for i in 0..QUEUES {
-        let url = aws::create_queue(&sdk, &format!("ams-{i}")).await;
-        store.add_queue(account.id, &url, "us-east-1").await.unwrap();
-        urls.push(url);
-    }
     let mut rng = StdRng::seed_from_u64(21);
     let first: Vec<GenDelta> = (0..200).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 15, format!("one-{i}"))).collect();
     for (i, url) in urls.iter().enumerate() {
@@ -104,18 +127,7 @@ async fn three_replicas_share_twenty_queues_and_a_killed_ones_move_within_30_sec
     println!("the killed replica's queues resumed elsewhere after {moved:?}");
 
     let all: Vec<GenDelta> = first.iter().chain(&second).cloned().collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let mut backlog = 0;
-        for url in &urls {
-            backlog += aws::backlog(&sdk, url).await;
-        }
-        if backlog == 0 && delta_count(&store, &schema).await == all.len() as i64 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not drained: backlog {backlog}\n{}", replicas[0].0.log_text());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_drained(&store, &moto, &urls, &schema, all.len(), 120, || replicas[0].0.log_text()).await;
     assert_exact(&store, &schema, &all).await;
 }
 
@@ -130,16 +142,8 @@ async fn a_replica_cut_off_from_postgres_lets_go_and_the_others_drain_everything
     let store = db.store().await;
     let moto = Moto::start();
     let slug = TenantSlug::parse("cutoff").unwrap();
-    let tenant = store.provision_tenant(&slug, "cutoff").await.unwrap();
-    store.update_tenant(&slug, None, Some(true)).await.unwrap();
-    let account = store.create_account(tenant.id, "Brand", None, "ext-id-cutoff-1").await.unwrap();
+    let urls = tenant_with_queues(&store, &moto, &slug, QUEUES, "cut").await;
     let sdk = moto.platform();
-    let mut urls = Vec::new();
-    for i in 0..QUEUES {
-        let url = aws::create_queue(&sdk, &format!("cut-{i}")).await;
-        store.add_queue(account.id, &url, "us-east-1").await.unwrap();
-        urls.push(url);
-    }
     let server = ams_tests::server_url();
     let host_port = server.rsplit('@').next().unwrap().to_owned();
     let proxy = ams_tests::tcp_cut::TcpCut::start(&host_port);
@@ -175,23 +179,7 @@ async fn a_replica_cut_off_from_postgres_lets_go_and_the_others_drain_everything
         std::thread::sleep(Duration::from_millis(50));
     }
     let schema = TenantSchema::of(&slug);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let mut backlog = 0;
-        for url in &urls {
-            backlog += aws::backlog(&sdk, url).await;
-        }
-        if backlog == 0 && delta_count(&store, &schema).await == records.len() as i64 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not drained: backlog {backlog}, {} rows\nC's log:\n{}",
-            delta_count(&store, &schema).await,
-            c.0.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_drained(&store, &moto, &urls, &schema, records.len(), 90, || format!("C's log:\n{}", c.0.log_text())).await;
     assert_exact(&store, &schema, &records).await;
     assert!(c.0.log_text().contains("letting go of every queue"), "C never let go:\n{}", c.0.log_text());
 }

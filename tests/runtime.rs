@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use ams_model::DELTA_SPECS;
 use ams_store::{Store, TenantSchema, TenantSlug};
 use ams_tests::aws::{self, Moto};
-use ams_tests::check::{assert_exact, bodies, delta_count, wait_until};
+use ams_tests::check::{assert_exact, bodies, consumer_count, delta_count, wait_until};
 use ams_tests::gen::{self, GenDelta};
 use ams_tests::serve::Serve;
 use ams_tests::TestDb;
@@ -118,19 +118,8 @@ async fn a_poison_message_is_quarantined_once_and_the_rest_flows() {
     assert!(quarantined.iter().all(|(_, s)| s == &a.queue_url));
     // The status counts them too: two unreadable bodies (acked by the writer directly) and the
     // refused confirmation (acked after the confirmation step).
-    wait_until("the status to count 3 quarantined messages", 30, &serve, || {
-        let (store, url) = (store.clone(), a.queue_url.clone());
-        async move {
-            let n: Option<i64> = sqlx::query_scalar(
-                "SELECT s.messages_quarantined FROM control.consumer_states s JOIN control.queues q ON q.id = s.queue_id
-                 WHERE q.queue_url = $1",
-            )
-            .bind(&url)
-            .fetch_optional(store.pool())
-            .await
-            .unwrap();
-            n == Some(3)
-        }
+    wait_until("the status to count 3 quarantined messages", 30, &serve, || async {
+        consumer_count(&store, &a.queue_url, "messages_quarantined").await == Some(3)
     })
     .await;
     let (status, error): (String, Option<String>) =
@@ -334,43 +323,12 @@ async fn hostile_records_are_quarantined_once_and_the_tenant_keeps_flowing() {
     wait_drained(&store, &a, &serve, 180).await;
     assert_exact(&store, &a.schema, &a.records).await;
     let schema = &a.schema;
-    for h in &bad {
-        let codes: Vec<String> = sqlx::query_scalar(&format!("SELECT reason_code FROM {schema}.quarantine WHERE body = $1"))
-            .bind(&h.body)
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
-        assert_eq!(codes, [h.code], "{}", h.what);
-    }
-    let refused: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM {schema}.quarantine WHERE body = ANY($1) AND reason_code = 'refused_by_database'"
-    ))
-    .bind(&pair[..])
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
-    assert_eq!(refused, 1, "exactly one of the overflow pair is quarantined");
-    let clicks: Vec<i64> = sqlx::query_scalar(&format!("SELECT clicks FROM {schema}.amzn_stream_sd_traffic_hourly"))
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(clicks, [i64::MAX]);
+    hostile::assert_quarantined(&store, schema, &bad, &pair).await;
     // Every message was deleted (the refused ones once their quarantine row committed), and
     // the status counts them all as quarantined.
     let expected = bad.len() as i64 + 1;
-    wait_until("the status to count every hostile message", 30, &serve, || {
-        let (store, url) = (store.clone(), a.queue_url.clone());
-        async move {
-            let n: Option<i64> = sqlx::query_scalar(
-                "SELECT s.messages_quarantined FROM control.consumer_states s JOIN control.queues q ON q.id = s.queue_id
-                 WHERE q.queue_url = $1",
-            )
-            .bind(&url)
-            .fetch_optional(store.pool())
-            .await
-            .unwrap();
-            n == Some(expected)
-        }
+    wait_until("the status to count every hostile message", 30, &serve, || async {
+        consumer_count(&store, &a.queue_url, "messages_quarantined").await == Some(expected)
     })
     .await;
     // And the tenant keeps flowing.
@@ -406,14 +364,8 @@ async fn a_hung_failing_or_throttling_sqs_is_ridden_out_without_a_restart() {
     wait_drained(&store, &a, &serve, 120).await;
     assert_exact(&store, &a.schema, &a.records).await;
     assert_eq!(proxy.pending(), 0, "every fault was met");
-    let restarts: i64 = sqlx::query_scalar(
-        "SELECT s.restarts FROM control.consumer_states s JOIN control.queues q ON q.id = s.queue_id WHERE q.queue_url = $1",
-    )
-    .bind(&a.queue_url)
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
-    assert_eq!(restarts, 0, "the consumer restarted:\n{}", serve.log_text());
+    let restarts = consumer_count(&store, &a.queue_url, "restarts").await;
+    assert_eq!(restarts, Some(0), "the consumer restarted:\n{}", serve.log_text());
     let metrics = serve.metrics_text();
     assert!(metrics.contains("ams_hub_sqs_retries_total{call=\"ReceiveMessage\"}"), "{metrics}");
     assert!(metrics.contains("ams_hub_sqs_retries_total{call=\"DeleteMessageBatch\"}"), "{metrics}");

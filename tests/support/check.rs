@@ -62,3 +62,15 @@ pub async fn assert_exact(store: &Store, schema: &TenantSchema, records: &[GenDe
     assert_eq!(got, expected, "{schema}: rollup differs from the truth");
     assert_eq!(delta_count(store, schema).await, records.len() as i64);
 }
+
+/// A counter of the consumer of `queue_url` as the runtime last saved it
+/// (`control.consumer_states`), e.g. `messages_quarantined` or `restarts`.
+pub async fn consumer_count(store: &Store, queue_url: &str, column: &str) -> Option<i64> {
+    sqlx::query_scalar(&format!(
+        "SELECT s.{column} FROM control.consumer_states s JOIN control.queues q ON q.id = s.queue_id WHERE q.queue_url = $1"
+    ))
+    .bind(queue_url)
+    .fetch_optional(store.pool())
+    .await
+    .unwrap()
+}

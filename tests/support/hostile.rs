@@ -8,6 +8,8 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde_json::{Map, Value};
 
+use ams_store::{Store, TenantSchema};
+
 use crate::fixture;
 
 #[derive(Debug, Clone)]
@@ -111,4 +113,34 @@ pub fn overflow_pair() -> [String; 2] {
         o.insert("clicks".into(), Value::from(i64::MAX));
         Value::Object(o).to_string()
     })
+}
+
+/// Each hostile body is quarantined exactly once with its code; of the overflow pair exactly
+/// one is quarantined (`refused_by_database`, naming the bigint overflow), and their key's
+/// total is what was accepted: i64::MAX.
+pub async fn assert_quarantined(store: &Store, schema: &TenantSchema, bad: &[Hostile], pair: &[String; 2]) {
+    for h in bad {
+        let codes: Vec<String> = sqlx::query_scalar(&format!("SELECT reason_code FROM {schema}.quarantine WHERE body = $1"))
+            .bind(&h.body)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(codes, [h.code], "{}", h.what);
+    }
+    let refused: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT reason FROM {schema}.quarantine WHERE body = ANY($1) AND reason_code = 'refused_by_database'"
+    ))
+    .bind(&pair[..])
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(refused.len(), 1, "exactly one of the overflow pair is quarantined: {refused:?}");
+    // Postgres's "bigint out of range" (against the stored total), or the writer's own
+    // "clicks sum overflows bigint" (both in one batch).
+    assert!(refused[0].contains("bigint"), "{}", refused[0]);
+    let clicks: Vec<i64> = sqlx::query_scalar(&format!("SELECT clicks FROM {schema}.amzn_stream_sd_traffic_hourly"))
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(clicks, [i64::MAX]);
 }

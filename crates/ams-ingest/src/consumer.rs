@@ -165,7 +165,7 @@ async fn backlog(shared: Rc<Shared>, mut stop: watch::Receiver<bool>) {
         let asked = shared
             .sqs
             .get_queue_attributes()
-            .queue_url(&shared.queue.queue_url)
+            .queue_url(&*shared.queue.queue_url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .send()

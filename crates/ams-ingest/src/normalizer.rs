@@ -63,7 +63,7 @@ impl Handler<Ingest> for Normalizer {
                 Ok(Body::Records(records)) => {
                     let origin = Origin {
                         body: m.body,
-                        source: q.source.clone(),
+                        source: q.queue_url.clone(),
                         message_id: Some(m.message_id),
                         provenance,
                     };
@@ -71,7 +71,7 @@ impl Handler<Ingest> for Normalizer {
                 }
                 Ok(Body::Confirmation(c)) => confirmations.push((m, c)),
                 Err(e) => {
-                    let mut entry = QuarantineEntry::from_error(&m.body, &e, q.queue_url.clone(), provenance);
+                    let mut entry = QuarantineEntry::from_error(&m.body, &e, q.queue_url.to_string(), provenance);
                     entry.message_id = Some(m.message_id);
                     messages.push(Decoded::Quarantined(entry));
                 }
@@ -106,7 +106,7 @@ impl Handler<Ingest> for Normalizer {
                             body: m.body.clone(),
                             reason_code: QuarantineReason::ConfirmationFailed,
                             reason: format!("gave up after {} receives: {e}", m.receive_count),
-                            source: q.queue_url.clone(),
+                            source: q.queue_url.to_string(),
                             message_id: Some(m.message_id.clone()),
                             provenance,
                         }));
@@ -174,7 +174,7 @@ async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &Subscripti
             body: m.body.clone(),
             reason_code: QuarantineReason::RefusedConfirmation,
             reason: format!("subscription confirmation not confirmed: {}", error.unwrap_or_default()),
-            source: q.queue_url.clone(),
+            source: q.queue_url.to_string(),
             message_id: Some(m.message_id.clone()),
             provenance,
         }),

@@ -21,9 +21,8 @@ use crate::aws::AccountAws;
 /// What a consumer knows about its queue, shared with the messages it sends.
 pub struct QueueContext {
     pub queue_id: Uuid,
-    pub queue_url: String,
-    /// `queue_url`, shared by the messages' origins.
-    pub source: Arc<str>,
+    /// Shared by the messages' origins (their quarantine source).
+    pub queue_url: Arc<str>,
     /// The tenant's slug: whose share of the memory budget the messages count against.
     pub tenant: Arc<str>,
     pub region: String,

@@ -235,8 +235,7 @@ impl Supervisor {
             let slug = TenantSlug::parse(&q.tenant_slug).expect("active_queues returns valid slugs");
             Arc::new(QueueContext {
                 queue_id: q.queue_id,
-                queue_url: q.queue_url.clone(),
-                source: q.queue_url.as_str().into(),
+                queue_url: q.queue_url.as_str().into(),
                 tenant: q.tenant_slug.as_str().into(),
                 region: q.region.clone(),
                 account_id: q.account_id,
