@@ -55,7 +55,7 @@ impl Handler<Ingest> for Normalizer {
         let q = msg.queue.clone();
         let provenance = Provenance::now(Some(q.account_id));
         // Nearly every message holds one record, and a Record is ~1.1 KB: growing the vector
-        // by doubling copied them over and over (docs/performance.md, session 6).
+        // by doubling copied them over and over (docs/performance.md, Runtime).
         let mut messages = Vec::with_capacity(msg.messages.len());
         let mut confirmations = Vec::new();
         for m in msg.messages {

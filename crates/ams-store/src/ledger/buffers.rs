@@ -49,7 +49,7 @@ impl Buffer {
 
 /// A text column: every value's bytes in one string, so that a value costs no allocation (and
 /// later no free) of its own. Per-value `String`s were the largest single source of
-/// allocations in the runtime (docs/performance.md, session 6).
+/// allocations in the runtime (docs/performance.md, Runtime).
 #[derive(Default)]
 pub(crate) struct TextColumn {
     bytes: String,
