@@ -117,9 +117,10 @@ async fn a_poison_message_is_quarantined_once_and_the_rest_flows() {
     assert_eq!(codes, ["missing_field", "not_json", "refused_confirmation"]);
     assert!(quarantined.iter().all(|(_, s)| s == &a.queue_url));
     // The status counts them too: two unreadable bodies (acked by the writer directly) and the
-    // refused confirmation (acked after the confirmation step).
+    // refused confirmation (acked after the confirmation step). The counter counts deliveries
+    // (a redelivery on a loaded machine counts again), hence at least 3.
     wait_until("the status to count 3 quarantined messages", 30, &serve, || async {
-        consumer_count(&store, &a.queue_url, "messages_quarantined").await == Some(3)
+        consumer_count(&store, &a.queue_url, "messages_quarantined").await >= Some(3)
     })
     .await;
     let (status, error): (String, Option<String>) =
@@ -325,10 +326,12 @@ async fn hostile_records_are_quarantined_once_and_the_tenant_keeps_flowing() {
     let schema = &a.schema;
     hostile::assert_quarantined(&store, schema, &bad, &pair).await;
     // Every message was deleted (the refused ones once their quarantine row committed), and
-    // the status counts them all as quarantined.
+    // the status counts them all as quarantined. It counts deliveries: a receive that timed
+    // out on a loaded machine comes back after its visibility timeout and counts again (the
+    // quarantine above still holds each once), so the count is at least one per message.
     let expected = bad.len() as i64 + 1;
     wait_until("the status to count every hostile message", 30, &serve, || async {
-        consumer_count(&store, &a.queue_url, "messages_quarantined").await == Some(expected)
+        consumer_count(&store, &a.queue_url, "messages_quarantined").await >= Some(expected)
     })
     .await;
     // And the tenant keeps flowing.

@@ -34,9 +34,12 @@ pub struct QueueStatus {
     /// AWS account ids and key ids other than its own account's are shown redacted.
     pub last_error: Option<String>,
     pub last_receive_at: Option<DateTime<Utc>>,
-    /// Counters since the consumer (re)started.
+    /// Counters since the consumer (re)started. They count deliveries: SQS delivers at least
+    /// once, so a message delivered twice counts twice (the ledger and the quarantine keep it
+    /// once).
     pub messages_received: i64,
     pub messages_committed: i64,
+    /// Deliveries that ended in quarantine (see `messages_received` on redeliveries).
     pub messages_quarantined: i64,
     pub restarts: i64,
     /// Records committed per dataset since the consumer started, e.g. `{"sp-traffic": 120}`.
