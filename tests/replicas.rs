@@ -29,7 +29,7 @@ fn running(api: &Api) -> HashSet<String> {
 
 /// Waits until the live replicas together consume every queue, each exactly once, each
 /// replica some; returns how long it took.
-fn wait_shared(replicas: &[&(Serve, Api)], queues: usize, secs: u64) -> Duration {
+async fn wait_shared(replicas: &[&(Serve, Api)], queues: usize, secs: u64) -> Duration {
     let start = Instant::now();
     loop {
         let sets: Vec<HashSet<String>> = replicas.iter().map(|(_, api)| running(api)).collect();
@@ -42,7 +42,7 @@ fn wait_shared(replicas: &[&(Serve, Api)], queues: usize, secs: u64) -> Duration
             let sizes: Vec<usize> = sets.iter().map(HashSet::len).collect();
             panic!("queues not shared after {secs} s: per replica {sizes:?}, distinct {}\n{}", union.len(), replicas[0].0.log_text());
         }
-        std::thread::sleep(Duration::from_millis(250));
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -100,7 +100,7 @@ async fn three_replicas_share_twenty_queues_and_a_killed_ones_move_within_30_sec
     // A short visibility timeout: what the killed replica held comes back quickly.
     let env = [("AMS_HUB_LEASE_SECS", "6"), ("AMS_HUB_VISIBILITY_SECS", "10")];
     let mut replicas: Vec<(Serve, Api)> = (0..3).map(|_| serve_with_api(&db, &moto.url, &env)).collect();
-    wait_shared(&replicas.iter().collect::<Vec<_>>(), QUEUES, 60);
+    wait_shared(&replicas.iter().collect::<Vec<_>>(), QUEUES, 60).await;
     let leases: i64 = sqlx::query_scalar("SELECT count(DISTINCT owner) FROM control.queue_leases WHERE expires_at > now()")
         .fetch_one(store.pool())
         .await
@@ -123,7 +123,7 @@ async fn three_replicas_share_twenty_queues_and_a_killed_ones_move_within_30_sec
     for (i, url) in urls.iter().enumerate().skip(QUEUES / 2) {
         aws::send_all(&sdk, url, &bodies(&spread(&second, QUEUES, i))).await;
     }
-    let moved = wait_shared(&replicas.iter().collect::<Vec<_>>(), QUEUES, 30);
+    let moved = wait_shared(&replicas.iter().collect::<Vec<_>>(), QUEUES, 30).await;
     println!("the killed replica's queues resumed elsewhere after {moved:?}");
 
     let all: Vec<GenDelta> = first.iter().chain(&second).cloned().collect();
@@ -155,7 +155,7 @@ async fn a_replica_cut_off_from_postgres_lets_go_and_the_others_drain_everything
     let mut c_env = env.to_vec();
     c_env.push(("DATABASE_URL", cut_url.as_str()));
     let c = serve_with_api(&db, &moto.url, &c_env);
-    wait_shared(&[&a, &b, &c], QUEUES, 60);
+    wait_shared(&[&a, &b, &c], QUEUES, 60).await;
 
     let c_received = || {
         c.1.metrics_text()
@@ -176,7 +176,7 @@ async fn a_replica_cut_off_from_postgres_lets_go_and_the_others_drain_everything
     let deadline = Instant::now() + Duration::from_secs(30);
     while c_received() == before {
         assert!(Instant::now() < deadline, "replica C received nothing after the cut");
-        std::thread::sleep(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let schema = TenantSchema::of(&slug);
     wait_drained(&store, &moto, &urls, &schema, records.len(), 90, || format!("C's log:\n{}", c.0.log_text())).await;

@@ -50,8 +50,7 @@ async fn wait_drained(store: &Store, brand: &Brand, serve: &Serve, secs: u64) {
     .await;
 }
 
-#[tokio::test]
-async fn two_brands_in_two_aws_accounts_land_in_their_tenants_exactly() {
+async fn two_brands_in_two_aws_accounts_land_in_their_tenants_exactly(client: &str) {
     let db = TestDb::new();
     let store = db.store().await;
     let moto = Moto::start();
@@ -63,33 +62,32 @@ async fn two_brands_in_two_aws_accounts_land_in_their_tenants_exactly() {
     for brand in [&a, &b] {
         aws::send_all(&brand.sdk, &brand.queue_url, &bodies(&brand.records)).await;
     }
-    let serve = Serve::start(&db, &moto.url, &[]);
+    let serve = Serve::start(&db, &moto.url, &[("AMS_HUB_SQS_CLIENT", client)]);
     for brand in [&a, &b] {
         wait_drained(&store, brand, &serve, 120).await;
         assert_exact(&store, &brand.schema, &brand.records).await;
     }
     let log = serve.log_text();
     assert!(!log.contains("ext-id-secret-123"), "the external id reached the log");
+    assert!(log.contains(&format!("sqs_client=\"{client}\"")), "not on the {client} SQS client:\n{log}");
 }
 
-#[tokio::test]
-async fn kill_9_mid_stream_then_restart_loses_nothing_and_counts_nothing_twice() {
+async fn kill_9_mid_stream_then_restart_loses_nothing_and_counts_nothing_twice(client: &str) {
     let db = TestDb::new();
     let store = db.store().await;
     let moto = Moto::start();
     let a = brand(&store, &moto, "crashy", None, 400, 3).await;
     aws::send_all(&a.sdk, &a.queue_url, &bodies(&a.records)).await;
-    let mut serve = Serve::start(&db, &moto.url, &[("AMS_HUB_VISIBILITY_SECS", "3")]);
+    let mut serve = Serve::start(&db, &moto.url, &[("AMS_HUB_VISIBILITY_SECS", "3"), ("AMS_HUB_SQS_CLIENT", client)]);
     wait_until("some rows committed", 60, &serve, || async { delta_count(&store, &a.schema).await > 0 }).await;
     serve.kill9();
     assert!(aws::backlog(&a.sdk, &a.queue_url).await > 0, "the test should kill mid-stream");
-    let serve = Serve::start(&db, &moto.url, &[("AMS_HUB_VISIBILITY_SECS", "3")]);
+    let serve = Serve::start(&db, &moto.url, &[("AMS_HUB_VISIBILITY_SECS", "3"), ("AMS_HUB_SQS_CLIENT", client)]);
     wait_drained(&store, &a, &serve, 180).await;
     assert_exact(&store, &a.schema, &a.records).await;
 }
 
-#[tokio::test]
-async fn a_poison_message_is_quarantined_once_and_the_rest_flows() {
+async fn a_poison_message_is_quarantined_once_and_the_rest_flows(client: &str) {
     let db = TestDb::new();
     let store = db.store().await;
     let moto = Moto::start();
@@ -105,7 +103,7 @@ async fn a_poison_message_is_quarantined_once_and_the_rest_flows() {
     });
     all.push(evil.to_string());
     aws::send_all(&a.sdk, &a.queue_url, &all).await;
-    let serve = Serve::start(&db, &moto.url, &[]);
+    let serve = Serve::start(&db, &moto.url, &[("AMS_HUB_SQS_CLIENT", client)]);
     wait_drained(&store, &a, &serve, 90).await;
     assert_exact(&store, &a.schema, &a.records).await;
     let quarantined: Vec<(String, String)> =
@@ -133,6 +131,29 @@ async fn a_poison_message_is_quarantined_once_and_the_rest_flows() {
     assert!(!serve.log_text().contains("secret-token-value"), "a confirmation token reached the log");
 }
 
+/// The tests that matter most run against both SQS clients: the thin one (the default) and
+/// aws-sdk-sqs (`AMS_HUB_SQS_CLIENT=sdk`).
+macro_rules! with_both_clients {
+    ($($name:ident),*) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn thin() {
+                super::$name("thin").await
+            }
+            #[tokio::test]
+            async fn sdk() {
+                super::$name("sdk").await
+            }
+        }
+    )*};
+}
+
+with_both_clients!(
+    two_brands_in_two_aws_accounts_land_in_their_tenants_exactly,
+    kill_9_mid_stream_then_restart_loses_nothing_and_counts_nothing_twice,
+    a_poison_message_is_quarantined_once_and_the_rest_flows
+);
+
 #[tokio::test]
 async fn an_account_whose_assume_role_fails_is_degraded_and_others_keep_flowing() {
     let db = TestDb::new();
@@ -141,8 +162,9 @@ async fn an_account_whose_assume_role_fails_is_degraded_and_others_keep_flowing(
     let good = brand(&store, &moto, "healthy", None, 40, 5).await;
     let bad = brand(&store, &moto, "denied", Some("arn:aws:iam::333333333333:role/ams-hub-reader"), 10, 6).await;
     aws::send_all(&good.sdk, &good.queue_url, &bodies(&good.records)).await;
-    // STS unreachable: every AssumeRole fails; accounts on the platform's identity need no STS.
-    let dead = format!("http://127.0.0.1:{}", aws::free_port());
+    // STS unreachable (nothing listens on port 1: refused at once): every AssumeRole fails;
+    // accounts on the platform's identity need no STS.
+    let dead = "http://127.0.0.1:1".to_owned();
     let serve = Serve::start(&db, &moto.url, &[("AWS_ENDPOINT_URL_STS", dead.as_str())]);
     wait_drained(&store, &good, &serve, 90).await;
     assert_exact(&store, &good.schema, &good.records).await;

@@ -3,9 +3,9 @@
 //! queue created with credentials of an assumed role in account 111111111111 is visible only
 //! with such credentials.
 
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -32,20 +32,38 @@ impl Moto {
     /// moto with extra environment, e.g. `INITIAL_NO_AUTH_ACTION_COUNT` to make it verify
     /// request signatures against the IAM users it holds.
     pub fn start_with(env: &[(&str, &str)]) -> Moto {
-        let port = free_port();
-        let child = Command::new(moto_server())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} ({e}): run scripts/test, which installs it", moto_server()));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(100));
+        // moto cannot be told to pick its own port and say which, so a port chosen here may
+        // be taken before moto binds it: moto then exits, and is started again on another.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(moto_server())
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .envs(env.iter().copied())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {} ({e}): run scripts/test, which installs it", moto_server()));
+            // Werkzeug says "Running on http://…" once its socket listens; the rest of its
+            // stderr (a line per request) is drained so that moto never blocks on it.
+            let stderr = child.stderr.take().expect("piped stderr");
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if line.contains("Running on") {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(()) => return Moto { child, url: format!("http://127.0.0.1:{port}") },
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
         }
-        Moto { child, url: format!("http://127.0.0.1:{port}") }
+        panic!("moto did not start (five tries)");
     }
 
     /// SDK configuration with the platform's credentials (moto's default account 123456789012).

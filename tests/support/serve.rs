@@ -1,8 +1,11 @@
 //! `ams-hub serve` as a child process against a test database and moto, with settings that
 //! make tests quick (short polls, fast reconcile). Killed with SIGKILL when dropped.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
 
 use crate::{ams_hub_bin, TestDb};
 
@@ -22,7 +25,6 @@ impl Serve {
 
     pub fn start_bin(bin: &std::path::Path, db: &TestDb, moto_url: &str, extra_env: &[(&str, &str)]) -> Serve {
         let log = std::env::temp_dir().join(format!("ams-serve-{}.log", uuid::Uuid::new_v4().simple()));
-        let out = std::fs::File::create(&log).unwrap();
         // Port 0: the system picks free ports and the server logs which (no race between
         // choosing a port here and the server binding it).
         let rust_log = extra_env.iter().rev().find(|(k, _)| *k == "RUST_LOG").map_or("info,ams_ingest=debug", |(_, v)| *v);
@@ -43,35 +45,29 @@ impl Serve {
             .env("AMS_HUB_LISTEN", "127.0.0.1:0")
             .env("AMS_HUB_METRICS_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
-            .stderr(out);
+            .stderr(Stdio::piped());
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
         cmd.env("RUST_LOG", &rust_log);
-        let mut serve = Serve { child: Some(cmd.spawn().expect("start ams-hub serve")), log, api: String::new(), metrics: String::new() };
-        serve.wait_listening();
+        let mut child = cmd.spawn().expect("start ams-hub serve");
+        let listening = copy_log(child.stderr.take().expect("piped stderr"), &log);
+        let mut serve = Serve { child: Some(child), log, api: String::new(), metrics: String::new() };
+        serve.wait_listening(listening);
         serve
     }
 
-    /// Reads the bound addresses from the log (`… admin API listening listen=127.0.0.1:PORT`).
-    /// Gives up when the process exits first (a test of a failing start reads the log itself).
-    fn wait_listening(&mut self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let log = strip_ansi(&self.log_text());
-            let addr = |what: &str| {
-                log.lines().find(|l| l.contains(what)).and_then(|l| l.split("listen=").nth(1)).map(|a| a.split_whitespace().next().unwrap_or("").to_owned())
-            };
-            if let (Some(api), Some(metrics)) = (addr("admin API listening"), addr("metrics listening")) {
-                self.api = format!("http://{api}");
-                self.metrics = format!("http://{metrics}");
-                return;
+    /// Takes the bound addresses the log announces (`… admin API listening listen=…`). Gives
+    /// up when the process exits first (a test of a failing start reads the log itself).
+    fn wait_listening(&mut self, listening: Receiver<(&'static str, String)>) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.api.is_empty() || self.metrics.is_empty() {
+            match listening.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok((API, addr)) => self.api = format!("http://{addr}"),
+                Ok((_, addr)) => self.metrics = format!("http://{addr}"),
+                // Exited (the log ended), or never listened in time.
+                Err(_) => return,
             }
-            let exited = self.child.as_mut().is_none_or(|c| c.try_wait().ok().flatten().is_some());
-            if exited || std::time::Instant::now() > deadline {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
@@ -84,8 +80,11 @@ impl Serve {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// The log so far, without colour codes. A log that cannot be read fails the test (a
+    /// `!contains` check on an empty text would pass).
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let text = std::fs::read_to_string(&self.log).unwrap_or_else(|e| panic!("reading the serve log {}: {e}", self.log.display()));
+        strip_ansi(&text)
     }
 
     /// SIGKILL: no chance to commit or delete anything.
@@ -99,21 +98,47 @@ impl Serve {
     /// SIGTERM, then the exit status (waits at most `secs`).
     pub fn terminate(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
         let mut c = self.child.take()?;
-        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        loop {
-            if let Ok(Some(status)) = c.try_wait() {
-                return Some(status);
+        let pid = c.id();
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(c.wait());
+        });
+        match rx.recv_timeout(Duration::from_secs(secs)) {
+            Ok(status) => status.ok(),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                None
             }
-            if std::time::Instant::now() > deadline {
-                let _ = c.kill();
-                let _ = c.wait();
-                return None;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
 }
+
+/// Copies the server's log into `log` as it comes (the file is what tests read, and what is
+/// kept when a test fails), and reports the addresses it announces it listens on.
+fn copy_log(stderr: std::process::ChildStderr, log: &std::path::Path) -> Receiver<(&'static str, String)> {
+    let mut file = std::fs::File::create(log).expect("create the serve log");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).split(b'\n') {
+            let Ok(mut line) = line else { break };
+            line.push(b'\n');
+            if file.write_all(&line).is_err() {
+                break;
+            }
+            let text = strip_ansi(&String::from_utf8_lossy(&line));
+            for what in [API, METRICS] {
+                if let Some(addr) = text.contains(what).then(|| text.split("listen=").nth(1)).flatten() {
+                    let _ = tx.send((what, addr.split_whitespace().next().unwrap_or("").to_owned()));
+                }
+            }
+        }
+    });
+    rx
+}
+
+const API: &str = "admin API listening";
+const METRICS: &str = "metrics listening";
 
 impl Drop for Serve {
     fn drop(&mut self) {

@@ -33,6 +33,9 @@ pub struct QueueStatus {
     /// Why the consumer last failed (AssumeRole denied, queue gone, …). To a tenant, ARNs,
     /// AWS account ids and key ids other than its own account's are shown redacted.
     pub last_error: Option<String>,
+    /// What kind of failure `last_error` is: `credentials` (no credentials, AssumeRole or the
+    /// signature refused), `queue_missing`, `throttled`, `network`, `database` or `other`.
+    pub failure_kind: Option<String>,
     pub last_receive_at: Option<DateTime<Utc>>,
     /// Counters since the consumer (re)started. They count deliveries: SQS delivers at least
     /// once, so a message delivered twice counts twice (the ledger and the quarantine keep it
@@ -84,6 +87,7 @@ pub async fn account_status(
             region: q.region,
             consumer_state: q.state.unwrap_or_else(|| "not_started".into()),
             last_error: q.last_error.map(shown),
+            failure_kind: q.failure_kind,
             last_receive_at: q.last_receive_at,
             messages_received: q.messages_received.unwrap_or(0),
             messages_committed: q.messages_committed.unwrap_or(0),

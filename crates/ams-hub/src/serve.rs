@@ -81,6 +81,7 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<ServeConfig> {
     var("AMS_HUB_BACKOFF_MIN_MS", &mut config.backoff_min_ms)?;
     var("AMS_HUB_BACKOFF_MAX_MS", &mut config.backoff_max_ms)?;
     var("AMS_HUB_MAX_INFLIGHT_BYTES", &mut config.max_inflight_bytes)?;
+    var("AMS_HUB_SQS_CLIENT", &mut config.sqs_client)?;
     if let Ok(v) = std::env::var("AMS_HUB_LISTEN") {
         api.listen = v;
     }

@@ -84,6 +84,13 @@ impl aws_credential_types::provider::ProvideCredentials for Counted {
 }
 
 impl AccountAws {
+    /// An account with no AWS configuration at all: for a consumer whose queue is given to it
+    /// (the actors' unit tests, with the in-memory queue). Any SDK call fails with a clear
+    /// credentials error.
+    pub fn offline() -> AccountAws {
+        AccountAws { base: SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build(), credentials: None }
+    }
+
     pub fn sqs(&self, region: &str) -> aws_sdk_sqs::Client {
         // Stalled-stream protection arms timers on every response body; SQS responses are a
         // few KB and long polls are bounded by WaitTimeSeconds already.

@@ -35,6 +35,10 @@ pub struct RuntimeConfig {
     /// tenant, shared fairly between tenants; receiving pauses at the limit. 0: a quarter of
     /// the container's memory limit, or 256 MiB when it cannot be read.
     pub max_inflight_bytes: u64,
+    /// Which client talks to SQS: `thin` (ams-hub's own, the fast path) or `sdk`
+    /// (aws-sdk-sqs: the SDK's retry, FIPS/dual-stack endpoints and credential behaviour, at
+    /// several times the CPU per message).
+    pub sqs_client: crate::queue::SqsClient,
 }
 
 impl Default for RuntimeConfig {
@@ -55,6 +59,7 @@ impl Default for RuntimeConfig {
             backoff_min_ms: 500,
             backoff_max_ms: 60_000,
             max_inflight_bytes: 0,
+            sqs_client: crate::queue::SqsClient::Thin,
         }
     }
 }

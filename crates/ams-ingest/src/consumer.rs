@@ -15,13 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use aws_sdk_sqs::types::QueueAttributeName;
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
-use crate::normalizer::Normalizer;
 use crate::pipeline::{Committed, Ingest, QueueContext, SqsMessage};
-use crate::status::{ConsumerState, ConsumerStatus, Counters};
+use crate::queue::{Queue, SqsClient, SqsError};
+use crate::status::{ConsumerFailure, ConsumerState, ConsumerStatus, Counters};
 use crate::supervisor::ConsumerExited;
 use crate::RuntimeConfig;
 
@@ -48,11 +47,9 @@ pub struct QueueConsumer {
 
 struct Shared {
     queue: Arc<QueueContext>,
-    /// The SDK, for the rare calls (GetQueueAttributes).
-    sqs: aws_sdk_sqs::Client,
-    /// Receive, delete and visibility: the thin client (sqs.rs), a fraction of the SDK's CPU.
-    fast: crate::sqs::Sqs,
-    normalizer: Addr<Normalizer>,
+    /// The queue's SQS (queue/): the thin client, the SDK, or a test's in-memory queue.
+    sqs: Arc<dyn Queue>,
+    normalizer: Recipient<Ingest>,
     config: RuntimeConfig,
     status: Arc<ConsumerStatus>,
     in_flight: Arc<Semaphore>,
@@ -65,22 +62,19 @@ struct Shared {
 impl QueueConsumer {
     pub fn new(
         queue: Arc<QueueContext>,
-        normalizer: Addr<Normalizer>,
+        sqs: Arc<dyn Queue>,
+        normalizer: Recipient<Ingest>,
         config: RuntimeConfig,
         status: Arc<ConsumerStatus>,
         budget: Arc<crate::memory::MemoryBudget>,
         supervisor: Recipient<ConsumerExited>,
-    ) -> Result<Self, String> {
-        let region = queue_region(&queue.queue_url).unwrap_or_else(|| queue.region.clone());
-        let sqs = queue.aws.sqs(&region);
-        let fast = queue.aws.sqs_fast(&region).map_err(|e| e.to_string())?;
+    ) -> Self {
         let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
         let (stop, _) = watch::channel(false);
         let (let_go, let_go_rx) = watch::channel(false);
         let shared = Rc::new(Shared {
             queue,
             sqs,
-            fast,
             normalizer,
             config,
             status,
@@ -89,8 +83,17 @@ impl QueueConsumer {
             let_go: let_go_rx,
             budget,
         });
-        Ok(QueueConsumer { shared, stop, let_go, supervisor })
+        QueueConsumer { shared, stop, let_go, supervisor }
     }
+}
+
+/// The queue's SQS client of the configured kind, in the queue's region.
+pub fn connect(queue: &QueueContext, client: SqsClient) -> Result<Arc<dyn Queue>, SqsError> {
+    let region = queue_region(&queue.queue_url).unwrap_or_else(|| queue.region.clone());
+    Ok(match client {
+        SqsClient::Thin => Arc::new(queue.aws.sqs_fast(&region)?),
+        SqsClient::Sdk => Arc::new(crate::queue::SdkQueue::new(queue.aws.sqs(&region))),
+    })
 }
 
 /// The region of a real SQS URL (`https://sqs.<region>.amazonaws.com/...`); None for an
@@ -124,9 +127,10 @@ impl Actor for QueueConsumer {
         }
         ctx.spawn(run.into_actor(self).map(|result, act, ctx| {
             let error = match result {
-                Ok(()) if *act.shared.let_go.borrow() => {
-                    Some("let go of the queue: the lease could not be renewed (database unreachable?)".to_owned())
-                }
+                Ok(()) if *act.shared.let_go.borrow() => Some(ConsumerFailure {
+                    kind: crate::queue::FailureKind::Database,
+                    message: "let go of the queue: the lease could not be renewed (database unreachable?)".to_owned(),
+                }),
                 other => other.err(),
             };
             act.supervisor.do_send(ConsumerExited { queue_id: act.shared.queue.queue_id, error });
@@ -162,25 +166,14 @@ async fn backlog(shared: Rc<Shared>, mut stop: watch::Receiver<bool>) {
         _ = stop.changed() => return,
     }
     loop {
-        let asked = shared
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&*shared.queue.queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await;
-        match asked {
-            Ok(out) => {
-                let attrs = out.attributes.unwrap_or_default();
-                let get = |k| attrs.get(&k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        match shared.sqs.backlog(&shared.queue.queue_url).await {
+            Ok(b) => {
                 let c = &shared.status.counters;
-                c.approximate_visible.store(get(QueueAttributeName::ApproximateNumberOfMessages), Ordering::Relaxed);
-                c.approximate_in_flight
-                    .store(get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible), Ordering::Relaxed);
+                c.approximate_visible.store(b.visible, Ordering::Relaxed);
+                c.approximate_in_flight.store(b.in_flight, Ordering::Relaxed);
                 c.approximate_unix_ms.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
             }
-            Err(e) => tracing::debug!(error = %crate::aws::describe(&e), "GetQueueAttributes failed"),
+            Err(e) => tracing::debug!(error = %e, "GetQueueAttributes failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -189,14 +182,14 @@ async fn backlog(shared: Rc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn poll(shared: Rc<Shared>, mut stop: watch::Receiver<bool>, primary: bool) -> Result<(), String> {
+async fn poll(shared: Rc<Shared>, mut stop: watch::Receiver<bool>, primary: bool) -> Result<(), ConsumerFailure> {
     shared.pollers.set(shared.pollers.get() + 1);
     let result = poll_loop(&shared, &mut stop, primary).await;
     shared.pollers.set(shared.pollers.get() - 1);
     result
 }
 
-async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primary: bool) -> Result<(), String> {
+async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primary: bool) -> Result<(), ConsumerFailure> {
     let q = &shared.queue;
     loop {
         if *stop.borrow() {
@@ -214,19 +207,22 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
             _ = stop.changed() => return Ok(()),
         };
         let stopping = stop.clone();
-        let receive = shared.fast.receive(
+        let keep_trying = move || !*stopping.borrow();
+        let receive = shared.sqs.receive(
             &q.queue_url,
             RECEIVE_MAX as i32,
             shared.config.wait_seconds,
             shared.config.visibility_secs,
-            move || !*stopping.borrow(),
+            &keep_trying,
         );
         // A receive in progress is not cancelled at Stop: SQS may already have handed its
         // messages to us, and dropping them would leave them invisible until their timeout.
         // The poll ends within WaitTimeSeconds (≤ 20 s) plus the client's request margin (a
         // dead connection), its messages are committed, and a failed attempt is not retried
         // once stopping.
-        let messages = receive.await.map_err(|e| format!("ReceiveMessage: {e}"))?;
+        let messages = receive
+            .await
+            .map_err(|e| ConsumerFailure { kind: e.kind(), message: format!("ReceiveMessage: {e}") })?;
         if primary {
             shared.status.set(ConsumerState::Running, None);
         }
@@ -298,7 +294,7 @@ async fn settle(
             Ok(_) = let_go.wait_for(|v| *v) => {
                 // Visible again now, for the replica that holds the lease (best effort: at
                 // worst they come back when their visibility timeout ends).
-                let released = shared.fast.change_visibility_batch(&q.queue_url, &receipts, 0).await;
+                let released = shared.sqs.change_visibility_batch(&q.queue_url, &receipts, 0).await;
                 tracing::warn!(queue = %q.queue_url, messages = receipts.len(), released = released.is_ok(),
                     "let go of uncommitted messages: they are visible to the lease's new owner");
                 drop(permits);
@@ -307,7 +303,7 @@ async fn settle(
             _ = tokio::time::sleep(extend_every) => {
                 // A failure is counted and logged; the batch still waits for its commit (at worst
                 // SQS redelivers its messages, and the ledger ignores them).
-                match shared.fast.change_visibility_batch(&q.queue_url, &receipts, shared.config.visibility_secs).await {
+                match shared.sqs.change_visibility_batch(&q.queue_url, &receipts, shared.config.visibility_secs).await {
                     Ok(0) => {}
                     Ok(failed) => {
                         crate::metrics::metrics().visibility_failures(&q.queue_url, failed as u64);
@@ -323,7 +319,7 @@ async fn settle(
     };
     match result {
         Ok(done) => {
-            match shared.fast.delete_batch(&q.queue_url, &receipts).await {
+            match shared.sqs.delete_batch(&q.queue_url, &receipts).await {
                 Ok(0) => {}
                 Ok(failed) => {
                     tracing::warn!(queue = %q.queue_url, failed, "some deletes failed; they will be redelivered and ignored as duplicates");
@@ -345,6 +341,10 @@ async fn settle(
     }
     drop(permits);
 }
+
+#[cfg(test)]
+#[path = "consumer_tests.rs"]
+mod actor_tests;
 
 #[cfg(test)]
 mod tests {

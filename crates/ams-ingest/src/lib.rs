@@ -24,6 +24,7 @@ pub mod sqs_retry;
 mod sigv4;
 mod normalizer;
 mod pipeline;
+pub mod queue;
 mod status;
 mod supervisor;
 mod writer;
@@ -44,6 +45,7 @@ pub fn start(store: Store, aws: Aws, config: RuntimeConfig) -> Addr<Supervisor> 
     let shutting_down = Arc::new(AtomicBool::new(false));
     let budget = memory::MemoryBudget::new(config.inflight_bytes());
     tracing::info!(max_inflight_bytes = budget.total(), "memory budget for received messages");
+    tracing::info!(sqs_client = config.sqs_client.as_str(), "SQS client (AMS_HUB_SQS_CLIENT)");
     metrics::metrics().set_memory_budget(budget.clone());
     let normalizer = normalizer::Normalizer::new(store.clone(), config.clone(), shutting_down.clone()).start();
     Supervisor::new(store, aws, config, normalizer, shutting_down, budget).start()

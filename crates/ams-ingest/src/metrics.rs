@@ -88,6 +88,8 @@ pub struct Metrics {
     sqs_retries: Mutex<BTreeMap<&'static str, u64>>,
     /// Per queue URL: visibility extensions that failed (whole calls or entries).
     visibility_failures: Mutex<BTreeMap<String, u64>>,
+    /// Per (tenant, queue URL, failure kind): consumer failures.
+    consumer_failures: Mutex<BTreeMap<(String, String, &'static str), u64>>,
     memory: OnceLock<Arc<crate::memory::MemoryBudget>>,
 }
 
@@ -123,6 +125,11 @@ impl Metrics {
 
     pub fn sqs_retry(&self, call: &'static str) {
         *self.sqs_retries.lock().expect("metrics lock").entry(call).or_default() += 1;
+    }
+
+    pub fn consumer_failure(&self, tenant: &str, queue_url: &str, kind: crate::queue::FailureKind) {
+        let key = (tenant.to_owned(), queue_url.to_owned(), kind.as_str());
+        *self.consumer_failures.lock().expect("metrics lock").entry(key).or_default() += 1;
     }
 
     pub fn visibility_failures(&self, queue_url: &str, n: u64) {
@@ -180,6 +187,10 @@ impl Metrics {
         header(out, "ams_hub_visibility_extension_failures_total", "counter", "messages whose visibility could not be extended while their batch waited");
         for (queue, n) in self.visibility_failures.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "ams_hub_visibility_extension_failures_total{{queue=\"{}\"}} {n}", label(queue));
+        }
+        header(out, "ams_hub_consumer_failures_total", "counter", "consumer failures by kind (credentials, queue_missing, throttled, network, database, other)");
+        for ((tenant, queue, kind), n) in self.consumer_failures.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "ams_hub_consumer_failures_total{{tenant=\"{}\",queue=\"{}\",kind=\"{kind}\"}} {n}", label(tenant), label(queue));
         }
     }
 }

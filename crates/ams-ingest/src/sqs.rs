@@ -1,12 +1,12 @@
-//! A thin SQS client for the three calls on the hot path: ReceiveMessage, DeleteMessageBatch
-//! and ChangeMessageVisibilityBatch, in SQS's JSON protocol over one hyper connection pool,
+//! A thin SQS client for the calls a consumer makes: ReceiveMessage, DeleteMessageBatch,
+//! ChangeMessageVisibilityBatch and GetQueueAttributes (the backlog), in SQS's JSON protocol over one hyper connection pool,
 //! signed with `aws-sigv4` (the SDK's own signer) with credentials from the account's SDK
 //! provider, cached here until five minutes before they expire.
 //!
 //! Why not aws-sdk-sqs: the SDK costs ~35 µs of CPU per message on receive + delete alone
 //! (interceptors, runtime components, endpoint rules, retry machinery, per request), which is
-//! 2.5× the whole per-message budget of the runtime (docs/performance.md). Everything else
-//! (GetQueueAttributes, SNS, STS) stays on the SDK. Timeouts, retries and clock-skew
+//! 2.5× the whole per-message budget of the runtime (docs/performance.md). SNS and STS stay on
+//! the SDK; `AMS_HUB_SQS_CLIENT=sdk` puts SQS back on it too (queue/sdk.rs). Timeouts, retries and clock-skew
 //! correction: sqs_retry.rs.
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use backon::Retryable;
+use futures_util::future::BoxFuture;
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use bytes::Bytes;
@@ -24,6 +25,8 @@ use hyper_util::client::legacy::Client;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+pub use crate::queue::{Attributes, Message, SqsError};
+use crate::queue::{Backlog, KeepTrying, Queue};
 use crate::sigv4::{self, SigningKey};
 use crate::sqs_retry::{self, RetryPolicy, Verdict};
 
@@ -43,43 +46,6 @@ pub struct Sqs {
     /// Server time minus ours, in milliseconds, learnt from a skew error: added to the date
     /// every request is signed with.
     clock_offset_ms: Arc<AtomicI64>,
-}
-
-/// A message as ReceiveMessage returns it.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Message {
-    pub message_id: String,
-    pub receipt_handle: String,
-    pub body: String,
-    #[serde(default)]
-    pub attributes: Attributes,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Attributes {
-    pub sent_timestamp: Option<String>,
-    pub approximate_receive_count: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SqsError {
-    #[error("credentials: {0}")]
-    Credentials(String),
-    /// The connection failed (refused, reset, TLS).
-    #[error("{0}")]
-    Transport(String),
-    /// No answer in time (connect timeout, or the request timeout).
-    #[error("{0}: no answer in time")]
-    Timeout(String),
-    /// A success status with a body that is not what the call answers.
-    #[error("{0}")]
-    Unreadable(String),
-    /// SQS answered with an error: its code (e.g. `AWS.SimpleQueueService.NonExistentQueue`),
-    /// message, and the server's clock (its `Date` header) for skew correction.
-    #[error("{code}: {message}")]
-    Service { status: u16, code: String, message: String, server_date: Option<SystemTime> },
 }
 
 impl Sqs {
@@ -215,6 +181,29 @@ impl Sqs {
             .await
     }
 
+    /// The queue's approximate backlog (GetQueueAttributes).
+    pub async fn backlog(&self, queue_url: &str) -> Result<Backlog, SqsError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Req<'a> {
+            queue_url: &'a str,
+            attribute_names: [&'a str; 2],
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Resp {
+            #[serde(default)]
+            attributes: std::collections::HashMap<String, String>,
+        }
+        let req = Req { queue_url, attribute_names: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] };
+        self.call("AmazonSQS.GetQueueAttributes", &req, self.policy.request_margin, || true, |b| {
+            let r: Resp = serde_json::from_slice(b).map_err(|e| SqsError::Unreadable(format!("GetQueueAttributes response: {e}")))?;
+            let get = |k: &str| r.attributes.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+            Ok(Backlog { visible: get("ApproximateNumberOfMessages"), in_flight: get("ApproximateNumberOfMessagesNotVisible") })
+        })
+        .await
+    }
+
     /// One signed JSON-protocol call (`target` is `AmazonSQS.<Action>`), its answer read by
     /// `read`; retried as sqs_retry.rs says, each attempt within `timeout`.
     async fn call<T: Serialize, R>(
@@ -314,6 +303,36 @@ impl Sqs {
             message: field("message").or(field("Message")).unwrap_or("(no message)").to_owned(),
             server_date,
         })
+    }
+}
+
+impl Queue for Sqs {
+    fn receive<'a>(
+        &'a self,
+        queue_url: &'a str,
+        max: i32,
+        wait_seconds: i32,
+        visibility_secs: i32,
+        keep_trying: KeepTrying<'a>,
+    ) -> BoxFuture<'a, Result<Vec<Message>, SqsError>> {
+        Box::pin(Sqs::receive(self, queue_url, max, wait_seconds, visibility_secs, keep_trying))
+    }
+
+    fn delete_batch<'a>(&'a self, queue_url: &'a str, receipts: &'a [String]) -> BoxFuture<'a, Result<usize, SqsError>> {
+        Box::pin(Sqs::delete_batch(self, queue_url, receipts))
+    }
+
+    fn change_visibility_batch<'a>(
+        &'a self,
+        queue_url: &'a str,
+        receipts: &'a [String],
+        visibility_secs: i32,
+    ) -> BoxFuture<'a, Result<usize, SqsError>> {
+        Box::pin(Sqs::change_visibility_batch(self, queue_url, receipts, visibility_secs))
+    }
+
+    fn backlog<'a>(&'a self, queue_url: &'a str) -> BoxFuture<'a, Result<Backlog, SqsError>> {
+        Box::pin(Sqs::backlog(self, queue_url))
     }
 }
 

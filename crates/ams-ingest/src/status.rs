@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::queue::FailureKind;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsumerState {
     Starting,
@@ -28,6 +30,14 @@ impl ConsumerState {
             ConsumerState::Stopped => "stopped",
         }
     }
+}
+
+/// Why a consumer stopped: the kind an operator acts on, and the message (secret-free).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConsumerFailure {
+    pub kind: FailureKind,
+    pub message: String,
 }
 
 #[derive(Debug, Default)]
@@ -71,13 +81,13 @@ pub struct ConsumerStatus {
     pub queue_url: String,
     pub tenant: String,
     pub account_id: Uuid,
-    pub state: Mutex<(ConsumerState, Option<String>)>,
+    pub state: Mutex<(ConsumerState, Option<ConsumerFailure>)>,
     pub restarts: AtomicI64,
     pub counters: Arc<Counters>,
 }
 
 impl ConsumerStatus {
-    pub fn set(&self, state: ConsumerState, error: Option<String>) {
+    pub fn set(&self, state: ConsumerState, error: Option<ConsumerFailure>) {
         *self.state.lock().expect("status lock") = (state, error);
     }
 
@@ -99,7 +109,8 @@ impl ConsumerStatus {
         ams_store::control::registry::ConsumerStateRow {
             queue_id: self.queue_id,
             state: state.as_str().to_owned(),
-            last_error: error,
+            failure_kind: error.as_ref().map(|e| e.kind.as_str().to_owned()),
+            last_error: error.map(|e| e.message),
             messages_received: self.counters.received.load(Ordering::Relaxed),
             messages_committed: self.counters.committed.load(Ordering::Relaxed),
             messages_quarantined: self.counters.quarantined.load(Ordering::Relaxed),

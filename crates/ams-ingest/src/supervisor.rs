@@ -20,7 +20,7 @@ use crate::consumer::{LetGo, QueueConsumer, Stop};
 use crate::status::ConsumerReport;
 use crate::normalizer::Normalizer;
 use crate::pipeline::QueueContext;
-use crate::status::{ConsumerState, ConsumerStatus, Counters};
+use crate::status::{ConsumerFailure, ConsumerState, ConsumerStatus, Counters};
 use crate::{Aws, RuntimeConfig};
 
 /// Failures in a row after which a consumer shows as degraded.
@@ -30,7 +30,7 @@ const DEGRADED_AFTER: u32 = 3;
 #[rtype(result = "()")]
 pub struct ConsumerExited {
     pub queue_id: Uuid,
-    pub error: Option<String>,
+    pub error: Option<ConsumerFailure>,
 }
 
 /// Compare running consumers with the control plane now.
@@ -250,10 +250,17 @@ impl Supervisor {
                 return;
             }
             tracing::info!(queue = %queue.queue_url, tenant = %e.queue.tenant_slug, account = %e.queue.account_id, "starting consumer");
-            match QueueConsumer::new(queue, act.normalizer.clone(), act.config.clone(), status, act.budget.clone(), ctx.address().recipient()) {
-                Ok(consumer) => e.consumer = Some(consumer.start()),
+            match crate::consumer::connect(&queue, act.config.sqs_client) {
+                Ok(sqs) => {
+                    let normalizer = act.normalizer.clone().recipient();
+                    let consumer = QueueConsumer::new(queue, sqs, normalizer, act.config.clone(), status, act.budget.clone(), ctx.address().recipient());
+                    e.consumer = Some(consumer.start());
+                }
                 // Like a consumer that failed at once: backoff, degraded, the error in status.
-                Err(error) => ctx.notify(ConsumerExited { queue_id: id, error: Some(error) }),
+                Err(error) => {
+                    let error = ConsumerFailure { kind: error.kind(), message: error.to_string() };
+                    ctx.notify(ConsumerExited { queue_id: id, error: Some(error) })
+                }
             }
         }));
     }
@@ -318,7 +325,8 @@ impl Handler<ConsumerExited> for Supervisor {
                 e.retry_at = Some(Instant::now() + delay);
                 let state = if e.failures >= DEGRADED_AFTER { ConsumerState::Degraded } else { ConsumerState::BackingOff };
                 tracing::warn!(queue = %e.queue.queue_url, tenant = %e.queue.tenant_slug, failures = e.failures,
-                    retry_in_ms = delay.as_millis() as u64, error = %error, "consumer failed");
+                    retry_in_ms = delay.as_millis() as u64, kind = error.kind.as_str(), error = %error, "consumer failed");
+                crate::metrics::metrics().consumer_failure(&e.queue.tenant_slug, &e.queue.queue_url, error.kind);
                 e.status.set(state, Some(error));
                 ctx.run_later(delay, |act, ctx| act.reconcile(ctx));
             }

@@ -148,6 +148,9 @@ pub struct ConsumerStateRow {
     pub queue_id: Uuid,
     pub state: String,
     pub last_error: Option<String>,
+    /// What kind of failure `last_error` is (credentials, queue_missing, throttled, network,
+    /// database, other).
+    pub failure_kind: Option<String>,
     pub messages_received: i64,
     pub messages_committed: i64,
     pub messages_quarantined: i64,
@@ -170,12 +173,13 @@ impl Store {
         sqlx::query(
             "INSERT INTO consumer_states AS c (queue_id, state, last_error, messages_received,
                  messages_committed, messages_quarantined, restarts, last_receive_at, records_committed,
-                 approximate_visible, approximate_in_flight, approximate_updated_at, updated_at)
+                 approximate_visible, approximate_in_flight, approximate_updated_at, failure_kind, updated_at)
              SELECT u.*, now() FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
                  $6::bigint[], $7::bigint[], $8::timestamptz[], $9::jsonb[], $10::bigint[], $11::bigint[],
-                 $12::timestamptz[])
+                 $12::timestamptz[], $13::text[])
                  AS u(queue_id, state, last_error, received, committed, quarantined, restarts, last_receive_at,
-                      records_committed, approximate_visible, approximate_in_flight, approximate_updated_at)
+                      records_committed, approximate_visible, approximate_in_flight, approximate_updated_at,
+                      failure_kind)
              -- a queue deleted meanwhile has no state to keep
              WHERE EXISTS (SELECT 1 FROM queues q WHERE q.id = u.queue_id)
              ON CONFLICT (queue_id) DO UPDATE SET state = excluded.state, last_error = excluded.last_error,
@@ -184,7 +188,8 @@ impl Store {
                  last_receive_at = excluded.last_receive_at, records_committed = excluded.records_committed,
                  approximate_visible = excluded.approximate_visible,
                  approximate_in_flight = excluded.approximate_in_flight,
-                 approximate_updated_at = excluded.approximate_updated_at, updated_at = now()",
+                 approximate_updated_at = excluded.approximate_updated_at, failure_kind = excluded.failure_kind,
+                 updated_at = now()",
         )
         .bind(rows.iter().map(|r| r.queue_id).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
@@ -198,6 +203,7 @@ impl Store {
         .bind(rows.iter().map(|r| r.approximate_visible).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.approximate_in_flight).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.approximate_updated_at).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.failure_kind.clone()).collect::<Vec<_>>())
         .execute(self.pool())
         .await?;
         Ok(())

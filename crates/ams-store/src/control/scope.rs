@@ -313,7 +313,7 @@ impl AccountScope {
     /// Each queue of the account with its consumer's last saved state.
     pub async fn queue_states(&self) -> Result<Vec<QueueState>, StoreError> {
         Ok(sqlx::query_as::<_, QueueState>(
-            "SELECT q.id AS queue_id, q.queue_url, q.region, c.state, c.last_error, c.last_receive_at,
+            "SELECT q.id AS queue_id, q.queue_url, q.region, c.state, c.last_error, c.failure_kind, c.last_receive_at,
                     c.messages_received, c.messages_committed, c.messages_quarantined, c.restarts,
                     c.records_committed, c.approximate_visible, c.approximate_in_flight,
                     c.approximate_updated_at, c.updated_at
@@ -334,6 +334,7 @@ pub struct QueueState {
     pub region: String,
     pub state: Option<String>,
     pub last_error: Option<String>,
+    pub failure_kind: Option<String>,
     pub last_receive_at: Option<chrono::DateTime<Utc>>,
     pub messages_received: Option<i64>,
     pub messages_committed: Option<i64>,

@@ -1,0 +1,200 @@
+//! The queue through `aws-sdk-sqs` (`AMS_HUB_SQS_CLIENT=sdk`): the SDK's own retry (standard
+//! mode), endpoint resolution (FIPS and dual-stack through the standard AWS settings) and
+//! credential handling. Each attempt is bounded like the thin client's (the long poll's wait
+//! plus a margin), so a dead connection cannot hold a consumer for ever.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
+    QueueAttributeName,
+};
+use aws_smithy_runtime_api::client::result::SdkError;
+use futures_util::future::BoxFuture;
+
+use super::{Attributes, Backlog, KeepTrying, Message, Queue, SqsError};
+
+pub struct SdkQueue {
+    client: aws_sdk_sqs::Client,
+    /// Added to a call's own time (the long poll's wait) for its attempt timeout.
+    margin: Duration,
+}
+
+impl SdkQueue {
+    pub fn new(client: aws_sdk_sqs::Client) -> SdkQueue {
+        SdkQueue { client, margin: crate::sqs_retry::RetryPolicy::default().request_margin }
+    }
+
+    fn attempt_timeout(&self, wait: Duration) -> aws_sdk_sqs::config::Builder {
+        let timeouts = aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(wait + self.margin)
+            .connect_timeout(self.margin)
+            .build();
+        self.client.config().to_builder().timeout_config(timeouts)
+    }
+}
+
+/// The SDK's error as the consumer's: the service's code and status, or what failed before
+/// an answer (credentials, connection, timeout).
+fn error<E, R>(call: &str, e: SdkError<E, R>) -> SqsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    match &e {
+        SdkError::ServiceError(se) => SqsError::Service {
+            status: se.raw().status(),
+            code: se.err().code().unwrap_or("error").to_owned(),
+            message: se.err().message().unwrap_or("(no message)").to_owned(),
+            server_date: None,
+        },
+        SdkError::TimeoutError(_) => SqsError::Timeout(call.to_owned()),
+        SdkError::ResponseError(_) => SqsError::Unreadable(format!("{call}: {}", DisplayErrorContext(&e))),
+        _ => {
+            let text = DisplayErrorContext(&e).to_string();
+            // Identity resolution fails before anything is sent: no credentials, AssumeRole
+            // refused.
+            if text.contains("credential") || text.contains("identity") {
+                SqsError::Credentials(format!("{call}: {text}"))
+            } else if text.contains("timed out") || text.contains("timeout") {
+                SqsError::Timeout(call.to_owned())
+            } else {
+                SqsError::Transport(format!("{call}: {text}"))
+            }
+        }
+    }
+}
+
+/// The status of the raw response the SDK kept with a service error.
+trait HttpStatus {
+    fn status(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+impl Queue for SdkQueue {
+    fn receive<'a>(
+        &'a self,
+        queue_url: &'a str,
+        max: i32,
+        wait_seconds: i32,
+        visibility_secs: i32,
+        _keep_trying: KeepTrying<'a>,
+    ) -> BoxFuture<'a, Result<Vec<Message>, SqsError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(max)
+                .wait_time_seconds(wait_seconds)
+                .visibility_timeout(visibility_secs)
+                .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .customize()
+                .config_override(self.attempt_timeout(Duration::from_secs(wait_seconds.max(0) as u64)))
+                .send()
+                .await
+                .map_err(|e| error("ReceiveMessage", e))?;
+            Ok(out
+                .messages
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| {
+                    let attrs = m.attributes.unwrap_or_default();
+                    Message {
+                        message_id: m.message_id.unwrap_or_default(),
+                        receipt_handle: m.receipt_handle.unwrap_or_default(),
+                        body: m.body.unwrap_or_default(),
+                        attributes: Attributes {
+                            sent_timestamp: attrs.get(&MessageSystemAttributeName::SentTimestamp).cloned(),
+                            approximate_receive_count: attrs
+                                .get(&MessageSystemAttributeName::ApproximateReceiveCount)
+                                .cloned(),
+                        },
+                    }
+                })
+                .collect())
+        })
+    }
+
+    fn delete_batch<'a>(&'a self, queue_url: &'a str, receipts: &'a [String]) -> BoxFuture<'a, Result<usize, SqsError>> {
+        Box::pin(async move {
+            let entries = receipts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(h).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| SqsError::Transport(format!("DeleteMessageBatch: {e}")))?;
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries))
+                .customize()
+                .config_override(self.attempt_timeout(Duration::ZERO))
+                .send()
+                .await
+                .map_err(|e| error("DeleteMessageBatch", e))?;
+            Ok(out.failed.len())
+        })
+    }
+
+    fn change_visibility_batch<'a>(
+        &'a self,
+        queue_url: &'a str,
+        receipts: &'a [String],
+        visibility_secs: i32,
+    ) -> BoxFuture<'a, Result<usize, SqsError>> {
+        Box::pin(async move {
+            let entries = receipts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(h)
+                        .visibility_timeout(visibility_secs)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| SqsError::Transport(format!("ChangeMessageVisibilityBatch: {e}")))?;
+            let out = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries))
+                .customize()
+                .config_override(self.attempt_timeout(Duration::ZERO))
+                .send()
+                .await
+                .map_err(|e| error("ChangeMessageVisibilityBatch", e))?;
+            Ok(out.failed.len())
+        })
+    }
+
+    fn backlog<'a>(&'a self, queue_url: &'a str) -> BoxFuture<'a, Result<Backlog, SqsError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_queue_attributes()
+                .queue_url(queue_url)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                .send()
+                .await
+                .map_err(|e| error("GetQueueAttributes", e))?;
+            let attrs = out.attributes.unwrap_or_default();
+            let get = |k| attrs.get(&k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+            Ok(Backlog {
+                visible: get(QueueAttributeName::ApproximateNumberOfMessages),
+                in_flight: get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            })
+        })
+    }
+}
