@@ -101,7 +101,7 @@ async fn three_replicas_share_twenty_queues_and_a_killed_ones_move_within_30_sec
     let env = [("AMS_HUB_LEASE_SECS", "6"), ("AMS_HUB_VISIBILITY_SECS", "10")];
     let mut replicas: Vec<(Serve, Api)> = (0..3).map(|_| serve_with_api(&db, &moto.url, &env)).collect();
     wait_shared(&replicas.iter().collect::<Vec<_>>(), QUEUES, 60).await;
-    let leases: i64 = sqlx::query_scalar("SELECT count(DISTINCT owner) FROM control.queue_leases WHERE expires_at > now()")
+    let leases: i64 = sqlx::query_scalar("SELECT count(DISTINCT owner) FROM control.queue_leases WHERE expires_at IS NULL OR expires_at > now()")
         .fetch_one(store.pool())
         .await
         .unwrap();
@@ -182,4 +182,79 @@ async fn a_replica_cut_off_from_postgres_lets_go_and_the_others_drain_everything
     wait_drained(&store, &moto, &urls, &schema, records.len(), 90, || format!("C's log:\n{}", c.0.log_text())).await;
     assert_exact(&store, &schema, &records).await;
     assert!(c.0.log_text().contains("letting go of every queue"), "C never let go:\n{}", c.0.log_text());
+}
+
+/// The lease rounds themselves, against Postgres, with a replica's death made by moving its
+/// `leases_until` into the past (no waiting): shares split evenly, leases past a share are
+/// handed over and claimed by the replica with room, a dead replica's leases are taken over,
+/// leases of queues no longer active are dropped, and a steady round writes only the
+/// heartbeat.
+#[tokio::test]
+async fn lease_rounds_share_hand_over_and_take_over_dead_replicas() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let tenant = store.provision_tenant(&TenantSlug::parse("leases").unwrap(), "leases").await.unwrap();
+    let account = store.create_account(tenant.id, "Brand", None, "ext-id-leases").await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let q = store.add_queue(account.id, &format!("https://sqs.us-east-1.amazonaws.com/123456789012/l-{i}"), "us-east-1").await.unwrap();
+        ids.push(q.id);
+    }
+    let ttl = Duration::from_secs(20);
+    let a = store.lease_queues("a", &ids, ttl).await.unwrap();
+    assert_eq!(a.len(), 10, "alone, a replica takes every queue");
+
+    // A second replica: A keeps its share (5) and hands the other 5 over, which B claims once
+    // they expire (made to expire now).
+    let b = store.lease_queues("b", &ids, ttl).await.unwrap();
+    assert!(b.is_empty(), "A's leases are live: {b:?}");
+    let a = store.lease_queues("a", &ids, ttl).await.unwrap();
+    assert_eq!(a.len(), 5);
+    let handed: i64 = sqlx::query_scalar("SELECT count(*) FROM control.queue_leases WHERE owner = 'a' AND expires_at IS NOT NULL")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(handed, 5, "the leases past A's share are handed over, not dropped");
+    assert!(store.lease_queues("b", &ids, ttl).await.unwrap().is_empty(), "not before they expire");
+    sqlx::query("UPDATE control.queue_leases SET expires_at = now() - interval '1 second' WHERE expires_at IS NOT NULL")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let b = store.lease_queues("b", &ids, ttl).await.unwrap();
+    assert_eq!(b.len(), 5);
+    assert!(a.is_disjoint(&b));
+
+    // Steady: a round changes no lease row.
+    let before: Vec<(uuid::Uuid, String, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT queue_id, owner, acquired_at FROM control.queue_leases ORDER BY 1").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(store.lease_queues("a", &ids, ttl).await.unwrap(), a);
+    assert_eq!(store.lease_queues("b", &ids, ttl).await.unwrap(), b);
+    let xmin_changed: i64 = sqlx::query_scalar("SELECT count(*) FROM control.queue_leases WHERE xmin::text::bigint > txid_current() - 2")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(xmin_changed, 0, "a steady round rewrote leases");
+    let after: Vec<(uuid::Uuid, String, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT queue_id, owner, acquired_at FROM control.queue_leases ORDER BY 1").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(before, after);
+
+    // B dies: its leases die with its heartbeat, and A takes them all over.
+    sqlx::query("UPDATE control.replicas SET leases_until = now() - interval '1 second', heartbeat_at = now() - interval '1 hour' WHERE id = 'b'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let a = store.lease_queues("a", &ids, ttl).await.unwrap();
+    assert_eq!(a.len(), 10);
+    // B comes back: its old leases are A's now; it gets its share only as A hands over.
+    assert!(store.lease_queues("b", &ids, ttl).await.unwrap().is_empty());
+
+    // Queues no longer active: their leases are dropped.
+    let a = store.lease_queues("a", &ids[..4], ttl).await.unwrap();
+    assert!(a.len() <= 4 && a.iter().all(|q| ids[..4].contains(q)), "{a:?}");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM control.queue_leases WHERE owner = 'a' AND NOT (queue_id = ANY($1))")
+        .bind(&ids[..4])
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
 }

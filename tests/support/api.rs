@@ -20,9 +20,14 @@ pub struct Api {
 /// `ams-hub serve` with the admin API on a free port and the operator token set; returns once
 /// `/healthz` answers.
 pub fn serve_with_api(db: &TestDb, moto_url: &str, extra_env: &[(&str, &str)]) -> (Serve, Api) {
+    serve_bin_with_api(&crate::ams_hub_bin(), db, moto_url, extra_env)
+}
+
+/// [`serve_with_api`] with a given binary (the benches' release build).
+pub fn serve_bin_with_api(bin: &std::path::Path, db: &TestDb, moto_url: &str, extra_env: &[(&str, &str)]) -> (Serve, Api) {
     let mut env = vec![("AMS_HUB_ADMIN_TOKEN", ADMIN_TOKEN)];
     env.extend_from_slice(extra_env);
-    let serve = Serve::start(db, moto_url, &env);
+    let serve = Serve::start_bin(bin, db, moto_url, &env);
     let api = Api { base: serve.api.clone(), metrics: serve.metrics.clone() };
     // Serve::start returns once the listener is bound: it answers from here on.
     if let Err(e) = ureq::get(&format!("{}/healthz", api.base)).call() {

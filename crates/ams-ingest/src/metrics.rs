@@ -35,6 +35,12 @@ impl Histogram {
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn render_unlabelled(&self, out: &mut String, name: &str) {
+        let mut text = String::new();
+        self.render(&mut text, name, "");
+        out.push_str(&text.replace("{,", "{").replace("{}", ""));
+    }
+
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         for (b, c) in self.bounds.iter().zip(&self.counts) {
             let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {}", c.load(Ordering::Relaxed));
@@ -47,6 +53,7 @@ impl Histogram {
 }
 
 const COMMIT_SECONDS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const ROUND_SECONDS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 const BATCH_ROWS: &[f64] = &[1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0];
 
 /// One tenant writer's figures.
@@ -90,6 +97,9 @@ pub struct Metrics {
     visibility_failures: Mutex<BTreeMap<String, u64>>,
     /// Per (tenant, queue URL, failure kind): consumer failures.
     consumer_failures: Mutex<BTreeMap<(String, String, &'static str), u64>>,
+    /// The supervisor's rounds: reading the registered queues, and the lease round.
+    queues_read_seconds: OnceLock<Histogram>,
+    lease_round_seconds: OnceLock<Histogram>,
     memory: OnceLock<Arc<crate::memory::MemoryBudget>>,
 }
 
@@ -125,6 +135,12 @@ impl Metrics {
 
     pub fn sqs_retry(&self, call: &'static str) {
         *self.sqs_retries.lock().expect("metrics lock").entry(call).or_default() += 1;
+    }
+
+    /// One reconcile's database work: reading the active queues, then the lease round.
+    pub fn reconcile_round(&self, read: Duration, lease: Duration) {
+        self.queues_read_seconds.get_or_init(|| Histogram::new(ROUND_SECONDS)).observe(read.as_secs_f64());
+        self.lease_round_seconds.get_or_init(|| Histogram::new(ROUND_SECONDS)).observe(lease.as_secs_f64());
     }
 
     pub fn consumer_failure(&self, tenant: &str, queue_url: &str, kind: crate::queue::FailureKind) {
@@ -187,6 +203,15 @@ impl Metrics {
         header(out, "ams_hub_visibility_extension_failures_total", "counter", "messages whose visibility could not be extended while their batch waited");
         for (queue, n) in self.visibility_failures.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "ams_hub_visibility_extension_failures_total{{queue=\"{}\"}} {n}", label(queue));
+        }
+        for (name, help, h) in [
+            ("ams_hub_reconcile_read_seconds", "time to read the registered queues at a reconcile", &self.queues_read_seconds),
+            ("ams_hub_lease_round_seconds", "time of a lease round (heartbeat, renew, claim)", &self.lease_round_seconds),
+        ] {
+            if let Some(h) = h.get() {
+                header(out, name, "histogram", help);
+                h.render_unlabelled(out, name);
+            }
         }
         header(out, "ams_hub_consumer_failures_total", "counter", "consumer failures by kind (credentials, queue_missing, throttled, network, database, other)");
         for ((tenant, queue, kind), n) in self.consumer_failures.lock().expect("metrics lock").iter() {

@@ -147,8 +147,10 @@ impl Supervisor {
         // Only the queues this replica holds a lease on (docs/runtime.md, "Several replicas").
         let mine = async move {
             let queues = store.active_queues().await?;
+            let read = started.elapsed();
             let ids: Vec<Uuid> = queues.iter().map(|q| q.queue_id).collect();
             let leased = store.lease_queues(&replica, &ids, ttl).await?;
+            crate::metrics::metrics().reconcile_round(read, started.elapsed() - read);
             Ok::<_, ams_store::StoreError>(queues.into_iter().filter(|q| leased.contains(&q.queue_id)).collect())
         };
         // A round that hangs (a black-holed database connection) must not block every later
