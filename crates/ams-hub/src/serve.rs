@@ -3,11 +3,10 @@
 //! is in flight, exit — within 30 s (what was not committed returns to its queue by itself).
 
 use std::path::Path;
-use std::time::Duration;
 
 use actix_web::{web, HttpServer};
 use ams_api::{ApiState, Runtime};
-use ams_ingest::{Aws, RuntimeConfig, Shutdown};
+use ams_ingest::{shutdown, Aws, RuntimeConfig, Shutdown};
 use ams_store::Store;
 use anyhow::Context;
 use serde::Deserialize;
@@ -140,7 +139,7 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     let server = HttpServer::new(move || ams_api::app(Some(api_state.clone())).0)
         .workers(2)
         .disable_signals()
-        .shutdown_timeout(5)
+        .shutdown_timeout(shutdown::API_DRAIN.as_secs())
         .listen(listener)?
         .run();
     let api = server.handle();
@@ -150,7 +149,7 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     let metrics_server = HttpServer::new(move || ams_api::metrics_app(state.clone()))
         .workers(1)
         .disable_signals()
-        .shutdown_timeout(1)
+        .shutdown_timeout(shutdown::METRICS_DRAIN.as_secs())
         .listen(metrics_listener)?
         .run();
     let metrics = metrics_server.handle();
@@ -164,7 +163,7 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     }
     api.stop(true).await;
     metrics.stop(true).await;
-    match tokio::time::timeout(Duration::from_secs(28), supervisor.send(Shutdown)).await {
+    match tokio::time::timeout(shutdown::RUNTIME, supervisor.send(Shutdown)).await {
         Ok(_) => tracing::info!("in-flight messages committed and deleted; bye"),
         Err(_) => tracing::warn!("shutdown timed out; uncommitted messages return to their queues"),
     }
@@ -174,6 +173,21 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kubernetes must not SIGKILL a pod that is still committing: the deployment's grace
+    /// period covers serve's whole shutdown (ams_ingest::shutdown) with a margin.
+    #[test]
+    fn the_pod_grace_period_covers_the_shutdown() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/k8s/base/deployment.yaml");
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        let grace: u64 = yaml
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("terminationGracePeriodSeconds:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("terminationGracePeriodSeconds in the deployment");
+        let needed = (shutdown::TOTAL + shutdown::POD_MARGIN).as_secs();
+        assert!(grace >= needed, "terminationGracePeriodSeconds {grace} < {needed} (shutdown::TOTAL + POD_MARGIN)");
+    }
 
     /// A scratch config file, removed on drop.
     struct ConfigFile(std::path::PathBuf);

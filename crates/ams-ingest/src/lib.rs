@@ -25,6 +25,7 @@ mod sigv4;
 mod normalizer;
 mod pipeline;
 pub mod queue;
+pub mod shutdown;
 mod status;
 mod supervisor;
 mod writer;
@@ -34,19 +35,17 @@ pub use config::RuntimeConfig;
 pub use status::{ConsumerReport, ConsumerState, ConsumerStatus};
 pub use supervisor::{GetStatus, Reconcile, Shutdown, Supervisor};
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use actix::{Actor, Addr};
 use ams_store::Store;
 
 /// Starts the runtime on the current actix system; returns the supervisor.
 pub fn start(store: Store, aws: Aws, config: RuntimeConfig) -> Addr<Supervisor> {
-    let shutting_down = Arc::new(AtomicBool::new(false));
+    let shutdown = shutdown::ShutdownSignal::default();
     let budget = memory::MemoryBudget::new(config.inflight_bytes());
     tracing::info!(max_inflight_bytes = budget.total(), "memory budget for received messages");
     tracing::info!(sqs_client = config.sqs_client.as_str(), "SQS client (AMS_HUB_SQS_CLIENT)");
     metrics::metrics().set_memory_budget(budget.clone());
-    let normalizer = normalizer::Normalizer::new(store.clone(), config.clone(), shutting_down.clone()).start();
-    Supervisor::new(store, aws, config, normalizer, shutting_down, budget).start()
+    let normalizer = normalizer::Normalizer::new(store.clone(), config.clone(), shutdown.clone()).start();
+    Supervisor::new(store, aws, config, normalizer, shutdown, budget).start()
 }

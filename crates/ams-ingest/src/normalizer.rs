@@ -6,8 +6,6 @@
 //! also quarantined. No URL taken from a message is ever fetched.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use actix::prelude::*;
 use ams_model::{confirmable, decode_body, Body, QuarantineReason, SubscriptionConfirmation};
@@ -26,17 +24,17 @@ pub struct Normalizer {
     store: Store,
     config: RuntimeConfig,
     writers: HashMap<TenantSchema, Addr<TenantWriter>>,
-    shutting_down: Arc<AtomicBool>,
+    shutdown: crate::shutdown::ShutdownSignal,
 }
 
 impl Normalizer {
-    /// `shutting_down` tells the writers to stop retrying failed writes.
-    pub fn new(store: Store, config: RuntimeConfig, shutting_down: Arc<AtomicBool>) -> Self {
-        Normalizer { store, config, writers: HashMap::new(), shutting_down }
+    /// `shutdown` tells the writers when to stop retrying failed writes.
+    pub fn new(store: Store, config: RuntimeConfig, shutdown: crate::shutdown::ShutdownSignal) -> Self {
+        Normalizer { store, config, writers: HashMap::new(), shutdown }
     }
 
     fn writer(&mut self, schema: &TenantSchema) -> Addr<TenantWriter> {
-        let (store, config, stop) = (&self.store, &self.config, &self.shutting_down);
+        let (store, config, stop) = (&self.store, &self.config, &self.shutdown);
         self.writers
             .entry(schema.clone())
             .or_insert_with(|| TenantWriter::new(store, schema.clone(), config.clone(), stop.clone()).start())

@@ -6,7 +6,7 @@
 //! second, for the status API and operators.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,7 +65,7 @@ pub struct Supervisor {
     entries: HashMap<Uuid, Entry>,
     shutting_down: bool,
     /// Shared with the writers: at shutdown they stop retrying failed writes.
-    writers_stop: Arc<AtomicBool>,
+    shutdown: crate::shutdown::ShutdownSignal,
     waiters: Vec<oneshot::Sender<()>>,
     /// This process's name in `control.replicas` and `control.queue_leases`.
     replica: String,
@@ -87,7 +87,7 @@ impl Supervisor {
         aws: Aws,
         config: RuntimeConfig,
         normalizer: Addr<Normalizer>,
-        writers_stop: Arc<AtomicBool>,
+        shutdown: crate::shutdown::ShutdownSignal,
         budget: Arc<crate::memory::MemoryBudget>,
     ) -> Self {
         Supervisor {
@@ -97,7 +97,7 @@ impl Supervisor {
             normalizer,
             entries: HashMap::new(),
             shutting_down: false,
-            writers_stop,
+            shutdown,
             waiters: Vec::new(),
             replica: replica_id(),
             leases_renewed: Instant::now(),
@@ -368,11 +368,10 @@ impl Handler<GetStatus> for Supervisor {
 impl Handler<Shutdown> for Supervisor {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.shutting_down = true;
-        // Writes still failing after 20 s are given up: their messages stay on the queue.
-        let stop = self.writers_stop.clone();
-        ctx.run_later(Duration::from_secs(20), move |_, _| stop.store(true, Ordering::Relaxed));
+        // Writes still failing a while from now are given up: their messages stay on the queue.
+        self.shutdown.begin();
         for e in self.entries.values() {
             if let Some(c) = &e.consumer {
                 c.do_send(Stop);

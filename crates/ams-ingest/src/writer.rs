@@ -9,7 +9,7 @@
 //! still cannot be written is answered with an error: its messages are not deleted and SQS
 //! delivers them again later.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,12 +35,12 @@ pub struct TenantWriter {
     acks: Vec<(Committed, IngestAck, Range<usize>)>,
     timer: Option<SpawnHandle>,
     flushing: bool,
-    shutting_down: Arc<AtomicBool>,
+    shutdown: crate::shutdown::ShutdownSignal,
     metrics: Arc<crate::metrics::WriterMetrics>,
 }
 
 impl TenantWriter {
-    pub fn new(store: &Store, schema: TenantSchema, config: RuntimeConfig, shutting_down: Arc<AtomicBool>) -> Self {
+    pub fn new(store: &Store, schema: TenantSchema, config: RuntimeConfig, shutdown: crate::shutdown::ShutdownSignal) -> Self {
         // The schema is `tenant_<slug>`; the metrics are labelled by slug.
         let metrics = crate::metrics::metrics().writer(schema.name().trim_start_matches("tenant_"));
         TenantWriter {
@@ -53,7 +53,7 @@ impl TenantWriter {
             acks: Vec::new(),
             timer: None,
             flushing: false,
-            shutting_down,
+            shutdown,
         }
     }
 
@@ -77,7 +77,7 @@ impl TenantWriter {
         let batch = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
         let acks = std::mem::take(&mut self.acks);
-        let (writer, schema, stop) = (self.writer.clone(), self.schema.clone(), self.shutting_down.clone());
+        let (writer, schema, stop) = (self.writer.clone(), self.schema.clone(), self.shutdown.clone());
         let metrics = self.metrics.clone();
         let write = async move {
             let mut delay = Duration::from_millis(100);
@@ -97,7 +97,7 @@ impl TenantWriter {
                             .collect();
                         return Ok(refused);
                     }
-                    Err(e) if !stop.load(Ordering::Relaxed) => {
+                    Err(e) if !stop.writes_given_up() => {
                         metrics.write_failures.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(schema = %schema, error = %e, retry_in_ms = delay.as_millis() as u64, "ledger write failed; retrying");
                         tokio::time::sleep(delay).await;
