@@ -14,8 +14,11 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::rc::Rc;
+
 use actix::prelude::*;
-use ams_store::{LedgerBatch, LedgerWriter, Store, TenantSchema};
+use ams_store::{Isolated, LedgerBatch, LedgerWriter, Store, StoreError, TenantSchema};
+use futures_util::future::LocalBoxFuture;
 use crate::pipeline::{Append, Committed, Decoded, IngestAck};
 use crate::RuntimeConfig;
 
@@ -24,9 +27,22 @@ use crate::RuntimeConfig;
 /// `batch_rows` of them. Normal traffic (a few KiB per message) never reaches it.
 const BATCH_BYTES: usize = 8 << 20;
 
+/// Where a writer's batches go: the ledger in Postgres, or a test's stand-in.
+pub trait Ledger {
+    /// Writes the batch, isolating and quarantining the units Postgres refuses for their data
+    /// (`LedgerWriter::write_isolating`); `Err` only for errors worth retrying.
+    fn write<'a>(&'a self, schema: &'a TenantSchema, batch: &'a LedgerBatch) -> LocalBoxFuture<'a, Result<Isolated, StoreError>>;
+}
+
+impl Ledger for LedgerWriter {
+    fn write<'a>(&'a self, schema: &'a TenantSchema, batch: &'a LedgerBatch) -> LocalBoxFuture<'a, Result<Isolated, StoreError>> {
+        Box::pin(self.write_isolating(schema, batch))
+    }
+}
+
 pub struct TenantWriter {
     schema: TenantSchema,
-    writer: LedgerWriter,
+    writer: Rc<dyn Ledger>,
     config: RuntimeConfig,
     pending: LedgerBatch,
     /// Bytes of the message bodies in `pending`.
@@ -41,12 +57,21 @@ pub struct TenantWriter {
 
 impl TenantWriter {
     pub fn new(store: &Store, schema: TenantSchema, config: RuntimeConfig, shutdown: crate::shutdown::ShutdownSignal) -> Self {
+        Self::with_ledger(Rc::new(LedgerWriter::new(store)), schema, config, shutdown)
+    }
+
+    pub fn with_ledger(
+        writer: Rc<dyn Ledger>,
+        schema: TenantSchema,
+        config: RuntimeConfig,
+        shutdown: crate::shutdown::ShutdownSignal,
+    ) -> Self {
         // The schema is `tenant_<slug>`; the metrics are labelled by slug.
         let metrics = crate::metrics::metrics().writer(schema.name().trim_start_matches("tenant_"));
         TenantWriter {
             schema,
             metrics,
-            writer: LedgerWriter::new(store),
+            writer,
             config,
             pending: LedgerBatch::new(),
             pending_bytes: 0,
@@ -83,7 +108,7 @@ impl TenantWriter {
             let mut delay = Duration::from_millis(100);
             let started = std::time::Instant::now();
             loop {
-                match writer.write_isolating(&schema, &batch).await {
+                match writer.write(&schema, &batch).await {
                     Ok(isolated) => {
                         let summary = &isolated.summary;
                         metrics.committed(summary, batch.records() + batch.quarantine_len(), started.elapsed());
@@ -178,3 +203,7 @@ impl Handler<Append> for TenantWriter {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod actor_tests;
