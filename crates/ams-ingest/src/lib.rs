@@ -17,6 +17,7 @@
 mod aws;
 mod config;
 mod consumer;
+pub mod control;
 pub mod memory;
 pub mod metrics;
 pub mod sqs;

@@ -7,19 +7,23 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use ams_store::control::registry::{ActiveQueue, ConsumerStateRow};
 use ams_store::{Store, TenantSchema, TenantSlug};
 use tokio::sync::oneshot;
+// tokio's clock: the unit tests run the supervisor on paused time.
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::consumer::{LetGo, QueueConsumer, Stop};
 use crate::status::ConsumerReport;
 use crate::normalizer::Normalizer;
-use crate::pipeline::QueueContext;
+use crate::control::{AwsConnector, Connector, Control};
+use crate::pipeline::{Ingest, QueueContext};
 use crate::status::{ConsumerFailure, ConsumerState, ConsumerStatus, Counters};
 use crate::{Aws, RuntimeConfig};
 
@@ -58,10 +62,10 @@ struct Entry {
 }
 
 pub struct Supervisor {
-    store: Store,
-    aws: Aws,
+    store: Rc<dyn Control>,
+    connector: Rc<dyn Connector>,
     config: RuntimeConfig,
-    normalizer: Addr<Normalizer>,
+    normalizer: Recipient<Ingest>,
     entries: HashMap<Uuid, Entry>,
     shutting_down: bool,
     /// Shared with the writers: at shutdown they stop retrying failed writes.
@@ -82,6 +86,7 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
+    /// The production supervisor: Postgres, AWS as configured, the process's replica id.
     pub fn new(
         store: Store,
         aws: Aws,
@@ -90,16 +95,29 @@ impl Supervisor {
         shutdown: crate::shutdown::ShutdownSignal,
         budget: Arc<crate::memory::MemoryBudget>,
     ) -> Self {
+        let connector = Rc::new(AwsConnector { aws, client: config.sqs_client });
+        Self::with_parts(Rc::new(store), connector, config, normalizer.recipient(), shutdown, budget, replica_id())
+    }
+
+    pub fn with_parts(
+        store: Rc<dyn Control>,
+        connector: Rc<dyn Connector>,
+        config: RuntimeConfig,
+        normalizer: Recipient<Ingest>,
+        shutdown: crate::shutdown::ShutdownSignal,
+        budget: Arc<crate::memory::MemoryBudget>,
+        replica: String,
+    ) -> Self {
         Supervisor {
             store,
-            aws,
+            connector,
             config,
             normalizer,
             entries: HashMap::new(),
             shutting_down: false,
             shutdown,
             waiters: Vec::new(),
-            replica: replica_id(),
+            replica,
             leases_renewed: Instant::now(),
             let_go: false,
             budget,
@@ -231,9 +249,9 @@ impl Supervisor {
         let Some(e) = self.entries.get(&id) else { return };
         let q = e.queue.clone();
         let status = e.status.clone();
-        let aws = self.aws.clone();
+        let connector = self.connector.clone();
         let setup = async move {
-            let account = aws.account(q.aws_role_arn.as_deref(), &q.external_id, q.account_id).await;
+            let account = connector.account(&q).await;
             let slug = TenantSlug::parse(&q.tenant_slug).expect("active_queues returns valid slugs");
             Arc::new(QueueContext {
                 queue_id: q.queue_id,
@@ -252,9 +270,9 @@ impl Supervisor {
                 return;
             }
             tracing::info!(queue = %queue.queue_url, tenant = %e.queue.tenant_slug, account = %e.queue.account_id, "starting consumer");
-            match crate::consumer::connect(&queue, act.config.sqs_client) {
+            match act.connector.queue(&queue) {
                 Ok(sqs) => {
-                    let normalizer = act.normalizer.clone().recipient();
+                    let normalizer = act.normalizer.clone();
                     let consumer = QueueConsumer::new(queue, sqs, normalizer, act.config.clone(), status, act.budget.clone(), ctx.address().recipient());
                     e.consumer = Some(consumer.start());
                 }
@@ -393,3 +411,7 @@ impl Handler<Shutdown> for Supervisor {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "supervisor_tests.rs"]
+mod actor_tests;
