@@ -3,7 +3,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpResponse};
-use ams_store::{QuarantinedBody, Replayed};
+use ams_ingest::decode::{decode, Message};
+use ams_ingest::pipeline::Decoded;
+use ams_store::{Provenance, QuarantinedBody, Replayed};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -149,25 +151,35 @@ pub async fn replay(
     let (tenant, id) = path.into_inner();
     let scope = caller.tenant(&state, &tenant).await?;
     let entry = scope.quarantined(id).await?.ok_or_else(|| ApiError::not_found("quarantine entry"))?;
-    match scope.replay_quarantined(&entry).await? {
+    let provenance = Provenance { hub_account_id: entry.hub_account_id, received_at: entry.received_at };
+    let records = match decode(entry.body.clone(), entry.source.as_str().into(), None, provenance) {
+        Message::Ledger(Decoded::Records { records, .. }) => records,
+        Message::Ledger(Decoded::Quarantined(e)) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "still_unreadable",
+                format!("the body still does not decode ({}): {}", e.reason_code, e.reason),
+            ))
+        }
+        // Confirmations are never replayed from here: that would mean calling a URL or topic
+        // taken from a stored body.
+        Message::Confirmation { .. } => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_replayable",
+                "a subscription confirmation holds no records; discard it",
+            ))
+        }
+    };
+    match scope.replay_quarantined(&entry, &records).await? {
         Replayed::Written(summary) => Ok(web::Json(ReplayResult {
             records: summary.datasets.values().map(|c| c.received).sum(),
             inserted: summary.inserted(),
         })),
-        Replayed::StillUnreadable(e) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "still_unreadable",
-            format!("the body still does not decode ({}): {e}", e.code()),
-        )),
         Replayed::StillRefused(e) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "still_refused",
             format!("the body decodes, but Postgres still refuses its rows: {e}"),
-        )),
-        Replayed::Confirmation => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_replayable",
-            "a subscription confirmation holds no records; discard it",
         )),
     }
 }

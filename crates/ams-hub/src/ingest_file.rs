@@ -5,9 +5,8 @@
 use std::collections::BTreeMap;
 
 use ams_model::{archive_bodies, DatasetId};
-use ams_store::{
-    LedgerBatch, LedgerWriter, Provenance, Pushed, QuarantineEntry, Store, TenantSlug, WriteSummary,
-};
+use ams_ingest::decode::{decode, Message};
+use ams_store::{LedgerBatch, LedgerWriter, Provenance, QuarantineEntry, Store, TenantSlug, WriteSummary};
 use anyhow::Context;
 
 use crate::cli::IngestFileArgs;
@@ -25,21 +24,24 @@ pub async fn run(store: &Store, slug: &TenantSlug, args: &IngestFileArgs) -> any
         let text = String::from_utf8_lossy(&bytes);
         for chunk in archive_bodies(&text) {
             let prov = Provenance::now(args.account);
-            let source = || format!("file:{}:{}", path.display(), chunk.line);
-            if let Pushed::Confirmation(c) = batch.push_body(chunk.text, source, prov) {
-                confirmations += 1;
-                batch.quarantine(QuarantineEntry {
-                    body: chunk.text.to_owned(),
-                    reason_code: ams_model::QuarantineReason::SubscriptionConfirmation,
-                    reason: format!(
-                        "SNS SubscriptionConfirmation for {}: files are never confirmed; \
-                         confirm through the queue consumer or the Ads API",
-                        c.topic_arn
-                    ),
-                    source: source(),
-                    message_id: c.message_id.clone(),
-                    provenance: prov,
-                });
+            let source: std::sync::Arc<str> = format!("file:{}:{}", path.display(), chunk.line).into();
+            match decode(chunk.text.to_owned(), source.clone(), None, prov) {
+                Message::Ledger(decoded) => decoded.push_into(&mut batch),
+                Message::Confirmation { body, confirmation: c, .. } => {
+                    confirmations += 1;
+                    batch.quarantine(QuarantineEntry {
+                        body,
+                        reason_code: ams_model::QuarantineReason::SubscriptionConfirmation,
+                        reason: format!(
+                            "SNS SubscriptionConfirmation for {}: files are never confirmed; \
+                             confirm through the queue consumer or the Ads API",
+                            c.topic_arn
+                        ),
+                        source: source.to_string(),
+                        message_id: c.message_id.clone(),
+                        provenance: prov,
+                    });
+                }
             }
             if batch.records() + batch.quarantine_len() >= args.batch_size as usize {
                 total.add(&writer.write_isolating(&schema, &batch).await?.summary);

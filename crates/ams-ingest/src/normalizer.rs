@@ -8,11 +8,12 @@
 use std::collections::HashMap;
 
 use actix::prelude::*;
-use ams_model::{confirmable, decode_body, Body, QuarantineReason, SubscriptionConfirmation};
+use ams_model::{confirmable, QuarantineReason, SubscriptionConfirmation};
 use ams_store::control::registry::ConfirmationRecord;
-use ams_store::{Origin, Provenance, QuarantineEntry, Store, TenantSchema};
+use ams_store::{Provenance, QuarantineEntry, Store, TenantSchema};
 use tokio::sync::oneshot;
 
+use crate::decode::{decode, Message};
 use crate::pipeline::{Append, Decoded, Ingest, QueueContext, SqsMessage};
 use crate::writer::TenantWriter;
 use crate::RuntimeConfig;
@@ -57,21 +58,11 @@ impl Handler<Ingest> for Normalizer {
         let mut messages = Vec::with_capacity(msg.messages.len());
         let mut confirmations = Vec::new();
         for m in msg.messages {
-            match decode_body(&m.body) {
-                Ok(Body::Records(records)) => {
-                    let origin = Origin {
-                        body: m.body,
-                        source: q.queue_url.clone(),
-                        message_id: Some(m.message_id),
-                        provenance,
-                    };
-                    messages.push(Decoded::Records { origin, records });
-                }
-                Ok(Body::Confirmation(c)) => confirmations.push((m, c)),
-                Err(e) => {
-                    let mut entry = QuarantineEntry::from_error(&m.body, &e, q.queue_url.to_string(), provenance);
-                    entry.message_id = Some(m.message_id);
-                    messages.push(Decoded::Quarantined(entry));
+            match decode(m.body, q.queue_url.clone(), Some(m.message_id), provenance) {
+                Message::Ledger(d) => messages.push(d),
+                Message::Confirmation { body, message_id, confirmation } => {
+                    let m = SqsMessage { message_id: message_id.unwrap_or_default(), body, receive_count: m.receive_count };
+                    confirmations.push((m, confirmation));
                 }
             }
         }

@@ -179,21 +179,19 @@ impl Handler<Append> for TenantWriter {
         let mut done = Committed::default();
         let first = self.pending.units();
         for m in msg.messages {
-            match m {
+            match &m {
                 Decoded::Records { origin, records } => {
                     self.pending_bytes += origin.body.len();
-                    for r in &records {
+                    for r in records {
                         done.records[r.dataset().index()] += 1;
                     }
-                    let provenance = origin.provenance;
-                    self.pending.push_unit(Some(origin), &records, provenance, Vec::new());
                 }
                 Decoded::Quarantined(entry) => {
                     self.pending_bytes += entry.body.len();
                     done.quarantined += 1;
-                    self.pending.quarantine(entry);
                 }
             }
+            m.push_into(&mut self.pending);
         }
         self.acks.push((done, msg.ack, first..self.pending.units()));
         if self.full() {

@@ -18,7 +18,7 @@ pub use control::scope::{random_secret, AccountScope, KeyHolder, KeyScope, NewAp
 pub use error::StoreError;
 pub use quarantine::{QuarantinedBody, Replayed, PREVIEW_CHARS};
 pub use ledger::{
-    DatasetCounts, Isolated, LedgerBatch, LedgerWriter, Origin, Provenance, Pushed, QuarantineEntry, WriteSummary,
+    DatasetCounts, Isolated, LedgerBatch, LedgerWriter, Origin, Provenance, QuarantineEntry, WriteSummary,
 };
 pub use store::{Store, DEFAULT_DATABASE_URL};
 pub use tenant::{TenantSchema, TenantSlug};

@@ -1,7 +1,7 @@
 //! A tenant's quarantine (`<schema>.quarantine`) through its [`TenantScope`]: list in pages,
 //! replay (decode again, e.g. after a decoder fix, and write what now decodes), discard.
 
-use ams_model::{decode_body, Body, DecodeError};
+use ams_model::Record;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -27,15 +27,10 @@ pub struct QuarantinedBody {
 /// What a replay did.
 #[derive(Debug)]
 pub enum Replayed {
-    /// The body now decodes: its records were written and the entry removed.
+    /// The records were written and the entry removed.
     Written(WriteSummary),
-    /// It still does not decode; the entry stays.
-    StillUnreadable(DecodeError),
-    /// It decodes, but Postgres still refuses its rows (the text says why); the entry stays.
+    /// Postgres still refuses the rows (the text says why); the entry stays.
     StillRefused(String),
-    /// A subscription confirmation: nothing to write (confirmations are never replayed from
-    /// here, as that would mean calling a URL or topic taken from a stored body).
-    Confirmation,
 }
 
 /// Characters of each body a page shows: bodies run to 256 KiB (and a hostile queue can fill
@@ -65,18 +60,14 @@ impl TenantScope {
         Ok(sqlx::query(&sql).bind(id).execute(self.store().pool()).await?.rows_affected() > 0)
     }
 
-    /// Decodes the entry's body again. If it now decodes, its records are written with their
-    /// original account and receive time, then the entry is deleted. A crash between the two
-    /// leaves the entry; replaying it again is harmless (the ledger ignores known records).
-    pub async fn replay_quarantined(&self, entry: &QuarantinedBody) -> Result<Replayed, StoreError> {
-        let records = match decode_body(&entry.body) {
-            Ok(Body::Records(records)) => records,
-            Ok(Body::Confirmation(_)) => return Ok(Replayed::Confirmation),
-            Err(e) => return Ok(Replayed::StillUnreadable(e)),
-        };
+    /// Writes the records the entry's body now decodes into (the caller decodes it:
+    /// ams_ingest::decode), with their original account and receive time, then deletes the
+    /// entry. A crash between the two leaves the entry; replaying it again is harmless (the
+    /// ledger ignores known records).
+    pub async fn replay_quarantined(&self, entry: &QuarantinedBody, records: &[Record]) -> Result<Replayed, StoreError> {
         let provenance = Provenance { hub_account_id: entry.hub_account_id, received_at: entry.received_at };
         let mut batch = LedgerBatch::new();
-        batch.push_records(&records, provenance);
+        batch.push_records(records, provenance);
         let summary = match LedgerWriter::new(self.store()).write(&self.schema(), &batch).await {
             Ok(summary) => summary,
             Err(e) if e.is_permanent() => return Ok(Replayed::StillRefused(e.to_string())),

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use smallvec::SmallVec;
 
-use ams_model::{columns_of, decode_body, Body, DatasetId, DecodeError, QuarantineReason, Record, SubscriptionConfirmation};
+use ams_model::{columns_of, DatasetId, DecodeError, QuarantineReason, Record};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -55,17 +55,6 @@ impl QuarantineEntry {
     pub(crate) fn body_sha256(&self) -> Vec<u8> {
         Sha256::digest(self.body.as_bytes()).to_vec()
     }
-}
-
-/// What became of a body given to [`LedgerBatch::push_body`].
-#[derive(Debug)]
-pub enum Pushed {
-    /// Its records (possibly none, for an empty array) are in the batch.
-    Records(usize),
-    /// It could not be decoded and is in the batch's quarantine list.
-    Quarantined,
-    /// An SNS subscription confirmation: the caller decides (confirm, or quarantine).
-    Confirmation(SubscriptionConfirmation),
 }
 
 /// Where a unit came from: what is quarantined in its place if Postgres refuses its rows.
@@ -129,23 +118,6 @@ impl LedgerBatch {
     /// Records without an origin (a replay from quarantine, a test): one unit.
     pub fn push_records(&mut self, records: &[Record], provenance: Provenance) {
         self.push_unit(None, records, provenance, Vec::new());
-    }
-
-    /// Decodes an SQS body (or file value) into the batch as one unit: its records, or its
-    /// quarantine entry.
-    pub fn push_body(&mut self, body: &str, source: impl FnOnce() -> String, provenance: Provenance) -> Pushed {
-        match decode_body(body) {
-            Ok(Body::Records(records)) => {
-                let origin = Origin { body: body.to_owned(), source: source().into(), message_id: None, provenance };
-                self.push_unit(Some(origin), &records, provenance, Vec::new());
-                Pushed::Records(records.len())
-            }
-            Ok(Body::Confirmation(c)) => Pushed::Confirmation(c),
-            Err(e) => {
-                self.quarantine(QuarantineEntry::from_error(body, &e, source(), provenance));
-                Pushed::Quarantined
-            }
-        }
     }
 
     /// A quarantine entry as a unit of its own.

@@ -20,7 +20,7 @@ mod isolation;
 mod statements;
 mod writer;
 
-pub use batch::{LedgerBatch, Origin, Provenance, Pushed, QuarantineEntry};
+pub use batch::{LedgerBatch, Origin, Provenance, QuarantineEntry};
 pub use isolation::Isolated;
 pub use writer::LedgerWriter;
 
