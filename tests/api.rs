@@ -116,7 +116,7 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
     }
     for prefix in [
         "ams_hub_batch_commit_seconds_count{tenant=\"acme\"}",
-        "ams_hub_writer_batch_rows_bucket{tenant=\"acme\",le=\"+Inf\"}",
+        "ams_hub_writer_batch_rows_bucket{le=\"+Inf\",tenant=\"acme\"}",
         "ams_hub_queue_oldest_received_age_seconds{tenant=\"acme\"",
         "ams_hub_messages_received_total{tenant=\"acme\"",
         "ams_hub_consumer_state{tenant=\"acme\"",

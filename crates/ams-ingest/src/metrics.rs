@@ -1,132 +1,156 @@
-//! Process-wide metrics the consumers' snapshots do not hold: per tenant writer (records new and
-//! duplicate per dataset, commit latency, batch size, failed writes) and per account credential
-//! failures. Rendered in Prometheus text by the API's `/metrics` with the consumer series.
+//! The process's metrics, through `prometheus-client` (OpenMetrics text): per tenant writer
+//! (records new and duplicate per dataset, commit latency, batch size, failed writes), per
+//! account credential failures, SQS retries, visibility failures, consumer failures by kind,
+//! the supervisor's rounds, and the memory budget. The consumers' own series (received,
+//! committed, state, backlog…) come from their snapshots at each scrape: [`encode_consumers`],
+//! called by the API's `/metrics` with [`Metrics::encode`].
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ams_model::DatasetId;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
-/// A Prometheus histogram with fixed buckets.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    counts: Vec<AtomicU64>,
-    /// Sum in millionths of the unit, to stay atomic.
-    sum_micros: AtomicU64,
-    count: AtomicU64,
+use crate::status::ConsumerReport;
+
+const COMMIT_SECONDS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BATCH_ROWS: [f64; 9] = [1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0];
+const ROUND_SECONDS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabels {
+    tenant: String,
 }
 
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Histogram { bounds, counts: (0..bounds.len()).map(|_| AtomicU64::new(0)).collect(), sum_micros: AtomicU64::new(0), count: AtomicU64::new(0) }
-    }
-
-    pub fn observe(&self, v: f64) {
-        for (b, c) in self.bounds.iter().zip(&self.counts) {
-            if v <= *b {
-                c.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.sum_micros.fetch_add((v * 1e6) as u64, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn render_unlabelled(&self, out: &mut String, name: &str) {
-        let mut text = String::new();
-        self.render(&mut text, name, "");
-        out.push_str(&text.replace("{,", "{").replace("{}", ""));
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        for (b, c) in self.bounds.iter().zip(&self.counts) {
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {}", c.load(Ordering::Relaxed));
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DatasetLabels {
+    tenant: String,
+    dataset: &'static str,
 }
 
-const COMMIT_SECONDS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-const ROUND_SECONDS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
-const BATCH_ROWS: &[f64] = &[1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0];
-
-/// One tenant writer's figures.
-#[derive(Debug)]
-pub struct WriterMetrics {
-    pub inserted: [AtomicU64; DatasetId::ALL.len()],
-    pub duplicates: [AtomicU64; DatasetId::ALL.len()],
-    pub commit_seconds: Histogram,
-    pub batch_rows: Histogram,
-    pub write_failures: AtomicU64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabels {
+    account: String,
 }
 
-impl WriterMetrics {
-    fn new() -> Self {
-        WriterMetrics {
-            inserted: Default::default(),
-            duplicates: Default::default(),
-            commit_seconds: Histogram::new(COMMIT_SECONDS),
-            batch_rows: Histogram::new(BATCH_ROWS),
-            write_failures: AtomicU64::new(0),
-        }
-    }
-
-    pub fn committed(&self, summary: &ams_store::WriteSummary, rows: usize, took: Duration) {
-        for (d, c) in &summary.datasets {
-            self.inserted[d.index()].fetch_add(c.inserted, Ordering::Relaxed);
-            self.duplicates[d.index()].fetch_add(c.duplicates, Ordering::Relaxed);
-        }
-        self.commit_seconds.observe(took.as_secs_f64());
-        self.batch_rows.observe(rows as f64);
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    call: &'static str,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    queue: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    tenant: String,
+    queue: String,
+    kind: &'static str,
+}
+
+/// A consumer's series: whose queue it is.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConsumerLabels {
+    tenant: String,
+    account: String,
+    queue: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConsumerDatasetLabels {
+    tenant: String,
+    account: String,
+    queue: String,
+    dataset: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConsumerStateLabels {
+    tenant: String,
+    account: String,
+    queue: String,
+    state: String,
+}
+
+type Histograms = Family<TenantLabels, Histogram, fn() -> Histogram>;
+
 pub struct Metrics {
-    writers: Mutex<BTreeMap<String, Arc<WriterMetrics>>>,
-    credential_failures: Mutex<BTreeMap<String, u64>>,
-    /// Per SQS call (`ReceiveMessage`, …): attempts that failed and were retried.
-    sqs_retries: Mutex<BTreeMap<&'static str, u64>>,
-    /// Per queue URL: visibility extensions that failed (whole calls or entries).
-    visibility_failures: Mutex<BTreeMap<String, u64>>,
-    /// Per (tenant, queue URL, failure kind): consumer failures.
-    consumer_failures: Mutex<BTreeMap<(String, String, &'static str), u64>>,
-    /// The supervisor's rounds: reading the registered queues, and the lease round.
-    queues_read_seconds: OnceLock<Histogram>,
-    lease_round_seconds: OnceLock<Histogram>,
+    registry: Registry,
+    inserted: Family<DatasetLabels, Counter>,
+    duplicates: Family<DatasetLabels, Counter>,
+    commit_seconds: Histograms,
+    batch_rows: Histograms,
+    write_failures: Family<TenantLabels, Counter>,
+    credential_failures: Family<AccountLabels, Counter>,
+    sqs_retries: Family<CallLabels, Counter>,
+    visibility_failures: Family<QueueLabels, Counter>,
+    consumer_failures: Family<FailureLabels, Counter>,
+    reconcile_read_seconds: Histogram,
+    lease_round_seconds: Histogram,
     memory: OnceLock<Arc<crate::memory::MemoryBudget>>,
 }
 
 /// The process's metrics.
 pub fn metrics() -> &'static Metrics {
     static M: OnceLock<Metrics> = OnceLock::new();
-    M.get_or_init(Metrics::default)
-}
-
-/// The `# HELP` / `# TYPE` lines that open a metric family.
-pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// A Prometheus label value, escaped.
-pub fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    M.get_or_init(Metrics::new)
 }
 
 impl Metrics {
-    /// The writer figures of a tenant (created on first use).
-    pub fn writer(&self, tenant: &str) -> Arc<WriterMetrics> {
-        self.writers.lock().expect("metrics lock").entry(tenant.to_owned()).or_insert_with(|| Arc::new(WriterMetrics::new())).clone()
+    fn new() -> Metrics {
+        let m = Metrics {
+            registry: Registry::default(),
+            inserted: Family::default(),
+            duplicates: Family::default(),
+            commit_seconds: Family::new_with_constructor(|| Histogram::new(COMMIT_SECONDS)),
+            batch_rows: Family::new_with_constructor(|| Histogram::new(BATCH_ROWS)),
+            write_failures: Family::default(),
+            credential_failures: Family::default(),
+            sqs_retries: Family::default(),
+            visibility_failures: Family::default(),
+            consumer_failures: Family::default(),
+            reconcile_read_seconds: Histogram::new(ROUND_SECONDS),
+            lease_round_seconds: Histogram::new(ROUND_SECONDS),
+            memory: OnceLock::new(),
+        };
+        let mut r = Registry::default();
+        // Counters are registered without `_total`: the library appends it.
+        r.register("ams_hub_records_inserted", "records new to the ledger, per tenant and dataset", m.inserted.clone());
+        r.register("ams_hub_records_duplicate", "records ignored as already in the ledger (redeliveries, replays)", m.duplicates.clone());
+        r.register("ams_hub_batch_commit_seconds", "time to commit one ledger batch", m.commit_seconds.clone());
+        r.register("ams_hub_writer_batch_rows", "records and quarantined bodies per ledger batch", m.batch_rows.clone());
+        r.register("ams_hub_write_failures", "ledger writes that failed and were retried", m.write_failures.clone());
+        r.register("ams_hub_credential_failures", "failed credential refreshes (STS AssumeRole) per account", m.credential_failures.clone());
+        r.register("ams_hub_sqs_retries", "SQS calls retried after a timeout, I/O error, 5xx, throttling or clock skew", m.sqs_retries.clone());
+        r.register(
+            "ams_hub_visibility_extension_failures",
+            "messages whose visibility could not be extended while their batch waited",
+            m.visibility_failures.clone(),
+        );
+        r.register(
+            "ams_hub_consumer_failures",
+            "consumer failures by kind (credentials, queue_missing, throttled, network, database, other)",
+            m.consumer_failures.clone(),
+        );
+        r.register("ams_hub_reconcile_read_seconds", "time to read the registered queues at a reconcile", m.reconcile_read_seconds.clone());
+        r.register("ams_hub_lease_round_seconds", "time of a lease round (heartbeat, hand-overs, claims)", m.lease_round_seconds.clone());
+        Metrics { registry: r, ..m }
+    }
+
+    /// The writer figures of a tenant.
+    pub fn writer(&self, tenant: &str) -> WriterMetrics {
+        WriterMetrics { tenant: tenant.to_owned() }
     }
 
     pub fn credential_failure(&self, account: &str) {
-        *self.credential_failures.lock().expect("metrics lock").entry(account.to_owned()).or_default() += 1;
+        self.credential_failures.get_or_create(&AccountLabels { account: account.to_owned() }).inc();
     }
 
     pub fn set_memory_budget(&self, budget: Arc<crate::memory::MemoryBudget>) {
@@ -134,88 +158,162 @@ impl Metrics {
     }
 
     pub fn sqs_retry(&self, call: &'static str) {
-        *self.sqs_retries.lock().expect("metrics lock").entry(call).or_default() += 1;
+        self.sqs_retries.get_or_create(&CallLabels { call }).inc();
     }
 
     /// One reconcile's database work: reading the active queues, then the lease round.
     pub fn reconcile_round(&self, read: Duration, lease: Duration) {
-        self.queues_read_seconds.get_or_init(|| Histogram::new(ROUND_SECONDS)).observe(read.as_secs_f64());
-        self.lease_round_seconds.get_or_init(|| Histogram::new(ROUND_SECONDS)).observe(lease.as_secs_f64());
+        self.reconcile_read_seconds.observe(read.as_secs_f64());
+        self.lease_round_seconds.observe(lease.as_secs_f64());
     }
 
     pub fn consumer_failure(&self, tenant: &str, queue_url: &str, kind: crate::queue::FailureKind) {
-        let key = (tenant.to_owned(), queue_url.to_owned(), kind.as_str());
-        *self.consumer_failures.lock().expect("metrics lock").entry(key).or_default() += 1;
+        let labels = FailureLabels { tenant: tenant.to_owned(), queue: queue_url.to_owned(), kind: kind.as_str() };
+        self.consumer_failures.get_or_create(&labels).inc();
     }
 
     pub fn visibility_failures(&self, queue_url: &str, n: u64) {
-        *self.visibility_failures.lock().expect("metrics lock").entry(queue_url.to_owned()).or_default() += n;
+        self.visibility_failures.get_or_create(&QueueLabels { queue: queue_url.to_owned() }).inc_by(n);
     }
 
-    pub fn render(&self, out: &mut String) {
-        let writers: Vec<(String, Arc<WriterMetrics>)> =
-            self.writers.lock().expect("metrics lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        for (name, help, pick) in [
-            ("ams_hub_records_inserted_total", "records new to the ledger, per tenant and dataset", 0),
-            ("ams_hub_records_duplicate_total", "records ignored as already in the ledger (redeliveries, replays)", 1),
-        ] {
-            header(out, name, "counter", help);
-            for (tenant, w) in &writers {
-                let arr = if pick == 0 { &w.inserted } else { &w.duplicates };
-                for d in DatasetId::ALL {
-                    let n = arr[d.index()].load(Ordering::Relaxed);
-                    if n > 0 {
-                        let _ = writeln!(out, "{name}{{tenant=\"{}\",dataset=\"{}\"}} {n}", label(tenant), d.as_str());
-                    }
-                }
-            }
-        }
-        header(out, "ams_hub_batch_commit_seconds", "histogram", "time to commit one ledger batch");
-        for (tenant, w) in &writers {
-            w.commit_seconds.render(out, "ams_hub_batch_commit_seconds", &format!("tenant=\"{}\"", label(tenant)));
-        }
-        header(out, "ams_hub_writer_batch_rows", "histogram", "records and quarantined bodies per ledger batch");
-        for (tenant, w) in &writers {
-            w.batch_rows.render(out, "ams_hub_writer_batch_rows", &format!("tenant=\"{}\"", label(tenant)));
-        }
-        header(out, "ams_hub_write_failures_total", "counter", "ledger writes that failed and were retried");
-        for (tenant, w) in &writers {
-            let _ = writeln!(out, "ams_hub_write_failures_total{{tenant=\"{}\"}} {}", label(tenant), w.write_failures.load(Ordering::Relaxed));
-        }
-        header(out, "ams_hub_credential_failures_total", "counter", "failed credential refreshes (STS AssumeRole) per account");
-        for (account, n) in self.credential_failures.lock().expect("metrics lock").iter() {
-            let _ = writeln!(out, "ams_hub_credential_failures_total{{account=\"{}\"}} {n}", label(account));
-        }
+    /// The process's series (not the consumers'; see [`encode_consumers`]), in OpenMetrics
+    /// text without the closing `# EOF` ([`finish`]).
+    pub fn encode(&self, out: &mut String) {
+        let _ = encode_registry(out, &self.registry);
+        // The memory budget's figures, read now.
         if let Some(budget) = self.memory.get() {
-            header(out, "ams_hub_inflight_bytes_limit", "gauge", "bytes the process may hold received but not deleted (AMS_HUB_MAX_INFLIGHT_BYTES)");
-            let _ = writeln!(out, "ams_hub_inflight_bytes_limit {}", budget.total());
-            header(out, "ams_hub_inflight_waits_total", "counter", "receives that waited for room in the memory budget (full, or the tenant over its share)");
-            let _ = writeln!(out, "ams_hub_inflight_waits_total {}", budget.waits());
-            header(out, "ams_hub_inflight_bytes", "gauge", "bytes held received but not deleted, per tenant");
+            let mut r = Registry::default();
+            let limit = Gauge::<i64>::default();
+            limit.set(budget.total() as i64);
+            r.register("ams_hub_inflight_bytes_limit", "bytes the process may hold received but not deleted (AMS_HUB_MAX_INFLIGHT_BYTES)", limit);
+            let waits = Counter::<u64>::default();
+            waits.inc_by(budget.waits());
+            r.register("ams_hub_inflight_waits", "receives that waited for room in the memory budget (full, or the tenant over its share)", waits);
+            let held = Family::<TenantLabels, Gauge>::default();
             for (tenant, n) in budget.by_tenant() {
-                let _ = writeln!(out, "ams_hub_inflight_bytes{{tenant=\"{}\"}} {n}", label(&tenant));
+                held.get_or_create(&TenantLabels { tenant: tenant.to_string() }).set(n as i64);
+            }
+            r.register("ams_hub_inflight_bytes", "bytes held received but not deleted, per tenant", held);
+            let _ = encode_registry(out, &r);
+        }
+    }
+}
+
+/// Ends an exposition.
+pub fn finish(out: &mut String) {
+    let _ = encode_eof(out);
+}
+
+/// The consumers' series, from their snapshots.
+pub fn encode_consumers(out: &mut String, reports: &[ConsumerReport]) {
+    let labels = |r: &ConsumerReport| ConsumerLabels {
+        tenant: r.tenant.clone(),
+        account: r.account_id.to_string(),
+        queue: r.queue_url.clone(),
+    };
+    let mut reg = Registry::default();
+    let up = Gauge::<i64>::default();
+    up.set(1);
+    reg.register("ams_hub_up", "1 while the process serves", up);
+    let counters: [(&str, &str, fn(&ConsumerReport) -> i64); 4] = [
+        ("ams_hub_messages_received", "SQS messages received", |r| r.row.messages_received),
+        ("ams_hub_messages_committed", "messages committed to the ledger and deleted", |r| r.row.messages_committed),
+        ("ams_hub_messages_quarantined", "messages quarantined", |r| r.row.messages_quarantined),
+        ("ams_hub_consumer_restarts", "consumer restarts after a failure", |r| r.row.restarts),
+    ];
+    for (name, help, value) in counters {
+        let family = Family::<ConsumerLabels, Counter>::default();
+        for r in reports {
+            family.get_or_create(&labels(r)).inc_by(value(r).max(0) as u64);
+        }
+        reg.register(name, help, family);
+    }
+    let records = Family::<ConsumerDatasetLabels, Counter>::default();
+    for r in reports {
+        for (dataset, n) in r.row.records_committed.as_object().into_iter().flatten() {
+            let l = labels(r);
+            let key = ConsumerDatasetLabels { tenant: l.tenant, account: l.account, queue: l.queue, dataset: dataset.clone() };
+            records.get_or_create(&key).inc_by(n.as_u64().unwrap_or(0));
+        }
+    }
+    reg.register("ams_hub_records_committed", "records committed, per dataset", records);
+    let state = Family::<ConsumerStateLabels, Gauge>::default();
+    for r in reports {
+        let l = labels(r);
+        state.get_or_create(&ConsumerStateLabels { tenant: l.tenant, account: l.account, queue: l.queue, state: r.row.state.clone() }).set(1);
+    }
+    reg.register("ams_hub_consumer_state", "1 for the consumer's current state", state);
+    let gauges: [(&str, &str, fn(&ConsumerReport) -> Option<i64>); 3] = [
+        ("ams_hub_queue_approximate_messages", "SQS ApproximateNumberOfMessages, polled", |r| r.row.approximate_visible),
+        ("ams_hub_queue_approximate_messages_not_visible", "SQS ApproximateNumberOfMessagesNotVisible, polled", |r| r.row.approximate_in_flight),
+        (
+            "ams_hub_queue_oldest_received_age_seconds",
+            "how long the oldest message of the last receive waited in the queue (from SentTimestamp)",
+            |r| Some(r.oldest_received_age_secs.round() as i64),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let family = Family::<ConsumerLabels, Gauge>::default();
+        for r in reports {
+            if let Some(v) = value(r) {
+                family.get_or_create(&labels(r)).set(v);
             }
         }
-        header(out, "ams_hub_sqs_retries_total", "counter", "SQS calls retried after a timeout, I/O error, 5xx, throttling or clock skew");
-        for (call, n) in self.sqs_retries.lock().expect("metrics lock").iter() {
-            let _ = writeln!(out, "ams_hub_sqs_retries_total{{call=\"{call}\"}} {n}");
+        reg.register(name, help, family);
+    }
+    let _ = encode_registry(out, &reg);
+}
+
+/// A tenant writer's figures.
+pub struct WriterMetrics {
+    tenant: String,
+}
+
+impl WriterMetrics {
+    pub fn committed(&self, summary: &ams_store::WriteSummary, rows: usize, took: Duration) {
+        let m = metrics();
+        for (d, c) in &summary.datasets {
+            let labels = DatasetLabels { tenant: self.tenant.clone(), dataset: d.as_str() };
+            if c.inserted > 0 {
+                m.inserted.get_or_create(&labels).inc_by(c.inserted);
+            }
+            if c.duplicates > 0 {
+                m.duplicates.get_or_create(&labels).inc_by(c.duplicates);
+            }
         }
-        header(out, "ams_hub_visibility_extension_failures_total", "counter", "messages whose visibility could not be extended while their batch waited");
-        for (queue, n) in self.visibility_failures.lock().expect("metrics lock").iter() {
-            let _ = writeln!(out, "ams_hub_visibility_extension_failures_total{{queue=\"{}\"}} {n}", label(queue));
-        }
-        for (name, help, h) in [
-            ("ams_hub_reconcile_read_seconds", "time to read the registered queues at a reconcile", &self.queues_read_seconds),
-            ("ams_hub_lease_round_seconds", "time of a lease round (heartbeat, renew, claim)", &self.lease_round_seconds),
+        let tenant = TenantLabels { tenant: self.tenant.clone() };
+        m.commit_seconds.get_or_create(&tenant).observe(took.as_secs_f64());
+        m.batch_rows.get_or_create(&tenant).observe(rows as f64);
+    }
+
+    pub fn write_failed(&self) {
+        metrics().write_failures.get_or_create(&TenantLabels { tenant: self.tenant.clone() }).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exposition a scrape gets: the library's format, the series names operators and the
+    /// PrometheusRule use.
+    #[test]
+    fn series_keep_their_names_and_labels() {
+        let m = metrics();
+        m.sqs_retry("ReceiveMessage");
+        m.writer("acme").write_failed();
+        m.consumer_failure("acme", "https://q", crate::queue::FailureKind::Throttled);
+        let mut out = String::new();
+        m.encode(&mut out);
+        finish(&mut out);
+        for line in [
+            "ams_hub_sqs_retries_total{call=\"ReceiveMessage\"} 1",
+            "ams_hub_write_failures_total{tenant=\"acme\"} 1",
+            "ams_hub_consumer_failures_total{tenant=\"acme\",queue=\"https://q\",kind=\"throttled\"} 1",
+            "# TYPE ams_hub_lease_round_seconds histogram",
         ] {
-            if let Some(h) = h.get() {
-                header(out, name, "histogram", help);
-                h.render_unlabelled(out, name);
-            }
+            assert!(out.lines().any(|l| l == line), "{line} missing from:\n{out}");
         }
-        header(out, "ams_hub_consumer_failures_total", "counter", "consumer failures by kind (credentials, queue_missing, throttled, network, database, other)");
-        for ((tenant, queue, kind), n) in self.consumer_failures.lock().expect("metrics lock").iter() {
-            let _ = writeln!(out, "ams_hub_consumer_failures_total{{tenant=\"{}\",queue=\"{}\",kind=\"{kind}\"}} {n}", label(tenant), label(queue));
-        }
+        assert!(out.ends_with("# EOF\n"));
     }
 }

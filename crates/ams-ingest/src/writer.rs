@@ -9,9 +9,7 @@
 //! still cannot be written is answered with an error: its messages are not deleted and SQS
 //! delivers them again later.
 
-use std::sync::atomic::Ordering;
 use std::ops::Range;
-use std::sync::Arc;
 use std::time::Duration;
 
 use std::rc::Rc;
@@ -52,7 +50,7 @@ pub struct TenantWriter {
     timer: Option<SpawnHandle>,
     flushing: bool,
     shutdown: crate::shutdown::ShutdownSignal,
-    metrics: Arc<crate::metrics::WriterMetrics>,
+    metrics: Rc<crate::metrics::WriterMetrics>,
 }
 
 impl TenantWriter {
@@ -67,7 +65,7 @@ impl TenantWriter {
         shutdown: crate::shutdown::ShutdownSignal,
     ) -> Self {
         // The schema is `tenant_<slug>`; the metrics are labelled by slug.
-        let metrics = crate::metrics::metrics().writer(schema.name().trim_start_matches("tenant_"));
+        let metrics = Rc::new(crate::metrics::metrics().writer(schema.name().trim_start_matches("tenant_")));
         TenantWriter {
             schema,
             metrics,
@@ -123,7 +121,7 @@ impl TenantWriter {
                         return Ok(refused);
                     }
                     Err(e) if !stop.writes_given_up() => {
-                        metrics.write_failures.fetch_add(1, Ordering::Relaxed);
+                        metrics.write_failed();
                         tracing::warn!(schema = %schema, error = %e, retry_in_ms = delay.as_millis() as u64, "ledger write failed; retrying");
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(5));
