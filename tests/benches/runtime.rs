@@ -1,6 +1,7 @@
-//! Runtime throughput and idle cost, measured in one run on the same emulator and database:
-//! a bare drain (receive + delete, no processing) beside ams-hub's end-to-end drain into
-//! Postgres, the ams-hub process's CPU time per message, and RSS/CPU with 1,000 idle queues.
+//! Runtime throughput, measured in one run on the same emulator and database: a bare drain
+//! (receive + delete, no processing) beside ams-hub's end-to-end drain into Postgres with each
+//! SQS client (thin, then aws-sdk-sqs), and the ams-hub process's CPU time per message. Idle
+//! queues: benches/idle.rs.
 //! Emulator: fauxqs (npm; moto is far too slow to measure anything but itself).
 //! Run: `scripts/bench` (installs fauxqs, builds the production `dist` binary). Prints figures only.
 //! ams-hub runs with its defaults; `AMS_HUB_*` variables in the environment pass through.
@@ -15,7 +16,6 @@ use ams_tests::serve::Serve;
 use ams_tests::TestDb;
 
 const MESSAGES: usize = 40_000;
-const IDLE_QUEUES: usize = 1_000;
 
 fn body(i: usize, run: &str) -> String {
     let record = ams_tests::fixture("sp-traffic.json")
@@ -126,8 +126,44 @@ async fn main() {
     fill(&sqs, &url, "held").await;
     let bare_held = bare_drain(&sqs, &url, 4, 2000).await;
 
-    fill(&sqs, &url, "hub").await;
     store.add_queue(account.id, &url, "us-east-1").await.unwrap();
+    fill(&sqs, &url, "hub").await;
+    let thin = hub_drain(&store, &db, &fq.1, "thin", MESSAGES).await;
+    fill(&sqs, &url, "sdk").await;
+    let sdk_client = hub_drain(&store, &db, &fq.1, "sdk", 2 * MESSAGES).await;
+
+    println!("runtime throughput ({MESSAGES} sp-traffic messages in SNS envelopes, fauxqs, one queue):");
+    println!("  bare drain (receive + delete, 4 pollers, no processing)  {bare:>8.0} msg/s");
+    println!("  bare drain CPU time per message (this process, SDK only)  {:>8.0} msg per CPU-second ({bare_cpu:.2} s)", MESSAGES as f64 / bare_cpu);
+    println!("  bare drain, ams-hub's SQS client (4 pollers)              {bare_fast:>8.0} msg/s");
+    println!("  bare drain CPU time per message (this process, our client) {:>8.0} msg per CPU-second ({fast_cpu:.2} s)", MESSAGES as f64 / fast_cpu);
+    println!("  bare drain holding 2,000 messages in flight               {bare_held:>8.0} msg/s");
+    for (client, d) in [("thin", &thin), ("sdk", &sdk_client)] {
+        println!("ams-hub serve, {client} SQS client (AMS_HUB_SQS_CLIENT={client}):");
+        println!("  end to end into Postgres (incl. start-up)                 {:>8.0} msg/s  ({:.2}x bare)", d.e2e, d.e2e / bare);
+        println!("  from its first commit to drained                          {:>8.0} msg/s  ({:.2}x bare)", d.steady, d.steady / bare);
+        println!("  CPU time per message                                      {:>8.0} msg per CPU-second ({:.2} s)", MESSAGES as f64 / d.cpu, d.cpu);
+        println!("  CPU per message, first commit to drained                  {:>8.0} msg per CPU-second ({:.2} s)", d.steady_msgs / d.steady_cpu, d.steady_cpu);
+        println!("  CPU split, whole run                                      {:>8.0}% user, {:.0}% kernel", d.user / d.cpu * 100.0, d.system / d.cpu * 100.0);
+        println!("  RSS after the drain                                       {:>8.1} MiB", d.rss);
+    }
+}
+
+/// One `ams-hub serve` drain of the queue into Postgres.
+struct Drain {
+    e2e: f64,
+    steady: f64,
+    cpu: f64,
+    steady_msgs: f64,
+    steady_cpu: f64,
+    user: f64,
+    system: f64,
+    rss: f64,
+}
+
+/// Runs `ams-hub serve` with the given SQS client until the tenant holds `rows` rows and the
+/// consumer has committed every message of this run.
+async fn hub_drain(store: &ams_store::Store, db: &TestDb, endpoint: &str, client: &str, rows: usize) -> Drain {
     let start = Instant::now();
     // AMS_BENCH_SSLMODE=disable: a plain TCP connection to Postgres (Debian's server offers
     // TLS, and a URL without `sslmode` prefers it, also on loopback).
@@ -136,14 +172,15 @@ async fn main() {
         Err(_) => db.url.clone(),
     };
     let log = std::env::var("AMS_BENCH_LOG").unwrap_or("warn".into());
-    let serve = Serve::start_bin(&release_bin(), &db, &fq.1, &[("AMS_HUB_RECONCILE_SECS", "1"), ("RUST_LOG", &log), ("DATABASE_URL", &db_url)]);
+    let env = [("AMS_HUB_RECONCILE_SECS", "1"), ("RUST_LOG", log.as_str()), ("DATABASE_URL", db_url.as_str()), ("AMS_HUB_SQS_CLIENT", client)];
+    let serve = Serve::start_bin(&release_bin(), db, endpoint, &env);
     let pid = serve.pid().unwrap();
     // AMS_BENCH_PROFILE=<file>: record a CPU profile of the end-to-end drain with perf.
     // AMS_BENCH_CALLGRAPH=dwarf unwinds a release binary without frame pointers (larger files).
     let mut perf = std::env::var("AMS_BENCH_PROFILE").ok().map(|out| {
         let graph = std::env::var("AMS_BENCH_CALLGRAPH").unwrap_or_else(|_| "fp".into());
         Command::new("perf")
-            .args(["record", "-F", "4999", "--call-graph", &graph, "-o", &out, "-p", &pid.to_string()])
+            .args(["record", "-F", "4999", "--call-graph", &graph, "-o", &format!("{out}.{client}"), "-p", &pid.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -159,11 +196,12 @@ async fn main() {
             .fetch_optional(store.pool())
             .await
             .unwrap();
-        if first.is_none() && n > 0 {
+        let committed = state.unwrap_or(0) as usize;
+        if first.is_none() && committed > 0 {
             // Start-up (config, migrations, pools, first receive) is not per-message work.
-            first = Some((Instant::now(), n, cpu_seconds(pid)));
+            first = Some((Instant::now(), committed as i64, cpu_seconds(pid)));
         }
-        if n as usize == MESSAGES && state.unwrap_or(0) as usize >= MESSAGES {
+        if n as usize == rows && committed >= MESSAGES {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(600), "not drained: {n} rows\n{}", serve.log_text());
@@ -171,54 +209,17 @@ async fn main() {
     }
     let e2e = MESSAGES as f64 / start.elapsed().as_secs_f64();
     if let Ok(path) = std::env::var("AMS_BENCH_KEEP_LOG") {
-        std::fs::write(path, serve.log_text()).unwrap();
+        std::fs::write(format!("{path}.{client}"), serve.log_text()).unwrap();
     }
     let (t1, n1, cpu1) = first.unwrap();
     let steady = (MESSAGES as i64 - n1) as f64 / t1.elapsed().as_secs_f64();
     let (user, system) = cpu_split(pid);
     let cpu = user + system;
-    let rss_busy = rss_mib(pid);
+    let rss = rss_mib(pid);
     if let Some(p) = perf.as_mut() {
         let _ = Command::new("kill").args(["-INT", &p.id().to_string()]).status();
         let _ = p.wait();
     }
     drop(serve);
-
-    println!("runtime throughput ({MESSAGES} sp-traffic messages in SNS envelopes, fauxqs, one queue):");
-    println!("  bare drain (receive + delete, 4 pollers, no processing)  {bare:>8.0} msg/s");
-    println!("  bare drain CPU time per message (this process, SDK only)  {:>8.0} msg per CPU-second ({bare_cpu:.2} s)", MESSAGES as f64 / bare_cpu);
-    println!("  bare drain, ams-hub's SQS client (4 pollers)              {bare_fast:>8.0} msg/s");
-    println!("  bare drain CPU time per message (this process, our client) {:>8.0} msg per CPU-second ({fast_cpu:.2} s)", MESSAGES as f64 / fast_cpu);
-    println!("  bare drain holding 2,000 messages in flight               {bare_held:>8.0} msg/s");
-    println!("  ams-hub serve end to end into Postgres (incl. start-up)   {e2e:>8.0} msg/s  ({:.2}x bare)", e2e / bare);
-    println!("  ams-hub serve, from its first commit to drained           {steady:>8.0} msg/s  ({:.2}x bare)", steady / bare);
-    println!("  ams-hub CPU time per message                              {:>8.0} msg per CPU-second ({cpu:.2} s)", MESSAGES as f64 / cpu);
-    println!(
-        "  ams-hub CPU per message, first commit to drained          {:>8.0} msg per CPU-second ({:.2} s)",
-        (MESSAGES as i64 - n1) as f64 / (cpu - cpu1),
-        cpu - cpu1
-    );
-    println!("  ams-hub CPU split, whole run                              {:>8.0}% user, {:.0}% kernel", user / cpu * 100.0, system / cpu * 100.0);
-    println!("  ams-hub RSS after the drain                               {rss_busy:>8.1} MiB");
-
-    if std::env::var("AMS_BENCH_QUICK").is_ok() {
-        return; // the throughput part only, for quick iterations
-    }
-    // 1,000 registered queues, all idle.
-    for i in 0..IDLE_QUEUES {
-        let u = sqs.create_queue().queue_name(format!("idle-{i}")).send().await.unwrap().queue_url.unwrap();
-        store.add_queue(account.id, &u, "us-east-1").await.unwrap();
-    }
-    let serve = Serve::start_bin(&release_bin(), &db, &fq.1, &[("AMS_HUB_WAIT_SECONDS", "20"), ("RUST_LOG", "warn")]);
-    let pid = serve.pid().unwrap();
-    tokio::time::sleep(Duration::from_secs(20)).await; // all consumers started and polling
-    let (c0, t0) = (cpu_seconds(pid), Instant::now());
-    tokio::time::sleep(Duration::from_secs(30)).await;
-    let cpu_share = (cpu_seconds(pid) - c0) / t0.elapsed().as_secs_f64();
-    let running: i64 = sqlx::query_scalar("SELECT count(*) FROM control.consumer_states WHERE state = 'running'")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    println!("{} idle registered queues ({running} consumers running):", IDLE_QUEUES + 1);
-    println!("  RSS {:.1} MiB, CPU {:.1}% of a core", rss_mib(pid), cpu_share * 100.0);
+    Drain { e2e, steady, cpu, steady_msgs: (MESSAGES as i64 - n1) as f64, steady_cpu: cpu - cpu1, user, system, rss }
 }
