@@ -75,8 +75,9 @@ impl aws_credential_types::provider::ProvideCredentials for Counted {
     {
         aws_credential_types::provider::future::ProvideCredentials::new(async move {
             let result = self.inner.provide_credentials().await;
-            if result.is_err() {
-                crate::metrics::metrics().credential_failure(&self.account);
+            if let Err(e) = &result {
+                use crate::events::{CredentialsFailed, InternalEvent};
+                CredentialsFailed { account: &self.account, error: e }.emit();
             }
             result
         })

@@ -18,6 +18,7 @@ use actix::prelude::*;
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
+use crate::events::{InternalEvent, VisibilityExtensionFailed};
 use crate::pipeline::{Committed, Ingest, QueueContext, SqsMessage};
 use crate::queue::{Queue, SqsClient, SqsError};
 use crate::status::{ConsumerFailure, ConsumerState, ConsumerStatus, Counters};
@@ -305,13 +306,9 @@ async fn settle(
                 // SQS redelivers its messages, and the ledger ignores them).
                 match shared.sqs.change_visibility_batch(&q.queue_url, &receipts, shared.config.visibility_secs).await {
                     Ok(0) => {}
-                    Ok(failed) => {
-                        crate::metrics::metrics().visibility_failures(&q.queue_url, failed as u64);
-                        tracing::warn!(queue = %q.queue_url, failed, "some visibility extensions failed");
-                    }
+                    Ok(failed) => VisibilityExtensionFailed { queue: &q.queue_url, messages: failed as u64, error: None }.emit(),
                     Err(e) => {
-                        crate::metrics::metrics().visibility_failures(&q.queue_url, receipts.len() as u64);
-                        tracing::warn!(queue = %q.queue_url, error = %e, "could not extend visibility");
+                        VisibilityExtensionFailed { queue: &q.queue_url, messages: receipts.len() as u64, error: Some(&e) }.emit()
                     }
                 }
             }

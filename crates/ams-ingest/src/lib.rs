@@ -17,6 +17,7 @@
 mod aws;
 mod config;
 mod consumer;
+pub mod events;
 pub mod control;
 pub mod decode;
 pub mod memory;

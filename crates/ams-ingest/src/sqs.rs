@@ -27,6 +27,7 @@ use tokio::sync::Mutex;
 
 pub use crate::queue::{Attributes, Message, SqsError};
 use crate::queue::{Backlog, KeepTrying, Queue};
+use crate::events::{InternalEvent, SqsCallRetried};
 use crate::sigv4::{self, SigningKey};
 use crate::sqs_retry::{self, RetryPolicy, Verdict};
 
@@ -234,10 +235,7 @@ impl Sqs {
                 }
                 Verdict::Fail => false,
             })
-            .notify(|e, wait| {
-                crate::metrics::metrics().sqs_retry(action);
-                tracing::debug!(call = action, error = %e, retry_in_ms = wait.as_millis() as u64, "SQS call failed; retrying");
-            })
+            .notify(|error, retry_in| SqsCallRetried { call: action, error, retry_in }.emit())
             .await
     }
 

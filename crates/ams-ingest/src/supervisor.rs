@@ -23,6 +23,7 @@ use crate::consumer::{LetGo, QueueConsumer, Stop};
 use crate::status::ConsumerReport;
 use crate::normalizer::Normalizer;
 use crate::control::{AwsConnector, Connector, Control};
+use crate::events::{ConsumerFailed, InternalEvent};
 use crate::pipeline::{Ingest, QueueContext};
 use crate::status::{ConsumerFailure, ConsumerState, ConsumerStatus, Counters};
 use crate::{Aws, RuntimeConfig};
@@ -344,9 +345,8 @@ impl Handler<ConsumerExited> for Supervisor {
                 let delay = self.config.backoff(e.failures - 1);
                 e.retry_at = Some(Instant::now() + delay);
                 let state = if e.failures >= DEGRADED_AFTER { ConsumerState::Degraded } else { ConsumerState::BackingOff };
-                tracing::warn!(queue = %e.queue.queue_url, tenant = %e.queue.tenant_slug, failures = e.failures,
-                    retry_in_ms = delay.as_millis() as u64, kind = error.kind.as_str(), error = %error, "consumer failed");
-                crate::metrics::metrics().consumer_failure(&e.queue.tenant_slug, &e.queue.queue_url, error.kind);
+                let (tenant, queue) = (&e.queue.tenant_slug, &e.queue.queue_url);
+                ConsumerFailed { tenant, queue, failures: e.failures, retry_in: delay, failure: &error }.emit();
                 e.status.set(state, Some(error));
                 ctx.run_later(delay, |act, ctx| act.reconcile(ctx));
             }

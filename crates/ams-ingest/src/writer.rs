@@ -17,6 +17,7 @@ use std::rc::Rc;
 use actix::prelude::*;
 use ams_store::{Isolated, LedgerBatch, LedgerWriter, Store, StoreError, TenantSchema};
 use futures_util::future::LocalBoxFuture;
+use crate::events::{InternalEvent, LedgerWriteFailed};
 use crate::pipeline::{Append, Committed, Decoded, IngestAck};
 use crate::RuntimeConfig;
 
@@ -121,8 +122,7 @@ impl TenantWriter {
                         return Ok(refused);
                     }
                     Err(e) if !stop.writes_given_up() => {
-                        metrics.write_failed();
-                        tracing::warn!(schema = %schema, error = %e, retry_in_ms = delay.as_millis() as u64, "ledger write failed; retrying");
+                        LedgerWriteFailed { schema: schema.name(), error: &e, retry_in: delay, metrics: &metrics }.emit();
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(5));
                     }
