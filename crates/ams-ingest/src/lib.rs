@@ -12,7 +12,10 @@
 //! ```
 //! A message is deleted from SQS only after the transaction holding its rows (or its
 //! quarantine row) committed; a crash anywhere means redelivery, which the ledger absorbs.
-//! What travels between the actors is in `pipeline.rs`; see `docs/runtime.md`.
+//! Where each job lives: the messages between actors in `pipeline.rs`, decoding in
+//! `decode.rs`, the queue seam in `queue/`, the supervisor's seams in `control.rs`, shutdown
+//! in `shutdown.rs`, log-and-count events in `events.rs`, metrics in `metrics.rs`. The data
+//! path in one picture: `docs/runtime.md`.
 
 mod aws;
 mod config;
