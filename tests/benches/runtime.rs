@@ -164,6 +164,8 @@ struct Drain {
 /// Runs `ams-hub serve` with the given SQS client until the tenant holds `rows` rows and the
 /// consumer has committed every message of this run.
 async fn hub_drain(store: &ams_store::Store, db: &TestDb, endpoint: &str, client: &str, rows: usize) -> Drain {
+    // The previous run's saved counters are not this one's.
+    sqlx::query("DELETE FROM control.consumer_states").execute(store.pool()).await.unwrap();
     let start = Instant::now();
     // AMS_BENCH_SSLMODE=disable: a plain TCP connection to Postgres (Debian's server offers
     // TLS, and a URL without `sslmode` prefers it, also on loopback).
@@ -220,6 +222,9 @@ async fn hub_drain(store: &ams_store::Store, db: &TestDb, endpoint: &str, client
         let _ = Command::new("kill").args(["-INT", &p.id().to_string()]).status();
         let _ = p.wait();
     }
-    drop(serve);
+    // SIGTERM: the leases are released, so the next run's process takes the queue at once
+    // (after a kill it would wait for the lease to expire).
+    let mut serve = serve;
+    assert!(serve.terminate(40).is_some_and(|s| s.success()), "serve did not stop cleanly");
     Drain { e2e, steady, cpu, steady_msgs: (MESSAGES as i64 - n1) as f64, steady_cpu: cpu - cpu1, user, system, rss }
 }
