@@ -135,6 +135,8 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
     .await;
     let more: Vec<_> = (60..90).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 10, format!("acme-{i}"))).collect();
     aws::send_all(&sdk, &queue_url, &bodies(&more)).await;
+    // Not synchronisation: a window in which a consumer that should be gone would have
+    // consumed them (this server reconciles only on API changes: its timer is off).
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(delta_count(&store, &schema).await, records.len() as i64, "a paused account was consumed");
     assert_eq!(aws::backlog(&sdk, &queue_url).await, bodies(&more).len() as i64);
@@ -609,6 +611,8 @@ async fn a_disabled_tenant_is_not_consumed_and_errors_show_only_its_own_identifi
     .await;
     let more: Vec<_> = (20..40).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 5, format!("omega-{i}"))).collect();
     aws::send_all(&sdk, &queue_url, &bodies(&more)).await;
+    // Not synchronisation: a window in which a consumer that should be gone would have
+    // consumed them (this server reconciles only on API changes: its timer is off).
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(delta_count(&store, &schema).await, first.len() as i64, "a disabled tenant was consumed");
 

@@ -29,10 +29,12 @@ use crate::RuntimeConfig;
 struct FakeControl {
     queues: RefCell<Vec<ActiveQueue>>,
     released: Cell<bool>,
+    rounds: Cell<usize>,
 }
 
 impl Control for FakeControl {
     fn active_queues(&self) -> LocalBoxFuture<'_, Result<Vec<ActiveQueue>, StoreError>> {
+        self.rounds.set(self.rounds.get() + 1);
         let queues = self.queues.borrow().clone();
         Box::pin(async move { Ok(queues) })
     }
@@ -220,4 +222,16 @@ async fn shutdown_stops_every_consumer_then_releases_the_leases() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(queues.iter().map(|q| h.receives(q)).collect::<Vec<_>>(), polls, "polled after shutdown");
     assert!(h.status().await.iter().all(|r| r.row.state == "stopped"));
+}
+
+#[actix::test]
+async fn the_supervisor_reconciles_every_reconcile_secs() {
+    tokio::time::pause();
+    let h = Harness::start(vec![active("one")]);
+    until("the first round", || async { h.control.rounds.get() > 0 }).await;
+    let before = h.control.rounds.get();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let rounds = h.control.rounds.get() - before;
+    // reconcile_secs is 3 by default: ten rounds in 30 s (the timer's phase may add one).
+    assert!((10..=11).contains(&rounds), "{rounds} rounds in 30 s");
 }
