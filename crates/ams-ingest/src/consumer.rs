@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use crate::events::{InternalEvent, VisibilityExtensionFailed};
-use crate::pipeline::{Committed, Ingest, QueueContext, SqsMessage};
+use crate::pipeline::{Committed, Ingest, NotCommitted, QueueContext, SqsMessage};
 use crate::queue::{Queue, SqsClient, SqsError};
 use crate::status::{ConsumerFailure, ConsumerState, ConsumerStatus, Counters};
 use crate::supervisor::ConsumerExited;
@@ -282,7 +282,7 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
 async fn settle(
     shared: Rc<Shared>,
     receipts: Vec<String>,
-    mut committed: oneshot::Receiver<Result<Committed, String>>,
+    mut committed: oneshot::Receiver<Result<Committed, NotCommitted>>,
     // Messages and bytes in flight: both given back when this batch is done.
     permits: (OwnedSemaphorePermit, crate::memory::Reservation),
 ) {
@@ -291,7 +291,7 @@ async fn settle(
     let mut let_go = shared.let_go.clone();
     let result = loop {
         tokio::select! {
-            r = &mut committed => break r.unwrap_or_else(|_| Err("normalizer stopped".into())),
+            r = &mut committed => break r.unwrap_or(Err(NotCommitted::Stopped("normalizer"))),
             Ok(_) = let_go.wait_for(|v| *v) => {
                 // Visible again now, for the replica that holds the lease (best effort: at
                 // worst they come back when their visibility timeout ends).

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{LetGo, QueueConsumer, Stop};
-use crate::pipeline::{Committed, Ingest, IngestAck, QueueContext};
+use crate::pipeline::{Committed, Ingest, IngestAck, NotCommitted, QueueContext};
 use crate::queue::memory::{Call, MemoryQueue};
 use crate::queue::{FailureKind, SqsError};
 use crate::status::{ConsumerFailure, ConsumerState, ConsumerStatus, Counters};
@@ -58,7 +58,7 @@ impl Handler<Ingest> for Committer {
             }
             Mode::Hold => seen.held.push((msg.ack, msg.messages.len())),
             Mode::Fail(n) => {
-                let _ = msg.ack.send(Err("ledger write failed: connection refused".into()));
+                let _ = msg.ack.send(Err(NotCommitted::GivenUp("connection refused".into())));
                 *mode = if n > 1 { Mode::Fail(n - 1) } else { Mode::Commit };
             }
         }
@@ -139,7 +139,7 @@ impl Harness {
     /// Answers every held batch: committed, or not.
     fn release(&self, commit: bool) {
         for (ack, _) in self.seen.borrow_mut().held.drain(..) {
-            let _ = ack.send(if commit { Ok(Committed::default()) } else { Err("not committed".into()) });
+            let _ = ack.send(if commit { Ok(Committed::default()) } else { Err(NotCommitted::Stopped("test")) });
         }
     }
 

@@ -14,7 +14,7 @@ use ams_store::{Provenance, QuarantineEntry, Store, TenantSchema};
 use tokio::sync::oneshot;
 
 use crate::decode::{decode, Message};
-use crate::pipeline::{Append, Decoded, Ingest, QueueContext, SqsMessage};
+use crate::pipeline::{Append, Decoded, Ingest, NotCommitted, QueueContext, SqsMessage};
 use crate::writer::TenantWriter;
 use crate::RuntimeConfig;
 
@@ -107,10 +107,10 @@ impl Handler<Ingest> for Normalizer {
             writer.do_send(Append { messages, ack: tx });
             let result = match (rx.await, failed) {
                 // Amazon sends a confirmation once: keep it on the queue to try again later.
-                (Ok(Ok(_)), Some(e)) => Err(e),
+                (Ok(Ok(_)), Some(e)) => Err(NotCommitted::ConfirmationFailed(e)),
                 (Ok(r), None) => r,
                 (Ok(Err(e)), _) => Err(e),
-                (Err(_), _) => Err("writer stopped".to_owned()),
+                (Err(_), _) => Err(NotCommitted::Stopped("writer")),
             };
             let _ = msg.ack.send(result);
         });

@@ -3,7 +3,7 @@
 //! ```text
 //! QueueConsumer ── Ingest{queue, messages, ack, memory} ──▶ Normalizer
 //! Normalizer    ── Append{messages: [Decoded], ack}     ──▶ TenantWriter
-//! TenantWriter  ── ack: Result<Committed, String>       ──▶ QueueConsumer (deletes, or not)
+//! TenantWriter  ── ack: Result<Committed, NotCommitted> ──▶ QueueConsumer (deletes, or not)
 //! ```
 //! Every message reaches the writer, a subscription confirmation included (as a quarantine
 //! entry or as nothing to write), so every ack comes from the writer after its commit.
@@ -46,7 +46,23 @@ pub struct Committed {
     pub records: [u32; DatasetId::ALL.len()],
 }
 
-pub type IngestAck = oneshot::Sender<Result<Committed, String>>;
+/// Why an Ingest's messages were not committed: they are not deleted, and SQS delivers them
+/// again after their visibility timeout.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotCommitted {
+    /// The ledger write still failed when shutdown gave up retrying (the database's words).
+    #[error("ledger write failed at shutdown: {0}")]
+    GivenUp(String),
+    /// Amazon's subscription confirmation could not be confirmed yet: the message stays on the
+    /// queue to be tried again (Amazon sends it only once).
+    #[error("subscription confirmation failed: {0}")]
+    ConfirmationFailed(String),
+    /// An actor on the way stopped before answering (shutdown).
+    #[error("the {0} stopped before the commit")]
+    Stopped(&'static str),
+}
+
+pub type IngestAck = oneshot::Sender<Result<Committed, NotCommitted>>;
 
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -18,7 +18,7 @@ use actix::prelude::*;
 use ams_store::{Isolated, LedgerBatch, LedgerWriter, Store, StoreError, TenantSchema};
 use futures_util::future::LocalBoxFuture;
 use crate::events::{InternalEvent, LedgerWriteFailed};
-use crate::pipeline::{Append, Committed, Decoded, IngestAck};
+use crate::pipeline::{Append, Committed, Decoded, IngestAck, NotCommitted};
 use crate::RuntimeConfig;
 
 /// Bodies a batch holds before it is written whatever its row count: writing copies them (into
@@ -126,7 +126,7 @@ impl TenantWriter {
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(5));
                     }
-                    Err(e) => return Err(format!("ledger write failed at shutdown: {e}")),
+                    Err(e) => return Err(NotCommitted::GivenUp(e.to_string())),
                 }
             }
         };
