@@ -198,7 +198,7 @@ async fn lease_rounds_share_hand_over_and_take_over_dead_replicas() {
     let mut ids = Vec::new();
     for i in 0..10 {
         let q = store.add_queue(account.id, &format!("https://sqs.us-east-1.amazonaws.com/123456789012/l-{i}"), "us-east-1").await.unwrap();
-        ids.push(q.id);
+        ids.push(ams_store::QueueId(q.id));
     }
     let ttl = Duration::from_secs(20);
     let a = store.lease_queues("a", &ids, ttl).await.unwrap();
@@ -251,8 +251,9 @@ async fn lease_rounds_share_hand_over_and_take_over_dead_replicas() {
     // Queues no longer active: their leases are dropped.
     let a = store.lease_queues("a", &ids[..4], ttl).await.unwrap();
     assert!(a.len() <= 4 && a.iter().all(|q| ids[..4].contains(q)), "{a:?}");
+    let first_four: Vec<uuid::Uuid> = ids[..4].iter().map(|q| q.0).collect();
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM control.queue_leases WHERE owner = 'a' AND NOT (queue_id = ANY($1))")
-        .bind(&ids[..4])
+        .bind(&first_four)
         .fetch_one(store.pool())
         .await
         .unwrap();

@@ -25,12 +25,12 @@ impl Aws {
     }
 
     /// Credentials for an account: AssumeRole when it has a role, else the platform's own.
-    pub async fn account(&self, role_arn: Option<&str>, external_id: &str, account_id: uuid::Uuid) -> AccountAws {
+    pub async fn account(&self, role_arn: Option<&str>, external_id: &str, account_id: ams_store::AccountId) -> AccountAws {
         let credentials = match role_arn {
             Some(arn) => {
                 let mut builder = AssumeRoleProvider::builder(arn)
                     // Visible in the brand's CloudTrail: which platform account assumed the role.
-                    .session_name(format!("ams-hub-{}", &account_id.simple().to_string()[..12]))
+                    .session_name(format!("ams-hub-{}", &account_id.0.simple().to_string()[..12]))
                     .external_id(external_id)
                     .configure(&self.base);
                 if self.base.region().is_none() {

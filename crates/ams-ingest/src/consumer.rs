@@ -161,7 +161,7 @@ async fn backlog(shared: Rc<Shared>, mut stop: watch::Receiver<bool>) {
     let every = Duration::from_secs(shared.config.queue_attributes_secs);
     // Spread the first polls over the interval: a thousand consumers starting together must not
     // all call GetQueueAttributes at once (a burst of requests and memory).
-    let offset = (shared.queue.queue_id.as_u128() % every.as_millis().max(1)) as u64;
+    let offset = (shared.queue.queue_id.0.as_u128() % every.as_millis().max(1)) as u64;
     tokio::select! {
         _ = tokio::time::sleep(Duration::from_millis(offset)) => {}
         _ = stop.changed() => return,

@@ -96,11 +96,11 @@ impl Harness {
         let url = "https://sqs.us-east-1.amazonaws.com/123456789012/ams";
         let slug = TenantSlug::parse("acme").unwrap();
         let ctx = Arc::new(QueueContext {
-            queue_id: Uuid::new_v4(),
+            queue_id: ams_store::QueueId(Uuid::new_v4()),
             queue_url: url.into(),
             tenant: "acme".into(),
             region: "us-east-1".into(),
-            account_id: Uuid::new_v4(),
+            account_id: ams_store::AccountId(Uuid::new_v4()),
             schema: TenantSchema::of(&slug),
             aws: crate::AccountAws::offline(),
         });

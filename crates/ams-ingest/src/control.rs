@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ams_store::control::registry::{ActiveQueue, ConsumerStateRow};
-use ams_store::{Store, StoreError};
+use ams_store::{QueueId, Store, StoreError};
 use futures_util::future::LocalBoxFuture;
-use uuid::Uuid;
 
 use crate::aws::{AccountAws, Aws};
 use crate::pipeline::QueueContext;
@@ -20,8 +19,8 @@ pub trait Control {
     /// Every queue of an active account of an active tenant.
     fn active_queues(&self) -> LocalBoxFuture<'_, Result<Vec<ActiveQueue>, StoreError>>;
     /// One lease round (ams_store's leases.rs): the queues this replica consumes now.
-    fn lease_queues<'a>(&'a self, replica: &'a str, active: &'a [Uuid], ttl: Duration)
-        -> LocalBoxFuture<'a, Result<HashSet<Uuid>, StoreError>>;
+    fn lease_queues<'a>(&'a self, replica: &'a str, active: &'a [QueueId], ttl: Duration)
+        -> LocalBoxFuture<'a, Result<HashSet<QueueId>, StoreError>>;
     fn save_consumer_states<'a>(&'a self, rows: &'a [ConsumerStateRow]) -> LocalBoxFuture<'a, Result<(), StoreError>>;
     fn release_leases<'a>(&'a self, replica: &'a str) -> LocalBoxFuture<'a, Result<(), StoreError>>;
 }
@@ -31,8 +30,8 @@ impl Control for Store {
         Box::pin(Store::active_queues(self))
     }
 
-    fn lease_queues<'a>(&'a self, replica: &'a str, active: &'a [Uuid], ttl: Duration)
-        -> LocalBoxFuture<'a, Result<HashSet<Uuid>, StoreError>> {
+    fn lease_queues<'a>(&'a self, replica: &'a str, active: &'a [QueueId], ttl: Duration)
+        -> LocalBoxFuture<'a, Result<HashSet<QueueId>, StoreError>> {
         Box::pin(Store::lease_queues(self, replica, active, ttl))
     }
 

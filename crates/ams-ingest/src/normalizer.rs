@@ -52,7 +52,7 @@ impl Handler<Ingest> for Normalizer {
 
     fn handle(&mut self, msg: Ingest, _ctx: &mut Context<Self>) {
         let q = msg.queue.clone();
-        let provenance = Provenance::now(Some(q.account_id));
+        let provenance = Provenance::now(Some(q.account_id.0));
         // Nearly every message holds one record, and a Record is ~1.1 KB: growing the vector
         // by doubling copied them over and over (docs/performance.md, Runtime).
         let mut messages = Vec::with_capacity(msg.messages.len());
@@ -127,7 +127,7 @@ enum Confirmation {
 
 /// Confirms an Amazon subscription, or refuses; records the outcome.
 async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &SubscriptionConfirmation) -> Confirmation {
-    let provenance = Provenance::now(Some(q.account_id));
+    let provenance = Provenance::now(Some(q.account_id.0));
     let (status, dataset, error, refused) = match confirmable(&c.topic_arn, c.subscribe_url.as_deref()) {
         Ok((dataset, realm)) => {
             let sns = q.aws.sns(realm.region());

@@ -12,21 +12,20 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use ams_model::{DatasetId, Record};
-use ams_store::{Origin, QuarantineEntry, TenantSchema};
+use ams_store::{AccountId, Origin, QuarantineEntry, QueueId, TenantSchema};
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 use crate::aws::AccountAws;
 
 /// What a consumer knows about its queue, shared with the messages it sends.
 pub struct QueueContext {
-    pub queue_id: Uuid,
+    pub queue_id: QueueId,
     /// Shared by the messages' origins (their quarantine source).
     pub queue_url: Arc<str>,
     /// The tenant's slug: whose share of the memory budget the messages count against.
     pub tenant: Arc<str>,
     pub region: String,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub schema: TenantSchema,
     pub aws: AccountAws,
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
+use ams_store::{AccountId, QueueId};
 
 use crate::queue::FailureKind;
 
@@ -67,7 +67,7 @@ impl Counters {
 #[derive(Debug, Clone)]
 pub struct ConsumerReport {
     pub tenant: String,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub queue_url: String,
     pub row: ams_store::control::registry::ConsumerStateRow,
     /// Seconds the oldest message of the last non-empty receive had waited in the queue.
@@ -77,10 +77,10 @@ pub struct ConsumerReport {
 /// Everything known about one consumer.
 #[derive(Debug)]
 pub struct ConsumerStatus {
-    pub queue_id: Uuid,
+    pub queue_id: QueueId,
     pub queue_url: String,
     pub tenant: String,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub state: Mutex<(ConsumerState, Option<ConsumerFailure>)>,
     pub restarts: AtomicI64,
     pub counters: Arc<Counters>,

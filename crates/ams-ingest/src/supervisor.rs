@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use ams_store::control::registry::{ActiveQueue, ConsumerStateRow};
-use ams_store::{Store, TenantSchema, TenantSlug};
+use ams_store::{QueueId, Store, TenantSchema, TenantSlug};
 use tokio::sync::oneshot;
 // tokio's clock: the unit tests run the supervisor on paused time.
 use tokio::time::Instant;
@@ -34,7 +34,7 @@ const DEGRADED_AFTER: u32 = 3;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ConsumerExited {
-    pub queue_id: Uuid,
+    pub queue_id: QueueId,
     pub error: Option<ConsumerFailure>,
 }
 
@@ -67,7 +67,7 @@ pub struct Supervisor {
     connector: Rc<dyn Connector>,
     config: RuntimeConfig,
     normalizer: Recipient<Ingest>,
-    entries: HashMap<Uuid, Entry>,
+    entries: HashMap<QueueId, Entry>,
     shutting_down: bool,
     /// Shared with the writers: at shutdown they stop retrying failed writes.
     shutdown: crate::shutdown::ShutdownSignal,
@@ -167,7 +167,7 @@ impl Supervisor {
         let mine = async move {
             let queues = store.active_queues().await?;
             let read = started.elapsed();
-            let ids: Vec<Uuid> = queues.iter().map(|q| q.queue_id).collect();
+            let ids: Vec<QueueId> = queues.iter().map(|q| q.queue_id).collect();
             let leased = store.lease_queues(&replica, &ids, ttl).await?;
             crate::metrics::metrics().reconcile_round(read, started.elapsed() - read);
             Ok::<_, ams_store::StoreError>(queues.into_iter().filter(|q| leased.contains(&q.queue_id)).collect())
@@ -199,7 +199,7 @@ impl Supervisor {
         if self.shutting_down {
             return;
         }
-        let wanted: HashSet<Uuid> = queues.iter().map(|q| q.queue_id).collect();
+        let wanted: HashSet<QueueId> = queues.iter().map(|q| q.queue_id).collect();
         for q in queues {
             let entry = self.entries.entry(q.queue_id).or_insert_with(|| Entry {
                 status: Arc::new(ConsumerStatus {
@@ -246,7 +246,7 @@ impl Supervisor {
         }
     }
 
-    fn start_consumer(&mut self, id: Uuid, ctx: &mut Context<Self>) {
+    fn start_consumer(&mut self, id: QueueId, ctx: &mut Context<Self>) {
         let Some(e) = self.entries.get(&id) else { return };
         let q = e.queue.clone();
         let status = e.status.clone();

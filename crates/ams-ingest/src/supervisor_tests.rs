@@ -39,7 +39,7 @@ impl Control for FakeControl {
         Box::pin(async move { Ok(queues) })
     }
 
-    fn lease_queues<'a>(&'a self, _: &'a str, active: &'a [Uuid], _: Duration) -> LocalBoxFuture<'a, Result<HashSet<Uuid>, StoreError>> {
+    fn lease_queues<'a>(&'a self, _: &'a str, active: &'a [ams_store::QueueId], _: Duration) -> LocalBoxFuture<'a, Result<HashSet<ams_store::QueueId>, StoreError>> {
         Box::pin(async move { Ok(active.iter().copied().collect()) })
     }
 
@@ -90,10 +90,10 @@ impl Handler<Ingest> for Committer {
 
 fn active(name: &str) -> ActiveQueue {
     ActiveQueue {
-        queue_id: Uuid::new_v4(),
+        queue_id: ams_store::QueueId(Uuid::new_v4()),
         queue_url: format!("https://sqs.us-east-1.amazonaws.com/123456789012/{name}"),
         region: "us-east-1".into(),
-        account_id: Uuid::new_v4(),
+        account_id: ams_store::AccountId(Uuid::new_v4()),
         aws_role_arn: None,
         external_id: "ext".into(),
         tenant_slug: "acme".into(),

@@ -9,6 +9,7 @@
 
 pub mod control;
 mod error;
+mod ids;
 pub mod ledger;
 mod quarantine;
 mod store;
@@ -16,6 +17,7 @@ pub mod tenant;
 
 pub use control::scope::{random_secret, AccountScope, KeyHolder, KeyScope, NewApiKey, QueueState, TenantScope};
 pub use error::StoreError;
+pub use ids::{AccountId, QueueId};
 pub use quarantine::{QuarantinedBody, Replayed, PREVIEW_CHARS};
 pub use ledger::{
     DatasetCounts, Isolated, LedgerBatch, LedgerWriter, Origin, Provenance, QuarantineEntry, WriteSummary,

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::{Store, StoreError};
+use crate::{QueueId, Store, StoreError};
 
 /// A lease `l` is live: being handed over and not yet expired, or held by a live replica.
 /// Never NULL (`NOT` of a NULL would be NULL, and a dead lease never claimable).
@@ -34,7 +34,8 @@ const LIVE: &str = "((l.expires_at IS NOT NULL AND l.expires_at > now()) OR (l.e
 impl Store {
     /// Runs one lease round for `replica` over the `active` queues; returns the queues this
     /// replica should consume now.
-    pub async fn lease_queues(&self, replica: &str, active: &[Uuid], ttl: Duration) -> Result<HashSet<Uuid>, StoreError> {
+    pub async fn lease_queues(&self, replica: &str, active: &[QueueId], ttl: Duration) -> Result<HashSet<QueueId>, StoreError> {
+        let active: Vec<Uuid> = active.iter().map(|q| q.0).collect();
         let ttl_secs = ttl.as_secs_f64();
         // Replicas from before `leases_until` renew their leases row by row: counted by heartbeat.
         let live: i64 = sqlx::query_scalar(
@@ -103,13 +104,13 @@ impl Store {
                  RETURNING queue_id"
             ))
             .bind(replica)
-            .bind(active)
+            .bind(&active)
             .bind(room as i64)
             .fetch_all(self.pool())
             .await?;
             mine.extend(claimed);
         }
-        Ok(mine)
+        Ok(mine.into_iter().map(QueueId).collect())
     }
 
     /// A replica shutting down hands its queues over at once, instead of after `ttl`.

@@ -7,15 +7,15 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, FromQueryResult, Statement};
 use uuid::Uuid;
 
 use super::{account, queue, subscription};
-use crate::{Store, StoreError, TenantSlug};
+use crate::{AccountId, QueueId, Store, StoreError, TenantSlug};
 
 /// A queue the runtime should consume, with what it needs to reach it.
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct ActiveQueue {
-    pub queue_id: Uuid,
+    pub queue_id: QueueId,
     pub queue_url: String,
     pub region: String,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub aws_role_arn: Option<String>,
     /// A secret: never log it.
     pub external_id: String,
@@ -90,6 +90,7 @@ impl Store {
     /// updated when the message is seen again (redelivery, retry).
     pub async fn record_confirmation(&self, c: &ConfirmationRecord<'_>) -> Result<(), StoreError> {
         let ConfirmationRecord { account_id, queue_id, message_id, topic_arn, dataset_id, marketplace_id, status, error } = *c;
+        let (account_id, queue_id) = (account_id.map(|a| a.0), queue_id.map(|q| q.0));
         let now = Utc::now();
         let updated = sqlx::query(
             "UPDATE subscriptions SET status = $3, last_error = $4, dataset_id = $5, marketplace_id = $6,
@@ -130,8 +131,8 @@ impl Store {
 /// What became of one subscription confirmation (`control.subscriptions`).
 #[derive(Debug, Clone, Copy)]
 pub struct ConfirmationRecord<'a> {
-    pub account_id: Option<Uuid>,
-    pub queue_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
+    pub queue_id: Option<QueueId>,
     /// The SQS message it came in.
     pub message_id: &'a str,
     pub topic_arn: &'a str,
@@ -145,7 +146,7 @@ pub struct ConfirmationRecord<'a> {
 /// A consumer's state as the supervisor last saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerStateRow {
-    pub queue_id: Uuid,
+    pub queue_id: QueueId,
     pub state: String,
     pub last_error: Option<String>,
     /// What kind of failure `last_error` is (credentials, queue_missing, throttled, network,
@@ -191,7 +192,7 @@ impl Store {
                  approximate_updated_at = excluded.approximate_updated_at, failure_kind = excluded.failure_kind,
                  updated_at = now()",
         )
-        .bind(rows.iter().map(|r| r.queue_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.queue_id.0).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.last_error.clone()).collect::<Vec<_>>())
         .bind(col(|r| r.messages_received))
