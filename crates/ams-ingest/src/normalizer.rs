@@ -142,7 +142,7 @@ async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &Subscripti
     // A marketplace id is readable from Amazon's topic names (…-<dataset>-<marketplace>-…).
     let marketplace = dataset.and_then(|d| {
         let name = c.topic_arn.rsplit(':').next()?;
-        let after = name.split(&format!("-{}-", d.as_str())).nth(1)?;
+        let after = name.split(&format!("-{d}-")).nth(1)?;
         Some(after.split('-').next()?.to_owned())
     });
     let record = ConfirmationRecord {
@@ -150,7 +150,7 @@ async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &Subscripti
         queue_id: Some(q.queue_id),
         message_id: &m.message_id,
         topic_arn: &c.topic_arn,
-        dataset_id: dataset.map(|d| d.as_str()),
+        dataset_id: dataset,
         marketplace_id: marketplace.as_deref(),
         status,
         error: error.as_deref(),
