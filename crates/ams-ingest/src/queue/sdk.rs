@@ -1,7 +1,7 @@
 //! The queue through `aws-sdk-sqs` (`AMS_HUB_SQS_CLIENT=sdk`): the SDK's own retry (standard
 //! mode), endpoint resolution (FIPS and dual-stack through the standard AWS settings) and
-//! credential handling. Each attempt is bounded like the thin client's (the long poll's wait
-//! plus a margin), so a dead connection cannot hold a consumer for ever.
+//! credential handling. Each attempt is bounded (a receive by SQS's longest long poll plus a
+//! margin, any other call by the margin), so a dead connection cannot hold a consumer for ever.
 
 use std::time::Duration;
 
@@ -16,22 +16,25 @@ use futures_util::future::BoxFuture;
 use super::{Attributes, Backlog, KeepTrying, Message, Queue, SqsError};
 
 pub struct SdkQueue {
-    client: aws_sdk_sqs::Client,
-    /// Added to a call's own time (the long poll's wait) for its attempt timeout.
-    margin: Duration,
+    /// For ReceiveMessage: an attempt may take SQS's longest long poll (20 s) plus the margin.
+    receive: aws_sdk_sqs::Client,
+    /// For every other call: the margin alone.
+    calls: aws_sdk_sqs::Client,
 }
 
 impl SdkQueue {
+    /// Two clients from one configuration (they share its connection pool and credentials),
+    /// each with its attempt timeout set once, not rebuilt per call.
     pub fn new(client: aws_sdk_sqs::Client) -> SdkQueue {
-        SdkQueue { client, margin: crate::sqs_retry::RetryPolicy::default().request_margin }
-    }
-
-    fn attempt_timeout(&self, wait: Duration) -> aws_sdk_sqs::config::Builder {
-        let timeouts = aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
-            .operation_attempt_timeout(wait + self.margin)
-            .connect_timeout(self.margin)
-            .build();
-        self.client.config().to_builder().timeout_config(timeouts)
+        let margin = crate::sqs_retry::RetryPolicy::default().request_margin;
+        let with_timeout = |attempt: Duration| {
+            let timeouts = aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(attempt)
+                .connect_timeout(margin)
+                .build();
+            aws_sdk_sqs::Client::from_conf(client.config().to_builder().timeout_config(timeouts).build())
+        };
+        SdkQueue { receive: with_timeout(Duration::from_secs(20) + margin), calls: with_timeout(margin) }
     }
 }
 
@@ -88,7 +91,7 @@ impl Queue for SdkQueue {
     ) -> BoxFuture<'a, Result<Vec<Message>, SqsError>> {
         Box::pin(async move {
             let out = self
-                .client
+                .receive
                 .receive_message()
                 .queue_url(queue_url)
                 .max_number_of_messages(max)
@@ -96,8 +99,6 @@ impl Queue for SdkQueue {
                 .visibility_timeout(visibility_secs)
                 .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                .customize()
-                .config_override(self.attempt_timeout(Duration::from_secs(wait_seconds.max(0) as u64)))
                 .send()
                 .await
                 .map_err(|e| error("ReceiveMessage", e))?;
@@ -132,12 +133,10 @@ impl Queue for SdkQueue {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| SqsError::Transport(format!("DeleteMessageBatch: {e}")))?;
             let out = self
-                .client
+                .calls
                 .delete_message_batch()
                 .queue_url(queue_url)
                 .set_entries(Some(entries))
-                .customize()
-                .config_override(self.attempt_timeout(Duration::ZERO))
                 .send()
                 .await
                 .map_err(|e| error("DeleteMessageBatch", e))?;
@@ -165,12 +164,10 @@ impl Queue for SdkQueue {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| SqsError::Transport(format!("ChangeMessageVisibilityBatch: {e}")))?;
             let out = self
-                .client
+                .calls
                 .change_message_visibility_batch()
                 .queue_url(queue_url)
                 .set_entries(Some(entries))
-                .customize()
-                .config_override(self.attempt_timeout(Duration::ZERO))
                 .send()
                 .await
                 .map_err(|e| error("ChangeMessageVisibilityBatch", e))?;
@@ -181,7 +178,7 @@ impl Queue for SdkQueue {
     fn backlog<'a>(&'a self, queue_url: &'a str) -> BoxFuture<'a, Result<Backlog, SqsError>> {
         Box::pin(async move {
             let out = self
-                .client
+                .calls
                 .get_queue_attributes()
                 .queue_url(queue_url)
                 .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
