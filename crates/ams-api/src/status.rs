@@ -37,9 +37,9 @@ pub struct QueueStatus {
     /// signature refused), `queue_missing`, `throttled`, `network`, `database` or `other`.
     pub failure_kind: Option<String>,
     pub last_receive_at: Option<DateTime<Utc>>,
-    /// Counters since the consumer (re)started. They count deliveries: SQS delivers at least
-    /// once, so a message delivered twice counts twice (the ledger and the quarantine keep it
-    /// once).
+    /// Counters since this process began consuming the queue (a restart after a failure keeps
+    /// them). They count deliveries: SQS delivers at least once, so a message delivered twice
+    /// counts twice (the ledger and the quarantine keep it once).
     pub messages_received: i64,
     pub messages_committed: i64,
     /// Deliveries that ended in quarantine (see `messages_received` on redeliveries).
