@@ -8,7 +8,7 @@ use ams_model::DELTA_SPECS;
 use ams_store::{LedgerBatch, LedgerWriter, Provenance, QuarantineEntry, Store, TenantSchema, TenantSlug};
 use ams_tests::api::{serve_with_api, Api, ADMIN_TOKEN};
 use ams_tests::aws::{self, Moto};
-use ams_tests::check::{assert_exact, bodies, delta_count, wait_until};
+use ams_tests::check::{assert_exact, assert_exact_for, bodies, delta_count, wait_until};
 use ams_tests::gen;
 use ams_tests::TestDb;
 use rand::rngs::StdRng;
@@ -675,4 +675,66 @@ async fn metrics_have_their_own_port_and_failed_authentication_is_limited() {
     assert_eq!(s, 429);
     api.ok("GET", "/v1/tenants", ADMIN, None, 200);
     assert!(serve.log_text().contains("too many failed authentications"));
+}
+
+/// A tenant schema as an older ams-hub (tenant schema v1, 13 datasets) left it: the tables of
+/// later datasets dropped, their migrations forgotten.
+async fn downgrade_to_v1(store: &Store, schema: &TenantSchema) {
+    for d in ams_model::DatasetId::ALL.into_iter().filter(|d| d.info().since_schema > 1) {
+        for suffix in ["", "_hourly", "_history"] {
+            sqlx::query(&format!("DROP TABLE IF EXISTS {schema}.{}{suffix} CASCADE", d.table()))
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+    }
+    sqlx::query(&format!("DELETE FROM {schema}.schema_migrations WHERE version > 1")).execute(store.pool()).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_adsp_body_quarantined_by_an_older_schema_lands_on_replay_after_the_upgrade() {
+    let db = TestDb::new();
+    let store = db.store().await;
+    let schema = ams_tests::tenant(&store, "legacy").await;
+    downgrade_to_v1(&store, &schema).await;
+    // What the older build did with an adsp-traffic message: `unknown_dataset`.
+    let spec = ams_model::DatasetId::AdspTraffic.delta_spec().unwrap();
+    let record = gen::delta(&mut StdRng::seed_from_u64(3), spec, 0, "dsp-before-upgrade".into());
+    let mut batch = LedgerBatch::new();
+    batch.quarantine(QuarantineEntry {
+        body: gen::envelope(&record.json),
+        reason_code: ams_model::QuarantineReason::UnknownDataset,
+        reason: "unknown dataset \"adsp-traffic\"".into(),
+        source: "https://sqs.us-east-1.amazonaws.com/123456789012/ams".into(),
+        message_id: Some("m-1".into()),
+        provenance: Provenance::now(None),
+    });
+    LedgerWriter::new(&store).write(&schema, &batch).await.unwrap();
+    let exists = |t: String| {
+        let store = store.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL").bind(t).fetch_one(store.pool()).await.unwrap()
+        }
+    };
+    assert!(!exists(format!("{schema}.amzn_stream_adsp_traffic_hourly")).await);
+
+    // The upgrade: starting the new build migrates every tenant schema in place.
+    let moto = Moto::start();
+    let (_serve, api) = serve_with_api(&db, &moto.url, &[]);
+    assert!(exists(format!("{schema}.amzn_stream_adsp_traffic_hourly")).await);
+    let version: i32 = sqlx::query_scalar(&format!("SELECT max(version) FROM {schema}.schema_migrations"))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(version, migration::tenant::latest_version());
+    let key = api.ok("POST", "/v1/tenants/legacy/api-keys", ADMIN, Some(&json!({"name": "ops", "scope": "write"})), 201);
+    let t = key["token"].as_str();
+    let page = api.ok("GET", "/v1/tenants/legacy/quarantine", t, None, 200);
+    assert_eq!(page["items"][0]["reason_code"], "unknown_dataset");
+    let id = page["items"][0]["id"].as_i64().unwrap();
+    let r = api.ok("POST", &format!("/v1/tenants/legacy/quarantine/{id}/replay"), t, None, 200);
+    assert_eq!((r["records"].as_u64(), r["inserted"].as_u64()), (Some(1), Some(1)), "{r}");
+    assert_exact_for(&store, &schema, &[record], spec).await;
+    let empty = api.ok("GET", "/v1/tenants/legacy/quarantine", t, None, 200);
+    assert_eq!(empty["items"], json!([]));
 }

@@ -191,6 +191,8 @@ fn entity_json(dataset: &str, id_field: &str, id: &str, marketplace: &str, versi
     serde_json::json!({
         "dataset_id": dataset, "advertiser_id": "A1", "marketplace_id": marketplace,
         id_field: id, "version": version, "state": format!("S{version}"), "someNewField": {"v": version},
+        // What makes a DSP ad group target record (an unknown field to the other entities).
+        "deviceTargets": [{"deviceType": "MOBILE", "v": version}],
     })
     .to_string()
 }
@@ -201,7 +203,18 @@ async fn entities_keep_the_highest_version_whatever_the_order() {
     let store = db.store().await;
     let schema = tenant(&store, "entities").await;
     let mut rng = StdRng::seed_from_u64(42);
-    let id_fields = [("campaigns", "campaignId"), ("adgroups", "adGroupId"), ("ads", "adId"), ("targets", "targetId")];
+    let id_fields = [
+        ("campaigns", "campaignId"),
+        ("adgroups", "adGroupId"),
+        ("ads", "adId"),
+        ("targets", "targetId"),
+        ("adsp-campaigns", "campaignId"),
+        ("adsp-campaign-flights", "flightId"),
+        // Amazon spells these `adgroupId` and `adGroupId`: each body picks one (below).
+        ("adsp-adgroups", "adgroupId"),
+        ("adsp-adgroup-targets", "adgroupId"),
+    ];
+    assert_eq!(id_fields.len(), ENTITY_SPECS.len());
     let mut bodies = Vec::new();
     let mut expected = Vec::new(); // (table, id column, marketplace, id, max version, versions)
     for (spec, (dataset, field)) in ENTITY_SPECS.iter().zip(id_fields) {
@@ -212,11 +225,12 @@ async fn entities_keep_the_highest_version_whatever_the_order() {
                 let versions: Vec<i64> = (1..=rng.gen_range(1..8)).collect();
                 for v in &versions {
                     for _ in 0..rng.gen_range(1..=2) {
-                        let j = entity_json(dataset, field, &id, marketplace, *v);
+                        let f = if dataset.starts_with("adsp-adgroup") && rng.gen_bool(0.5) { "adGroupId" } else { field };
+                        let j = entity_json(dataset, f, &id, marketplace, *v);
                         bodies.push(if rng.gen_bool(0.5) { gen::envelope(&j) } else { j });
                     }
                 }
-                expected.push((spec.dataset.table(), spec.id_column, marketplace, id, *versions.last().unwrap(), versions.len()));
+                expected.push((spec.dataset.table(), spec.id_column(), marketplace, id, *versions.last().unwrap(), versions.len()));
             }
         }
     }
@@ -226,7 +240,7 @@ async fn entities_keep_the_highest_version_whatever_the_order() {
     assert_eq!(again.inserted(), 0);
     for (table, id_col, marketplace, id, max, n) in expected {
         let row = sqlx::query(&format!(
-            "SELECT version, state, payload->'someNewField'->>'v' FROM {schema}.{table} WHERE marketplace_id = $1 AND {id_col} = $2"
+            "SELECT version, payload->>'state', payload->'someNewField'->>'v' FROM {schema}.{table} WHERE marketplace_id = $1 AND {id_col} = $2"
         ))
         .bind(marketplace)
         .bind(&id)
@@ -349,8 +363,13 @@ async fn provisioning_is_idempotent_and_migrate_upgrades_every_tenant() {
             .fetch_one(store.pool())
             .await
             .unwrap();
-        // 8 deltas + 8 rollups + 4 entities + 4 histories + 2 budget + quarantine + schema_migrations
-        assert_eq!(tables, 28, "{s}");
+        // Per dataset: deltas 2 (+ rollup), entities 2 (+ history), budget usage 2 (+ current),
+        // snapshots 3 (+ history, + view); then quarantine and schema_migrations.
+        let per_dataset: i64 = ams_model::DatasetId::ALL
+            .iter()
+            .map(|d| if d.kind() == ams_model::DatasetKind::Snapshot { 3 } else { 2 })
+            .sum();
+        assert_eq!(tables, per_dataset + 2, "{s}");
         let v: i32 = sqlx::query_scalar(&format!("SELECT max(version) FROM {s}.schema_migrations"))
             .fetch_one(store.pool())
             .await

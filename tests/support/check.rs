@@ -39,7 +39,11 @@ pub async fn delta_count(store: &Store, schema: &TenantSchema) -> i64 {
 
 /// Rollup sums equal the truth computed from the generated records.
 pub async fn assert_exact(store: &Store, schema: &TenantSchema, records: &[GenDelta]) {
-    let spec = DELTA_SPECS[0];
+    assert_exact_for(store, schema, records, DELTA_SPECS[0]).await
+}
+
+/// [`assert_exact`] for the records of any delta dataset.
+pub async fn assert_exact_for(store: &Store, schema: &TenantSchema, records: &[GenDelta], spec: &ams_model::DeltaSpec) {
     let expected = gen::expected_sums(records.iter());
     let metrics: Vec<String> = spec.metrics.iter().map(|m| format!("{m}::text")).collect();
     let rows: Vec<sqlx::postgres::PgRow> = sqlx::query(&format!(
@@ -59,8 +63,12 @@ pub async fn assert_exact(store: &Store, schema: &TenantSchema, records: &[GenDe
             (r.get::<String, _>(0), (vals, r.get::<i64, _>(1)))
         })
         .collect();
-    assert_eq!(got, expected, "{schema}: rollup differs from the truth");
-    assert_eq!(delta_count(store, schema).await, records.len() as i64);
+    assert_eq!(got, expected, "{schema}: {} rollup differs from the truth", spec.dataset);
+    let deltas: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {schema}.{}", spec.dataset.table()))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(deltas, records.len() as i64);
 }
 
 /// A counter of the consumer of `queue_url` as the runtime last saved it

@@ -1,4 +1,5 @@
-//! The eight hourly delta datasets (sp/sd/sb traffic, conversion, clickstream, rich media).
+//! The hourly delta datasets: the eight sponsored-ads ones here (sp/sd/sb traffic,
+//! conversion, clickstream, rich media), the four Amazon DSP ones in `adsp_delta.rs`.
 //!
 //! Every record is an increment for (natural key, hour). Corrections arrive as new records with
 //! a new `idempotency_id`, possibly negative. The natural key is every dimension except
@@ -30,7 +31,7 @@ pub trait DeltaRecord: Columns {
 }
 
 /// Renders `-07:00` without allocating.
-fn offset_text<'b>(tw: &TimeWindow, buf: &'b mut [u8; 6]) -> &'b str {
+pub(crate) fn offset_text<'b>(tw: &TimeWindow, buf: &'b mut [u8; 6]) -> &'b str {
     let secs = tw.0.offset().local_minus_utc();
     let (sign, secs) = if secs < 0 { (b'-', -secs) } else { (b'+', secs) };
     let (h, m) = (secs / 3600, (secs % 3600) / 60);
@@ -38,13 +39,15 @@ fn offset_text<'b>(tw: &TimeWindow, buf: &'b mut [u8; 6]) -> &'b str {
     std::str::from_utf8(buf).expect("ascii")
 }
 
+/// Generates a delta record type from its field lists. `longs` may name an alias spelling
+/// after `|` (a key Amazon's own sample spells differently from its schema table).
 macro_rules! delta_dataset {
     (
         $(#[$doc:meta])*
         $name:ident = $dataset:ident {
             dims: [$($dim:ident),* $(,)?],
             attrs: [$($attr:ident),* $(,)?],
-            longs: [$($long:ident),* $(,)?],
+            longs: [$($long:ident $(| $alias:literal)?),* $(,)?],
             decimals: [$($dec:ident),* $(,)?] $(,)?
         }
     ) => {
@@ -62,7 +65,7 @@ macro_rules! delta_dataset {
             pub time_window_start: TimeWindow,
             $( #[serde(default, deserialize_with = "values::opt_id")] pub $dim: Option<String>, )*
             $( #[serde(default, deserialize_with = "values::opt_id")] pub $attr: Option<String>, )*
-            $( #[serde(default, deserialize_with = "values::opt_long")] pub $long: Option<i64>, )*
+            $( #[serde(default, deserialize_with = "values::opt_long" $(, alias = $alias)?)] pub $long: Option<i64>, )*
             $( #[serde(default, deserialize_with = "values::opt_decimal")] pub $dec: Option<Decimal>, )*
             /// Which dataset the record says it belongs to (checked against the route taken).
             #[serde(alias = "dataSetId")]
@@ -116,6 +119,8 @@ macro_rules! delta_dataset {
         }
     };
 }
+
+pub(crate) use delta_dataset;
 
 delta_dataset! {
     /// `sp-traffic`: Sponsored Products clicks, impressions, cost per keyword/target and placement.
@@ -241,8 +246,8 @@ delta_dataset! {
     }
 }
 
-/// All eight delta datasets.
-pub const DELTA_SPECS: [&DeltaSpec; 8] = [
+/// All twelve delta datasets.
+pub const DELTA_SPECS: [&DeltaSpec; 12] = [
     SpTraffic::SPEC,
     SpConversion::SPEC,
     SdTraffic::SPEC,
@@ -251,6 +256,10 @@ pub const DELTA_SPECS: [&DeltaSpec; 8] = [
     SbConversion::SPEC,
     SbClickstream::SPEC,
     SbRichMedia::SPEC,
+    crate::AdspTraffic::SPEC,
+    crate::AdspConversion::SPEC,
+    crate::AdspClickstream::SPEC,
+    crate::AdspRichMedia::SPEC,
 ];
 
 impl DeltaSpec {

@@ -15,10 +15,11 @@ use crate::{values, DatasetId};
 #[derive(Debug)]
 pub struct EntitySpec {
     pub dataset: DatasetId,
-    /// The entity's id column (`campaign_id`, ...); the key is (`marketplace_id`, id).
-    pub id_column: &'static str,
-    /// Stored columns in [`Columns::write_columns`] order. Always starts with
-    /// `marketplace_id`, the id column, `version`; always ends with `payload`.
+    /// The key: `marketplace_id` and the entity's id column (`campaign_id`, ...), plus the
+    /// target type for DSP ad group targets.
+    pub key: &'static [&'static str],
+    /// Stored columns in [`Columns::write_columns`] order. Always starts with the key
+    /// columns and `version`; always ends with `payload`.
     pub columns: &'static [Column],
 }
 
@@ -27,6 +28,13 @@ pub trait EntityRecord: Columns {
     fn marketplace_id(&self) -> &str;
     fn id(&self) -> &str;
     fn version(&self) -> i64;
+}
+
+impl EntitySpec {
+    /// The entity's own id column (the key's second column).
+    pub fn id_column(&self) -> &'static str {
+        self.key[1]
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -39,7 +47,7 @@ pub struct Audit {
 }
 
 /// A JSON value kept as text: a string as its contents, anything else as JSON.
-fn text_of(v: &Option<Box<RawValue>>) -> Option<String> {
+pub(crate) fn text_of(v: &Option<Box<RawValue>>) -> Option<String> {
     let raw = v.as_deref()?.get();
     if raw == "null" {
         return None;
@@ -50,16 +58,17 @@ fn text_of(v: &Option<Box<RawValue>>) -> Option<String> {
     }
 }
 
-fn json_of(v: &Option<Box<RawValue>>) -> Option<&str> {
+pub(crate) fn json_of(v: &Option<Box<RawValue>>) -> Option<&str> {
     v.as_deref().map(RawValue::get).filter(|s| *s != "null")
 }
 
+/// The `EntityRecord` impl and spec of an entity keyed by (`marketplace_id`, its id).
 macro_rules! entity_common {
     ($name:ident, $id_field:ident, $dataset:ident, [$($c:expr),* $(,)?]) => {
         impl EntityRecord for $name {
             const SPEC: &'static EntitySpec = &EntitySpec {
                 dataset: DatasetId::$dataset,
-                id_column: stringify!($id_field),
+                key: &["marketplace_id", stringify!($id_field)],
                 columns: &[
                     req("marketplace_id", K::Text),
                     req(stringify!($id_field), K::Text),
@@ -78,6 +87,8 @@ macro_rules! entity_common {
     };
 }
 
+pub(crate) use entity_common;
+
 // Shared leading fields of every entity are written out in each struct (serde's `flatten`
 // would buffer the whole object and is several times slower).
 
@@ -89,7 +100,7 @@ pub struct Campaign {
     pub marketplace_id: String,
     #[serde(rename = "advertiser_id", default, deserialize_with = "values::opt_id")]
     pub advertiser_id: Option<String>,
-    #[serde(deserialize_with = "values::id")]
+    #[serde(deserialize_with = "values::key_id")]
     pub campaign_id: String,
     #[serde(deserialize_with = "values::long")]
     pub version: i64,
@@ -236,7 +247,7 @@ impl Columns for Campaign {
     }
 }
 
-fn write_audit_and_payload(s: &mut dyn ColumnSink, audit: Option<&Audit>, raw: &str) {
+pub(crate) fn write_audit_and_payload(s: &mut dyn ColumnSink, audit: Option<&Audit>, raw: &str) {
     s.timestamp(audit.and_then(|a| a.creation_date_time));
     s.timestamp(audit.and_then(|a| a.last_updated_date_time));
     s.json(Some(raw));
@@ -250,7 +261,7 @@ pub struct AdGroup {
     pub marketplace_id: String,
     #[serde(rename = "advertiser_id", default, deserialize_with = "values::opt_id")]
     pub advertiser_id: Option<String>,
-    #[serde(deserialize_with = "values::id")]
+    #[serde(deserialize_with = "values::key_id")]
     pub ad_group_id: String,
     #[serde(deserialize_with = "values::long")]
     pub version: i64,
@@ -321,7 +332,7 @@ pub struct Ad {
     pub marketplace_id: String,
     #[serde(rename = "advertiser_id", default, deserialize_with = "values::opt_id")]
     pub advertiser_id: Option<String>,
-    #[serde(deserialize_with = "values::id")]
+    #[serde(deserialize_with = "values::key_id")]
     pub ad_id: String,
     #[serde(deserialize_with = "values::long")]
     pub version: i64,
@@ -411,7 +422,7 @@ pub struct Target {
     pub marketplace_id: String,
     #[serde(rename = "advertiser_id", default, deserialize_with = "values::opt_id")]
     pub advertiser_id: Option<String>,
-    #[serde(deserialize_with = "values::id")]
+    #[serde(deserialize_with = "values::key_id")]
     pub target_id: String,
     #[serde(deserialize_with = "values::long")]
     pub version: i64,
@@ -537,6 +548,14 @@ impl Columns for Target {
     }
 }
 
-/// All four entity datasets.
-pub const ENTITY_SPECS: [&EntitySpec; 4] =
-    [Campaign::SPEC, AdGroup::SPEC, Ad::SPEC, Target::SPEC];
+/// All eight entity datasets (the four Amazon DSP ones are in `adsp_entity.rs`).
+pub const ENTITY_SPECS: [&EntitySpec; 8] = [
+    Campaign::SPEC,
+    AdGroup::SPEC,
+    Ad::SPEC,
+    Target::SPEC,
+    crate::AdspCampaign::SPEC,
+    crate::AdspCampaignFlight::SPEC,
+    crate::AdspAdGroup::SPEC,
+    crate::AdspAdGroupTarget::SPEC,
+];

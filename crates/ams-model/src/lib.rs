@@ -1,11 +1,13 @@
 //! Amazon Marketing Stream (AMS) as data: decode an SQS message body into typed records of the
-//! 13 datasets, with the columns each dataset stores and its natural key. No I/O happens here:
+//! 23 datasets, with the columns each dataset stores and its natural key. No I/O happens here:
 //! the store turns these records into rows, the runtime feeds bodies in.
 //!
 //! Semantics live in `docs/ams.md`; the short version: deltas are deduplicated on
 //! `idempotency_id` and then summed, entities keep their highest `version`, budget usage keeps
-//! the newest notification.
+//! the newest notification, recommendations keep their latest state.
 
+mod adsp_delta;
+mod adsp_entity;
 mod amazon;
 mod archive;
 mod body;
@@ -17,6 +19,7 @@ mod entity;
 mod error;
 pub mod json;
 mod marketplace;
+mod recommendation;
 mod record;
 pub mod storable;
 mod values;
@@ -27,7 +30,12 @@ pub use archive::{archive_bodies, ArchiveBodies, ArchiveChunk};
 pub use body::{decode_body, Body, SubscriptionConfirmation};
 pub use budget::BudgetUsage;
 pub use columns::{Column, ColumnKind, ColumnSink, Columns};
-pub use dataset::{DatasetId, DatasetKind};
+pub use adsp_delta::{AdspClickstream, AdspConversion, AdspRichMedia, AdspTraffic};
+pub use adsp_entity::{AdspAdGroup, AdspAdGroupTarget, AdspCampaign, AdspCampaignFlight, PAYLOAD_TRUNCATED};
+pub use dataset::{DatasetId, DatasetInfo, DatasetKind, DATASETS};
+pub use recommendation::{
+    CampaignRecommendation, SnapshotRecord, SnapshotSpec, SpBudgetRecommendation, SNAPSHOT_SPECS,
+};
 pub use delta::{
     DeltaRecord, DeltaSpec, SbClickstream, DELTA_SPECS, SbConversion, SbRichMedia, SbTraffic, SdConversion,
     SdTraffic, SpConversion, SpTraffic,
@@ -35,4 +43,4 @@ pub use delta::{
 pub use entity::{Ad, AdGroup, Campaign, EntityRecord, EntitySpec, Target, ENTITY_SPECS};
 pub use error::{DecodeError, QuarantineReason};
 pub use record::{columns_of, decode_record, Record};
-pub use values::TimeWindow;
+pub use values::{parse_date_or_instant, parse_instant, TimeWindow};

@@ -9,66 +9,83 @@ use serde::Deserialize;
 
 use crate::columns::{Column, ColumnSink, Columns};
 use crate::{
-    Ad, AdGroup, BudgetUsage, Campaign, DatasetId, DecodeError, SbClickstream, SbConversion,
-    SbRichMedia, SbTraffic, SdConversion, SdTraffic, SpConversion, SpTraffic, Target,
+    Ad, AdGroup, AdspAdGroup, AdspAdGroupTarget, AdspCampaign, AdspCampaignFlight, AdspClickstream,
+    AdspConversion, AdspRichMedia, AdspTraffic, BudgetUsage, Campaign, CampaignRecommendation,
+    DatasetId, DecodeError, SbClickstream, SbConversion, SbRichMedia, SbTraffic, SdConversion,
+    SdTraffic, SpBudgetRecommendation, SpConversion, SpTraffic, Target,
 };
 
-#[derive(Debug, Clone)]
-pub enum Record {
-    SpTraffic(SpTraffic),
-    SpConversion(SpConversion),
-    SdTraffic(SdTraffic),
-    SdConversion(SdConversion),
-    SbTraffic(SbTraffic),
-    SbConversion(SbConversion),
-    SbClickstream(SbClickstream),
-    SbRichMedia(SbRichMedia),
-    BudgetUsage(BudgetUsage),
-    Campaign(Campaign),
-    AdGroup(AdGroup),
-    Ad(Ad),
-    Target(Target),
-}
+/// The one list tying each [`DatasetId`] to its record type: the `Record` enum, its dispatch
+/// and the typed decode are generated from it, so a new dataset is one line here (plus its
+/// row in `DATASETS` and its type).
+macro_rules! records {
+    ($($variant:ident($ty:ty) = $dataset:ident),* $(,)?) => {
+        #[derive(Debug, Clone)]
+        pub enum Record {
+            $($variant($ty),)*
+        }
 
-macro_rules! each_record {
-    ($rec:expr, $r:ident => $body:expr) => {
-        match $rec {
-            Record::SpTraffic($r) => $body,
-            Record::SpConversion($r) => $body,
-            Record::SdTraffic($r) => $body,
-            Record::SdConversion($r) => $body,
-            Record::SbTraffic($r) => $body,
-            Record::SbConversion($r) => $body,
-            Record::SbClickstream($r) => $body,
-            Record::SbRichMedia($r) => $body,
-            Record::BudgetUsage($r) => $body,
-            Record::Campaign($r) => $body,
-            Record::AdGroup($r) => $body,
-            Record::Ad($r) => $body,
-            Record::Target($r) => $body,
+        macro_rules! each_record {
+            ($rec:expr, $r:ident => $body:expr) => {
+                match $rec {
+                    $(Record::$variant($r) => $body,)*
+                }
+            };
+        }
+
+        impl Record {
+            pub fn dataset(&self) -> DatasetId {
+                match self {
+                    $(Record::$variant(_) => DatasetId::$dataset,)*
+                }
+            }
+        }
+
+        fn typed_record(dataset: DatasetId, text: &str) -> Result<Record, DecodeError> {
+            fn typed<'t, T: Deserialize<'t>>(ds: DatasetId, text: &'t str) -> Result<T, DecodeError> {
+                serde_json::from_str(text).map_err(|e| DecodeError::from_record(ds, e))
+            }
+            Ok(match dataset {
+                $(DatasetId::$dataset => Record::$variant(typed(dataset, text)?),)*
+            })
+        }
+
+        /// The stored columns of a dataset, in [`Record::write_columns`] order.
+        pub fn columns_of(dataset: DatasetId) -> &'static [Column] {
+            match dataset {
+                $(DatasetId::$dataset => <$ty as Columns>::columns(),)*
+            }
         }
     };
 }
 
-impl Record {
-    pub fn dataset(&self) -> DatasetId {
-        match self {
-            Record::SpTraffic(_) => DatasetId::SpTraffic,
-            Record::SpConversion(_) => DatasetId::SpConversion,
-            Record::SdTraffic(_) => DatasetId::SdTraffic,
-            Record::SdConversion(_) => DatasetId::SdConversion,
-            Record::SbTraffic(_) => DatasetId::SbTraffic,
-            Record::SbConversion(_) => DatasetId::SbConversion,
-            Record::SbClickstream(_) => DatasetId::SbClickstream,
-            Record::SbRichMedia(_) => DatasetId::SbRichMedia,
-            Record::BudgetUsage(_) => DatasetId::BudgetUsage,
-            Record::Campaign(_) => DatasetId::Campaigns,
-            Record::AdGroup(_) => DatasetId::AdGroups,
-            Record::Ad(_) => DatasetId::Ads,
-            Record::Target(_) => DatasetId::Targets,
-        }
-    }
+records! {
+    SpTraffic(SpTraffic) = SpTraffic,
+    SpConversion(SpConversion) = SpConversion,
+    SdTraffic(SdTraffic) = SdTraffic,
+    SdConversion(SdConversion) = SdConversion,
+    SbTraffic(SbTraffic) = SbTraffic,
+    SbConversion(SbConversion) = SbConversion,
+    SbClickstream(SbClickstream) = SbClickstream,
+    SbRichMedia(SbRichMedia) = SbRichMedia,
+    BudgetUsage(BudgetUsage) = BudgetUsage,
+    Campaign(Campaign) = Campaigns,
+    AdGroup(AdGroup) = AdGroups,
+    Ad(Ad) = Ads,
+    Target(Target) = Targets,
+    AdspTraffic(AdspTraffic) = AdspTraffic,
+    AdspConversion(AdspConversion) = AdspConversion,
+    AdspClickstream(AdspClickstream) = AdspClickstream,
+    AdspRichMedia(AdspRichMedia) = AdspRichMedia,
+    AdspCampaign(AdspCampaign) = AdspCampaigns,
+    AdspCampaignFlight(AdspCampaignFlight) = AdspCampaignFlights,
+    AdspAdGroup(AdspAdGroup) = AdspAdGroups,
+    AdspAdGroupTarget(AdspAdGroupTarget) = AdspAdGroupTargets,
+    CampaignRecommendation(CampaignRecommendation) = CampaignRecommendations,
+    SpBudgetRecommendation(SpBudgetRecommendation) = SpBudgetRecommendations,
+}
 
+impl Record {
     /// The `dataset_id` the record carries.
     fn declared_dataset(&self) -> DatasetId {
         each_record!(self, r => r.dataset_id)
@@ -82,6 +99,11 @@ impl Record {
     /// The record's JSON exactly as received, unknown fields included.
     pub fn raw(&self) -> &str {
         each_record!(self, r => &r.raw)
+    }
+
+    /// Amazon truncated the record to fit SQS (`PAYLOAD_TRUNCATED`, DSP ad group targets).
+    pub fn payload_truncated(&self) -> bool {
+        matches!(self, Record::AdspAdGroupTarget(t) if t.payload_truncated())
     }
 }
 
@@ -154,27 +176,6 @@ pub(crate) fn scan_dataset_id(text: &str) -> Option<DatasetId> {
     rest[..rest.find('"')?].parse().ok()
 }
 
-fn typed_record(dataset: DatasetId, text: &str) -> Result<Record, DecodeError> {
-    fn typed<'t, T: Deserialize<'t>>(ds: DatasetId, text: &'t str) -> Result<T, DecodeError> {
-        serde_json::from_str(text).map_err(|e| DecodeError::from_record(ds, e))
-    }
-    Ok(match dataset {
-        DatasetId::SpTraffic => Record::SpTraffic(typed(dataset, text)?),
-        DatasetId::SpConversion => Record::SpConversion(typed(dataset, text)?),
-        DatasetId::SdTraffic => Record::SdTraffic(typed(dataset, text)?),
-        DatasetId::SdConversion => Record::SdConversion(typed(dataset, text)?),
-        DatasetId::SbTraffic => Record::SbTraffic(typed(dataset, text)?),
-        DatasetId::SbConversion => Record::SbConversion(typed(dataset, text)?),
-        DatasetId::SbClickstream => Record::SbClickstream(typed(dataset, text)?),
-        DatasetId::SbRichMedia => Record::SbRichMedia(typed(dataset, text)?),
-        DatasetId::BudgetUsage => Record::BudgetUsage(typed(dataset, text)?),
-        DatasetId::Campaigns => Record::Campaign(typed(dataset, text)?),
-        DatasetId::AdGroups => Record::AdGroup(typed(dataset, text)?),
-        DatasetId::Ads => Record::Ad(typed(dataset, text)?),
-        DatasetId::Targets => Record::Target(typed(dataset, text)?),
-    })
-}
-
 fn finish(mut record: Record, text: Cow<'_, str>) -> Result<Record, DecodeError> {
     let dataset = record.dataset();
     // Postgres text and jsonb cannot hold U+0000: such a record would fail its whole batch.
@@ -199,24 +200,5 @@ pub(crate) fn not_an_object(text: &str) -> DecodeError {
     match serde_json::from_str::<serde::de::IgnoredAny>(text) {
         Ok(_) => DecodeError::UnsupportedShape("a JSON value that is not an object".into()),
         Err(e) => DecodeError::NotJson(e.to_string()),
-    }
-}
-
-/// The stored columns of a dataset, in [`Record::write_columns`] order.
-pub fn columns_of(dataset: DatasetId) -> &'static [Column] {
-    match dataset {
-        DatasetId::SpTraffic => SpTraffic::columns(),
-        DatasetId::SpConversion => SpConversion::columns(),
-        DatasetId::SdTraffic => SdTraffic::columns(),
-        DatasetId::SdConversion => SdConversion::columns(),
-        DatasetId::SbTraffic => SbTraffic::columns(),
-        DatasetId::SbConversion => SbConversion::columns(),
-        DatasetId::SbClickstream => SbClickstream::columns(),
-        DatasetId::SbRichMedia => SbRichMedia::columns(),
-        DatasetId::BudgetUsage => BudgetUsage::columns(),
-        DatasetId::Campaigns => Campaign::columns(),
-        DatasetId::AdGroups => AdGroup::columns(),
-        DatasetId::Ads => Ad::columns(),
-        DatasetId::Targets => Target::columns(),
     }
 }

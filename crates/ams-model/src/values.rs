@@ -14,6 +14,17 @@ pub(crate) fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     d.deserialize_any(IdVisitor)
 }
 
+/// An id that identifies its record (an entity's id, a recommendation's id): an empty string
+/// is refused, since every record carrying one would collapse into a single row. (Amazon's
+/// published samples carry `""` placeholders there.)
+pub(crate) fn key_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = id(d)?;
+    if s.trim().is_empty() {
+        return Err(de::Error::custom("an empty id cannot identify a record"));
+    }
+    Ok(s)
+}
+
 pub(crate) fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     d.deserialize_option(OptVisitor(IdVisitor))
 }
@@ -41,8 +52,8 @@ pub(crate) fn long<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 pub(crate) fn lenient_time<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<DateTime<Utc>>, D::Error> {
-    let s: Option<&str> = Option::deserialize(d)?;
-    Ok(s.and_then(parse_instant))
+    let s: Option<std::borrow::Cow<'de, str>> = Option::deserialize(d)?;
+    Ok(s.as_deref().and_then(parse_instant))
 }
 
 /// Parses the date-time forms seen for AMS fields: RFC 3339 (`Z` or offset), with a space
@@ -62,6 +73,14 @@ pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
         }
     }
     None
+}
+
+/// A date (`2024-05-01`, as midnight UTC) or a date-time in a form [`parse_instant`] reads.
+pub fn parse_date_or_instant(s: &str) -> Option<DateTime<Utc>> {
+    parse_instant(s).or_else(|| {
+        let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+        Some(d.and_hms_opt(0, 0, 0)?.and_utc())
+    })
 }
 
 /// `time_window_start`: the start of the hour in the advertiser's local time, with its offset

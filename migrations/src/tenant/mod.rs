@@ -4,11 +4,14 @@
 //!
 //! Rules for the next engineer:
 //! * Never edit a released migration's effect. Add `vNNN` with the change.
-//! * `v001` builds the ledger tables from the column lists in `ams-model`. When a dataset gains a
-//!   column there, add a migration using `ADD COLUMN IF NOT EXISTS`: new tenants already get the
-//!   column from `v001`, existing ones get it from the new migration.
+//! * Ledger tables are built from the column lists in `ams-model`, each dataset by the migration
+//!   its `since_schema` (in `DATASETS`) names. A new dataset: give it the next version and add
+//!   that version here with `dataset_tables(schema, N)`; existing tenants get its tables in place.
+//! * When a dataset gains a column, add a migration using `ADD COLUMN IF NOT EXISTS`: new
+//!   tenants already get the column from the dataset's table migration, existing ones get it
+//!   from the new migration.
 
-mod v001_ledger;
+mod ledger_tables;
 
 pub struct TenantMigration {
     pub version: i32,
@@ -17,11 +20,18 @@ pub struct TenantMigration {
     pub statements: fn(schema: &str) -> Vec<String>,
 }
 
-pub const TENANT_MIGRATIONS: &[TenantMigration] = &[TenantMigration {
-    version: 1,
-    name: "ledger tables for the 13 datasets, rollups, quarantine",
-    statements: v001_ledger::statements,
-}];
+pub const TENANT_MIGRATIONS: &[TenantMigration] = &[
+    TenantMigration {
+        version: 1,
+        name: "ledger tables for the 13 datasets, rollups, quarantine",
+        statements: ledger_tables::statements,
+    },
+    TenantMigration {
+        version: 2,
+        name: "Amazon DSP and recommendation datasets (the tables of ten datasets)",
+        statements: |schema| ledger_tables::dataset_tables(schema, 2),
+    },
+];
 
 /// The newest tenant schema version this build knows.
 pub fn latest_version() -> i32 {

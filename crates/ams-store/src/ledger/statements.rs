@@ -1,7 +1,7 @@
 //! SQL of the ledger, generated from the column lists of ams-model (the same lists the tenant
 //! migration builds the tables from). Schema names come from `TenantSchema` only.
 
-use ams_model::{BudgetUsage, Column, ColumnKind, Columns, EntitySpec};
+use ams_model::{BudgetUsage, Column, ColumnKind, Columns, EntitySpec, SnapshotSpec};
 
 pub(crate) fn array_type(kind: ColumnKind) -> &'static str {
     match kind {
@@ -42,39 +42,76 @@ pub(crate) fn unnest_select(columns: &[Column]) -> String {
     )
 }
 
-/// History once per (marketplace_id, id, version); current replaced only by a higher version.
+/// `SET c = excluded.c` for every column but the key's.
+fn updates(columns: &[Column], key: &[&str]) -> String {
+    let updates: Vec<String> = columns
+        .iter()
+        .map(|c| c.name)
+        .chain(["hub_account_id", "received_at"])
+        .filter(|c| !key.contains(c))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    updates.join(", ")
+}
+
+/// History once per (key, version); current replaced only by a higher version.
 /// Returns one row: (new versions, current rows written).
 pub(crate) fn entity(schema: &str, spec: &EntitySpec) -> String {
     let table = spec.dataset.table();
     let t = format!("{schema}.{table}");
-    let id = spec.id_column;
+    let key = spec.key.join(", ");
     let cols = column_list(spec.columns);
-    let updates: Vec<String> = spec
-        .columns
-        .iter()
-        .map(|c| c.name)
-        .chain(["hub_account_id", "received_at"])
-        .filter(|c| *c != "marketplace_id" && *c != id)
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
     format!(
         "WITH incoming AS MATERIALIZED ({incoming}),
         history AS (
             INSERT INTO {t}_history ({cols}) SELECT {cols} FROM incoming
-            ON CONFLICT (marketplace_id, {id}, version) DO NOTHING
+            ON CONFLICT ({key}, version) DO NOTHING
             RETURNING 1
         ), newest AS (
-            SELECT DISTINCT ON (marketplace_id, {id}) {cols} FROM incoming
-            ORDER BY marketplace_id, {id}, version DESC
+            SELECT DISTINCT ON ({key}) {cols} FROM incoming
+            ORDER BY {key}, version DESC
         ), current AS (
-            INSERT INTO {t} AS cur ({cols}) SELECT {cols} FROM newest ORDER BY marketplace_id, {id}
-            ON CONFLICT (marketplace_id, {id}) DO UPDATE SET {updates}
+            INSERT INTO {t} AS cur ({cols}) SELECT {cols} FROM newest ORDER BY {key}
+            ON CONFLICT ({key}) DO UPDATE SET {updates}
             WHERE cur.version < excluded.version
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM history), (SELECT count(*) FROM current)",
         incoming = unnest_select(spec.columns),
-        updates = updates.join(", "),
+        updates = updates(spec.columns, spec.key),
+    )
+}
+
+/// Each distinct state once in history (by `payload_md5`, generated from the normalised
+/// payload); current per key = the newest of the states that were new to history, by the
+/// state's own time and then by receipt, so a redelivered old state changes nothing.
+/// Returns one row: (new states, current rows written).
+pub(crate) fn snapshot(schema: &str, spec: &SnapshotSpec) -> String {
+    let t = format!("{schema}.{}", spec.dataset.table());
+    let key = spec.key.join(", ");
+    let cols = column_list(spec.columns);
+    let order = spec.order;
+    let rank = |p: &str| format!("(COALESCE({p}{order}, '-infinity'::timestamptz), {p}received_at)");
+    format!(
+        "WITH incoming AS MATERIALIZED ({incoming}),
+        history AS (
+            INSERT INTO {t}_history ({cols}) SELECT {cols} FROM incoming
+            ON CONFLICT (payload_md5) DO NOTHING
+            RETURNING {cols}
+        ), newest AS (
+            SELECT DISTINCT ON ({key}) {cols} FROM history
+            ORDER BY {key}, {order} DESC NULLS LAST, received_at DESC
+        ), current AS (
+            INSERT INTO {t} AS cur ({cols}) SELECT {cols} FROM newest ORDER BY {key}
+            ON CONFLICT ({key}) DO UPDATE SET {updates}
+            WHERE {old} <= {new}
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM history), (SELECT count(*) FROM current)",
+        incoming = unnest_select(spec.columns),
+        updates = updates(spec.columns, spec.key),
+        old = rank("cur."),
+        new = rank("excluded."),
     )
 }
 
@@ -85,13 +122,6 @@ pub(crate) fn budget_usage(schema: &str) -> String {
     let t = format!("{schema}.amzn_stream_budget_usage");
     let cols = column_list(columns);
     let scope = BudgetUsage::SCOPE_KEY.join(", ");
-    let updates: Vec<String> = columns
-        .iter()
-        .map(|c| c.name)
-        .chain(["hub_account_id", "received_at"])
-        .filter(|c| !BudgetUsage::SCOPE_KEY.contains(c))
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
     let order = |p: &str| {
         format!(
             "({p}usage_updated_at, COALESCE({p}budget_usage_percentage, -1), COALESCE({p}budget, -1))"
@@ -115,7 +145,7 @@ pub(crate) fn budget_usage(schema: &str) -> String {
         )
         SELECT (SELECT count(*) FROM history), (SELECT count(*) FROM current)",
         incoming = unnest_select(columns),
-        updates = updates.join(", "),
+        updates = updates(columns, BudgetUsage::SCOPE_KEY),
         old = order("cur."),
         new = order("excluded."),
     )

@@ -94,6 +94,7 @@ async fn write_dataset(
         }
         DatasetKind::Entity => statements::entity(schema, dataset.entity_spec().expect("entity spec")),
         DatasetKind::BudgetUsage => statements::budget_usage(schema),
+        DatasetKind::Snapshot => statements::snapshot(schema, dataset.snapshot_spec().expect("snapshot spec")),
     };
     let row = buffers.bind(sqlx::query(&sql)).fetch_one(&mut **tx).await?;
     let inserted = row.try_get::<i64, _>(0)? as u64;

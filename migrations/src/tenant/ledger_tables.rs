@@ -1,8 +1,10 @@
-//! v001: every table of the storage contract (docs/architecture.md), generated from the column
-//! lists in `ams-model` so that the writer and the tables agree by construction.
+//! The ledger tables of every dataset (docs/architecture.md), generated from the column lists
+//! in `ams-model` so that the writer and the tables agree by construction. Each dataset's
+//! tables are created by the migration its `since_schema` names: v001 the first 13 datasets,
+//! quarantine included; v002 the ten added later (existing tenants get them in place).
 
 use ams_model::{
-    BudgetUsage, Column, ColumnKind, Columns, DeltaSpec, EntitySpec, DELTA_SPECS, ENTITY_SPECS,
+    BudgetUsage, Column, ColumnKind, Columns, DatasetId, DatasetKind, DeltaSpec, EntitySpec, SnapshotSpec,
 };
 
 pub fn sql_type(kind: ColumnKind) -> &'static str {
@@ -56,13 +58,13 @@ fn entity(schema: &str, spec: &EntitySpec) -> Vec<String> {
     let table = spec.dataset.table();
     let cols: Vec<String> = spec.columns.iter().map(column_ddl).collect();
     let cols = cols.join(",\n    ");
-    let id = spec.id_column;
+    let key = spec.key.join(", ");
     vec![
         format!(
-            "CREATE TABLE {schema}.{table} (\n    {cols},\n    {PROVENANCE},\n    PRIMARY KEY (marketplace_id, {id})\n)"
+            "CREATE TABLE {schema}.{table} (\n    {cols},\n    {PROVENANCE},\n    PRIMARY KEY ({key})\n)"
         ),
         format!(
-            "CREATE TABLE {schema}.{table}_history (\n    {cols},\n    {PROVENANCE},\n    PRIMARY KEY (marketplace_id, {id}, version)\n)"
+            "CREATE TABLE {schema}.{table}_history (\n    {cols},\n    {PROVENANCE},\n    PRIMARY KEY ({key}, version)\n)"
         ),
     ]
 }
@@ -101,15 +103,47 @@ fn quarantine(schema: &str) -> Vec<String> {
     )]
 }
 
-pub fn statements(schema: &str) -> Vec<String> {
+/// A snapshot dataset: `_history` holds each distinct state once (`payload_md5`, a hash of the
+/// normalised `jsonb`, so formatting differences are the same state); the current table one
+/// row per key; and the dataset's view over it.
+fn snapshot(schema: &str, spec: &SnapshotSpec) -> Vec<String> {
+    let table = spec.dataset.table();
+    let cols: Vec<String> = spec.columns.iter().map(column_ddl).collect();
+    let cols = cols.join(",\n    ");
+    let key = spec.key.join(", ");
+    let (suffix, body) = spec.view;
+    vec![
+        format!("CREATE TABLE {schema}.{table} (\n    {cols},\n    {PROVENANCE},\n    PRIMARY KEY ({key})\n)"),
+        format!(
+            "CREATE TABLE {schema}.{table}_history (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    \
+             {cols},\n    {PROVENANCE},\n    \
+             payload_md5 text GENERATED ALWAYS AS (md5(payload::text)) STORED UNIQUE\n)"
+        ),
+        format!("CREATE INDEX {table}_history_key ON {schema}.{table}_history ({key})"),
+        format!(
+            "CREATE VIEW {schema}.{table}{suffix} AS {}",
+            body.replace("{t}", &format!("{schema}.{table}"))
+        ),
+    ]
+}
+
+/// The tables of every dataset introduced by tenant schema version `version`.
+pub fn dataset_tables(schema: &str, version: i32) -> Vec<String> {
     let mut out = Vec::new();
-    for spec in DELTA_SPECS {
-        out.extend(delta(schema, spec));
+    for d in DatasetId::ALL.into_iter().filter(|d| d.info().since_schema == version) {
+        out.extend(match d.kind() {
+            DatasetKind::HourlyDelta => delta(schema, d.delta_spec().expect("delta spec")),
+            DatasetKind::Entity => entity(schema, d.entity_spec().expect("entity spec")),
+            DatasetKind::BudgetUsage => budget(schema),
+            DatasetKind::Snapshot => snapshot(schema, d.snapshot_spec().expect("snapshot spec")),
+        });
     }
-    for spec in ENTITY_SPECS {
-        out.extend(entity(schema, spec));
-    }
-    out.extend(budget(schema));
+    out
+}
+
+/// v001: the first 13 datasets and quarantine.
+pub fn statements(schema: &str) -> Vec<String> {
+    let mut out = dataset_tables(schema, 1);
     out.extend(quarantine(schema));
     out
 }
