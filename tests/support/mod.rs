@@ -9,6 +9,7 @@ pub mod faulty;
 pub mod gen;
 pub mod hostile;
 pub mod serve;
+pub mod streams;
 pub mod tcp_cut;
 
 use std::path::PathBuf;

@@ -47,6 +47,9 @@ pub struct QueueStatus {
     pub restarts: i64,
     /// Records committed per dataset since the consumer started, e.g. `{"sp-traffic": 120}`.
     pub records_committed: BTreeMap<String, i64>,
+    /// Of those, records Amazon had truncated to fit an SQS message (`PAYLOAD_TRUNCATED`, DSP ad
+    /// group targets): stored as they came, flagged `payload_truncated` in their table.
+    pub records_truncated: i64,
     /// SQS's approximate counts, polled by the consumer; null before the first poll.
     pub approximate_backlog: Option<i64>,
     pub approximate_in_flight: Option<i64>,
@@ -97,6 +100,7 @@ pub async fn account_status(
                 .records_committed
                 .and_then(|v| serde_json::from_value(v).ok())
                 .unwrap_or_default(),
+            records_truncated: q.records_truncated.unwrap_or(0),
             approximate_backlog: q.approximate_visible,
             approximate_in_flight: q.approximate_in_flight,
             approximate_updated_at: q.approximate_updated_at,

@@ -328,6 +328,7 @@ async fn settle(
             let counters = &shared.status.counters;
             Counters::add(&counters.committed, receipts.len());
             Counters::add(&counters.quarantined, done.quarantined);
+            Counters::add(&counters.truncated, done.truncated as usize);
             for (c, n) in counters.records.iter().zip(done.records) {
                 Counters::add(c, n as usize);
             }

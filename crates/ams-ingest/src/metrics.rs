@@ -215,11 +215,16 @@ pub fn encode_consumers(out: &mut String, reports: &[ConsumerReport]) {
     let up = Gauge::<i64>::default();
     up.set(1);
     reg.register("ams_hub_up", "1 while the process serves", up);
-    let counters: [(&str, &str, fn(&ConsumerReport) -> i64); 4] = [
+    let counters: [(&str, &str, fn(&ConsumerReport) -> i64); 5] = [
         ("ams_hub_messages_received", "SQS messages received", |r| r.row.messages_received),
         ("ams_hub_messages_committed", "messages committed to the ledger and deleted", |r| r.row.messages_committed),
         ("ams_hub_messages_quarantined", "messages quarantined", |r| r.row.messages_quarantined),
         ("ams_hub_consumer_restarts", "consumer restarts after a failure", |r| r.row.restarts),
+        (
+            "ams_hub_records_truncated",
+            "records committed that Amazon had truncated to fit SQS (PAYLOAD_TRUNCATED, stored and flagged)",
+            |r| r.row.records_truncated,
+        ),
     ];
     for (name, help, value) in counters {
         let family = Family::<ConsumerLabels, Counter>::default();

@@ -43,6 +43,8 @@ pub struct Committed {
     pub quarantined: usize,
     /// Records per dataset, indexed by [`ams_model::DatasetId::index`].
     pub records: [u32; DatasetId::ALL.len()],
+    /// Of those, records Amazon had truncated to fit SQS (`PAYLOAD_TRUNCATED`).
+    pub truncated: u32,
 }
 
 /// Why an Ingest's messages were not committed: they are not deleted, and SQS delivers them

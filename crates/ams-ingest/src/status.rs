@@ -48,6 +48,8 @@ pub struct Counters {
     pub last_receive_unix_ms: AtomicI64,
     /// Records committed per dataset, indexed by [`ams_model::DatasetId::index`].
     pub records: [AtomicI64; ams_model::DatasetId::ALL.len()],
+    /// Records committed that Amazon had truncated to fit SQS (`PAYLOAD_TRUNCATED`).
+    pub truncated: AtomicI64,
     /// The queue's ApproximateNumberOfMessages / …NotVisible as last polled, at
     /// `approximate_unix_ms` (0: not polled yet).
     pub approximate_visible: AtomicI64,
@@ -124,6 +126,7 @@ impl ConsumerStatus {
                 .map(|(d, n)| (d.to_owned(), serde_json::Value::from(n)))
                 .collect::<serde_json::Map<_, _>>()
                 .into(),
+            records_truncated: c.truncated.load(Ordering::Relaxed),
             approximate_visible: (c.approximate_unix_ms.load(Ordering::Relaxed) > 0)
                 .then(|| c.approximate_visible.load(Ordering::Relaxed)),
             approximate_in_flight: (c.approximate_unix_ms.load(Ordering::Relaxed) > 0)

@@ -182,6 +182,7 @@ impl Handler<Append> for TenantWriter {
                     self.pending_bytes += origin.body.len();
                     for r in records {
                         done.records[r.dataset().index()] += 1;
+                        done.truncated += u32::from(r.payload_truncated());
                     }
                 }
                 Decoded::Quarantined(entry) => {

@@ -58,3 +58,13 @@ pub trait Columns {
     /// Calls `sink` once per entry of [`Columns::columns`], in that order.
     fn write_columns(&self, sink: &mut dyn ColumnSink);
 }
+
+/// A boxed record has its record's columns (large record types are boxed in `Record`).
+impl<T: Columns> Columns for Box<T> {
+    fn columns() -> &'static [Column] {
+        T::columns()
+    }
+    fn write_columns(&self, sink: &mut dyn ColumnSink) {
+        (**self).write_columns(sink)
+    }
+}

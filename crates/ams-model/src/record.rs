@@ -59,6 +59,9 @@ macro_rules! records {
     };
 }
 
+// The DSP and recommendation records are boxed: the clickstream record alone is several
+// kilobytes, and every `Record` (a vector of them per receive, on the sp-traffic hot path)
+// is as large as the largest variant.
 records! {
     SpTraffic(SpTraffic) = SpTraffic,
     SpConversion(SpConversion) = SpConversion,
@@ -73,16 +76,16 @@ records! {
     AdGroup(AdGroup) = AdGroups,
     Ad(Ad) = Ads,
     Target(Target) = Targets,
-    AdspTraffic(AdspTraffic) = AdspTraffic,
-    AdspConversion(AdspConversion) = AdspConversion,
-    AdspClickstream(AdspClickstream) = AdspClickstream,
-    AdspRichMedia(AdspRichMedia) = AdspRichMedia,
-    AdspCampaign(AdspCampaign) = AdspCampaigns,
-    AdspCampaignFlight(AdspCampaignFlight) = AdspCampaignFlights,
-    AdspAdGroup(AdspAdGroup) = AdspAdGroups,
-    AdspAdGroupTarget(AdspAdGroupTarget) = AdspAdGroupTargets,
-    CampaignRecommendation(CampaignRecommendation) = CampaignRecommendations,
-    SpBudgetRecommendation(SpBudgetRecommendation) = SpBudgetRecommendations,
+    AdspTraffic(Box<AdspTraffic>) = AdspTraffic,
+    AdspConversion(Box<AdspConversion>) = AdspConversion,
+    AdspClickstream(Box<AdspClickstream>) = AdspClickstream,
+    AdspRichMedia(Box<AdspRichMedia>) = AdspRichMedia,
+    AdspCampaign(Box<AdspCampaign>) = AdspCampaigns,
+    AdspCampaignFlight(Box<AdspCampaignFlight>) = AdspCampaignFlights,
+    AdspAdGroup(Box<AdspAdGroup>) = AdspAdGroups,
+    AdspAdGroupTarget(Box<AdspAdGroupTarget>) = AdspAdGroupTargets,
+    CampaignRecommendation(Box<CampaignRecommendation>) = CampaignRecommendations,
+    SpBudgetRecommendation(Box<SpBudgetRecommendation>) = SpBudgetRecommendations,
 }
 
 impl Record {
@@ -164,6 +167,13 @@ pub(crate) fn decode_record_owned(text: Cow<'_, str>) -> Result<Record, DecodeEr
         return Err(DecodeError::InvalidRecord { dataset, detail: "conflicting dataset ids".into() });
     }
     finish(record, text)
+}
+
+#[cfg(test)]
+#[test]
+fn a_record_stays_small() {
+    // 1,104 bytes before the DSP datasets; a larger one costs the hot path (docs/performance.md).
+    assert!(std::mem::size_of::<Record>() <= 1104, "{}", std::mem::size_of::<Record>());
 }
 
 /// Finds `"dataset_id": "<value>"` by scanning (no parse); a guess to be confirmed.

@@ -159,6 +159,8 @@ pub struct ConsumerStateRow {
     pub last_receive_at: Option<chrono::DateTime<Utc>>,
     /// `{"sp-traffic": n, …}`: records committed per dataset since the consumer started.
     pub records_committed: serde_json::Value,
+    /// Records committed that Amazon had truncated (`PAYLOAD_TRUNCATED`).
+    pub records_truncated: i64,
     pub approximate_visible: Option<i64>,
     pub approximate_in_flight: Option<i64>,
     pub approximate_updated_at: Option<chrono::DateTime<Utc>>,
@@ -174,13 +176,14 @@ impl Store {
         sqlx::query(
             "INSERT INTO consumer_states AS c (queue_id, state, last_error, messages_received,
                  messages_committed, messages_quarantined, restarts, last_receive_at, records_committed,
-                 approximate_visible, approximate_in_flight, approximate_updated_at, failure_kind, updated_at)
+                 approximate_visible, approximate_in_flight, approximate_updated_at, failure_kind,
+                 records_truncated, updated_at)
              SELECT u.*, now() FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
                  $6::bigint[], $7::bigint[], $8::timestamptz[], $9::jsonb[], $10::bigint[], $11::bigint[],
-                 $12::timestamptz[], $13::text[])
+                 $12::timestamptz[], $13::text[], $14::bigint[])
                  AS u(queue_id, state, last_error, received, committed, quarantined, restarts, last_receive_at,
                       records_committed, approximate_visible, approximate_in_flight, approximate_updated_at,
-                      failure_kind)
+                      failure_kind, records_truncated)
              -- a queue deleted meanwhile has no state to keep
              WHERE EXISTS (SELECT 1 FROM queues q WHERE q.id = u.queue_id)
              ON CONFLICT (queue_id) DO UPDATE SET state = excluded.state, last_error = excluded.last_error,
@@ -190,7 +193,7 @@ impl Store {
                  approximate_visible = excluded.approximate_visible,
                  approximate_in_flight = excluded.approximate_in_flight,
                  approximate_updated_at = excluded.approximate_updated_at, failure_kind = excluded.failure_kind,
-                 updated_at = now()",
+                 records_truncated = excluded.records_truncated, updated_at = now()",
         )
         .bind(rows.iter().map(|r| r.queue_id.0).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
@@ -205,6 +208,7 @@ impl Store {
         .bind(rows.iter().map(|r| r.approximate_in_flight).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.approximate_updated_at).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.failure_kind.clone()).collect::<Vec<_>>())
+        .bind(col(|r| r.records_truncated))
         .execute(self.pool())
         .await?;
         Ok(())

@@ -315,7 +315,7 @@ impl AccountScope {
         Ok(sqlx::query_as::<_, QueueState>(
             "SELECT q.id AS queue_id, q.queue_url, q.region, c.state, c.last_error, c.failure_kind, c.last_receive_at,
                     c.messages_received, c.messages_committed, c.messages_quarantined, c.restarts,
-                    c.records_committed, c.approximate_visible, c.approximate_in_flight,
+                    c.records_committed, c.records_truncated, c.approximate_visible, c.approximate_in_flight,
                     c.approximate_updated_at, c.updated_at
              FROM queues q LEFT JOIN consumer_states c ON c.queue_id = q.id
              WHERE q.account_id = $1 ORDER BY q.created_at",
@@ -342,6 +342,8 @@ pub struct QueueState {
     pub restarts: Option<i64>,
     /// Records committed per dataset, `{"sp-traffic": n, …}`.
     pub records_committed: Option<serde_json::Value>,
+    /// Records committed that Amazon had truncated (`PAYLOAD_TRUNCATED`).
+    pub records_truncated: Option<i64>,
     pub approximate_visible: Option<i64>,
     pub approximate_in_flight: Option<i64>,
     pub approximate_updated_at: Option<chrono::DateTime<Utc>>,
