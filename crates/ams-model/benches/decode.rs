@@ -6,6 +6,11 @@ use std::time::Instant;
 
 use ams_model::{decode_body, Body};
 
+// The allocator `ams-hub` runs with: decoding allocates a string per dimension, and the
+// allocator's cost is part of the rate the runtime sees.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn fixture(name: &str) -> String {
     let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/ams/");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{p}{name}")).unwrap()).unwrap();
@@ -53,6 +58,16 @@ fn reps(default: usize) -> usize {
 
 fn main() {
     let traffic = fixture("sp-traffic.json");
+    // `AMS_DECODE_ONLY=<dataset>`: only that DSP dataset's body; `=sp-traffic-as-<dataset>`:
+    // only the sp-traffic body of its size. For a profiler, or callgrind's exact counts.
+    if let Ok(only) = std::env::var("AMS_DECODE_ONLY") {
+        let body = match only.strip_prefix("sp-traffic-as-") {
+            Some(ds) => same_size_pair(&traffic, ds).1,
+            None => envelope(&fixture(&format!("{only}.json"))),
+        };
+        println!("{only}: {:.0} bodies/s", rate(std::slice::from_ref(&body), reps(100_000)));
+        return;
+    }
     let conversion = fixture("sp-conversion.json");
     let sd_conv = fixture("sd-conversion.json");
     let campaign = fixture("campaigns.json");
@@ -74,4 +89,34 @@ fn main() {
         fixture("budget-usage.json"), envelope(&campaign),
     ];
     println!("  {:<30} {:>10.0} bodies/s", "realistic mix", rate(&mix, reps(20_000)));
+    dsp_against_sp_traffic(&traffic);
+}
+
+/// A DSP dataset's body and an sp-traffic body padded to its size, both in SNS envelopes.
+fn same_size_pair(traffic: &str, ds: &str) -> (String, String) {
+    let dsp = envelope(&fixture(&format!("{ds}.json")));
+    let mut padded: serde_json::Value = serde_json::from_str(traffic).unwrap();
+    let mut i = 0;
+    while envelope(&padded.to_string()).len() < dsp.len() {
+        padded[format!("extra_dimension_{i}")] = serde_json::Value::from(format!("value {i}"));
+        i += 1;
+    }
+    (dsp, envelope(&padded.to_string()))
+}
+
+/// The DSP deltas against sp-traffic bodies of the same size: an sp-traffic record padded with
+/// unknown dimension-like fields (short strings, as Amazon adds them) to the DSP body's length,
+/// both in SNS envelopes. Issue target: at least 0.8x.
+fn dsp_against_sp_traffic(traffic: &str) {
+    println!("DSP deltas against sp-traffic of the same size (SNS envelopes):");
+    for ds in ["adsp-traffic", "adsp-conversion", "adsp-clickstream", "adsp-rich-media"] {
+        let (dsp, sp) = same_size_pair(traffic, ds);
+        let (r_dsp, r_sp) = (rate(std::slice::from_ref(&dsp), reps(50_000)), rate(std::slice::from_ref(&sp), reps(50_000)));
+        println!(
+            "  {ds:<18} {r_dsp:>9.0} bodies/s ({} B)   sp-traffic {r_sp:>9.0} bodies/s ({} B)   ratio {:.2}",
+            dsp.len(),
+            sp.len(),
+            r_dsp / r_sp
+        );
+    }
 }

@@ -22,6 +22,21 @@ pub enum ColumnKind {
     Json,
 }
 
+impl ColumnKind {
+    /// The Postgres type of a column of this kind.
+    pub fn sql_type(self) -> &'static str {
+        match self {
+            ColumnKind::Text => "text",
+            ColumnKind::Long => "bigint",
+            ColumnKind::Decimal => "numeric",
+            ColumnKind::Timestamp => "timestamptz",
+            ColumnKind::LocalTimestamp => "timestamp",
+            ColumnKind::Bool => "boolean",
+            ColumnKind::Json => "jsonb",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Column {
     pub name: &'static str,

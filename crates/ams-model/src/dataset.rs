@@ -1,7 +1,7 @@
 //! The 23 AMS datasets in one table ([`DATASETS`]): Amazon's id, how records combine, the
-//! table (Openbridge's names for the 13 it carries, so users migrating keep their queries),
-//! the AWS accounts owning the dataset's SNS topics, and the tenant schema version that
-//! created the tables. Decode dispatch, migrations, the confirmation allow-list, queue
+//! table (Openbridge's names for the 13 datasets it carries, so users migrating keep their
+//! queries), the AWS accounts owning the dataset's SNS topics, and the tenant schema version
+//! that created the tables. Decode dispatch, migrations, the confirmation allow-list, queue
 //! policies, status counters and metric labels all derive from it: the next dataset Amazon
 //! adds is one row here, one [`DatasetId`] variant and its record type (`record.rs`).
 

@@ -4,23 +4,11 @@
 //! quarantine included; v002 the ten added later (existing tenants get them in place).
 
 use ams_model::{
-    BudgetUsage, Column, ColumnKind, Columns, DatasetId, DatasetKind, DeltaSpec, EntitySpec, SnapshotSpec,
+    BudgetUsage, Column, Columns, DatasetId, DatasetKind, DeltaSpec, EntitySpec, SnapshotSpec,
 };
 
-pub fn sql_type(kind: ColumnKind) -> &'static str {
-    match kind {
-        ColumnKind::Text => "text",
-        ColumnKind::Long => "bigint",
-        ColumnKind::Decimal => "numeric",
-        ColumnKind::Timestamp => "timestamptz",
-        ColumnKind::LocalTimestamp => "timestamp",
-        ColumnKind::Bool => "boolean",
-        ColumnKind::Json => "jsonb",
-    }
-}
-
 fn column_ddl(c: &Column) -> String {
-    format!("{} {}{}", c.name, sql_type(c.kind), if c.required { " NOT NULL" } else { "" })
+    format!("{} {}{}", c.name, c.kind.sql_type(), if c.required { " NOT NULL" } else { "" })
 }
 
 /// Columns every ledger table carries besides the record's own: which of the tenant's
@@ -33,7 +21,7 @@ fn delta(schema: &str, spec: &DeltaSpec) -> Vec<String> {
     let mut rollup: Vec<String> = spec.key.iter().map(|k| column_ddl(spec.column(k))).collect();
     rollup.extend(spec.attributes().map(column_ddl));
     rollup.extend(spec.metrics.iter().map(|m| {
-        format!("{m} {} NOT NULL DEFAULT 0", sql_type(spec.column(m).kind))
+        format!("{m} {} NOT NULL DEFAULT 0", spec.column(m).kind.sql_type())
     }));
     vec![
         format!(
