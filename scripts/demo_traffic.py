@@ -13,6 +13,7 @@ fixtures = sys.argv[1]
 rng = random.Random(20240501)
 load = lambda name: json.load(open(f"{fixtures}/{name}.json"))
 traffic_t, conv_t, budget_t, campaign_t = load("sp-traffic"), load("sp-conversion"), load("budget-usage"), load("campaigns")
+dsp_t = load("adsp-traffic")
 bodies = []
 
 def emit(record):
@@ -59,11 +60,28 @@ for hour in range(8, 14):
     for cid in campaigns:
         emit(dict(budget_t, budget_scope_id=cid, budget_usage_percentage=min(100.0, 10.0 * (hour - 7)),
                   usage_updated_timestamp=f"2024-05-01T{hour + 7:02d}:30:00Z"))
+# Amazon DSP: two line items of one order, hour by hour, with an invalid-traffic correction.
+dsp_cost_total = Decimal(0)
+for hour in range(8, 14):
+    for line_item in ["5827364019283746", "5827364019283747"]:
+        impressions = rng.randint(2000, 9000)
+        cost = (Decimal(impressions) * Decimal(rng.randint(800, 1600)) / 100000).quantize(Decimal("0.01"))
+        rec = dict(dsp_t, idempotency_id=str(uuid.uuid4()), adgroup_id=line_item,
+                   time_window_start=f"2024-05-01T{hour:02d}:00:00-07:00", impressions=impressions,
+                   gross_impressions=impressions + 40, clicks=rng.randint(0, 30), total_cost=float(cost),
+                   supply_cost=float((cost * Decimal("0.8")).quantize(Decimal("0.01"))))
+        emit(rec); dsp_cost_total += cost
+        if rng.random() < 0.2:
+            back = (cost / 10).quantize(Decimal("0.01"))
+            emit(dict(rec, idempotency_id=str(uuid.uuid4()), impressions=-impressions // 10, gross_impressions=0,
+                      clicks=0, total_cost=float(-back), supply_cost=0.0, agency_fee=0.0,
+                      amazon_dsp_audience_fee=0.0, amazon_dsp_console_fee=0.0))
+            dsp_cost_total -= back
 # Campaign versions arrive out of order: version 9 (PAUSED) is the truth.
 for version, state in [(9, "PAUSED"), (7, "ENABLED"), (8, "ENABLED")]:
     emit(dict(campaign_t, version=version, state=state))
 bodies.append('{"dataset_id": "sp-traffic", "this body": "is missing every key field"}')
 rng.shuffle(bodies)
 print("\n".join(bodies))
-print(f"generated {len(bodies)} bodies; expected sp-traffic cost {cost_total}, sp-conversion 14d sales {sales_total}",
-      file=sys.stderr)
+print(f"generated {len(bodies)} bodies; expected sp-traffic cost {cost_total}, sp-conversion 14d sales {sales_total}, "
+      f"adsp-traffic total cost {dsp_cost_total}", file=sys.stderr)
