@@ -48,6 +48,15 @@ ensure_moto() {
   "$AMS_HUB_VENV/bin/pip" install -q 'moto[server]'
 }
 
+# cfn-lint checks the CloudFormation templates ams-hub renders for brands (tests/onboarding.rs).
+export AMS_CFN_LINT="$AMS_HUB_VENV/bin/cfn-lint"
+ensure_cfn_lint() {
+  ensure_moto
+  if [ -x "$AMS_CFN_LINT" ]; then return; fi
+  log "installing cfn-lint into $AMS_HUB_VENV"
+  "$AMS_HUB_VENV/bin/pip" install -q cfn-lint
+}
+
 # curl drives the API from the demo and the schemathesis run.
 ensure_curl() {
   if command -v curl >/dev/null 2>&1; then return; fi

@@ -93,6 +93,19 @@ impl Caller {
         }
     }
 
+    /// Routes whose answer holds a secret of the tenant's (the AWS template carries the
+    /// external id): not for `read` keys.
+    pub fn may_see_secrets(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Tenant(_, KeyScope::Read) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "read_only",
+                "this API key has scope `read`: the answer holds a secret (the external id); use a `write` key",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn is_operator(&self) -> bool {
         matches!(self, Caller::Operator)
     }

@@ -12,6 +12,7 @@ mod auth;
 mod auth_failures;
 pub mod error;
 mod health;
+pub mod onboarding;
 mod quarantine;
 mod redact;
 mod status;
@@ -47,6 +48,8 @@ pub struct ApiState {
     /// `AWS_ENDPOINT_URL(_SQS)`: queue URLs on this emulator are accepted too.
     pub emulator_origin: Option<String>,
     auth_failures: auth_failures::AuthFailures,
+    /// `AMS_HUB_PLATFORM_PRINCIPAL`: the ARN of ams-hub's own role, which brands' roles trust.
+    pub platform_principal: Option<String>,
 }
 
 /// Failed authentications per client address and minute before it gets 429 (the default of
@@ -57,7 +60,20 @@ impl ApiState {
     pub fn new(store: Store, admin_token: Option<&str>, runtime: Option<Runtime>, emulator_origin: Option<String>) -> Self {
         let admin_digest = admin_token.map(|t| Sha256::digest(t.trim().as_bytes()).to_vec());
         let quota = std::num::NonZeroU32::new(DEFAULT_AUTH_FAILURES_PER_MINUTE).expect("non-zero");
-        ApiState { store, admin_digest, runtime, emulator_origin, auth_failures: auth_failures::AuthFailures::new(quota) }
+        ApiState {
+            store,
+            admin_digest,
+            runtime,
+            emulator_origin,
+            auth_failures: auth_failures::AuthFailures::new(quota),
+            platform_principal: None,
+        }
+    }
+
+    /// The ARN brands' roles trust (`AMS_HUB_PLATFORM_PRINCIPAL`); AWS templates need it.
+    pub fn with_platform_principal(mut self, arn: Option<String>) -> Self {
+        self.platform_principal = arn.filter(|a| !a.trim().is_empty());
+        self
     }
 
     /// Failed authentications allowed per client address and minute.
@@ -120,6 +136,7 @@ pub fn app(
         .service(accounts::list_queues)
         .service(accounts::delete_queue)
         .service(status::account_status)
+        .service(onboarding::aws_template)
         .service(quarantine::list_quarantine)
         .service(quarantine::body)
         .service(quarantine::replay)

@@ -134,7 +134,15 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     let runtime = Runtime { reconcile: supervisor.clone().recipient(), status: supervisor.clone().recipient() };
     let emulator = std::env::var("AWS_ENDPOINT_URL_SQS").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
     let quota = std::num::NonZeroU32::new(config.api.auth_failures_per_minute).expect("checked by load_config");
-    let state = web::Data::new(ApiState::new(store, admin.as_deref(), Some(runtime), emulator).with_auth_failures_per_minute(quota));
+    let principal = std::env::var("AMS_HUB_PLATFORM_PRINCIPAL").ok();
+    if principal.as_deref().is_none_or(|p| p.trim().is_empty()) {
+        tracing::warn!("AMS_HUB_PLATFORM_PRINCIPAL is not set: brands' AWS templates cannot be rendered");
+    }
+    let state = web::Data::new(
+        ApiState::new(store, admin.as_deref(), Some(runtime), emulator)
+            .with_auth_failures_per_minute(quota)
+            .with_platform_principal(principal),
+    );
     let api_state = state.clone();
     let server = HttpServer::new(move || ams_api::app(Some(api_state.clone())).0)
         .workers(2)

@@ -2,7 +2,7 @@
 //! account that owns each dataset's SNS topics per realm. Used to decide which subscription
 //! confirmations may be confirmed (anything else is an SSRF hole) and to write queue policies.
 
-use crate::{DatasetId, DATASETS};
+use crate::{DatasetId, DatasetInfo, DATASETS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Realm {
@@ -32,6 +32,15 @@ impl Realm {
         }
     }
 
+    /// Its position in [`Realm::ALL`] (and in a dataset's `topic_accounts`).
+    pub fn index(self) -> usize {
+        match self {
+            Realm::Na => 0,
+            Realm::Eu => 1,
+            Realm::Fe => 2,
+        }
+    }
+
     pub fn from_region(region: &str) -> Option<Realm> {
         Realm::ALL.into_iter().find(|r| r.region() == region)
     }
@@ -45,17 +54,10 @@ impl Realm {
     }
 }
 
-fn realm_index(realm: Realm) -> usize {
-    match realm {
-        Realm::Na => 0,
-        Realm::Eu => 1,
-        Realm::Fe => 2,
-    }
-}
 
 /// The AWS account owning `dataset`'s SNS topics in `realm`.
 pub fn sns_account(dataset: DatasetId, realm: Realm) -> &'static str {
-    dataset.info().topic_accounts[realm_index(realm)]
+    dataset.info().topic_accounts[realm.index()]
 }
 
 /// An SNS topic ARN taken apart: `arn:aws:sns:<region>:<account>:<name>`.
@@ -90,12 +92,21 @@ impl<'a> TopicArn<'a> {
 /// (if any) must point at that region's SNS endpoint. The URL is never fetched: confirmation
 /// goes through the SNS API.
 pub fn confirmable(topic_arn: &str, subscribe_url: Option<&str>) -> Result<(&'static str, Realm), String> {
+    confirmable_in(&DATASETS, topic_arn, subscribe_url)
+}
+
+/// [`confirmable`] against a given dataset table (the tests extend the real one).
+pub fn confirmable_in(
+    datasets: &[DatasetInfo],
+    topic_arn: &str,
+    subscribe_url: Option<&str>,
+) -> Result<(&'static str, Realm), String> {
     let topic = TopicArn::parse(topic_arn).ok_or_else(|| format!("not an SNS topic ARN: {topic_arn:?}"))?;
     let realm = Realm::from_region(topic.region)
         .ok_or_else(|| format!("topic region {} is not an Amazon Marketing Stream region", topic.region))?;
-    let dataset = DATASETS
+    let dataset = datasets
         .iter()
-        .find(|d| d.topic_accounts[realm_index(realm)] == topic.account)
+        .find(|d| d.topic_accounts[realm.index()] == topic.account)
         .map(|d| d.name)
         .ok_or_else(|| format!("topic account {} is not an Amazon Marketing Stream account", topic.account))?;
     if !topic.name.contains(&format!("-{dataset}-")) {

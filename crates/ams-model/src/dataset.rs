@@ -62,7 +62,7 @@ pub enum DatasetId {
 }
 
 /// One row of [`DATASETS`].
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct DatasetInfo {
     pub id: DatasetId,
     /// The `dataset_id` / `dataSetId` value Amazon uses.

@@ -1,0 +1,7 @@
+//! Onboarding a brand: what ams-hub asks of the brand's AWS account, rendered from the same
+//! dataset table (`ams_model::DATASETS`) the confirmation allow-list reads, so the two cannot
+//! disagree.
+
+pub mod template;
+
+pub use template::{render, AwsTemplate, TemplateError, TemplateInput, AMAZON_REVIEWER_ROLE};
