@@ -111,3 +111,145 @@ async fn the_template_is_refused_with_a_reason_and_never_to_read_keys_or_other_t
     assert_eq!(status, 422);
     assert!(body.contains("platform_principal_unset") && body.contains("AMS_HUB_PLATFORM_PRINCIPAL"), "{body}");
 }
+
+/// The venv's python, which has boto3 (moto's dependency).
+fn python() -> String {
+    std::path::Path::new(&cfn_lint()).with_file_name("python").display().to_string()
+}
+
+/// Deploys a template (JSON) in the brand's account on moto with `scripts/cfn_deploy.py`;
+/// returns `describe-stacks`'s answer.
+fn deploy(moto: &Moto, template: &str, stack: &str, region: &str) -> Value {
+    let file = std::env::temp_dir().join(format!("{stack}-{}.json", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, template).unwrap();
+    let out = Command::new(python())
+        .arg(ams_tests::repo_root().join("scripts/cfn_deploy.py"))
+        .args([DEPLOYER, file.to_str().unwrap(), stack, region])
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    std::fs::remove_file(&file).ok();
+    assert!(out.status.success(), "cfn_deploy: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The brand's own AWS account on moto (another account than the platform's).
+const DEPLOYER: &str = "arn:aws:iam::111111111111:role/brand-deployer";
+
+/// A tenant with an admin key and an account selling in the US only; (key, account id).
+fn us_brand(api: &Api, slug: &str) -> (String, String) {
+    api.ok("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": slug, "name": slug})), 201);
+    let key = api.ok("POST", &format!("/v1/tenants/{slug}/api-keys"), ADMIN, Some(&json!({"name": "k", "scope": "admin"})), 201);
+    let key = key["token"].as_str().unwrap().to_owned();
+    let a = api.ok("POST", &format!("/v1/tenants/{slug}/accounts"), Some(&key), Some(&json!({"name": "Brand"})), 201);
+    let id = a["id"].as_str().unwrap().to_owned();
+    api.ok("POST", &format!("/v1/tenants/{slug}/accounts/{id}/marketplaces"), Some(&key), Some(&json!({"marketplace": "US"})), 201);
+    (key, id)
+}
+
+#[tokio::test]
+async fn a_stack_deployed_from_the_template_is_adopted_and_its_messages_reach_the_tenant() {
+    use ams_tests::check::{assert_exact, wait_until};
+    let db = TestDb::new();
+    let store = db.store().await;
+    let moto = Moto::start();
+    let (serve, api) = serve_with_api(&db, &moto.url, &[("AMS_HUB_PLATFORM_PRINCIPAL", PRINCIPAL)]);
+    let (key, id) = us_brand(&api, "deployed");
+    let (status, _, _, template_json) =
+        template(&api, &format!("/v1/tenants/deployed/accounts/{id}/aws-template?region=us-east-1&format=json"), &key);
+    assert_eq!(status, 200);
+    let described = deploy(&moto, &template_json, "ams-hub-brand", "us-east-1");
+    let outputs: std::collections::BTreeMap<String, String> = described["Stacks"][0]["Outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["OutputKey"].as_str().unwrap().to_owned(), o["OutputValue"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(outputs["RoleArn"].starts_with("arn:aws:iam::111111111111:role/"), "{outputs:?}");
+
+    // The outputs pasted as describe-stacks prints them.
+    let adopted = api.ok("POST", &format!("/v1/tenants/deployed/accounts/{id}/aws-stack"), Some(&key), Some(&described), 200);
+    assert_eq!(adopted["role_arn"], json!(outputs["RoleArn"]));
+    assert_eq!(adopted["queues"].as_array().unwrap().len(), 1, "{adopted}");
+    let account = api.ok("GET", &format!("/v1/tenants/deployed/accounts/{id}"), Some(&key), None, 200);
+    assert_eq!(account["aws_role_arn"], json!(outputs["RoleArn"]));
+
+    // Amazon's messages sent to the queue reach the tenant's schema through the brand's role.
+    let brand = moto.assume(DEPLOYER).await;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(15);
+    let records: Vec<_> =
+        (0..12).map(|i| ams_tests::gen::delta(&mut rng, ams_model::DELTA_SPECS[0], i % 3, format!("stack-{i}"))).collect();
+    ams_tests::aws::send_all(&brand, &outputs["QueueUrl"], &ams_tests::check::bodies(&records)).await;
+    let schema = ams_store::TenantSchema::of(&ams_store::TenantSlug::parse("deployed").unwrap());
+    wait_until("the stack's queue to be consumed", 60, &serve, || async {
+        ams_tests::check::delta_count(&store, &schema).await == records.len() as i64
+    })
+    .await;
+    assert_exact(&store, &schema, &records).await;
+}
+
+#[tokio::test]
+async fn each_failed_check_of_a_stack_is_a_422_that_says_what_to_fix_and_registers_nothing() {
+    use ams_model::{DatasetInfo, Realm, DATASETS};
+    use ams_onboard::template::queue_policy;
+    let db = TestDb::new();
+    let moto = Moto::start();
+    let (_serve, api) = serve_with_api(&db, &moto.url, &[("AMS_HUB_PLATFORM_PRINCIPAL", PRINCIPAL)]);
+    let (key, id) = us_brand(&api, "checked");
+    let brand = moto.assume(DEPLOYER).await;
+    let sqs = aws_sdk_sqs::Client::new(&brand);
+    let role = "arn:aws:iam::111111111111:role/ams-hub-checked";
+    let queue = |name: &'static str, fifo: bool, datasets: Vec<DatasetInfo>| {
+        let sqs = sqs.clone();
+        async move {
+            let mut create = sqs.create_queue().queue_name(name);
+            if fifo {
+                create = create.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+            }
+            let url = create.send().await.unwrap().queue_url.unwrap();
+            if !datasets.is_empty() {
+                let arn = format!("arn:aws:sqs:us-east-1:111111111111:{name}");
+                let policy = queue_policy(Value::String(arn), &datasets, Realm::Na).to_string();
+                sqs.set_queue_attributes()
+                    .queue_url(&url)
+                    .attributes(aws_sdk_sqs::types::QueueAttributeName::Policy, policy)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            url
+        }
+    };
+    let mut without_one: Vec<DatasetInfo> = DATASETS.to_vec();
+    let dropped = without_one.remove(17);
+    let cases = [
+        (queue("partial", false, without_one).await, "policy_missing_datasets", dropped.name),
+        (queue("nopolicy", false, vec![]).await, "policy_missing_datasets", "23 dataset(s)"),
+        (queue("ordered.fifo", true, DATASETS.to_vec()).await, "fifo_queue", "FIFO"),
+        ("https://sqs.eu-west-1.amazonaws.com/111111111111/elsewhere".to_string(), "foreign_region", "eu-west-1"),
+    ];
+    let path = format!("/v1/tenants/checked/accounts/{id}/aws-stack");
+    for (url, code, says) in &cases {
+        let (status, body) = api.call("POST", &path, Some(&key), Some(&json!({"role_arn": role, "queue_urls": [url]})));
+        assert_eq!((status, body["error"]["code"].as_str()), (422, Some(*code)), "{url}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{url}: {message}");
+        if *code == "policy_missing_datasets" && *says == dropped.name {
+            assert!(message.contains(dropped.topic_accounts[0]), "names the account to add: {message}");
+        }
+    }
+    // A good queue beside a bad one: still nothing.
+    let good = queue("good", false, DATASETS.to_vec()).await;
+    let (status, _) = api.call("POST", &path, Some(&key), Some(&json!({"role_arn": role, "queue_urls": [good, cases[0].0]})));
+    assert_eq!(status, 422);
+    assert_eq!(api.ok("GET", &format!("/v1/tenants/checked/accounts/{id}/queues"), Some(&key), None, 200), json!([]));
+    let account = api.ok("GET", &format!("/v1/tenants/checked/accounts/{id}"), Some(&key), None, 200);
+    assert_eq!(account["aws_role_arn"], Value::Null, "no role was set");
+    let (status, body) = api.call("POST", &path, Some(&key), Some(&json!({"queue_urls": [good]})));
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_request")), "no role: {body}");
+    // The good queue alone is adopted.
+    let adopted = api.ok("POST", &path, Some(&key), Some(&json!({"role_arn": role, "queue_urls": [good]})), 200);
+    assert_eq!(adopted["queues"][0]["queue_url"], json!(good));
+}

@@ -50,6 +50,8 @@ pub struct ApiState {
     auth_failures: auth_failures::AuthFailures,
     /// `AMS_HUB_PLATFORM_PRINCIPAL`: the ARN of ams-hub's own role, which brands' roles trust.
     pub platform_principal: Option<String>,
+    /// The platform's AWS identity, for verifying brands' stacks (`POST …/aws-stack`).
+    pub aws: Option<ams_ingest::Aws>,
 }
 
 /// Failed authentications per client address and minute before it gets 429 (the default of
@@ -67,7 +69,14 @@ impl ApiState {
             emulator_origin,
             auth_failures: auth_failures::AuthFailures::new(quota),
             platform_principal: None,
+            aws: None,
         }
+    }
+
+    /// The platform's AWS identity (onboarding verifies brands' stacks through it).
+    pub fn with_aws(mut self, aws: ams_ingest::Aws) -> Self {
+        self.aws = Some(aws);
+        self
     }
 
     /// The ARN brands' roles trust (`AMS_HUB_PLATFORM_PRINCIPAL`); AWS templates need it.
@@ -137,6 +146,7 @@ pub fn app(
         .service(accounts::delete_queue)
         .service(status::account_status)
         .service(onboarding::aws_template)
+        .service(onboarding::aws_stack)
         .service(quarantine::list_quarantine)
         .service(quarantine::body)
         .service(quarantine::replay)

@@ -2,16 +2,19 @@
 //! region, rendered from the dataset table (`ams-onboard`).
 
 use actix_web::http::StatusCode;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
+use ams_ingest::queue::sdk::queue_attributes;
+use ams_ingest::queue::FailureKind;
 use ams_model::DATASETS;
-use ams_onboard::{render, TemplateInput};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use ams_onboard::{missing_datasets, render, TemplateInput};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::accounts::Queue;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::ApiState;
+use crate::{validate, ApiState};
 
 /// The response header carrying the `aws cloudformation deploy` command for the template.
 pub const DEPLOY_COMMAND_HEADER: &str = "Ams-Hub-Deploy-Command";
@@ -58,12 +61,7 @@ pub async fn aws_template(
         Some("json") => true,
         Some(other) => return Err(ApiError::invalid(format!("format {other:?}: use yaml or json"))),
     };
-    let mut needed: Vec<String> = a.marketplaces().await?.into_iter().map(|m| m.region).collect();
-    needed.sort();
-    needed.dedup();
-    if needed.is_empty() {
-        return Err(ApiError::invalid("the account has no marketplaces yet: add them first, they decide the queue regions"));
-    }
+    let needed = needed_regions(&a).await?;
     if !needed.contains(&query.region) {
         return Err(ApiError::invalid(format!(
             "region {:?} is not one the account's marketplaces need: use {}",
@@ -99,4 +97,157 @@ pub async fn aws_template(
         .insert_header((DEPLOY_COMMAND_HEADER, command))
         .insert_header(("Content-Disposition", format!("attachment; filename=\"{file}\"")))
         .body(body))
+}
+
+/// The stack's outputs: `{role_arn, queue_urls}`, or `aws cloudformation describe-stacks`'s
+/// answer pasted whole (`{"Stacks": [{"Outputs": [{"OutputKey": "RoleArn", …}]}]}`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StackOutputs {
+    pub role_arn: Option<String>,
+    pub queue_urls: Option<Vec<String>>,
+    /// As `aws cloudformation describe-stacks` prints it: `RoleArn` and `QueueUrl` outputs are read.
+    #[serde(rename = "Stacks")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub stacks: Option<Vec<serde_json::Value>>,
+}
+
+impl StackOutputs {
+    /// The role and the queues, from whichever form was posted.
+    fn resolve(&self) -> Result<(String, Vec<String>), ApiError> {
+        let mut role = self.role_arn.clone();
+        let mut queues = self.queue_urls.clone().unwrap_or_default();
+        for stack in self.stacks.iter().flatten() {
+            for o in stack.get("Outputs").and_then(|o| o.as_array()).into_iter().flatten() {
+                let value = o.get("OutputValue").and_then(|v| v.as_str()).map(str::to_owned);
+                match o.get("OutputKey").and_then(|k| k.as_str()) {
+                    Some("RoleArn") if role.is_none() => role = value,
+                    Some("QueueUrl") => queues.extend(value),
+                    _ => {}
+                }
+            }
+        }
+        let role = role.ok_or_else(|| ApiError::invalid("no role: post role_arn, or the stack's outputs with RoleArn"))?;
+        queues.sort();
+        queues.dedup();
+        if queues.is_empty() {
+            return Err(ApiError::invalid("no queue: post queue_urls, or the stack's outputs with QueueUrl"));
+        }
+        Ok((role, queues))
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdoptedStack {
+    pub role_arn: String,
+    /// The queues now registered; the runtime consumes them within seconds.
+    pub queues: Vec<Queue>,
+}
+
+/// The AMS queue regions the account's marketplaces deliver to (422 when it has none yet).
+async fn needed_regions(a: &ams_store::AccountScope) -> Result<Vec<String>, ApiError> {
+    let mut needed: Vec<String> = a.marketplaces().await?.into_iter().map(|m| m.region).collect();
+    needed.sort();
+    needed.dedup();
+    if needed.is_empty() {
+        return Err(ApiError::invalid("the account has no marketplaces yet: add them first, they decide the queue regions"));
+    }
+    Ok(needed)
+}
+
+fn unprocessable(code: &'static str, message: String) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+/// Verifies the brand's deployed stack and adopts it: ams-hub assumes the role with the
+/// account's external id, reads each queue's attributes and policy, checks that the queue is
+/// standard, in a region the account's marketplaces need, and that its policy lets every
+/// dataset's Amazon SNS topics send; then sets the role on the account and registers the
+/// queues, all or nothing.
+#[utoipa::path(
+    tag = "onboarding",
+    params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
+    request_body = StackOutputs,
+    responses(
+        (status = 200, description = "verified: the role is set and the queues registered", body = AdoptedStack),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 403, description = "a `read` key", body = ErrorBody),
+        (status = 404, description = "no such tenant or account", body = ErrorBody),
+        (status = 409, description = "a queue is registered already", body = ErrorBody),
+        (status = 422, description = "a check failed, and nothing was registered: `role_not_assumable` (trust policy or external id), `queue_unreadable`, `fifo_queue`, `foreign_region`, `policy_missing_datasets` (names each dataset and its account), or the outputs are incomplete", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/tenants/{tenant}/accounts/{account}/aws-stack")]
+pub async fn aws_stack(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, Uuid)>,
+    body: web::Json<StackOutputs>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, account) = path.into_inner();
+    let mut a = caller.account(&state, &tenant, account).await?;
+    let (role_arn, urls) = body.resolve()?;
+    validate::role_arn(&role_arn).map_err(ApiError::invalid)?;
+    let needed = needed_regions(&a).await?;
+    let mut queues = Vec::new();
+    for raw in &urls {
+        if raw.trim_end_matches('/').ends_with(".fifo") {
+            return Err(unprocessable(
+                "fifo_queue",
+                format!("{} is a FIFO queue: Amazon Marketing Stream delivers to standard queues only", validate::shown(raw)),
+            ));
+        }
+        let url = validate::queue_url(raw, state.emulator_origin.as_deref()).map_err(ApiError::invalid)?;
+        let region = match url.region {
+            Some(r) => r,
+            None if needed.len() == 1 => needed[0].clone(),
+            None => return Err(ApiError::invalid(format!("{} does not name its region", validate::shown(raw)))),
+        };
+        if !needed.contains(&region) {
+            return Err(unprocessable(
+                "foreign_region",
+                format!("the queue {} is in {region}; the account's marketplaces deliver to {}", url.canonical, needed.join(" or ")),
+            ));
+        }
+        queues.push((url.canonical, region));
+    }
+    let Some(aws) = &state.aws else {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "this server has no AWS configuration"));
+    };
+    let reach = aws.account(Some(&role_arn), &a.account().external_id, ams_store::AccountId(account)).await;
+    for (url, region) in &queues {
+        let attributes = queue_attributes(&reach.sqs(region), url).await.map_err(|e| match e.kind() {
+            FailureKind::Credentials => unprocessable(
+                "role_not_assumable",
+                format!(
+                    "ams-hub could not assume {role_arn}: its trust policy must name ams-hub's role and require this \
+                     account's external id (deploy the template from GET …/aws-template as it is)"
+                ),
+            ),
+            _ => unprocessable("queue_unreadable", format!("reading {url} through {role_arn} failed: {}", e.kind().as_str())),
+        })?;
+        if attributes.get("FifoQueue").map(String::as_str) == Some("true") || url.ends_with(".fifo") {
+            return Err(unprocessable("fifo_queue", format!("{url} is a FIFO queue: Amazon Marketing Stream delivers to standard queues only")));
+        }
+        let realm = ams_model::Realm::from_region(region).expect("checked against the marketplaces");
+        let missing = missing_datasets(attributes.get("Policy").map(String::as_str), &DATASETS, realm)
+            .map_err(|e| unprocessable("policy_missing_datasets", format!("{url}: {e}")))?;
+        if !missing.is_empty() {
+            let list: Vec<String> = missing.iter().map(|m| format!("{} (account {})", m.dataset, m.account)).collect();
+            return Err(unprocessable(
+                "policy_missing_datasets",
+                format!(
+                    "the policy of {url} does not let Amazon's SNS topics of {} dataset(s) send: {}; add arn:aws:sns:{region}:<account>:* \
+                     for each to its aws:SourceArn condition (the template's policy has them all)",
+                    missing.len(),
+                    list.join(", ")
+                ),
+            ));
+        }
+    }
+    let rows = a.adopt_stack(&role_arn, &queues).await?;
+    tracing::info!(tenant = %tenant, account = %account, queues = rows.len(), "AWS stack verified and adopted");
+    state.reconcile();
+    Ok(HttpResponse::Ok().json(AdoptedStack { role_arn, queues: rows.into_iter().map(Queue::from).collect() }))
 }

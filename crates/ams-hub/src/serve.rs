@@ -125,7 +125,7 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     let store = Store::connect(database_url).await?;
     store.migrate().await?;
     let aws = Aws::from_env().await;
-    let supervisor = ams_ingest::start(store.clone(), aws, config.runtime);
+    let supervisor = ams_ingest::start(store.clone(), aws.clone(), config.runtime);
     tracing::info!("ams-hub serve: consuming the registered queues");
 
     if admin.is_none() {
@@ -141,7 +141,8 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     let state = web::Data::new(
         ApiState::new(store, admin.as_deref(), Some(runtime), emulator)
             .with_auth_failures_per_minute(quota)
-            .with_platform_principal(principal),
+            .with_platform_principal(principal)
+            .with_aws(aws),
     );
     let api_state = state.clone();
     let server = HttpServer::new(move || ams_api::app(Some(api_state.clone())).0)

@@ -2,6 +2,8 @@
 //! dataset table (`ams_model::DATASETS`) the confirmation allow-list reads, so the two cannot
 //! disagree.
 
+pub mod policy;
 pub mod template;
 
+pub use policy::{missing_datasets, Missing};
 pub use template::{render, AwsTemplate, TemplateError, TemplateInput, AMAZON_REVIEWER_ROLE};

@@ -11,7 +11,7 @@
 //! the retry rules (sqs_retry.rs) do not know which one they talk to.
 
 pub mod memory;
-mod sdk;
+pub mod sdk;
 
 use std::time::SystemTime;
 

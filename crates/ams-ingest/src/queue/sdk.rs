@@ -195,3 +195,19 @@ impl Queue for SdkQueue {
         })
     }
 }
+
+/// Every attribute of a queue (`QueueArn`, `Policy`, `FifoQueue`, …) through the SDK, with
+/// the account's credentials: what onboarding verifies a brand's queue with.
+pub async fn queue_attributes(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Result<std::collections::HashMap<String, String>, SqsError> {
+    let out = client
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .map_err(|e| error("GetQueueAttributes", e))?;
+    Ok(out.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect())
+}

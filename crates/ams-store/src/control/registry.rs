@@ -50,21 +50,7 @@ impl Store {
     /// tenants (one consumer, one owner per queue), however the URL was spelled. The conflict
     /// message must not tell a caller whether another tenant has it.
     pub async fn add_queue(&self, account_id: Uuid, queue_url: &str, region: &str) -> Result<queue::Model, StoreError> {
-        let mut segments = queue_url.trim_end_matches('/').rsplit('/');
-        let name = segments.next().unwrap_or_default().to_owned();
-        let aws_account_id = segments.next().unwrap_or_default().to_owned();
-        let row = queue::ActiveModel {
-            id: Set(Uuid::new_v4()),
-            account_id: Set(account_id),
-            queue_url: Set(queue_url.to_owned()),
-            region: Set(region.to_owned()),
-            aws_account_id: Set(aws_account_id),
-            queue_name: Set(name),
-            created_at: Set(Utc::now().into()),
-        };
-        row.insert(self.orm())
-            .await
-            .map_err(|e| StoreError::on_insert(e, || "this queue is already registered".to_owned()))
+        insert_queue(self.orm(), account_id, queue_url, region).await
     }
 
     /// Every queue of an active account of an active tenant.
@@ -213,4 +199,28 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Inserts a queue row on `conn` (the pool, or a transaction).
+pub(crate) async fn insert_queue(
+    conn: &impl sea_orm::ConnectionTrait,
+    account_id: Uuid,
+    queue_url: &str,
+    region: &str,
+) -> Result<queue::Model, StoreError> {
+    let mut segments = queue_url.trim_end_matches('/').rsplit('/');
+    let name = segments.next().unwrap_or_default().to_owned();
+    let aws_account_id = segments.next().unwrap_or_default().to_owned();
+    let row = queue::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        account_id: Set(account_id),
+        queue_url: Set(queue_url.to_owned()),
+        region: Set(region.to_owned()),
+        aws_account_id: Set(aws_account_id),
+        queue_name: Set(name),
+        created_at: Set(Utc::now().into()),
+    };
+    row.insert(conn)
+        .await
+        .map_err(|e| StoreError::on_insert(e, || "this queue is already registered".to_owned()))
 }

@@ -292,6 +292,23 @@ impl AccountScope {
         self.store.add_queue(self.account.id, queue_url, region).await
     }
 
+    /// Onboarding's last step, all or nothing: the role on the account and its queues
+    /// registered, in one transaction (a queue registered already fails it whole).
+    pub async fn adopt_stack(&mut self, role_arn: &str, queues: &[(String, String)]) -> Result<Vec<queue::Model>, StoreError> {
+        use sea_orm::TransactionTrait;
+        let txn = self.store.orm().begin().await?;
+        let mut active = self.account.clone().into_active_model();
+        active.aws_role_arn = Set(Some(role_arn.to_owned()));
+        let account = active.update(&txn).await?;
+        let mut rows = Vec::new();
+        for (url, region) in queues {
+            rows.push(super::registry::insert_queue(&txn, self.account.id, url, region).await?);
+        }
+        txn.commit().await?;
+        self.account = account;
+        Ok(rows)
+    }
+
     pub async fn queues(&self) -> Result<Vec<queue::Model>, StoreError> {
         Ok(queue::Entity::find()
             .filter(queue::Column::AccountId.eq(self.account.id))

@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Deploys a brand's CloudFormation template (as GET .../aws-template?format=json renders it)
+in the brand's AWS account on moto, the way `aws cloudformation deploy` would on AWS, and prints
+the stack as `aws cloudformation describe-stacks` does: what the brand posts to .../aws-stack.
+
+moto's CloudFormation does not create AWS::SQS::QueuePolicy resources: when the queue has no
+policy after the deploy, the template's own policy document is applied with SetQueueAttributes
+(and this script says so on stderr).
+
+Usage (the venv's python; AWS_ENDPOINT_URL points at moto):
+  cfn_deploy.py DEPLOYER_ROLE_ARN TEMPLATE.json STACK_NAME REGION [Key=Value ...]
+"""
+import json
+import sys
+
+import boto3
+
+role, template_file, stack, region = sys.argv[1:5]
+params = [dict(zip(("ParameterKey", "ParameterValue"), p.split("=", 1))) for p in sys.argv[5:]]
+c = boto3.client("sts", region_name=region).assume_role(RoleArn=role, RoleSessionName="brand-deployer")["Credentials"]
+session = boto3.session.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                                aws_session_token=c["SessionToken"], region_name=region)
+body = open(template_file).read()
+cfn = session.client("cloudformation")
+cfn.create_stack(StackName=stack, TemplateBody=body, Parameters=params, Capabilities=["CAPABILITY_NAMED_IAM"])
+cfn.get_waiter("stack_create_complete").wait(StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+described = cfn.describe_stacks(StackName=stack)
+outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0]["Outputs"]}
+sqs = session.client("sqs")
+attrs = sqs.get_queue_attributes(QueueUrl=outputs["QueueUrl"], AttributeNames=["Policy"]).get("Attributes", {})
+if not attrs.get("Policy"):
+    template = json.loads(body)
+    policy = template["Resources"]["QueuePolicy"]["Properties"]["PolicyDocument"]
+    text = json.dumps(policy).replace(json.dumps({"Fn::GetAtt": ["Queue", "Arn"]}), json.dumps(outputs["QueueArn"]))
+    sqs.set_queue_attributes(QueueUrl=outputs["QueueUrl"], Attributes={"Policy": text})
+    print("moto did not create AWS::SQS::QueuePolicy: applied the template's policy with SetQueueAttributes",
+          file=sys.stderr)
+print(json.dumps(described, default=str))
