@@ -253,3 +253,44 @@ async fn each_failed_check_of_a_stack_is_a_422_that_says_what_to_fix_and_registe
     let adopted = api.ok("POST", &path, Some(&key), Some(&json!({"role_arn": role, "queue_urls": [good]})), 200);
     assert_eq!(adopted["queues"][0]["queue_url"], json!(good));
 }
+
+#[tokio::test]
+async fn a_role_that_does_not_trust_the_accounts_external_id_is_refused_then_adopted_once_it_does() {
+    use ams_tests::faulty::FaultyProxy;
+    use ams_model::{Realm, DATASETS};
+    let db = TestDb::new();
+    let moto = Moto::start();
+    // STS through a stand-in that enforces trust policies' external id (moto does not).
+    let sts = FaultyProxy::start(&moto.url);
+    let (_serve, api) =
+        serve_with_api(&db, &moto.url, &[("AMS_HUB_PLATFORM_PRINCIPAL", PRINCIPAL), ("AWS_ENDPOINT_URL_STS", &sts.url)]);
+    api.ok("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": "trusting", "name": "t"})), 201);
+    let key = api.ok("POST", "/v1/tenants/trusting/api-keys", ADMIN, Some(&json!({"name": "k", "scope": "admin"})), 201);
+    let key = key["token"].as_str().unwrap().to_owned();
+    let a = api.ok("POST", "/v1/tenants/trusting/accounts", Some(&key), Some(&json!({"name": "Brand"})), 201);
+    let (id, external_id) = (a["id"].as_str().unwrap().to_owned(), a["external_id"].as_str().unwrap().to_owned());
+    api.ok("POST", &format!("/v1/tenants/trusting/accounts/{id}/marketplaces"), Some(&key), Some(&json!({"marketplace": "US"})), 201);
+    let brand = moto.assume(DEPLOYER).await;
+    let sqs = aws_sdk_sqs::Client::new(&brand);
+    let url = sqs.create_queue().queue_name("trusted").send().await.unwrap().queue_url.unwrap();
+    let policy = ams_onboard::template::queue_policy(Value::String("arn:aws:sqs:us-east-1:111111111111:trusted".into()), &DATASETS, Realm::Na);
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::Policy, policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let role = "arn:aws:iam::111111111111:role/ams-hub-trusting";
+    let path = format!("/v1/tenants/trusting/accounts/{id}/aws-stack");
+    let body = json!({"role_arn": role, "queue_urls": [url]});
+
+    sts.require_external_id(role, "some-other-accounts-id");
+    let (status, answer) = api.call("POST", &path, Some(&key), Some(&body));
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("role_not_assumable")), "{answer}");
+    assert!(!answer.to_string().contains(&external_id), "the external id is not echoed");
+    assert_eq!(api.ok("GET", &format!("/v1/tenants/trusting/accounts/{id}/queues"), Some(&key), None, 200), json!([]));
+
+    sts.require_external_id(role, &external_id);
+    let adopted = api.ok("POST", &path, Some(&key), Some(&body), 200);
+    assert_eq!(adopted["role_arn"], role);
+}

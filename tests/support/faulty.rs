@@ -1,6 +1,8 @@
 //! An HTTP stand-in between ams-hub's SQS client and moto that misbehaves on cue: it holds a
 //! request and never answers (a black-holed connection), answers 500, throttles, claims the
 //! client's clock is off, or answers 200 with garbage; every other request is passed to moto.
+//! As an STS endpoint it can also enforce what moto does not: a role's `sts:ExternalId`
+//! condition (AssumeRole with another external id is refused with AWS's AccessDenied).
 //! It runs on its own thread and runtime, so blocking test code cannot stall it.
 
 use std::collections::VecDeque;
@@ -37,6 +39,8 @@ struct State {
     /// (target it applies to, fault), used in order.
     faults: VecDeque<(String, Fault)>,
     seen: Vec<Seen>,
+    /// Role ARN → the external id its trust policy requires.
+    external_ids: std::collections::HashMap<String, String>,
 }
 
 pub struct FaultyProxy {
@@ -47,7 +51,7 @@ pub struct FaultyProxy {
 impl FaultyProxy {
     pub fn start(upstream: &str) -> FaultyProxy {
         let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
-        let state = Arc::new(Mutex::new(State { faults: VecDeque::new(), seen: Vec::new() }));
+        let state = Arc::new(Mutex::new(State { faults: VecDeque::new(), seen: Vec::new(), external_ids: Default::default() }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -67,6 +71,12 @@ impl FaultyProxy {
     /// The next request for `target` (`ReceiveMessage`, …) gets `fault`.
     pub fn inject(&self, target: &str, fault: Fault) {
         self.state.lock().unwrap().faults.push_back((format!("AmazonSQS.{target}"), fault));
+    }
+
+    /// AssumeRole of `role_arn` succeeds only with `external_id` (as a trust policy's
+    /// `sts:ExternalId` condition makes AWS do).
+    pub fn require_external_id(&self, role_arn: &str, external_id: &str) {
+        self.state.lock().unwrap().external_ids.insert(role_arn.to_owned(), external_id.to_owned());
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -96,6 +106,25 @@ async fn serve(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>>
             s.seen.push(Seen { target: target.clone(), amz_date: header("x-amz-date"), fault });
             fault
         };
+        let refused = {
+            let form = form_fields(&body);
+            let s = state.lock().unwrap();
+            (form.get("Action").map(String::as_str) == Some("AssumeRole"))
+                .then(|| form.get("RoleArn").and_then(|r| s.external_ids.get(r).map(|e| (r.clone(), e.clone()))))
+                .flatten()
+                .filter(|(_, required)| form.get("ExternalId") != Some(required))
+        };
+        if let Some((role, _)) = refused {
+            let body = format!(
+                "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+                 <Code>AccessDenied</Code><Message>User is not authorized to perform: sts:AssumeRole on resource: {role}</Message>\
+                 </Error><RequestId>0</RequestId></ErrorResponse>"
+            );
+            if client.write_all(&response(403, "text/xml", body.into_bytes(), None)).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let answer = match fault {
             Some(Fault::Hang) => {
                 // Hold the connection until the client gives up on it.
@@ -119,6 +148,38 @@ async fn serve(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>>
             return;
         }
     }
+}
+
+/// The fields of a form-encoded body (STS's query protocol).
+fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+    fn decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < b.len() => {
+                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                    match hex {
+                        Some(v) => {
+                            out.push(v);
+                            i += 2;
+                        }
+                        None => out.push(b'%'),
+                    }
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
 }
 
 fn error(status: u16, code: &str, message: &str, date: Option<SystemTime>) -> Vec<u8> {
