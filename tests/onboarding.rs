@@ -119,12 +119,12 @@ fn python() -> String {
 
 /// Deploys a template (JSON) in the brand's account on moto with `scripts/cfn_deploy.py`;
 /// returns `describe-stacks`'s answer.
-fn deploy(moto: &Moto, template: &str, stack: &str, region: &str) -> Value {
+fn deploy(moto: &Moto, deployer: &str, template: &str, stack: &str, region: &str) -> Value {
     let file = std::env::temp_dir().join(format!("{stack}-{}.json", uuid::Uuid::new_v4().simple()));
     std::fs::write(&file, template).unwrap();
     let out = Command::new(python())
         .arg(ams_tests::repo_root().join("scripts/cfn_deploy.py"))
-        .args([DEPLOYER, file.to_str().unwrap(), stack, region])
+        .args([deployer, file.to_str().unwrap(), stack, region])
         .env("AWS_ENDPOINT_URL", &moto.url)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -157,17 +157,24 @@ async fn a_stack_deployed_from_the_template_is_adopted_and_its_messages_reach_th
     let moto = Moto::start();
     let (serve, api) = serve_with_api(&db, &moto.url, &[("AMS_HUB_PLATFORM_PRINCIPAL", PRINCIPAL)]);
     let (key, id) = us_brand(&api, "deployed");
+    let checklist = |api: &Api| api.ok("GET", &format!("/v1/tenants/deployed/accounts/{id}/onboarding"), Some(&key), None, 200);
+    let before = checklist(&api);
+    assert_eq!(before["status"], "incomplete");
+    assert!(before["next_step"].as_str().unwrap().contains("aws-template?region=us-east-1"), "{before}");
     let (status, _, _, template_json) =
         template(&api, &format!("/v1/tenants/deployed/accounts/{id}/aws-template?region=us-east-1&format=json"), &key);
     assert_eq!(status, 200);
-    let described = deploy(&moto, &template_json, "ams-hub-brand", "us-east-1");
+    // moto finds an SNS topic only in its owner's account: the brand's stack lives in Amazon's
+    // sp-traffic account here, so that the subscription confirmation below can be confirmed.
+    let deployer = "arn:aws:iam::906013806264:role/brand-deployer";
+    let described = deploy(&moto, deployer, &template_json, "ams-hub-brand", "us-east-1");
     let outputs: std::collections::BTreeMap<String, String> = described["Stacks"][0]["Outputs"]
         .as_array()
         .unwrap()
         .iter()
         .map(|o| (o["OutputKey"].as_str().unwrap().to_owned(), o["OutputValue"].as_str().unwrap().to_owned()))
         .collect();
-    assert!(outputs["RoleArn"].starts_with("arn:aws:iam::111111111111:role/"), "{outputs:?}");
+    assert!(outputs["RoleArn"].starts_with("arn:aws:iam::906013806264:role/"), "{outputs:?}");
 
     // The outputs pasted as describe-stacks prints them.
     let adopted = api.ok("POST", &format!("/v1/tenants/deployed/accounts/{id}/aws-stack"), Some(&key), Some(&described), 200);
@@ -176,8 +183,19 @@ async fn a_stack_deployed_from_the_template_is_adopted_and_its_messages_reach_th
     let account = api.ok("GET", &format!("/v1/tenants/deployed/accounts/{id}"), Some(&key), None, 200);
     assert_eq!(account["aws_role_arn"], json!(outputs["RoleArn"]));
 
-    // Amazon's messages sent to the queue reach the tenant's schema through the brand's role.
-    let brand = moto.assume(DEPLOYER).await;
+    let adopted_list = checklist(&api);
+    assert!(adopted_list["role"]["verified_at"].is_string(), "{adopted_list}");
+    assert_eq!(adopted_list["regions"][0]["queues"][0]["queue_url"], json!(outputs["QueueUrl"]));
+    assert!(adopted_list["next_step"].as_str().unwrap().contains("subscribe"), "{adopted_list}");
+
+    // Amazon confirms the subscription, then its messages reach the tenant's schema through the
+    // brand's role, and the checklist turns ready.
+    let brand = moto.assume(deployer).await;
+    let sns = aws_sdk_sns::Client::new(&brand);
+    let topic = sns.create_topic().name("FEADMessageDeliveryTopic-sp-traffic-ATVPDKIKX0DER-ENTITY2EXAMPLEABCD1").send().await.unwrap();
+    let confirmation: Value = serde_json::from_str(&ams_tests::fixture("subscription-confirmation.json")).unwrap();
+    assert_eq!(confirmation["TopicArn"].as_str(), topic.topic_arn.as_deref());
+    ams_tests::aws::send_all(&brand, &outputs["QueueUrl"], &[confirmation.to_string()]).await;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(15);
     let records: Vec<_> =
         (0..12).map(|i| ams_tests::gen::delta(&mut rng, ams_model::DELTA_SPECS[0], i % 3, format!("stack-{i}"))).collect();
@@ -188,6 +206,11 @@ async fn a_stack_deployed_from_the_template_is_adopted_and_its_messages_reach_th
     })
     .await;
     assert_exact(&store, &schema, &records).await;
+    wait_until("the checklist to turn ready", 30, &serve, || async {
+        let c = checklist(&api);
+        c["status"] == "ready" && c["confirmations"][0]["status"] == "confirmed" && c["data"]["sp-traffic"].as_i64() >= Some(12)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -247,6 +270,11 @@ async fn each_failed_check_of_a_stack_is_a_422_that_says_what_to_fix_and_registe
     assert_eq!(api.ok("GET", &format!("/v1/tenants/checked/accounts/{id}/queues"), Some(&key), None, 200), json!([]));
     let account = api.ok("GET", &format!("/v1/tenants/checked/accounts/{id}"), Some(&key), None, 200);
     assert_eq!(account["aws_role_arn"], Value::Null, "no role was set");
+    // The checklist says why the last attempt failed.
+    let list = api.ok("GET", &format!("/v1/tenants/checked/accounts/{id}/onboarding"), Some(&key), None, 200);
+    assert_eq!(list["status"], "incomplete");
+    assert!(list["role"]["last_error"].as_str().unwrap().contains(dropped.name), "{list}");
+    assert!(list["next_step"].as_str().unwrap().contains("the last attempt failed"), "{list}");
     let (status, body) = api.call("POST", &path, Some(&key), Some(&json!({"queue_urls": [good]})));
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_request")), "no role: {body}");
     // The good queue alone is adopted.

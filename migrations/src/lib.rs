@@ -33,6 +33,7 @@ mod m20261130_000005_tenant_isolation;
 mod m20261130_000006_failure_kind;
 mod m20261130_000007_replica_leases;
 mod m20261201_000008_records_truncated;
+mod m20261201_000009_stack_verification;
 pub mod tenant;
 
 /// The schema holding the control plane (and sea-orm's `seaql_migrations`).
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_failure_kind::Migration),
             Box::new(m20261130_000007_replica_leases::Migration),
             Box::new(m20261201_000008_records_truncated::Migration),
+            Box::new(m20261201_000009_stack_verification::Migration),
         ]
     }
 }

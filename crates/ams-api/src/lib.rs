@@ -10,6 +10,7 @@
 mod accounts;
 mod auth;
 mod auth_failures;
+mod checklist;
 pub mod error;
 mod health;
 pub mod onboarding;
@@ -147,6 +148,7 @@ pub fn app(
         .service(status::account_status)
         .service(onboarding::aws_template)
         .service(onboarding::aws_stack)
+        .service(checklist::onboarding)
         .service(quarantine::list_quarantine)
         .service(quarantine::body)
         .service(quarantine::replay)

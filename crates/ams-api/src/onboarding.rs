@@ -188,10 +188,35 @@ pub async fn aws_stack(
     let (tenant, account) = path.into_inner();
     let mut a = caller.account(&state, &tenant, account).await?;
     let (role_arn, urls) = body.resolve()?;
-    validate::role_arn(&role_arn).map_err(ApiError::invalid)?;
+    let queues = match verify_stack(&state, &a, account, &role_arn, &urls).await {
+        Ok(q) => q,
+        Err(e) => {
+            // The checklist shows why the last attempt failed.
+            if e.status == StatusCode::UNPROCESSABLE_ENTITY {
+                a.record_stack_error(&e.message).await?;
+            }
+            return Err(e);
+        }
+    };
+    let rows = a.adopt_stack(&role_arn, &queues).await?;
+    tracing::info!(tenant = %tenant, account = %account, queues = rows.len(), "AWS stack verified and adopted");
+    state.reconcile();
+    Ok(HttpResponse::Ok().json(AdoptedStack { role_arn, queues: rows.into_iter().map(Queue::from).collect() }))
+}
+
+/// Every check of `POST …/aws-stack`, before anything is written: the queues to register
+/// with their regions, or the first failed check.
+async fn verify_stack(
+    state: &ApiState,
+    a: &ams_store::AccountScope,
+    account: Uuid,
+    role_arn: &str,
+    urls: &[String],
+) -> Result<Vec<(String, String)>, ApiError> {
+    validate::role_arn(role_arn).map_err(ApiError::invalid)?;
     let needed = needed_regions(&a).await?;
     let mut queues = Vec::new();
-    for raw in &urls {
+    for raw in urls {
         if raw.trim_end_matches('/').ends_with(".fifo") {
             return Err(unprocessable(
                 "fifo_queue",
@@ -215,7 +240,7 @@ pub async fn aws_stack(
     let Some(aws) = &state.aws else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "this server has no AWS configuration"));
     };
-    let reach = aws.account(Some(&role_arn), &a.account().external_id, ams_store::AccountId(account)).await;
+    let reach = aws.account(Some(role_arn), &a.account().external_id, ams_store::AccountId(account)).await;
     for (url, region) in &queues {
         let attributes = queue_attributes(&reach.sqs(region), url).await.map_err(|e| match e.kind() {
             FailureKind::Credentials => unprocessable(
@@ -246,8 +271,5 @@ pub async fn aws_stack(
             ));
         }
     }
-    let rows = a.adopt_stack(&role_arn, &queues).await?;
-    tracing::info!(tenant = %tenant, account = %account, queues = rows.len(), "AWS stack verified and adopted");
-    state.reconcile();
-    Ok(HttpResponse::Ok().json(AdoptedStack { role_arn, queues: rows.into_iter().map(Queue::from).collect() }))
+    Ok(queues)
 }

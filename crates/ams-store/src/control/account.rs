@@ -14,6 +14,10 @@ pub struct Model {
     pub external_id: String,
     pub status: String,
     pub created_at: DateTimeWithTimeZone,
+    /// When `POST …/aws-stack` last verified the brand's role and queues.
+    pub role_verified_at: Option<DateTimeWithTimeZone>,
+    /// Why the last `POST …/aws-stack` failed (cleared by a success).
+    pub stack_error: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -39,6 +39,8 @@ impl Store {
             external_id: Set(external_id.to_owned()),
             status: Set("active".to_owned()),
             created_at: Set(Utc::now().into()),
+            role_verified_at: Set(None),
+            stack_error: Set(None),
         };
         row.insert(self.orm())
             .await

@@ -292,6 +292,27 @@ impl AccountScope {
         self.store.add_queue(self.account.id, queue_url, region).await
     }
 
+    /// Why the last stack verification failed (the checklist shows it).
+    pub async fn record_stack_error(&mut self, error: &str) -> Result<(), StoreError> {
+        let mut active = self.account.clone().into_active_model();
+        active.stack_error = Set(Some(error.to_owned()));
+        self.account = active.update(self.store.orm()).await?;
+        Ok(())
+    }
+
+    /// The SNS subscription confirmations seen on this account's queues, newest first per
+    /// (dataset, marketplace): (dataset, marketplace_id, status, when).
+    pub async fn confirmations(&self) -> Result<Vec<(Option<String>, Option<String>, String, chrono::DateTime<Utc>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT DISTINCT ON (dataset_id, marketplace_id) dataset_id, marketplace_id, status, updated_at
+             FROM subscriptions WHERE account_id = $1
+             ORDER BY dataset_id, marketplace_id, (status = 'confirmed') DESC, updated_at DESC",
+        )
+        .bind(self.account.id)
+        .fetch_all(self.store.pool())
+        .await?)
+    }
+
     /// Onboarding's last step, all or nothing: the role on the account and its queues
     /// registered, in one transaction (a queue registered already fails it whole).
     pub async fn adopt_stack(&mut self, role_arn: &str, queues: &[(String, String)]) -> Result<Vec<queue::Model>, StoreError> {
@@ -299,6 +320,8 @@ impl AccountScope {
         let txn = self.store.orm().begin().await?;
         let mut active = self.account.clone().into_active_model();
         active.aws_role_arn = Set(Some(role_arn.to_owned()));
+        active.role_verified_at = Set(Some(Utc::now().into()));
+        active.stack_error = Set(None);
         let account = active.update(&txn).await?;
         let mut rows = Vec::new();
         for (url, region) in queues {

@@ -1,0 +1,158 @@
+//! `GET …/accounts/{id}/onboarding`: where a brand's onboarding stands, for an account manager:
+//! the role, the queues of each region its marketplaces need, the subscription confirmations
+//! seen, the data received, and the next step in words.
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::ApiState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Checklist {
+    /// `ready` (role set, a queue in every needed region, a confirmation seen, data received)
+    /// or `incomplete`.
+    pub status: String,
+    /// What to do next, in words; null when ready.
+    pub next_step: Option<String>,
+    pub role: RoleCheck,
+    /// One entry per AMS queue region the account's marketplaces need.
+    pub regions: Vec<RegionCheck>,
+    /// SNS subscription confirmations seen on the account's queues, per dataset and marketplace.
+    pub confirmations: Vec<ConfirmationCheck>,
+    /// Records committed per dataset since the consumers started, over the account's queues.
+    pub data: BTreeMap<String, i64>,
+    /// The last message received on any of the account's queues.
+    pub last_receive_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleCheck {
+    pub arn: Option<String>,
+    /// When `POST …/aws-stack` verified it (null when set by hand or not yet).
+    pub verified_at: Option<DateTime<Utc>>,
+    /// Why the last `POST …/aws-stack` failed.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionCheck {
+    pub region: String,
+    /// Marketplace codes delivering to this region.
+    pub marketplaces: Vec<String>,
+    pub queues: Vec<QueueCheck>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueCheck {
+    pub queue_url: String,
+    pub consumer_state: String,
+    pub last_receive_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfirmationCheck {
+    pub dataset: Option<String>,
+    pub marketplace_id: Option<String>,
+    /// `confirmed`, `refused` or `failed` (the newest outcome; a confirmed one wins).
+    pub status: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The account's onboarding checklist.
+#[utoipa::path(
+    tag = "onboarding",
+    params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
+    responses(
+        (status = 200, description = "where onboarding stands, and the next step", body = Checklist),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant or account", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/tenants/{tenant}/accounts/{account}/onboarding")]
+pub async fn onboarding(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, Uuid)>,
+) -> Result<web::Json<Checklist>, ApiError> {
+    let (tenant, account) = path.into_inner();
+    let a = caller.account(&state, &tenant, account).await?;
+    let row = a.account();
+    let marketplaces = a.marketplaces().await?;
+    let states = a.queue_states().await?;
+    let mut regions: BTreeMap<String, RegionCheck> = BTreeMap::new();
+    for m in &marketplaces {
+        regions
+            .entry(m.region.clone())
+            .or_insert_with(|| RegionCheck { region: m.region.clone(), marketplaces: Vec::new(), queues: Vec::new() })
+            .marketplaces
+            .push(m.code.clone());
+    }
+    let mut data: BTreeMap<String, i64> = BTreeMap::new();
+    for q in &states {
+        if let Some(r) = regions.get_mut(&q.region) {
+            r.queues.push(QueueCheck {
+                queue_url: q.queue_url.clone(),
+                consumer_state: q.state.clone().unwrap_or_else(|| "not_started".into()),
+                last_receive_at: q.last_receive_at,
+            });
+        }
+        let per_dataset: BTreeMap<String, i64> =
+            q.records_committed.clone().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+        for (d, n) in per_dataset {
+            *data.entry(d).or_default() += n;
+        }
+    }
+    let confirmations: Vec<ConfirmationCheck> = a
+        .confirmations()
+        .await?
+        .into_iter()
+        .map(|(dataset, marketplace_id, status, at)| ConfirmationCheck { dataset, marketplace_id, status, at })
+        .collect();
+    let regions: Vec<RegionCheck> = regions.into_values().collect();
+    let next_step = if marketplaces.is_empty() {
+        Some("add the account's marketplaces (POST …/marketplaces): they decide the queue regions".to_owned())
+    } else if row.aws_role_arn.is_none() {
+        let region = &regions[0].region;
+        Some(format!(
+            "render the AWS template (GET …/aws-template?region={region}), deploy it in the brand's AWS account, \
+             and post the stack's outputs to POST …/aws-stack{}",
+            row.stack_error.as_deref().map(|e| format!(" (the last attempt failed: {e})")).unwrap_or_default()
+        ))
+    } else if let Some(r) = regions.iter().find(|r| r.queues.is_empty()) {
+        Some(format!(
+            "deploy the template for {} (GET …/aws-template?region={}, with CreateRole=false) and post its outputs to …/aws-stack",
+            r.region, r.region
+        ))
+    } else if !confirmations.iter().any(|c| c.status == "confirmed") {
+        Some(
+            "subscribe the account's profiles to the datasets with the queue's ARN as destination (Amazon Ads API): \
+             ams-hub confirms Amazon's subscription confirmation when it arrives"
+                .to_owned(),
+        )
+    } else if data.values().all(|n| *n == 0) {
+        Some("wait for the first data: Amazon delivers traffic hourly and entity changes as they happen".to_owned())
+    } else {
+        None
+    };
+    Ok(web::Json(Checklist {
+        status: if next_step.is_none() { "ready" } else { "incomplete" }.to_owned(),
+        next_step,
+        role: RoleCheck {
+            arn: row.aws_role_arn.clone(),
+            verified_at: row.role_verified_at.map(Into::into),
+            last_error: row.stack_error.clone(),
+        },
+        regions,
+        confirmations,
+        last_receive_at: states.iter().filter_map(|q| q.last_receive_at).max(),
+        data,
+    }))
+}
