@@ -35,8 +35,19 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
     let store = db.store().await;
     let moto = Moto::start();
     // Reconcile only when the API says so: the queue must start from the API's notification.
-    let (serve, api) =
-        serve_with_api(&db, &moto.url, &[("AMS_HUB_RECONCILE_SECS", "3600"), ("AMS_HUB_LEASE_SECS", "3600"), ("AMS_HUB_QUEUE_ATTRIBUTES_SECS", "1")]);
+    // A short visibility timeout: under load moto can hand one message to two polls, and the
+    // copy that was not deleted comes back only after the visibility timeout (CI saw the
+    // default's 60 s outlast the drain wait; the ledger counted the redelivery once).
+    let (serve, api) = serve_with_api(
+        &db,
+        &moto.url,
+        &[
+            ("AMS_HUB_RECONCILE_SECS", "3600"),
+            ("AMS_HUB_LEASE_SECS", "3600"),
+            ("AMS_HUB_QUEUE_ATTRIBUTES_SECS", "1"),
+            ("AMS_HUB_VISIBILITY_SECS", "5"),
+        ],
+    );
     let token = tenant(&api, "acme");
 
     let role = "arn:aws:iam::111111111111:role/ams-hub-reader";
@@ -71,7 +82,7 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
     wait_until("the first commit", 30, &serve, || async { delta_count(&store, &schema).await > 0 }).await;
     let first = added.elapsed();
     assert!(first < Duration::from_secs(5), "queue added through the API consumed after {first:?}");
-    wait_until("the queue to drain", 60, &serve, || async {
+    wait_until("the queue to drain", 90, &serve, || async {
         aws::backlog(&sdk, &queue_url).await == 0 && delta_count(&store, &schema).await == records.len() as i64
     })
     .await;
