@@ -699,6 +699,7 @@ async fn downgrade_to_v1(store: &Store, schema: &TenantSchema) {
                 .unwrap();
         }
     }
+    sqlx::query(&format!("DROP TABLE IF EXISTS {schema}.account_activity")).execute(store.pool()).await.unwrap();
     sqlx::query(&format!("DELETE FROM {schema}.schema_migrations WHERE version > 1")).execute(store.pool()).await.unwrap();
 }
 

@@ -208,7 +208,12 @@ async fn a_stack_deployed_from_the_template_is_adopted_and_its_messages_reach_th
     assert_exact(&store, &schema, &records).await;
     wait_until("the checklist to turn ready", 30, &serve, || async {
         let c = checklist(&api);
-        c["status"] == "ready" && c["confirmations"][0]["status"] == "confirmed" && c["data"]["sp-traffic"].as_i64() >= Some(12)
+        let traffic = &c["data"]["sp-traffic"];
+        c["status"] == "ready"
+            && c["confirmations"][0]["status"] == "confirmed"
+            && traffic["records_committed"].as_i64() >= Some(12)
+            && traffic["first_received_at"].is_string()
+            && traffic["last_received_at"].as_str() >= traffic["first_received_at"].as_str()
     })
     .await;
 }

@@ -26,10 +26,18 @@ pub struct Checklist {
     pub regions: Vec<RegionCheck>,
     /// SNS subscription confirmations seen on the account's queues, per dataset and marketplace.
     pub confirmations: Vec<ConfirmationCheck>,
-    /// Records committed per dataset since the consumers started, over the account's queues.
-    pub data: BTreeMap<String, i64>,
+    /// Per dataset: records committed since the consumers started (over the account's queues),
+    /// and when the account's records of it were first and last received.
+    pub data: BTreeMap<String, DataCheck>,
     /// The last message received on any of the account's queues.
     pub last_receive_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct DataCheck {
+    pub records_committed: i64,
+    pub first_received_at: Option<DateTime<Utc>>,
+    pub last_received_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -95,7 +103,7 @@ pub async fn onboarding(
             .marketplaces
             .push(m.code.clone());
     }
-    let mut data: BTreeMap<String, i64> = BTreeMap::new();
+    let mut data: BTreeMap<String, DataCheck> = BTreeMap::new();
     for q in &states {
         if let Some(r) = regions.get_mut(&q.region) {
             r.queues.push(QueueCheck {
@@ -107,8 +115,14 @@ pub async fn onboarding(
         let per_dataset: BTreeMap<String, i64> =
             q.records_committed.clone().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
         for (d, n) in per_dataset {
-            *data.entry(d).or_default() += n;
+            data.entry(d).or_default().records_committed += n;
         }
+    }
+    let slug = ams_store::TenantSlug::parse(&tenant).map_err(|_| ApiError::not_found("tenant"))?;
+    for (d, first, last) in state.store.account_activity(&ams_store::TenantSchema::of(&slug), account).await? {
+        let entry = data.entry(d).or_default();
+        entry.first_received_at = Some(first);
+        entry.last_received_at = Some(last);
     }
     let confirmations: Vec<ConfirmationCheck> = a
         .confirmations()
@@ -137,7 +151,7 @@ pub async fn onboarding(
              ams-hub confirms Amazon's subscription confirmation when it arrives"
                 .to_owned(),
         )
-    } else if data.values().all(|n| *n == 0) {
+    } else if data.values().all(|d| d.records_committed == 0 && d.last_received_at.is_none()) {
         Some("wait for the first data: Amazon delivers traffic hourly and entity changes as they happen".to_owned())
     } else {
         None

@@ -96,6 +96,22 @@ impl Store {
             .await?)
     }
 
+    /// When an account's records of each dataset were first and last received:
+    /// (dataset, first, last), by dataset.
+    pub async fn account_activity(
+        &self,
+        schema: &TenantSchema,
+        account: Uuid,
+    ) -> Result<Vec<(String, chrono::DateTime<Utc>, chrono::DateTime<Utc>)>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT dataset, first_received_at, last_received_at FROM {schema}.account_activity
+             WHERE hub_account_id = $1 ORDER BY dataset"
+        ))
+        .bind(account)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// The schema of an existing tenant, or [`StoreError::UnknownTenant`].
     pub async fn tenant_schema(&self, slug: &TenantSlug) -> Result<TenantSchema, StoreError> {
         match self.find_tenant(slug).await? {

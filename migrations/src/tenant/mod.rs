@@ -31,6 +31,21 @@ pub const TENANT_MIGRATIONS: &[TenantMigration] = &[
         name: "Amazon DSP and recommendation datasets (the tables of ten datasets)",
         statements: |schema| ledger_tables::dataset_tables(schema, 2),
     },
+    TenantMigration {
+        version: 3,
+        name: "account_activity: first and last record received per account and dataset",
+        statements: |schema| {
+            vec![format!(
+                "CREATE TABLE {schema}.account_activity (
+    hub_account_id uuid NOT NULL,
+    dataset text NOT NULL,
+    first_received_at timestamptz NOT NULL,
+    last_received_at timestamptz NOT NULL,
+    PRIMARY KEY (hub_account_id, dataset)
+)"
+            )]
+        },
+    },
 ];
 
 /// The newest tenant schema version this build knows.

@@ -151,6 +151,18 @@ pub(crate) fn budget_usage(schema: &str) -> String {
     )
 }
 
+/// When each account's records of each dataset were first and last received (the onboarding
+/// checklist reads it; scanning the ledger tables by account would read them whole).
+pub(crate) fn activity(schema: &str) -> String {
+    format!(
+        "INSERT INTO {schema}.account_activity AS a (hub_account_id, dataset, first_received_at, last_received_at)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+         ON CONFLICT (hub_account_id, dataset) DO UPDATE SET
+             first_received_at = least(a.first_received_at, excluded.first_received_at),
+             last_received_at = greatest(a.last_received_at, excluded.last_received_at)"
+    )
+}
+
 /// Quarantines bodies, once per distinct body. Returns one row: the number newly quarantined.
 pub(crate) fn quarantine(schema: &str) -> String {
     format!(

@@ -69,6 +69,7 @@ impl LedgerWriter {
             let counts = write_dataset(&mut tx, schema.name(), *dataset, buffers, mode).await?;
             summary.datasets.insert(*dataset, counts);
         }
+        write_activity(&mut tx, schema.name(), batch).await?;
         if !batch.quarantine.is_empty() {
             let new = write_quarantine(&mut tx, schema.name(), batch).await?;
             summary.quarantined = new;
@@ -99,6 +100,36 @@ async fn write_dataset(
     let row = buffers.bind(sqlx::query(&sql)).fetch_one(&mut **tx).await?;
     let inserted = row.try_get::<i64, _>(0)? as u64;
     Ok(DatasetCounts { received, inserted, duplicates: received - inserted })
+}
+
+/// First and last receipt per (account, dataset) of the batch's records (files have no account).
+async fn write_activity(tx: &mut Transaction<'_, Postgres>, schema: &str, batch: &LedgerBatch) -> Result<(), StoreError> {
+    type Span = (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
+    let mut spans: std::collections::BTreeMap<(uuid::Uuid, DatasetId), Span> = std::collections::BTreeMap::new();
+    for (dataset, buffers) in &batch.datasets {
+        for (account, at) in buffers.hub_account_id.iter().zip(&buffers.received_at) {
+            let Some(account) = account else { continue };
+            let span = spans.entry((*account, *dataset)).or_insert((*at, *at));
+            span.0 = span.0.min(*at);
+            span.1 = span.1.max(*at);
+        }
+    }
+    if spans.is_empty() {
+        return Ok(());
+    }
+    // Sorted (BTreeMap): concurrent writers lock these rows in one order.
+    let accounts: Vec<uuid::Uuid> = spans.keys().map(|(a, _)| *a).collect();
+    let datasets: Vec<&str> = spans.keys().map(|(_, d)| d.as_str()).collect();
+    let firsts: Vec<_> = spans.values().map(|s| s.0).collect();
+    let lasts: Vec<_> = spans.values().map(|s| s.1).collect();
+    sqlx::query(&statements::activity(schema))
+        .bind(&accounts)
+        .bind(&datasets)
+        .bind(&firsts)
+        .bind(&lasts)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 async fn write_quarantine(
