@@ -188,7 +188,7 @@ pub async fn aws_stack(
     let (tenant, account) = path.into_inner();
     let mut a = caller.account(&state, &tenant, account).await?;
     let (role_arn, urls) = body.resolve()?;
-    let queues = match verify_stack(&state, &a, account, &role_arn, &urls).await {
+    let queues = match verify_stack(&state, &a, &role_arn, &urls).await {
         Ok(q) => q,
         Err(e) => {
             // The checklist shows why the last attempt failed.
@@ -209,7 +209,6 @@ pub async fn aws_stack(
 async fn verify_stack(
     state: &ApiState,
     a: &ams_store::AccountScope,
-    account: Uuid,
     role_arn: &str,
     urls: &[String],
 ) -> Result<Vec<(String, String)>, ApiError> {
@@ -240,7 +239,7 @@ async fn verify_stack(
     let Some(aws) = &state.aws else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "this server has no AWS configuration"));
     };
-    let reach = aws.account(Some(role_arn), &a.account().external_id, ams_store::AccountId(account)).await;
+    let reach = aws.account(Some(role_arn), &a.account().external_id, ams_store::AccountId(a.account().id)).await;
     for (url, region) in &queues {
         let attributes = queue_attributes(&reach.sqs(region), url).await.map_err(|e| match e.kind() {
             FailureKind::Credentials => unprocessable(

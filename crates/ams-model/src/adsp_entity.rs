@@ -392,16 +392,16 @@ impl<'de> Deserialize<'de> for AdspAdGroupTarget {
 
 struct TargetVisitor;
 
-/// Deserializes one field with one of the `values` readers.
+/// The next map value read with one of the `values` readers (`$f`, yielding `$t`).
 macro_rules! with {
-    ($map:ident, $f:path) => {{
-        struct W<T>(T);
-        impl<'de> Deserialize<'de> for W<Option<String>> {
+    ($map:ident, $f:path, $t:ty) => {{
+        struct W($t);
+        impl<'de> Deserialize<'de> for W {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                Ok(W($f(d)?))
+                $f(d).map(W)
             }
         }
-        $map.next_value::<W<Option<String>>>()?.0
+        $map.next_value::<W>()?.0
     }};
 }
 
@@ -432,20 +432,20 @@ impl<'de> Visitor<'de> for TargetVisitor {
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match key.as_ref() {
                 "marketplace_id" => {
-                    let v = map.next_value::<IdOf>()?.0;
+                    let v = with!(map, values::id, String);
                     set_once(&mut marketplace_id, v, "marketplace_id")?;
                 }
-                "advertiser_id" => set_once(&mut advertiser_id, with!(map, values::opt_id), "advertiser_id")?,
-                "dspEntityId" => set_once(&mut dsp_entity_id, with!(map, values::opt_id), "dspEntityId")?,
-                "campaignId" => set_once(&mut campaign_id, with!(map, values::opt_id), "campaignId")?,
+                "advertiser_id" => set_once(&mut advertiser_id, with!(map, values::opt_id, Option<String>), "advertiser_id")?,
+                "dspEntityId" => set_once(&mut dsp_entity_id, with!(map, values::opt_id, Option<String>), "dspEntityId")?,
+                "campaignId" => set_once(&mut campaign_id, with!(map, values::opt_id, Option<String>), "campaignId")?,
                 "adgroupId" | "adGroupId" => {
-                    let v = map.next_value::<KeyIdOf>()?.0;
+                    let v = with!(map, values::key_id, String);
                     set_once(&mut adgroup_id, v, "adgroupId")?;
                 }
-                "version" => set_once(&mut version, map.next_value::<LongOf>()?.0, "version")?,
-                "creationDateTime" => set_once(&mut created, map.next_value::<TimeOf>()?.0, "creationDateTime")?,
+                "version" => set_once(&mut version, with!(map, values::long, i64), "version")?,
+                "creationDateTime" => set_once(&mut created, with!(map, values::lenient_time, Option<DateTime<Utc>>), "creationDateTime")?,
                 "lastUpdatedDateTime" => {
-                    set_once(&mut updated, map.next_value::<TimeOf>()?.0, "lastUpdatedDateTime")?
+                    set_once(&mut updated, with!(map, values::lenient_time, Option<DateTime<Utc>>), "lastUpdatedDateTime")?
                 }
                 "dataset_id" | "dataSetId" => set_once(&mut dataset_id, map.next_value::<DatasetId>()?, "dataset_id")?,
                 k if k.len() > "Targets".len() && k.ends_with("Targets") => {
@@ -489,31 +489,6 @@ impl<'de> Visitor<'de> for TargetVisitor {
             dataset_id: dataset_id.ok_or_else(|| de::Error::missing_field("dataset_id"))?,
             raw: Box::from(""),
         })
-    }
-}
-
-struct IdOf(String);
-impl<'de> Deserialize<'de> for IdOf {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        values::id(d).map(IdOf)
-    }
-}
-struct KeyIdOf(String);
-impl<'de> Deserialize<'de> for KeyIdOf {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        values::key_id(d).map(KeyIdOf)
-    }
-}
-struct LongOf(i64);
-impl<'de> Deserialize<'de> for LongOf {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        values::long(d).map(LongOf)
-    }
-}
-struct TimeOf(Option<DateTime<Utc>>);
-impl<'de> Deserialize<'de> for TimeOf {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        values::lenient_time(d).map(TimeOf)
     }
 }
 
