@@ -34,6 +34,7 @@ mod m20261130_000006_failure_kind;
 mod m20261130_000007_replica_leases;
 mod m20261201_000008_records_truncated;
 mod m20261201_000009_stack_verification;
+mod m20261201_000010_ads_api;
 pub mod tenant;
 
 /// The schema holding the control plane (and sea-orm's `seaql_migrations`).
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_replica_leases::Migration),
             Box::new(m20261201_000008_records_truncated::Migration),
             Box::new(m20261201_000009_stack_verification::Migration),
+            Box::new(m20261201_000010_ads_api::Migration),
         ]
     }
 }

@@ -41,6 +41,10 @@ impl Realm {
         }
     }
 
+    /// `NA`, `EU` or `FE`.
+    pub fn from_code(code: &str) -> Option<Realm> {
+        Realm::ALL.into_iter().find(|r| r.as_str() == code)
+    }
     pub fn from_region(region: &str) -> Option<Realm> {
         Realm::ALL.into_iter().find(|r| r.region() == region)
     }
@@ -58,6 +62,16 @@ impl Realm {
 /// The AWS account owning `dataset`'s SNS topics in `realm`.
 pub fn sns_account(dataset: DatasetId, realm: Realm) -> &'static str {
     dataset.info().topic_accounts[realm.index()]
+}
+
+/// The ARN of the SQS queue at `queue_url` (`…/<account id>/<name>`, AWS's URL or an
+/// emulator's) in `region`: what a Marketing Stream subscription names as its destination.
+pub fn queue_arn(queue_url: &str, region: &str) -> Option<String> {
+    let path = queue_url.split_once("://").map_or(queue_url, |(_, rest)| rest);
+    let mut parts = path.trim_end_matches('/').rsplit('/');
+    let name = parts.next().filter(|n| !n.is_empty())?;
+    let account = parts.next().filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))?;
+    Some(format!("arn:aws:sqs:{region}:{account}:{name}"))
 }
 
 /// An SNS topic ARN taken apart: `arn:aws:sns:<region>:<account>:<name>`.
@@ -124,6 +138,19 @@ pub fn confirmable_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_urls_give_their_arns() {
+        assert_eq!(
+            queue_arn("https://sqs.us-east-1.amazonaws.com/123456789012/ams-brand", "us-east-1").as_deref(),
+            Some("arn:aws:sqs:us-east-1:123456789012:ams-brand")
+        );
+        assert_eq!(
+            queue_arn("http://127.0.0.1:5000/123456789012/q-1/", "eu-west-1").as_deref(),
+            Some("arn:aws:sqs:eu-west-1:123456789012:q-1")
+        );
+        assert_eq!(queue_arn("https://sqs.us-east-1.amazonaws.com/q", "us-east-1"), None);
+    }
 
     #[test]
     fn amazon_topics_are_confirmable_and_others_are_not() {

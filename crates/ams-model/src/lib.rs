@@ -24,7 +24,7 @@ mod record;
 pub mod storable;
 mod values;
 
-pub use amazon::{confirmable, confirmable_in, sns_account, Realm, TopicArn};
+pub use amazon::{confirmable, confirmable_in, queue_arn, sns_account, Realm, TopicArn};
 pub use marketplace::{Marketplace, MARKETPLACES};
 pub use archive::{archive_bodies, ArchiveBodies, ArchiveChunk};
 pub use body::{decode_body, Body, SubscriptionConfirmation};

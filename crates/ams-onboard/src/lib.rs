@@ -1,8 +1,14 @@
-//! Onboarding a brand: what ams-hub asks of the brand's AWS account, rendered from the same
-//! dataset table (`ams_model::DATASETS`) the confirmation allow-list reads, so the two cannot
-//! disagree.
+//! Onboarding a brand:
+//!
+//! * the AWS side ([`template`], [`policy`]): what ams-hub asks of the brand's AWS account,
+//!   rendered from the same dataset table (`ams_model::DATASETS`) the confirmation allow-list
+//!   reads, so the two cannot disagree;
+//! * the Amazon Ads API side ([`ads`], [`reconciler`]): a login's profiles imported as
+//!   accounts, and every declared dataset's Marketing Stream subscription kept at Amazon.
 
+pub mod ads;
 pub mod policy;
+pub mod reconciler;
 pub mod template;
 
 pub use policy::{missing_datasets, Missing};

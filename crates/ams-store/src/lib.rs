@@ -12,11 +12,13 @@ mod error;
 mod ids;
 pub mod ledger;
 mod quarantine;
+pub mod secrets;
 mod store;
 pub mod tenant;
 
 pub use control::scope::{random_secret, AccountScope, KeyHolder, KeyScope, NewApiKey, QueueState, TenantScope};
 pub use error::StoreError;
+pub use secrets::{Keyring, SecretError};
 pub use ids::{AccountId, QueueId};
 pub use quarantine::{QuarantinedBody, Replayed, PREVIEW_CHARS};
 pub use ledger::{

@@ -2,6 +2,7 @@
 //! Tenant-scoped access goes through [`scope::TenantScope`].
 
 pub mod account;
+pub mod ads;
 pub mod api_key;
 pub mod marketplace;
 pub mod queue;

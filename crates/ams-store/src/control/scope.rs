@@ -220,6 +220,9 @@ impl AccountScope {
     pub fn account(&self) -> &account::Model {
         &self.account
     }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
 
     /// Changes what is `Some`: the status (`active` or `paused`; the supervisor stops a
     /// paused account's consumers), the role, the external id.

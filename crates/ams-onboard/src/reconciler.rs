@@ -1,0 +1,433 @@
+//! The Ads reconciler: makes Amazon's Marketing Stream subscriptions match what agencies
+//! declared (`PUT …/accounts/{id}/streams`). One actor per process; only the replica holding
+//! the `ads-reconciler` leader lease acts (the lease lives and dies with the replica's
+//! heartbeat, like the queue leases), so two replicas never race on one subscription.
+//!
+//! A pass:
+//!
+//! 1. reads the desired state: every declared dataset in every marketplace that has a profile,
+//!    a live connection and a queue in the marketplace's AMS region (a DSP dataset once per
+//!    advertiser and realm: DSP subscriptions belong to the advertiser, not to a profile);
+//! 2. writes a row for each wanted subscription that has none, with a `clientRequestToken`
+//!    derived from (marketplace, dataset, destination, generation), *before* asking Amazon:
+//!    a crash between the request and its answer leaves the row, the next pass finds the
+//!    subscription in Amazon's list (or Amazon answers the same token with the same
+//!    subscription), and no duplicate is made;
+//! 3. per connection and scope (profile, or DSP advertiser) lists Amazon's subscriptions once,
+//!    then for each row: adopts an existing non-archived subscription with the same dataset
+//!    and destination, or creates one; records Amazon's status; archives what is no longer
+//!    wanted (dataset undeclared, marketplace or account deleted, connection deleted);
+//!    archives and recreates (next generation) what failed confirmation or provisioning; and
+//!    stops at SUSPENDED, showing why.
+//!
+//! Errors stay on the row (`last_error`) and the pass goes on; a login Amazon refuses turns its
+//! connection `invalid` and only that connection's rows wait.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use actix::prelude::*;
+use ams_model::{queue_arn, DatasetId, Realm};
+use ams_store::control::ads::{DesiredStream, StreamRow};
+use ams_store::{Keyring, Store, StoreError};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::ads::client::{Login, Scope};
+use crate::ads::{AdsApp, AdsClient, AdsError, StreamSubscription};
+
+/// The leader lease's role name.
+pub const ROLE: &str = "ads-reconciler";
+
+/// Amazon statuses after which nothing more happens by itself.
+const SETTLED: [&str; 2] = ["ACTIVE", "SUSPENDED"];
+
+#[derive(Debug, Clone)]
+pub struct ReconcilerConfig {
+    /// A pass this often when everything is settled (`AMS_HUB_ADS_SYNC_SECS`).
+    pub sync_every: Duration,
+    /// …and this often while a subscription is on its way (requested, provisioning, waiting
+    /// for its confirmation) (`AMS_HUB_ADS_PENDING_SYNC_SECS`).
+    pub pending_every: Duration,
+}
+
+impl Default for ReconcilerConfig {
+    fn default() -> Self {
+        ReconcilerConfig { sync_every: Duration::from_secs(300), pending_every: Duration::from_secs(10) }
+    }
+}
+
+pub struct Reconciler {
+    store: Store,
+    client: AdsClient,
+    keyring: Keyring,
+    platform_app: Option<AdsApp>,
+    replica: String,
+    config: ReconcilerConfig,
+    running: bool,
+    again: bool,
+    next: Option<SpawnHandle>,
+}
+
+/// Run a pass now (after a change through the API).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SyncNow;
+
+impl Reconciler {
+    pub fn new(
+        store: Store,
+        client: AdsClient,
+        keyring: Keyring,
+        platform_app: Option<AdsApp>,
+        replica: String,
+        config: ReconcilerConfig,
+    ) -> Reconciler {
+        Reconciler { store, client, keyring, platform_app, replica, config, running: false, again: false, next: None }
+    }
+
+    fn pass(&mut self, ctx: &mut Context<Self>) {
+        if self.running {
+            self.again = true;
+            return;
+        }
+        if let Some(h) = self.next.take() {
+            ctx.cancel_future(h);
+        }
+        self.running = true;
+        let work = Pass {
+            store: self.store.clone(),
+            client: self.client.clone(),
+            keyring: self.keyring.clone(),
+            platform_app: self.platform_app.clone(),
+        };
+        let replica = self.replica.clone();
+        let fut = async move {
+            if !work.store.lead(ROLE, &replica).await? {
+                return Ok(None);
+            }
+            work.run().await.map(Some)
+        };
+        ctx.spawn(fut.into_actor(self).map(|result: Result<Option<bool>, StoreError>, act, ctx| {
+            act.running = false;
+            let pending = match result {
+                Ok(Some(pending)) => pending,
+                Ok(None) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Ads reconciler pass failed; retrying");
+                    true
+                }
+            };
+            if std::mem::take(&mut act.again) {
+                return act.pass(ctx);
+            }
+            let wait = if pending { act.config.pending_every } else { act.config.sync_every };
+            act.next = Some(ctx.run_later(wait, |act, ctx| act.pass(ctx)));
+        }));
+    }
+}
+
+impl Actor for Reconciler {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.pass(ctx);
+    }
+}
+
+impl Handler<SyncNow> for Reconciler {
+    type Result = ();
+    fn handle(&mut self, _: SyncNow, ctx: &mut Context<Self>) {
+        self.pass(ctx);
+    }
+}
+
+/// The `clientRequestToken` of (marketplace, dataset, destination, generation): the same
+/// inputs always give the same token, so a repeated create is recognised by Amazon.
+pub fn client_request_token(marketplace: Uuid, dataset: &str, destination: &str, generation: i32) -> String {
+    let digest = Sha256::new()
+        .chain_update(marketplace.as_bytes())
+        .chain_update(dataset.as_bytes())
+        .chain_update([0])
+        .chain_update(destination.as_bytes())
+        .chain_update(generation.to_be_bytes())
+        .finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("ams-hub-{hex}")
+}
+
+/// What one subscription is for: the key both the desired state and the rows are matched on.
+type Key = (Uuid, String, String);
+
+struct Pass {
+    store: Store,
+    client: AdsClient,
+    keyring: Keyring,
+    platform_app: Option<AdsApp>,
+}
+
+impl Pass {
+    /// One pass; `Ok(true)` when something is still on its way (pass again soon).
+    async fn run(&self) -> Result<bool, StoreError> {
+        let wanted = self.wanted().await?;
+        // Rows for wanted subscriptions that have none (or only archived ones).
+        let open = self.store.open_streams().await?;
+        let covered: HashSet<Key> = open.iter().filter_map(row_key).collect();
+        for (key, (d, dest)) in &wanted {
+            if !covered.contains(key) {
+                let generation = self.store.stream_generation(d.marketplace_id, &d.dataset_id, dest).await?.map_or(0, |g| g + 1);
+                let token = client_request_token(d.marketplace_id, &d.dataset_id, dest, generation);
+                self.store.insert_stream(d, dest, generation, &token).await?;
+            }
+        }
+        let open = self.store.open_streams().await?;
+        let tracked: HashSet<String> = open.iter().filter_map(|r| r.subscription_id.clone()).collect();
+        let mut groups: HashMap<(Option<Uuid>, String, bool), Vec<StreamRow>> = HashMap::new();
+        for row in open {
+            let dsp = is_dsp(&row.dataset_id);
+            let scope_id = if dsp { row.advertiser_id.clone().unwrap_or_default() } else { row.profile_id.clone() };
+            groups.entry((row.connection_id, scope_id, dsp)).or_default().push(row);
+        }
+        let mut pending = false;
+        let mut recreate = false;
+        for ((connection, scope_id, dsp), rows) in groups {
+            let scope = if dsp { Scope::Dsp(&scope_id) } else { Scope::Profile(&scope_id) };
+            let outcome = self.group(connection, scope, &rows, &wanted, &tracked).await?;
+            pending |= outcome.pending;
+            recreate |= outcome.recreate;
+        }
+        self.store.purge_deleted_connections().await?;
+        if recreate {
+            // Failed subscriptions were archived: their next generation is created at once.
+            return Box::pin(self.run()).await;
+        }
+        Ok(pending)
+    }
+
+    /// The desired state, by key, with each subscription's destination queue ARN.
+    async fn wanted(&self) -> Result<HashMap<Key, (DesiredStream, String)>, StoreError> {
+        let mut wanted = HashMap::new();
+        let mut dsp_seen: HashSet<(Uuid, String, String)> = HashSet::new();
+        for d in self.store.desired_streams().await? {
+            let Some(dest) = queue_arn(&d.queue_url, &d.queue_region) else {
+                tracing::warn!(queue = %d.queue_url, "a queue URL without an account and name: no subscription to it");
+                continue;
+            };
+            // DSP subscriptions belong to the advertiser: one per advertiser, realm and dataset.
+            if is_dsp(&d.dataset_id) && !dsp_seen.insert((d.account_id, d.realm.clone(), d.dataset_id.clone())) {
+                continue;
+            }
+            wanted.insert((d.marketplace_id, d.dataset_id.clone(), dest.clone()), (d, dest));
+        }
+        Ok(wanted)
+    }
+
+    /// The login of a connection, or why there is none.
+    async fn login(&self, connection: Option<Uuid>) -> Result<Result<(AdsApp, Realm, String), String>, StoreError> {
+        let Some(id) = connection else { return Ok(Err("the connection was deleted before this subscription was archived".into())) };
+        let login = match self.store.connection_login(&self.keyring, id).await? {
+            None => return Ok(Err("the connection is gone".into())),
+            Some(Err(e)) => return Ok(Err(e.to_string())),
+            Some(Ok(l)) => l,
+        };
+        if login.connection.status == "invalid" {
+            return Ok(Err(format!(
+                "the connection is invalid: {}",
+                login.connection.invalid_reason.as_deref().unwrap_or("Amazon refused its token")
+            )));
+        }
+        let app = match (login.tenant_app_secret, &self.platform_app) {
+            (Some(secret), _) => AdsApp { client_id: login.connection.client_id.clone(), client_secret: secret },
+            (None, Some(p)) if p.client_id == login.connection.client_id => p.clone(),
+            _ => {
+                return Ok(Err(format!(
+                    "the LwA app the login was issued to ({}) is no longer configured (tenant ads-app or AMS_HUB_ADS_CLIENT_ID)",
+                    login.connection.client_id
+                )))
+            }
+        };
+        let realm = Realm::from_code(&login.connection.region).unwrap_or(Realm::Na);
+        Ok(Ok((app, realm, login.refresh_token)))
+    }
+
+    async fn group(
+        &self,
+        connection: Option<Uuid>,
+        scope: Scope<'_>,
+        rows: &[StreamRow],
+        wanted: &HashMap<Key, (DesiredStream, String)>,
+        tracked: &HashSet<String>,
+    ) -> Result<Outcome, StoreError> {
+        let mut outcome = Outcome::default();
+        let (app, realm, refresh_token) = match self.login(connection).await? {
+            Ok(l) => l,
+            Err(why) => {
+                for r in rows {
+                    if r.last_error.as_deref() != Some(why.as_str()) {
+                        self.store.update_stream(r.id, None, None, Some(&why)).await?;
+                    }
+                }
+                return Ok(outcome);
+            }
+        };
+        let login = Login { app: &app, realm, refresh_token: &refresh_token };
+        let listed = match self.client.list_subscriptions(&login, scope).await {
+            Ok(l) => l,
+            Err(e) => return self.failed(connection, rows, e).await.map(|_| Outcome { pending: true, ..outcome }),
+        };
+        let mut adopted: HashSet<String> = HashSet::new();
+        for row in rows {
+            let is_wanted = row_key(row).is_some_and(|k| wanted.get(&k).is_some_and(|(d, _)| Some(d.connection_id) == row.connection_id));
+            let on_amazon = row.subscription_id.as_deref().and_then(|id| listed.iter().find(|s| s.subscription_id == id)).or_else(|| {
+                // Not created yet as far as we know: one Amazon made for the same dataset and
+                // destination (ours before a crash, or someone's by hand) is adopted.
+                if row.subscription_id.is_some() {
+                    return None;
+                }
+                listed.iter().find(|s| {
+                    s.data_set_id == row.dataset_id
+                        && s.queue_arn() == Some(row.destination_arn.as_str())
+                        && s.status != "ARCHIVED"
+                        && !tracked.contains(&s.subscription_id)
+                        && !adopted.contains(&s.subscription_id)
+                })
+            });
+            if let Some(s) = on_amazon {
+                adopted.insert(s.subscription_id.clone());
+            }
+            let result = if is_wanted {
+                self.keep(&login, scope, row, on_amazon, &mut outcome).await
+            } else {
+                self.retire(&login, scope, row, on_amazon).await
+            };
+            if let Err(e) = result {
+                if e.invalidates_login() {
+                    return self.failed(connection, rows, e).await.map(|_| outcome);
+                }
+                self.store.update_stream(row.id, None, None, Some(&e.to_string())).await?;
+                outcome.pending = true;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// A wanted row: created (or adopted), its status recorded, recreated after a failure.
+    async fn keep(
+        &self,
+        login: &Login<'_>,
+        scope: Scope<'_>,
+        row: &StreamRow,
+        on_amazon: Option<&StreamSubscription>,
+        outcome: &mut Outcome,
+    ) -> Result<(), AdsError> {
+        let store_err = |e: StoreError| AdsError::Unavailable(format!("database: {e}"));
+        let (id, status, reason) = match on_amazon {
+            Some(s) => (s.subscription_id.clone(), s.status.clone(), s.status_reason.clone()),
+            None if row.subscription_id.is_some() => {
+                // Listed pages missed it (or Amazon dropped it): ask for it by id.
+                let s = self.client.get_subscription(login, scope, row.subscription_id.as_deref().unwrap_or_default()).await?;
+                (s.subscription_id, s.status, s.status_reason)
+            }
+            None => {
+                let notes = format!("ams-hub {}", row.client_request_token);
+                let created = self
+                    .client
+                    .create_subscription(login, scope, &row.dataset_id, &row.destination_arn, &row.client_request_token, &notes)
+                    .await?;
+                tracing::info!(dataset = %row.dataset_id, profile = %row.profile_id, subscription = %created.subscription_id, "Marketing Stream subscription created");
+                (created.subscription_id, "PROVISIONING".to_owned(), None)
+            }
+        };
+        let status = if status.is_empty() { "PROVISIONING".to_owned() } else { status };
+        let error = match status.as_str() {
+            "SUSPENDED" => Some(format!(
+                "SUSPENDED by Amazon{}: the login lost access to this advertiser; Amazon cannot reactivate it (connect a login with access, then declare the dataset again)",
+                reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            )),
+            "FAILED_CONFIRMATION" | "FAILED_PROVISIONING" => Some(format!(
+                "{status}{}: archived and created again",
+                reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            )),
+            _ => None,
+        };
+        if matches!(status.as_str(), "FAILED_CONFIRMATION" | "FAILED_PROVISIONING") {
+            // Frees its place (two per advertiser and dataset); the next generation replaces it.
+            self.client.archive_subscription(login, scope, &id).await?;
+            self.store.update_stream(row.id, Some(&id), Some("ARCHIVED"), error.as_deref()).await.map_err(store_err)?;
+            outcome.recreate = true;
+            return Ok(());
+        }
+        if !SETTLED.contains(&status.as_str()) {
+            outcome.pending = true;
+        }
+        self.store.update_stream(row.id, Some(&id), Some(&status), error.as_deref()).await.map_err(store_err)?;
+        Ok(())
+    }
+
+    /// A row nothing wants: its subscription archived at Amazon.
+    async fn retire(&self, login: &Login<'_>, scope: Scope<'_>, row: &StreamRow, on_amazon: Option<&StreamSubscription>) -> Result<(), AdsError> {
+        let store_err = |e: StoreError| AdsError::Unavailable(format!("database: {e}"));
+        let id = on_amazon.map(|s| s.subscription_id.clone()).or_else(|| row.subscription_id.clone());
+        if let Some(id) = &id {
+            if on_amazon.is_none_or(|s| s.status != "ARCHIVED") {
+                match self.client.archive_subscription(login, scope, id).await {
+                    Ok(()) => {}
+                    // Already gone at Amazon: nothing left to archive.
+                    Err(AdsError::Rejected { status: 404, .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            tracing::info!(dataset = %row.dataset_id, profile = %row.profile_id, subscription = %id, "Marketing Stream subscription archived");
+        }
+        self.store.update_stream(row.id, id.as_deref(), Some("ARCHIVED"), None).await.map_err(store_err)
+    }
+
+    /// A call failed for the whole group: the login's fault turns the connection invalid.
+    async fn failed(&self, connection: Option<Uuid>, rows: &[StreamRow], e: AdsError) -> Result<(), StoreError> {
+        let message = e.to_string();
+        if e.invalidates_login() {
+            if let Some(c) = connection {
+                tracing::warn!(connection = %c, error = %message, "Amazon refused a connection's login: marked invalid");
+                self.store.set_connection_status(c, Some(&message)).await?;
+            }
+        } else {
+            tracing::warn!(error = %message, "Amazon Ads API call failed; retried at the next pass");
+        }
+        for r in rows {
+            self.store.update_stream(r.id, None, None, Some(&message)).await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Outcome {
+    pending: bool,
+    recreate: bool,
+}
+
+fn is_dsp(dataset: &str) -> bool {
+    dataset.parse::<DatasetId>().is_ok_and(DatasetId::is_dsp)
+}
+
+/// A row's key, if its account and marketplace still exist.
+fn row_key(r: &StreamRow) -> Option<Key> {
+    r.account_id?;
+    Some((r.marketplace_id?, r.dataset_id.clone(), r.destination_arn.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_token_is_a_function_of_what_the_subscription_is_for() {
+        let m = Uuid::from_u128(7);
+        let t = client_request_token(m, "sp-traffic", "arn:aws:sqs:us-east-1:1:q", 0);
+        assert_eq!(t, client_request_token(m, "sp-traffic", "arn:aws:sqs:us-east-1:1:q", 0));
+        assert_ne!(t, client_request_token(m, "sp-traffic", "arn:aws:sqs:us-east-1:1:q", 1));
+        assert_ne!(t, client_request_token(m, "sp-conversion", "arn:aws:sqs:us-east-1:1:q", 0));
+        assert_ne!(t, client_request_token(Uuid::from_u128(8), "sp-traffic", "arn:aws:sqs:us-east-1:1:q", 0));
+        assert!(t.len() <= 64);
+    }
+}

@@ -1,0 +1,555 @@
+//! The Amazon Ads API side of the control plane: a tenant's LwA app, its connections (logins,
+//! refresh tokens sealed with [`Keyring`]), profile imports, the datasets each account declares,
+//! and the Marketing Stream subscriptions the reconciler keeps at Amazon.
+//!
+//! Tenant-facing reads and writes go through [`TenantScope`]; the reconciler, which works for
+//! every tenant, reads the whole desired state through [`Store`].
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::scope::{random_secret, TenantScope};
+use crate::secrets::{Keyring, SecretError};
+use crate::{Store, StoreError};
+
+/// A tenant's own LwA app (the secret stays sealed).
+#[derive(Debug, Clone, FromRow)]
+pub struct AdsAppRow {
+    pub client_id: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An Amazon login. The refresh token is never part of it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Connection {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    /// NA, EU or FE.
+    pub region: String,
+    /// The LwA app the token was issued to.
+    pub client_id: String,
+    /// `active`, `invalid` (Amazon refused the token; `invalid_reason` says why) or `deleting`.
+    pub status: String,
+    pub invalid_reason: Option<String>,
+    /// The profiles Amazon listed last (Amazon's JSON).
+    pub profiles: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const CONNECTION_COLUMNS: &str =
+    "id, tenant_id, name, region, client_id, status, invalid_reason, profiles, created_at, updated_at";
+
+/// One profile to import: an advertiser in a marketplace.
+#[derive(Debug, Clone)]
+pub struct ProfileImport {
+    pub profile_id: String,
+    pub advertiser_id: String,
+    pub advertiser_name: String,
+    /// A marketplace code (`US`, `DE`, …).
+    pub marketplace: String,
+}
+
+/// What an import made of one advertiser.
+#[derive(Debug, Clone)]
+pub struct ImportedAccount {
+    pub account_id: Uuid,
+    pub name: String,
+    pub advertiser_id: String,
+    pub created: bool,
+    pub marketplaces: Vec<String>,
+}
+
+/// A subscription row, as the API shows it and the reconciler keeps it.
+#[derive(Debug, Clone, FromRow)]
+pub struct StreamRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub account_id: Option<Uuid>,
+    pub marketplace_id: Option<Uuid>,
+    pub connection_id: Option<Uuid>,
+    pub profile_id: String,
+    pub advertiser_id: Option<String>,
+    pub realm: String,
+    pub dataset_id: String,
+    pub destination_arn: String,
+    pub generation: i32,
+    pub client_request_token: String,
+    pub subscription_id: Option<String>,
+    /// `REQUESTED` until Amazon answers the create; then Amazon's status.
+    pub status: String,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const STREAM_COLUMNS: &str = "id, tenant_id, account_id, marketplace_id, connection_id, profile_id, advertiser_id, realm,
+    dataset_id, destination_arn, generation, client_request_token, subscription_id, status, confirmed_at,
+    last_sync_at, last_error, updated_at";
+
+/// One (marketplace, dataset) an account wants, with where it must deliver.
+#[derive(Debug, Clone, FromRow)]
+pub struct DesiredStream {
+    pub tenant_id: Uuid,
+    pub account_id: Uuid,
+    pub marketplace_id: Uuid,
+    pub connection_id: Uuid,
+    pub profile_id: String,
+    pub advertiser_id: Option<String>,
+    pub realm: String,
+    pub dataset_id: String,
+    pub queue_url: String,
+    pub queue_region: String,
+}
+
+/// A connection's secrets, opened for a call to Amazon.
+pub struct ConnectionLogin {
+    pub connection: Connection,
+    pub refresh_token: String,
+    /// The tenant's own app secret when the token was issued to it; `None`: the platform's.
+    pub tenant_app_secret: Option<String>,
+}
+
+fn secret_context(table_column: &str, id: Uuid) -> String {
+    format!("{table_column}:{id}")
+}
+
+impl TenantScope {
+    /// Sets the tenant's own LwA app (replacing any earlier one).
+    pub async fn set_ads_app(&self, keyring: &Keyring, client_id: &str, client_secret: &str) -> Result<AdsAppRow, StoreError> {
+        let sealed = keyring.seal(client_secret, &secret_context("ads_apps.client_secret", self.tenant().id));
+        Ok(sqlx::query_as(
+            "INSERT INTO ads_apps (tenant_id, client_id, client_secret, updated_at) VALUES ($1, $2, $3, now())
+             ON CONFLICT (tenant_id) DO UPDATE SET client_id = excluded.client_id,
+                 client_secret = excluded.client_secret, updated_at = now()
+             RETURNING client_id, updated_at",
+        )
+        .bind(self.tenant().id)
+        .bind(client_id)
+        .bind(sealed)
+        .fetch_one(self.store().pool())
+        .await?)
+    }
+
+    pub async fn ads_app(&self) -> Result<Option<AdsAppRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT client_id, updated_at FROM ads_apps WHERE tenant_id = $1")
+            .bind(self.tenant().id)
+            .fetch_optional(self.store().pool())
+            .await?)
+    }
+
+    /// The tenant's app with its secret opened, for a call to Amazon.
+    pub async fn ads_app_secret(&self, keyring: &Keyring) -> Result<Option<(String, Result<String, SecretError>)>, StoreError> {
+        self.store().tenant_app(keyring, self.tenant().id).await
+    }
+
+    pub async fn delete_ads_app(&self) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM ads_apps WHERE tenant_id = $1").bind(self.tenant().id).execute(self.store().pool()).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Stores a new connection: its refresh token sealed, the profiles Amazon listed.
+    pub async fn create_connection(
+        &self,
+        keyring: &Keyring,
+        name: &str,
+        region: &str,
+        client_id: &str,
+        refresh_token: &str,
+        profiles: &Value,
+    ) -> Result<Connection, StoreError> {
+        let id = Uuid::new_v4();
+        let sealed = keyring.seal(refresh_token, &secret_context("ads_connections.refresh_token", id));
+        sqlx::query_as(&format!(
+            "INSERT INTO ads_connections (id, tenant_id, name, region, client_id, refresh_token, profiles)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {CONNECTION_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(self.tenant().id)
+        .bind(name)
+        .bind(region)
+        .bind(client_id)
+        .bind(sealed)
+        .bind(profiles)
+        .fetch_one(self.store().pool())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("23505") => {
+                StoreError::Conflict(format!("a connection named {name:?} exists already"))
+            }
+            _ => e.into(),
+        })
+    }
+
+    /// The tenant's connections (those being deleted included: they say so).
+    pub async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
+        Ok(sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM ads_connections WHERE tenant_id = $1 ORDER BY created_at, id"))
+            .bind(self.tenant().id)
+            .fetch_all(self.store().pool())
+            .await?)
+    }
+
+    pub async fn connection(&self, id: Uuid) -> Result<Option<Connection>, StoreError> {
+        Ok(sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM ads_connections WHERE tenant_id = $1 AND id = $2"))
+            .bind(self.tenant().id)
+            .bind(id)
+            .fetch_optional(self.store().pool())
+            .await?)
+    }
+
+    /// A connection with its secrets opened (for a call to Amazon).
+    pub async fn connection_login(&self, keyring: &Keyring, id: Uuid) -> Result<Option<Result<ConnectionLogin, SecretError>>, StoreError> {
+        match self.connection(id).await? {
+            None => Ok(None),
+            Some(c) => Ok(Some(self.store().open_login(keyring, c).await?)),
+        }
+    }
+
+    /// Records what Amazon listed for the connection.
+    pub async fn set_connection_profiles(&self, id: Uuid, profiles: &Value) -> Result<(), StoreError> {
+        sqlx::query("UPDATE ads_connections SET profiles = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant().id)
+            .bind(id)
+            .bind(profiles)
+            .execute(self.store().pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deleting a connection: its marketplaces let go of it at once; the reconciler archives
+    /// its subscriptions at Amazon (it still needs the token for that), then removes it.
+    pub async fn delete_connection(&self, id: Uuid) -> Result<bool, StoreError> {
+        let mut tx = self.store().pool().begin().await?;
+        let done = sqlx::query("UPDATE ads_connections SET status = 'deleting', updated_at = now() WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant().id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE marketplaces m SET connection_id = NULL FROM accounts a
+             WHERE a.id = m.account_id AND a.tenant_id = $1 AND m.connection_id = $2",
+        )
+        .bind(self.tenant().id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// One account per advertiser (found again by its advertiser id, or created), one
+    /// marketplace per profile, linked to the connection. Idempotent; one transaction.
+    pub async fn import_profiles(&self, connection_id: Uuid, profiles: &[ProfileImport]) -> Result<Vec<ImportedAccount>, StoreError> {
+        let mut tx = self.store().pool().begin().await?;
+        let mut out: Vec<ImportedAccount> = Vec::new();
+        for p in profiles {
+            let seed = ams_model::Marketplace::by_code(&p.marketplace)
+                .ok_or_else(|| StoreError::Conflict(format!("marketplace {} is not one AMS serves", p.marketplace)))?;
+            let found: Option<(Uuid, String)> =
+                sqlx::query_as("SELECT id, name FROM accounts WHERE tenant_id = $1 AND advertiser_id = $2")
+                    .bind(self.tenant().id)
+                    .bind(&p.advertiser_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let (account_id, name, created) = match found {
+                Some((id, name)) => (id, name, false),
+                None => {
+                    // The advertiser's name, unless another account of the tenant has it.
+                    let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = $1 AND name = $2)")
+                        .bind(self.tenant().id)
+                        .bind(&p.advertiser_name)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let name = match (p.advertiser_name.trim(), taken) {
+                        ("", _) => format!("advertiser {}", p.advertiser_id),
+                        (n, true) => format!("{n} ({})", p.advertiser_id),
+                        (n, false) => n.to_owned(),
+                    };
+                    let id = Uuid::new_v4();
+                    sqlx::query(
+                        "INSERT INTO accounts (id, tenant_id, name, external_id, advertiser_id) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(id)
+                    .bind(self.tenant().id)
+                    .bind(&name)
+                    .bind(random_secret("amsx_"))
+                    .bind(&p.advertiser_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    (id, name, true)
+                }
+            };
+            sqlx::query(
+                "INSERT INTO marketplaces (id, account_id, code, marketplace_id, realm, region, api_endpoint, profile_id, connection_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (account_id, code) DO UPDATE SET profile_id = excluded.profile_id, connection_id = excluded.connection_id",
+            )
+            .bind(Uuid::new_v4())
+            .bind(account_id)
+            .bind(seed.code)
+            .bind(seed.marketplace_id)
+            .bind(seed.realm.as_str())
+            .bind(seed.region())
+            .bind(seed.api_endpoint())
+            .bind(&p.profile_id)
+            .bind(connection_id)
+            .execute(&mut *tx)
+            .await?;
+            match out.iter_mut().find(|a| a.account_id == account_id) {
+                Some(a) => a.marketplaces.push(seed.code.to_owned()),
+                None => out.push(ImportedAccount {
+                    account_id,
+                    name,
+                    advertiser_id: p.advertiser_id.clone(),
+                    created,
+                    marketplaces: vec![seed.code.to_owned()],
+                }),
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+}
+
+impl super::scope::AccountScope {
+    /// The datasets the agency declared for this account.
+    pub async fn stream_datasets(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT stream_datasets FROM accounts WHERE id = $1")
+            .bind(self.account().id)
+            .fetch_one(self.store().pool())
+            .await?)
+    }
+
+    pub async fn set_stream_datasets(&self, datasets: &[String]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET stream_datasets = $2 WHERE id = $1")
+            .bind(self.account().id)
+            .bind(datasets)
+            .execute(self.store().pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The account's subscriptions (archived ones last), with the marketplace code.
+    pub async fn streams(&self) -> Result<Vec<(Option<String>, StreamRow)>, StoreError> {
+        let rows: Vec<StreamWithCode> = sqlx::query_as(&format!(
+            "SELECT m.code, {} FROM stream_subscriptions s LEFT JOIN marketplaces m ON m.id = s.marketplace_id
+             WHERE s.account_id = $1 ORDER BY s.status = 'ARCHIVED', m.code, s.dataset_id, s.generation DESC",
+            STREAM_COLUMNS.split(',').map(|c| format!("s.{}", c.trim())).collect::<Vec<_>>().join(", ")
+        ))
+        .bind(self.account().id)
+        .fetch_all(self.store().pool())
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.code, r.row)).collect())
+    }
+}
+
+#[derive(FromRow)]
+struct StreamWithCode {
+    code: Option<String>,
+    #[sqlx(flatten)]
+    row: StreamRow,
+}
+
+impl Store {
+    async fn tenant_app(&self, keyring: &Keyring, tenant: Uuid) -> Result<Option<(String, Result<String, SecretError>)>, StoreError> {
+        let row: Option<(String, Vec<u8>)> = sqlx::query_as("SELECT client_id, client_secret FROM ads_apps WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|(id, sealed)| (id, keyring.open(&sealed, &secret_context("ads_apps.client_secret", tenant)))))
+    }
+
+    async fn open_login(&self, keyring: &Keyring, connection: Connection) -> Result<Result<ConnectionLogin, SecretError>, StoreError> {
+        let sealed: Vec<u8> = sqlx::query_scalar("SELECT refresh_token FROM ads_connections WHERE id = $1")
+            .bind(connection.id)
+            .fetch_one(self.pool())
+            .await?;
+        let refresh_token = match keyring.open(&sealed, &secret_context("ads_connections.refresh_token", connection.id)) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        // The tenant's own app when the token was issued to it.
+        let tenant_app_secret = match self.tenant_app(keyring, connection.tenant_id).await? {
+            Some((client_id, secret)) if client_id == connection.client_id => match secret {
+                Ok(s) => Some(s),
+                Err(e) => return Ok(Err(e)),
+            },
+            _ => None,
+        };
+        Ok(Ok(ConnectionLogin { connection, refresh_token, tenant_app_secret }))
+    }
+
+    /// A connection (any tenant's) with its secrets opened: for the reconciler.
+    pub async fn connection_login(&self, keyring: &Keyring, id: Uuid) -> Result<Option<Result<ConnectionLogin, SecretError>>, StoreError> {
+        let c: Option<Connection> = sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM ads_connections WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        match c {
+            None => Ok(None),
+            Some(c) => Ok(Some(self.open_login(keyring, c).await?)),
+        }
+    }
+
+    /// Marks a connection `invalid` (Amazon refused its token), or `active` again.
+    pub async fn set_connection_status(&self, id: Uuid, invalid_reason: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE ads_connections SET status = CASE WHEN $2::text IS NULL THEN 'active' ELSE 'invalid' END,
+                 invalid_reason = $2, updated_at = now()
+             WHERE id = $1 AND status <> 'deleting'",
+        )
+        .bind(id)
+        .bind(invalid_reason)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Removes connections being deleted that no open subscription needs any more.
+    pub async fn purge_deleted_connections(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM ads_connections c WHERE c.status = 'deleting' AND NOT EXISTS (
+                 SELECT 1 FROM stream_subscriptions s WHERE s.connection_id = c.id AND s.status NOT IN ('ARCHIVED'))",
+        )
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Connections per status, for the metrics: (tenant slug, status, count).
+    pub async fn connection_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT t.slug, c.status, count(*) FROM ads_connections c JOIN tenants t ON t.id = c.tenant_id
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Everything every account wants: each declared dataset in each marketplace that has a
+    /// profile and a live connection, delivered to the account's (oldest) queue in the
+    /// marketplace's AMS region. A marketplace without such a queue wants nothing yet.
+    pub async fn desired_streams(&self) -> Result<Vec<DesiredStream>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT a.tenant_id, a.id AS account_id, m.id AS marketplace_id, m.connection_id, m.profile_id,
+                    a.advertiser_id, m.realm, d.dataset_id, q.queue_url, q.region AS queue_region
+             FROM accounts a
+             JOIN tenants t ON t.id = a.tenant_id
+             JOIN marketplaces m ON m.account_id = a.id AND m.profile_id IS NOT NULL AND m.connection_id IS NOT NULL
+             JOIN ads_connections c ON c.id = m.connection_id AND c.status = 'active'
+             CROSS JOIN LATERAL unnest(a.stream_datasets) AS d(dataset_id)
+             JOIN LATERAL (SELECT queue_url, region FROM queues WHERE account_id = a.id AND region = m.region
+                           ORDER BY created_at, id LIMIT 1) q ON true
+             ORDER BY a.id, m.id, d.dataset_id",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every subscription row not archived (what the reconciler may still have to act on).
+    pub async fn open_streams(&self) -> Result<Vec<StreamRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {STREAM_COLUMNS} FROM stream_subscriptions WHERE status <> 'ARCHIVED' ORDER BY created_at, id"
+        ))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The highest generation of (marketplace, dataset, destination), archived rows included.
+    pub async fn stream_generation(&self, marketplace: Uuid, dataset: &str, destination: &str) -> Result<Option<i32>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT max(generation) FROM stream_subscriptions WHERE marketplace_id = $1 AND dataset_id = $2 AND destination_arn = $3",
+        )
+        .bind(marketplace)
+        .bind(dataset)
+        .bind(destination)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Writes the row ams-hub is about to ask Amazon for, before asking (its token is what
+    /// makes the request idempotent). Nothing happens if the token is known already.
+    pub async fn insert_stream(&self, d: &DesiredStream, destination: &str, generation: i32, token: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO stream_subscriptions (id, tenant_id, account_id, marketplace_id, connection_id, profile_id,
+                 advertiser_id, realm, dataset_id, destination_arn, generation, client_request_token, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'REQUESTED')
+             ON CONFLICT (client_request_token) DO NOTHING",
+        )
+        .bind(Uuid::new_v4())
+        .bind(d.tenant_id)
+        .bind(d.account_id)
+        .bind(d.marketplace_id)
+        .bind(d.connection_id)
+        .bind(&d.profile_id)
+        .bind(&d.advertiser_id)
+        .bind(&d.realm)
+        .bind(&d.dataset_id)
+        .bind(destination)
+        .bind(generation)
+        .bind(token)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// What Amazon said of a row: its id, its status and any error (a `None` error clears it).
+    pub async fn update_stream(&self, id: Uuid, subscription_id: Option<&str>, status: Option<&str>, error: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE stream_subscriptions SET subscription_id = coalesce($2, subscription_id), status = coalesce($3, status),
+                 last_error = $4, last_sync_at = now(), updated_at = now(),
+                 confirmed_at = CASE WHEN $3 = 'ACTIVE' THEN coalesce(confirmed_at, now()) ELSE confirmed_at END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(subscription_id)
+        .bind(status)
+        .bind(error)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// An SNS confirmation for `dataset` arrived on a queue and was confirmed: the matching
+    /// subscription (same destination queue, dataset and, when the topic names it, marketplace)
+    /// shows when.
+    pub async fn stream_confirmed(&self, queue_arn: &str, dataset: &str, marketplace_id: Option<&str>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE stream_subscriptions s SET confirmed_at = now(), updated_at = now()
+             WHERE s.id = (
+                 SELECT s2.id FROM stream_subscriptions s2 LEFT JOIN marketplaces m ON m.id = s2.marketplace_id
+                 WHERE s2.destination_arn = $1 AND s2.dataset_id = $2 AND s2.status <> 'ARCHIVED'
+                   AND s2.confirmed_at IS NULL AND ($3::text IS NULL OR m.marketplace_id = $3)
+                 ORDER BY s2.created_at LIMIT 1)",
+        )
+        .bind(queue_arn)
+        .bind(dataset)
+        .bind(marketplace_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Takes or keeps a role only one replica plays at a time (the Ads reconciler). The lease
+    /// is live while its owner's heartbeat in `replicas` is (as for queue leases); a dead
+    /// owner's role is taken over. True when `replica` holds it now.
+    pub async fn lead(&self, role: &str, replica: &str) -> Result<bool, StoreError> {
+        let held: Option<String> = sqlx::query_scalar(
+            "INSERT INTO leader_leases AS l (role, owner, acquired_at) VALUES ($1, $2, now())
+             ON CONFLICT (role) DO UPDATE SET owner = excluded.owner,
+                 acquired_at = CASE WHEN l.owner = excluded.owner THEN l.acquired_at ELSE now() END
+             WHERE l.owner = excluded.owner OR NOT EXISTS (
+                 SELECT 1 FROM replicas r WHERE r.id = l.owner AND r.leases_until > now())
+             RETURNING owner",
+        )
+        .bind(role)
+        .bind(replica)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(held.as_deref() == Some(replica))
+    }
+}
