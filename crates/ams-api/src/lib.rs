@@ -8,15 +8,18 @@
 //!   `openapi.yaml`; a test fails when they differ.
 
 mod accounts;
+pub mod ads;
 mod auth;
 mod auth_failures;
 mod checklist;
+mod consent;
 pub mod error;
 mod health;
 pub mod onboarding;
 mod quarantine;
 mod redact;
 mod status;
+mod streams;
 mod tenants;
 mod validate;
 
@@ -53,6 +56,8 @@ pub struct ApiState {
     pub platform_principal: Option<String>,
     /// The platform's AWS identity, for verifying brands' stacks (`POST …/aws-stack`).
     pub aws: Option<ams_ingest::Aws>,
+    /// The Amazon Ads API side of onboarding (connections, imports, declared streams).
+    pub ads: Option<ads::AdsServices>,
 }
 
 /// Failed authentications per client address and minute before it gets 429 (the default of
@@ -71,12 +76,19 @@ impl ApiState {
             auth_failures: auth_failures::AuthFailures::new(quota),
             platform_principal: None,
             aws: None,
+            ads: None,
         }
     }
 
     /// The platform's AWS identity (onboarding verifies brands' stacks through it).
     pub fn with_aws(mut self, aws: ams_ingest::Aws) -> Self {
         self.aws = Some(aws);
+        self
+    }
+
+    /// The Amazon Ads API client, keyring and platform app.
+    pub fn with_ads(mut self, ads: ads::AdsServices) -> Self {
+        self.ads = Some(ads);
         self
     }
 
@@ -92,10 +104,14 @@ impl ApiState {
         self
     }
 
-    /// Asks the supervisor to compare consumers with the registered queues now.
+    /// Asks the supervisor to compare consumers with the registered queues now, and the Ads
+    /// reconciler to compare Amazon's subscriptions with what accounts declare.
     pub fn reconcile(&self) {
         if let Some(r) = &self.runtime {
             r.reconcile.do_send(Reconcile);
+        }
+        if let Some(a) = &self.ads {
+            a.sync();
         }
     }
 }
@@ -149,6 +165,19 @@ pub fn app(
         .service(onboarding::aws_template)
         .service(onboarding::aws_stack)
         .service(checklist::onboarding)
+        .service(ads::get_ads_app)
+        .service(ads::put_ads_app)
+        .service(ads::delete_ads_app)
+        .service(ads::create_connection)
+        .service(ads::list_connections)
+        // Before `{connection}`: `authorize` is not a connection id.
+        .service(consent::authorize)
+        .service(ads::get_connection)
+        .service(ads::delete_connection)
+        .service(ads::import_profiles)
+        .service(consent::callback)
+        .service(streams::get_streams)
+        .service(streams::put_streams)
         .service(quarantine::list_quarantine)
         .service(quarantine::body)
         .service(quarantine::replay)

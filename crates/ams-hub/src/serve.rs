@@ -4,8 +4,13 @@
 
 use std::path::Path;
 
+use actix::Actor;
 use actix_web::{web, HttpServer};
+use ams_api::ads::AdsServices;
 use ams_api::{ApiState, Runtime};
+use ams_onboard::ads::{AdsApp, AdsClient, Endpoints, Lwa};
+use ams_onboard::reconciler::{Reconciler, ReconcilerConfig};
+use ams_store::Keyring;
 use ams_ingest::{shutdown, Aws, RuntimeConfig, Shutdown};
 use ams_store::Store;
 use anyhow::Context;
@@ -114,6 +119,45 @@ fn admin_token() -> anyhow::Result<Option<String>> {
     }
 }
 
+/// The Amazon Ads API side: the client, `AMS_HUB_SECRET_KEY`'s keyring, the platform's LwA app
+/// (`AMS_HUB_ADS_CLIENT_ID`, `AMS_HUB_ADS_CLIENT_SECRET`), and the reconciler (started only
+/// with a key: it must open the stored refresh tokens).
+fn ads_services(store: &Store) -> anyhow::Result<AdsServices> {
+    let keyring = Keyring::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let var = |n: &str| std::env::var(n).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let platform_app = match (var("AMS_HUB_ADS_CLIENT_ID"), var("AMS_HUB_ADS_CLIENT_SECRET")) {
+        (Some(client_id), Some(client_secret)) => Some(AdsApp { client_id, client_secret }),
+        (None, None) => None,
+        _ => anyhow::bail!("set both AMS_HUB_ADS_CLIENT_ID and AMS_HUB_ADS_CLIENT_SECRET, or neither"),
+    };
+    let secs = |n: &str, default: u64| -> anyhow::Result<std::time::Duration> {
+        let v = match var(n) {
+            Some(v) => v.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| anyhow::anyhow!("{n}={v:?} is not a positive number of seconds"))?,
+            None => default,
+        };
+        Ok(std::time::Duration::from_secs(v))
+    };
+    let defaults = ReconcilerConfig::default();
+    let config = ReconcilerConfig {
+        sync_every: secs("AMS_HUB_ADS_SYNC_SECS", defaults.sync_every.as_secs())?,
+        pending_every: secs("AMS_HUB_ADS_PENDING_SYNC_SECS", defaults.pending_every.as_secs())?,
+    };
+    let http = ams_onboard::ads::http_client();
+    let client = AdsClient::new(http.clone(), Lwa::new(http, Endpoints::from_env()));
+    let reconciler = match &keyring {
+        Some(k) => {
+            let actor = Reconciler::new(store.clone(), client.clone(), k.clone(), platform_app.clone(), ams_ingest::replica_id(), config)
+                .start();
+            Some(actor.recipient())
+        }
+        None => {
+            tracing::warn!("AMS_HUB_SECRET_KEY is not set: Amazon Ads connections cannot be stored and no subscription is kept");
+            None
+        }
+    };
+    Ok(AdsServices { client, keyring, platform_app, reconciler })
+}
+
 pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> {
     let admin = admin_token()?;
     // Bind first: a taken port is a clear error before anything else has started.
@@ -138,11 +182,13 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     if principal.as_deref().is_none_or(|p| p.trim().is_empty()) {
         tracing::warn!("AMS_HUB_PLATFORM_PRINCIPAL is not set: brands' AWS templates cannot be rendered");
     }
+    let ads = ads_services(&store)?;
     let state = web::Data::new(
         ApiState::new(store, admin.as_deref(), Some(runtime), emulator)
             .with_auth_failures_per_minute(quota)
             .with_platform_principal(principal)
-            .with_aws(aws),
+            .with_aws(aws)
+            .with_ads(ads),
     );
     let api_state = state.clone();
     let server = HttpServer::new(move || ams_api::app(Some(api_state.clone())).0)

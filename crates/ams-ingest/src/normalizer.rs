@@ -158,6 +158,14 @@ async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &Subscripti
     if let Err(e) = store.record_confirmation(&record).await {
         tracing::warn!(error = %e, "could not record a subscription confirmation");
     }
+    // The Marketing Stream subscription it belongs to (same queue, dataset, marketplace).
+    if let (Some(d), Ok((_, realm)), "confirmed") = (dataset, confirmable(&c.topic_arn, c.subscribe_url.as_deref()), status) {
+        if let Some(arn) = ams_model::queue_arn(&q.queue_url, realm.region()) {
+            if let Err(e) = store.stream_confirmed(&arn, d, marketplace.as_deref()).await {
+                tracing::warn!(error = %e, "could not mark a Marketing Stream subscription confirmed");
+            }
+        }
+    }
     match (refused, error) {
         (true, error) => Confirmation::Refused(QuarantineEntry {
             body: m.body.clone(),

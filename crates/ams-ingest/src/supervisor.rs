@@ -305,8 +305,14 @@ impl Supervisor {
 }
 
 /// `AMS_HUB_REPLICA_ID`, or the host name (the pod name on Kubernetes) with the pid and a
-/// random suffix, so a restarted process never inherits a dead one's leases by name.
-fn replica_id() -> String {
+/// random suffix, so a restarted process never inherits a dead one's leases by name. The same
+/// for the whole process (the Ads reconciler's leader lease lives on this replica's heartbeat).
+pub fn replica_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(new_replica_id).clone()
+}
+
+fn new_replica_id() -> String {
     if let Ok(id) = std::env::var("AMS_HUB_REPLICA_ID") {
         return id;
     }

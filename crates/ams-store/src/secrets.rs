@@ -15,6 +15,7 @@
 use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 const VERSION: &[u8; 2] = b"v1";
@@ -37,6 +38,8 @@ pub enum SecretError {
 struct SealingKey {
     id: [u8; KEY_ID],
     cipher: Aes256Gcm,
+    /// A separate key for signatures (HMAC-SHA256), derived from the sealing key.
+    mac: [u8; 32],
 }
 
 impl SealingKey {
@@ -44,7 +47,8 @@ impl SealingKey {
         let digest = Sha256::digest(bytes);
         let mut id = [0u8; KEY_ID];
         id.copy_from_slice(&digest[..KEY_ID]);
-        SealingKey { id, cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(bytes)) }
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(bytes).expect("any key length").chain_update(b"ams-hub signing key").finalize();
+        SealingKey { id, cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(bytes)), mac: mac.into_bytes().into() }
     }
 }
 
@@ -121,6 +125,16 @@ impl Keyring {
         String::from_utf8(plain).map_err(|_| SecretError::Corrupt)
     }
 
+    /// An HMAC-SHA256 of `data` with the current key (signed, expiring OAuth `state`s).
+    pub fn sign(&self, data: &[u8]) -> Vec<u8> {
+        <Hmac<Sha256> as Mac>::new_from_slice(&self.keys[0].mac).expect("any key length").chain_update(data).finalize().into_bytes().to_vec()
+    }
+
+    /// Whether `signature` is [`Keyring::sign`]'s of `data` (compared in constant time).
+    pub fn verify(&self, data: &[u8], signature: &[u8]) -> bool {
+        <Hmac<Sha256> as Mac>::new_from_slice(&self.keys[0].mac).expect("any key length").chain_update(data).verify_slice(signature).is_ok()
+    }
+
     /// Whether `sealed` was sealed with the current key (rotation skips those).
     pub fn is_current(&self, sealed: &[u8]) -> bool {
         sealed.get(VERSION.len()..VERSION.len() + KEY_ID) == Some(&self.keys[0].id[..])
@@ -160,6 +174,15 @@ mod tests {
         let resealed = rotating.seal("s3cret", "ads_apps.client_secret:t");
         assert!(rotating.is_current(&resealed));
         assert_eq!(new_only.open(&resealed, "ads_apps.client_secret:t").unwrap(), "s3cret");
+    }
+
+    #[test]
+    fn signatures_verify_only_for_their_data_and_key() {
+        let ring = Keyring::new(K1, None).unwrap();
+        let sig = ring.sign(b"state");
+        assert!(ring.verify(b"state", &sig));
+        assert!(!ring.verify(b"statf", &sig));
+        assert!(!Keyring::new(K2, None).unwrap().verify(b"state", &sig));
     }
 
     #[test]

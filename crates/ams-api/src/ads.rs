@@ -1,0 +1,510 @@
+//! The Amazon Ads API side of onboarding: a tenant's LwA app, its connections (Amazon logins)
+//! and the import of a login's profiles as accounts and marketplaces.
+//!
+//! Secrets (client secrets, refresh tokens) are write-only: sealed in Postgres
+//! (`ams_store::secrets`), sent only to Amazon, never in an answer or a log line.
+
+use actix::Recipient;
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use ams_model::{Marketplace as Seed, Realm};
+use ams_onboard::ads::client::Login;
+use ams_onboard::ads::{AdsApp, AdsClient, AdsError, Profile};
+use ams_onboard::reconciler::SyncNow;
+use ams_store::control::ads::{Connection as ConnectionRow, ProfileImport};
+use ams_store::{Keyring, TenantScope};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::{validate, ApiState};
+
+/// What the Ads routes need: the client, the keyring sealing secrets, the platform's app.
+pub struct AdsServices {
+    pub client: AdsClient,
+    /// `AMS_HUB_SECRET_KEY`; without it no secret can be stored (422 `secret_key_unset`).
+    pub keyring: Option<Keyring>,
+    /// `AMS_HUB_ADS_CLIENT_ID` / `AMS_HUB_ADS_CLIENT_SECRET`.
+    pub platform_app: Option<AdsApp>,
+    /// The reconciler, told to pass after every change.
+    pub reconciler: Option<Recipient<SyncNow>>,
+}
+
+impl AdsServices {
+    pub fn keyring(&self) -> Result<&Keyring, ApiError> {
+        self.keyring.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "secret_key_unset",
+                "the server has no AMS_HUB_SECRET_KEY, so it cannot store Amazon secrets; the operator must set it",
+            )
+        })
+    }
+
+    /// The app a tenant's logins use: its own, or the platform's.
+    pub async fn app_of(&self, scope: &TenantScope) -> Result<AdsApp, ApiError> {
+        let keyring = self.keyring()?;
+        match scope.ads_app_secret(keyring).await? {
+            Some((client_id, Ok(client_secret))) => Ok(AdsApp { client_id, client_secret }),
+            Some((_, Err(e))) => {
+                tracing::error!(error = %e, "a tenant's LwA client secret does not open");
+                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "secret_unreadable", e.to_string()))
+            }
+            None => self.platform_app.clone().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "ads_app_unset",
+                    "no Amazon Ads app: set the tenant's (PUT /v1/tenants/{tenant}/ads-app) or the platform's (AMS_HUB_ADS_CLIENT_ID, AMS_HUB_ADS_CLIENT_SECRET)",
+                )
+            }),
+        }
+    }
+
+    pub fn sync(&self) {
+        if let Some(r) = &self.reconciler {
+            r.do_send(SyncNow);
+        }
+    }
+}
+
+pub(crate) fn services(state: &ApiState) -> Result<&AdsServices, ApiError> {
+    state.ads.as_ref().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the Amazon Ads API is not configured on this server"))
+}
+
+/// Amazon's refusal or outage as an answer: a refused login is the caller's to fix (422 with
+/// Amazon's error code), an outage is not (503).
+pub(crate) fn amazon_error(e: AdsError) -> ApiError {
+    match &e {
+        AdsError::Refused { code, .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "amazon_refused", format!("{e} (Amazon's error code: {code})"))
+        }
+        AdsError::Unauthorized(_) | AdsError::Rejected { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "amazon_refused", e.to_string()),
+        AdsError::Throttled(_) | AdsError::Unavailable(_) => {
+            tracing::warn!(error = %e, "Amazon unavailable");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "amazon_unavailable", e.to_string())
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdsAppInput {
+    /// The LwA client id (`amzn1.application-oa2-client.…`).
+    pub client_id: String,
+    /// Write-only: stored encrypted, never returned.
+    pub client_secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdsAppInfo {
+    /// The client id logins are made with; `null` when there is none.
+    pub client_id: Option<String>,
+    /// `tenant` (the tenant's own app), `platform` (the server's) or `none`.
+    pub source: String,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// The tenant's Amazon Ads (LwA) app: its own, or the platform's.
+#[utoipa::path(
+    tag = "amazon-ads",
+    params(("tenant" = String, Path, description = "tenant slug")),
+    responses(
+        (status = 200, description = "the app in use (never its secret)", body = AdsAppInfo),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/tenants/{tenant}/ads-app")]
+pub async fn get_ads_app(caller: Caller, state: web::Data<ApiState>, path: web::Path<String>) -> Result<web::Json<AdsAppInfo>, ApiError> {
+    let scope = caller.tenant(&state, &path).await?;
+    let platform = state.ads.as_ref().and_then(|a| a.platform_app.as_ref()).map(|a| a.client_id.clone());
+    Ok(web::Json(match scope.ads_app().await? {
+        Some(a) => AdsAppInfo { client_id: Some(a.client_id), source: "tenant".into(), updated_at: Some(a.updated_at) },
+        None => AdsAppInfo { source: if platform.is_some() { "platform" } else { "none" }.into(), client_id: platform, updated_at: None },
+    }))
+}
+
+/// Sets the tenant's own Amazon Ads (LwA) app, overriding the platform's for new logins.
+#[utoipa::path(
+    tag = "amazon-ads",
+    params(("tenant" = String, Path, description = "tenant slug")),
+    request_body = AdsAppInput,
+    responses(
+        (status = 200, description = "set (the secret is stored encrypted and never shown)", body = AdsAppInfo),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 403, description = "not an `admin` key", body = ErrorBody),
+        (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
+        (status = 422, description = "empty or malformed values; `secret_key_unset`", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[put("/v1/tenants/{tenant}/ads-app")]
+pub async fn put_ads_app(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    body: web::Json<AdsAppInput>,
+) -> Result<web::Json<AdsAppInfo>, ApiError> {
+    let scope = caller.tenant(&state, &path).await?;
+    caller.key_admin()?;
+    let ads = services(&state)?;
+    validate::name("client_id", &body.client_id, 200).map_err(ApiError::invalid)?;
+    if body.client_secret.trim().is_empty() || body.client_secret.len() > 512 {
+        return Err(ApiError::invalid("client_secret must be 1 to 512 characters"));
+    }
+    let row = scope.set_ads_app(ads.keyring()?, body.client_id.trim(), body.client_secret.trim()).await?;
+    tracing::info!(tenant = %scope.slug(), client_id = %row.client_id, "tenant's Amazon Ads app set");
+    Ok(web::Json(AdsAppInfo { client_id: Some(row.client_id), source: "tenant".into(), updated_at: Some(row.updated_at) }))
+}
+
+/// Removes the tenant's own app: new logins use the platform's again.
+#[utoipa::path(
+    tag = "amazon-ads",
+    params(("tenant" = String, Path, description = "tenant slug")),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 403, description = "not an `admin` key", body = ErrorBody),
+        (status = 404, description = "no such tenant, or it has no app of its own", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/v1/tenants/{tenant}/ads-app")]
+pub async fn delete_ads_app(caller: Caller, state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let scope = caller.tenant(&state, &path).await?;
+    caller.key_admin()?;
+    if !scope.delete_ads_app().await? {
+        return Err(ApiError::not_found("ads app"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+pub enum RegionCode {
+    NA,
+    EU,
+    FE,
+}
+
+impl RegionCode {
+    pub fn realm(self) -> Realm {
+        match self {
+            RegionCode::NA => Realm::Na,
+            RegionCode::EU => Realm::Eu,
+            RegionCode::FE => Realm::Fe,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConnection {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// The Ads API region the login's profiles are in.
+    pub region: RegionCode,
+    /// The login's LwA refresh token (`Atzr|…`). Write-only: stored encrypted, never returned.
+    pub refresh_token: String,
+}
+
+/// A profile of a connection, as Amazon listed it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionProfile {
+    pub profile_id: String,
+    pub country_code: String,
+    pub currency_code: Option<String>,
+    pub timezone: Option<String>,
+    /// `accountInfo.id`: the advertiser (one ams-hub account per advertiser).
+    pub advertiser_id: String,
+    pub advertiser_name: String,
+    /// `seller`, `vendor` or `agency`.
+    pub advertiser_type: String,
+    /// The marketplace code, when AMS serves it (otherwise the profile cannot be imported).
+    pub marketplace: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Connection {
+    pub id: Uuid,
+    pub name: String,
+    pub region: String,
+    /// The LwA app the login was made with.
+    pub client_id: String,
+    /// `active`; `invalid` when Amazon refused the token (see `invalid_reason`; connect the
+    /// login again); `deleting` while its subscriptions are archived.
+    pub status: String,
+    pub invalid_reason: Option<String>,
+    pub profiles: Vec<ConnectionProfile>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The marketplace of a profile: by Amazon's marketplace id, else by its country code.
+fn marketplace_of(p: &Profile) -> Option<&'static Seed> {
+    ams_model::MARKETPLACES
+        .iter()
+        .find(|m| m.marketplace_id == p.account_info.marketplace_string_id)
+        .or_else(|| Seed::by_code(if p.country_code == "GB" { "UK" } else { &p.country_code }))
+}
+
+impl From<ConnectionRow> for Connection {
+    fn from(c: ConnectionRow) -> Self {
+        let profiles: Vec<Profile> = serde_json::from_value(c.profiles).unwrap_or_default();
+        Connection {
+            id: c.id,
+            name: c.name,
+            region: c.region,
+            client_id: c.client_id,
+            status: c.status,
+            invalid_reason: c.invalid_reason,
+            profiles: profiles
+                .into_iter()
+                .map(|p| ConnectionProfile {
+                    marketplace: marketplace_of(&p).map(|m| m.code.to_owned()),
+                    profile_id: p.profile_id,
+                    country_code: p.country_code,
+                    currency_code: p.currency_code,
+                    timezone: p.timezone,
+                    advertiser_id: p.account_info.id,
+                    advertiser_name: p.account_info.name,
+                    advertiser_type: p.account_info.kind,
+                })
+                .collect(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// Stores a login whose token Amazon accepted, with its profiles.
+pub(crate) async fn connect(
+    ads: &AdsServices,
+    scope: &TenantScope,
+    name: &str,
+    region: RegionCode,
+    app: &AdsApp,
+    refresh_token: &str,
+) -> Result<Connection, ApiError> {
+    let login = Login { app, realm: region.realm(), refresh_token };
+    let profiles = ads.client.profiles(&login).await.map_err(amazon_error)?;
+    let json = serde_json::to_value(&profiles).expect("profiles serialize");
+    let row = scope
+        .create_connection(ads.keyring()?, name, region.realm().as_str(), &app.client_id, refresh_token, &json)
+        .await?;
+    tracing::info!(tenant = %scope.slug(), connection = %row.id, profiles = profiles.len(), "Amazon Ads login connected");
+    Ok(Connection::from(row))
+}
+
+/// Connects an Amazon login: exchanges its refresh token with Login with Amazon and lists its
+/// profiles (each an advertiser in a marketplace).
+#[utoipa::path(
+    tag = "amazon-ads",
+    params(("tenant" = String, Path, description = "tenant slug")),
+    request_body = NewConnection,
+    responses(
+        (status = 201, description = "connected; the token is stored encrypted and never shown", body = Connection),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
+        (status = 409, description = "a connection with this name exists", body = ErrorBody),
+        (status = 422, description = "`amazon_refused` (Amazon's error code, e.g. invalid_grant), `ads_app_unset`, `secret_key_unset`, bad values", body = ErrorBody),
+        (status = 503, description = "`amazon_unavailable`", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/tenants/{tenant}/ads-connections")]
+pub async fn create_connection(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    body: web::Json<NewConnection>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.tenant(&state, &path).await?;
+    let ads = services(&state)?;
+    validate::name("name", &body.name, 200).map_err(ApiError::invalid)?;
+    let token = body.refresh_token.trim();
+    if token.is_empty() || token.len() > 2048 || token.chars().any(char::is_control) {
+        return Err(ApiError::invalid("refresh_token must be 1 to 2048 printable characters"));
+    }
+    ads.keyring()?;
+    let app = ads.app_of(&scope).await?;
+    let connection = connect(ads, &scope, body.name.trim(), body.region, &app, token).await?;
+    Ok(HttpResponse::Created().json(connection))
+}
+
+/// The tenant's connections.
+#[utoipa::path(
+    tag = "amazon-ads",
+    params(("tenant" = String, Path, description = "tenant slug")),
+    responses(
+        (status = 200, description = "connections, oldest first", body = Vec<Connection>),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/tenants/{tenant}/ads-connections")]
+pub async fn list_connections(caller: Caller, state: web::Data<ApiState>, path: web::Path<String>) -> Result<web::Json<Vec<Connection>>, ApiError> {
+    let scope = caller.tenant(&state, &path).await?;
+    Ok(web::Json(scope.connections().await?.into_iter().map(Connection::from).collect()))
+}
+
+/// One connection.
+#[utoipa::path(
+    tag = "amazon-ads",
+    params(("tenant" = String, Path, description = "tenant slug"), ("connection" = Uuid, Path, description = "connection id")),
+    responses(
+        (status = 200, description = "the connection", body = Connection),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant or connection", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/tenants/{tenant}/ads-connections/{connection}")]
+pub async fn get_connection(caller: Caller, state: web::Data<ApiState>, path: web::Path<(String, Uuid)>) -> Result<web::Json<Connection>, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let scope = caller.tenant(&state, &tenant).await?;
+    let c = scope.connection(id).await?.ok_or_else(|| ApiError::not_found("connection"))?;
+    Ok(web::Json(Connection::from(c)))
+}
+
+/// Deletes a connection: its marketplaces let go of it at once, its subscriptions are archived
+/// at Amazon by the reconciler, and then it is gone.
+#[utoipa::path(
+    tag = "amazon-ads",
+    params(("tenant" = String, Path, description = "tenant slug"), ("connection" = Uuid, Path, description = "connection id")),
+    responses(
+        (status = 202, description = "being deleted (status `deleting` until its subscriptions are archived)"),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant or connection", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/v1/tenants/{tenant}/ads-connections/{connection}")]
+pub async fn delete_connection(caller: Caller, state: web::Data<ApiState>, path: web::Path<(String, Uuid)>) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let scope = caller.tenant(&state, &tenant).await?;
+    if !scope.delete_connection(id).await? {
+        return Err(ApiError::not_found("connection"));
+    }
+    tracing::info!(tenant = %scope.slug(), connection = %id, "Amazon Ads login being deleted");
+    state.reconcile();
+    Ok(HttpResponse::Accepted().finish())
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// Only these profiles (default: every profile in a marketplace AMS serves).
+    pub profile_ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedAccount {
+    pub account_id: Uuid,
+    pub name: String,
+    pub advertiser_id: String,
+    /// False when the advertiser's account existed already.
+    pub created: bool,
+    /// The marketplace codes imported for it.
+    pub marketplaces: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportResult {
+    pub accounts: Vec<ImportedAccount>,
+    /// Profiles left out: in a marketplace AMS does not serve.
+    pub skipped_profile_ids: Vec<String>,
+}
+
+/// Imports a connection's profiles: one account per advertiser (found again by advertiser id,
+/// or created with the advertiser's name), one marketplace per profile with its profile id and
+/// this connection. Idempotent. The profiles are listed from Amazon afresh.
+#[utoipa::path(
+    tag = "amazon-ads",
+    params(("tenant" = String, Path, description = "tenant slug"), ("connection" = Uuid, Path, description = "connection id")),
+    request_body = ImportRequest,
+    responses(
+        (status = 200, description = "the accounts and marketplaces imported", body = ImportResult),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant or connection", body = ErrorBody),
+        (status = 409, description = "the connection is being deleted", body = ErrorBody),
+        (status = 422, description = "unknown profile ids; `amazon_refused`", body = ErrorBody),
+        (status = 503, description = "`amazon_unavailable`", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/tenants/{tenant}/ads-connections/{connection}/import")]
+pub async fn import_profiles(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, Uuid)>,
+    body: Option<web::Json<ImportRequest>>,
+) -> Result<web::Json<ImportResult>, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let scope = caller.tenant(&state, &tenant).await?;
+    let ads = services(&state)?;
+    let login = match scope.connection_login(ads.keyring()?, id).await? {
+        None => return Err(ApiError::not_found("connection")),
+        Some(Err(e)) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "secret_unreadable", e.to_string())),
+        Some(Ok(l)) => l,
+    };
+    if login.connection.status == "deleting" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the connection is being deleted"));
+    }
+    let app = match login.tenant_app_secret {
+        Some(secret) => AdsApp { client_id: login.connection.client_id.clone(), client_secret: secret },
+        None => ads.platform_app.clone().filter(|a| a.client_id == login.connection.client_id).ok_or_else(|| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ads_app_unset", "the LwA app this login was made with is no longer configured")
+        })?,
+    };
+    let realm = Realm::from_code(&login.connection.region).unwrap_or(Realm::Na);
+    let profiles = match ads.client.profiles(&Login { app: &app, realm, refresh_token: &login.refresh_token }).await {
+        Ok(p) => p,
+        Err(e) => {
+            if e.invalidates_login() {
+                scope.store().set_connection_status(id, Some(&e.to_string())).await?;
+            }
+            return Err(amazon_error(e));
+        }
+    };
+    scope.set_connection_profiles(id, &serde_json::to_value(&profiles).expect("profiles serialize")).await?;
+    let wanted = body.and_then(|b| b.into_inner().profile_ids);
+    if let Some(ids) = &wanted {
+        let unknown: Vec<&String> = ids.iter().filter(|i| !profiles.iter().any(|p| &p.profile_id == *i)).collect();
+        if !unknown.is_empty() {
+            return Err(ApiError::invalid(format!("profiles not listed by this login: {unknown:?}")));
+        }
+    }
+    let (mut imports, mut skipped) = (Vec::new(), Vec::new());
+    for p in profiles.iter().filter(|p| wanted.as_ref().is_none_or(|w| w.contains(&p.profile_id))) {
+        match marketplace_of(p) {
+            Some(m) => imports.push(ProfileImport {
+                profile_id: p.profile_id.clone(),
+                advertiser_id: p.account_info.id.clone(),
+                advertiser_name: p.account_info.name.clone(),
+                marketplace: m.code.to_owned(),
+            }),
+            None => skipped.push(p.profile_id.clone()),
+        }
+    }
+    let accounts = scope.import_profiles(id, &imports).await?;
+    tracing::info!(tenant = %scope.slug(), connection = %id, accounts = accounts.len(), profiles = imports.len(), "profiles imported");
+    state.reconcile();
+    Ok(web::Json(ImportResult {
+        accounts: accounts
+            .into_iter()
+            .map(|a| ImportedAccount {
+                account_id: a.account_id,
+                name: a.name,
+                advertiser_id: a.advertiser_id,
+                created: a.created,
+                marketplaces: a.marketplaces,
+            })
+            .collect(),
+        skipped_profile_ids: skipped,
+    }))
+}

@@ -1,0 +1,140 @@
+//! The datasets an account wants (declared) and where each subscription stands at Amazon. The
+//! reconciler (`ams_onboard::reconciler`) makes Amazon match the declaration.
+
+use actix_web::{get, put, web};
+use ams_model::DATASETS;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::ApiState;
+
+/// Either a list of dataset ids or `"all"`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum DatasetChoice {
+    /// `"all"`: every dataset AMS offers (DSP ones included).
+    All(String),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StreamsInput {
+    /// Dataset ids (`sp-traffic`, `budget-usage`, `adsp-traffic`, …) or `"all"`; `[]` archives
+    /// every subscription of the account.
+    pub datasets: DatasetChoice,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamSubscription {
+    /// The marketplace code; `null` once the marketplace is deleted (being archived).
+    pub marketplace: Option<String>,
+    pub profile_id: String,
+    pub dataset: String,
+    /// Amazon's subscription id; `null` until Amazon answered the create.
+    pub subscription_id: Option<String>,
+    /// `REQUESTED` (asked, no answer yet), then Amazon's: PROVISIONING, PENDING_CONFIRMATION,
+    /// ACTIVE, FAILED_CONFIRMATION, FAILED_PROVISIONING, SUSPENDED, ARCHIVED.
+    pub status: String,
+    pub destination_arn: String,
+    /// When the subscription's SNS confirmation was confirmed (or Amazon first showed it ACTIVE).
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// 0 for the first subscription of (marketplace, dataset, queue); one more per recreation.
+    pub generation: i32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Streams {
+    /// The datasets declared.
+    pub datasets: Vec<String>,
+    /// Every subscription ams-hub made for the account, archived ones last.
+    pub subscriptions: Vec<StreamSubscription>,
+}
+
+async fn streams_of(scope: &ams_store::AccountScope) -> Result<Streams, ApiError> {
+    let datasets = scope.stream_datasets().await?;
+    let subscriptions = scope
+        .streams()
+        .await?
+        .into_iter()
+        .map(|(code, r)| StreamSubscription {
+            marketplace: code,
+            profile_id: r.profile_id,
+            dataset: r.dataset_id,
+            subscription_id: r.subscription_id,
+            status: r.status,
+            destination_arn: r.destination_arn,
+            confirmed_at: r.confirmed_at,
+            last_sync_at: r.last_sync_at,
+            last_error: r.last_error,
+            generation: r.generation,
+        })
+        .collect();
+    Ok(Streams { datasets, subscriptions })
+}
+
+/// The account's declared datasets and its subscriptions' state at Amazon.
+#[utoipa::path(
+    tag = "amazon-ads",
+    params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
+    responses(
+        (status = 200, description = "declared datasets and subscriptions", body = Streams),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant or account", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/v1/tenants/{tenant}/accounts/{account}/streams")]
+pub async fn get_streams(caller: Caller, state: web::Data<ApiState>, path: web::Path<(String, Uuid)>) -> Result<web::Json<Streams>, ApiError> {
+    let (tenant, account) = path.into_inner();
+    let a = caller.account(&state, &tenant, account).await?;
+    Ok(web::Json(streams_of(&a).await?))
+}
+
+/// Declares the datasets the account wants in every marketplace it has a profile and a
+/// connection for; ams-hub subscribes, confirms, and archives what is no longer declared.
+#[utoipa::path(
+    tag = "amazon-ads",
+    params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
+    request_body = StreamsInput,
+    responses(
+        (status = 200, description = "declared; the reconciler is at work", body = Streams),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+        (status = 404, description = "no such tenant or account", body = ErrorBody),
+        (status = 422, description = "unknown dataset ids (the message lists the known ones)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[put("/v1/tenants/{tenant}/accounts/{account}/streams")]
+pub async fn put_streams(
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, Uuid)>,
+    body: web::Json<StreamsInput>,
+) -> Result<web::Json<Streams>, ApiError> {
+    let (tenant, account) = path.into_inner();
+    let a = caller.account(&state, &tenant, account).await?;
+    let mut datasets: Vec<String> = match body.into_inner().datasets {
+        DatasetChoice::All(s) if s == "all" => DATASETS.iter().map(|d| d.name.to_owned()).collect(),
+        DatasetChoice::All(s) => return Err(ApiError::invalid(format!("datasets must be a list of dataset ids or \"all\", not {s:?}"))),
+        DatasetChoice::List(l) => l,
+    };
+    let unknown: Vec<&String> = datasets.iter().filter(|d| !DATASETS.iter().any(|k| k.name == d.as_str())).collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = DATASETS.iter().map(|d| d.name).collect();
+        return Err(ApiError::invalid(format!("unknown datasets {unknown:?}; known: {}", known.join(", "))));
+    }
+    datasets.sort();
+    datasets.dedup();
+    a.set_stream_datasets(&datasets).await?;
+    tracing::info!(tenant = %tenant, account = %account, datasets = datasets.len(), "streams declared");
+    state.reconcile();
+    Ok(web::Json(streams_of(&a).await?))
+}
