@@ -1,6 +1,7 @@
 //! Shared by the end-to-end tests: a fresh database per test (dropped afterwards, even when the
 //! test panics), fixtures, the `ams-hub` binary, and generators of AMS streams.
 
+pub mod amazon;
 pub mod api;
 pub mod aws;
 pub mod bench;

@@ -26,6 +26,9 @@ pub struct Checklist {
     pub regions: Vec<RegionCheck>,
     /// SNS subscription confirmations seen on the account's queues, per dataset and marketplace.
     pub confirmations: Vec<ConfirmationCheck>,
+    /// The Marketing Stream subscriptions ams-hub keeps for the declared datasets (archived
+    /// ones left out), with Amazon's status.
+    pub subscriptions: Vec<crate::streams::StreamSubscription>,
     /// Per dataset: records committed since the consumers started (over the account's queues),
     /// and when the account's records of it were first and last received.
     pub data: BTreeMap<String, DataCheck>,
@@ -131,6 +134,9 @@ pub async fn onboarding(
         .map(|(dataset, marketplace_id, status, at)| ConfirmationCheck { dataset, marketplace_id, status, at })
         .collect();
     let regions: Vec<RegionCheck> = regions.into_values().collect();
+    let streams = crate::streams::streams_of(&a).await?;
+    let subscriptions: Vec<_> = streams.subscriptions.into_iter().filter(|s| s.status != "ARCHIVED").collect();
+    let waiting = subscriptions.iter().filter(|s| s.status != "ACTIVE").count();
     let next_step = if marketplaces.is_empty() {
         Some("add the account's marketplaces (POST …/marketplaces): they decide the queue regions".to_owned())
     } else if row.aws_role_arn.is_none() {
@@ -145,7 +151,19 @@ pub async fn onboarding(
             "deploy the template for {} (GET …/aws-template?region={}, with CreateRole=false) and post its outputs to …/aws-stack",
             r.region, r.region
         ))
-    } else if !confirmations.iter().any(|c| c.status == "confirmed") {
+    } else if waiting > 0 {
+        Some(format!(
+            "{waiting} of {} subscriptions are not ACTIVE yet at Amazon: ams-hub confirms each when its confirmation arrives \
+             (see `subscriptions` for their status and errors)",
+            subscriptions.len()
+        ))
+    } else if streams.datasets.is_empty() && !confirmations.iter().any(|c| c.status == "confirmed") {
+        Some(
+            "declare the datasets the account wants (PUT …/streams, after connecting an Amazon login and importing its \
+             profiles), or subscribe by hand with the queue's ARN as destination: ams-hub confirms Amazon's confirmation"
+                .to_owned(),
+        )
+    } else if !confirmations.iter().any(|c| c.status == "confirmed") && subscriptions.is_empty() {
         Some(
             "subscribe the account's profiles to the datasets with the queue's ARN as destination (Amazon Ads API): \
              ams-hub confirms Amazon's subscription confirmation when it arrives"
@@ -166,6 +184,7 @@ pub async fn onboarding(
         },
         regions,
         confirmations,
+        subscriptions,
         last_receive_at: states.iter().filter_map(|q| q.last_receive_at).max(),
         data,
     }))

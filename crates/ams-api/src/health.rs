@@ -60,6 +60,10 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
     };
     let mut out = String::new();
     ams_ingest::metrics::encode_consumers(&mut out, &reports);
+    match state.store.connection_counts().await {
+        Ok(rows) => ams_ingest::metrics::encode_ads_connections(&mut out, &rows),
+        Err(e) => tracing::warn!(error = %e, "metrics: Ads connections not counted"),
+    }
     ams_ingest::metrics::metrics().encode(&mut out);
     ams_ingest::metrics::finish(&mut out);
     HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(out)

@@ -57,7 +57,7 @@ pub struct Streams {
     pub subscriptions: Vec<StreamSubscription>,
 }
 
-async fn streams_of(scope: &ams_store::AccountScope) -> Result<Streams, ApiError> {
+pub(crate) async fn streams_of(scope: &ams_store::AccountScope) -> Result<Streams, ApiError> {
     let datasets = scope.stream_datasets().await?;
     let subscriptions = scope
         .streams()

@@ -204,6 +204,24 @@ pub fn finish(out: &mut String) {
     let _ = encode_eof(out);
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    tenant: String,
+    status: String,
+}
+
+/// `ams_hub_ads_connections{tenant, status}`: Amazon Ads logins by status (`invalid` ones need
+/// connecting again), from (tenant, status, count) rows.
+pub fn encode_ads_connections(out: &mut String, rows: &[(String, String, i64)]) {
+    let mut reg = Registry::default();
+    let family = Family::<ConnectionLabels, Gauge>::default();
+    for (tenant, status, n) in rows {
+        family.get_or_create(&ConnectionLabels { tenant: tenant.clone(), status: status.clone() }).set(*n);
+    }
+    reg.register("ams_hub_ads_connections", "Amazon Ads API connections (logins) by status", family);
+    let _ = encode_registry(out, &reg);
+}
+
 /// The consumers' series, from their snapshots.
 pub fn encode_consumers(out: &mut String, reports: &[ConsumerReport]) {
     let labels = |r: &ConsumerReport| ConsumerLabels {

@@ -1,0 +1,382 @@
+//! The Amazon Ads API side of onboarding, end to end: `ams-hub serve` against the Amazon
+//! stand-in (LwA, Ads API, SNS; tests/support/amazon.rs) and moto's SQS. Connect a login,
+//! import its profiles, declare datasets; the reconciler subscribes, the confirmations that
+//! arrive on the brands' queues are confirmed, and Amazon's statuses show in the API.
+
+use std::time::{Duration, Instant};
+
+use ams_tests::amazon::{profile, AmazonStandIn, CLIENT_ID, CLIENT_SECRET};
+use ams_tests::api::{serve_with_api, Api, ADMIN_TOKEN};
+use ams_tests::aws::{self, Moto};
+use ams_tests::serve::Serve;
+use ams_tests::TestDb;
+use aws_config::Region;
+use serde_json::{json, Value};
+
+const ADMIN: Option<&str> = Some(ADMIN_TOKEN);
+/// 32 bytes, base64 (tests only).
+const SECRET_KEY: &str = "dGVzdC1zZWNyZXQta2V5LTAxMjM0NTY3ODlhYmNkZWY=";
+const TOKEN_A: &str = "Atzr|standin-refresh-token-AAAAAAAAAAAAAAAAAAAA";
+const TOKEN_B: &str = "Atzr|standin-refresh-token-BBBBBBBBBBBBBBBBBBBB";
+
+struct Hub {
+    db: TestDb,
+    moto: Moto,
+    amazon: AmazonStandIn,
+    serve: Serve,
+    api: Api,
+}
+
+fn env(amazon: &AmazonStandIn) -> Vec<(&'static str, String)> {
+    vec![
+        ("AMS_HUB_SECRET_KEY", SECRET_KEY.into()),
+        ("AMS_HUB_ADS_CLIENT_ID", CLIENT_ID.into()),
+        ("AMS_HUB_ADS_CLIENT_SECRET", CLIENT_SECRET.into()),
+        ("AMS_HUB_ADS_API_URL", amazon.url.clone()),
+        ("AMS_HUB_LWA_URL", amazon.url.clone()),
+        // Amazon's SNS (ConfirmSubscription) is the stand-in; SQS stays moto.
+        ("AWS_ENDPOINT_URL_SNS", amazon.url.clone()),
+        ("AMS_HUB_ADS_SYNC_SECS", "2".into()),
+        ("AMS_HUB_ADS_PENDING_SYNC_SECS", "1".into()),
+        ("AMS_HUB_LEASE_SECS", "3".into()),
+        ("AMS_HUB_VISIBILITY_SECS", "5".into()),
+    ]
+}
+
+fn start_serve(db: &TestDb, moto: &Moto, amazon: &AmazonStandIn) -> (Serve, Api) {
+    let env = env(amazon);
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    serve_with_api(db, &moto.url, &pairs)
+}
+
+fn hub() -> Hub {
+    let db = TestDb::new();
+    let moto = Moto::start();
+    let amazon = AmazonStandIn::start(&moto.url);
+    let (serve, api) = start_serve(&db, &moto, &amazon);
+    Hub { db, moto, amazon, serve, api }
+}
+
+/// A tenant whose queues the platform's identity may read (the brands' queues are in moto's
+/// own account here), with an `admin` key.
+fn tenant(api: &Api, slug: &str) -> String {
+    api.ok("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": slug, "name": slug})), 201);
+    api.ok("PATCH", &format!("/v1/tenants/{slug}"), ADMIN, Some(&json!({"allow_platform_identity": true})), 200);
+    let key = api.ok("POST", &format!("/v1/tenants/{slug}/api-keys"), ADMIN, Some(&json!({"name": "k", "scope": "admin"})), 201);
+    key["token"].as_str().unwrap().to_owned()
+}
+
+/// Polls `check` until it returns `Some`, for at most `secs`.
+fn eventually<T>(what: &str, secs: u64, serve: &Serve, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}\n--- serve log ---\n{}", serve.log_text());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A queue in moto in `region`, registered on the account.
+fn queue(h: &Hub, rt: &tokio::runtime::Runtime, key: &str, slug: &str, account: &str, region: &str, name: &str) -> String {
+    let config = h.moto.platform().into_builder().region(Region::new(region.to_owned())).build();
+    let url = rt.block_on(aws::create_queue(&config, name));
+    h.api.ok("POST", &format!("/v1/tenants/{slug}/accounts/{account}/queues"), Some(key), Some(&json!({"queue_url": url, "region": region})), 201);
+    url
+}
+
+fn streams(api: &Api, key: &str, slug: &str, account: &str) -> Value {
+    api.ok("GET", &format!("/v1/tenants/{slug}/accounts/{account}/streams"), Some(key), None, 200)
+}
+
+/// Every subscription of the account's streams has `status` (and there are `n`).
+fn all_status(v: &Value, n: usize, status: &str) -> bool {
+    let subs = v["subscriptions"].as_array().unwrap();
+    subs.len() == n && subs.iter().all(|s| s["status"] == status)
+}
+
+fn two_advertisers() -> Vec<Value> {
+    vec![
+        profile(1001, "US", "ATVPDKIKX0DER", "ENTITYAAAA1", "Brand A"),
+        profile(1002, "CA", "A2EUQ1WTGCTBG2", "ENTITYAAAA1", "Brand A"),
+        profile(2001, "DE", "A1PA6795UKMFR9", "ENTITYBBBB2", "Brand B"),
+    ]
+}
+
+#[test]
+fn connect_import_and_declare_all_subscribes_once_each_confirms_and_data_lands() {
+    let h = hub();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let key = tenant(&h.api, "agency");
+    h.amazon.add_login(TOKEN_A, two_advertisers());
+    let mut answers: Vec<Value> = Vec::new();
+
+    let c = h.api.ok("POST", "/v1/tenants/agency/ads-connections", Some(&key), Some(&json!({"name": "main", "region": "NA", "refresh_token": TOKEN_A})), 201);
+    assert_eq!(c["status"], "active");
+    assert_eq!(c["profiles"].as_array().unwrap().len(), 3);
+    assert_eq!(c["profiles"][2]["marketplace"], "DE");
+    let id = c["id"].as_str().unwrap().to_owned();
+    answers.push(c);
+    let imported = h.api.ok("POST", &format!("/v1/tenants/agency/ads-connections/{id}/import"), Some(&key), Some(&json!({})), 200);
+    let accounts = imported["accounts"].as_array().unwrap().clone();
+    assert_eq!(accounts.len(), 2, "{imported}");
+    assert_eq!(accounts[0]["name"], "Brand A");
+    assert_eq!(accounts[0]["marketplaces"], json!(["US", "CA"]));
+    assert_eq!(accounts[1]["marketplaces"], json!(["DE"]));
+    assert!(accounts.iter().all(|a| a["created"] == true));
+    // Idempotent: the same accounts, found again.
+    let again = h.api.ok("POST", &format!("/v1/tenants/agency/ads-connections/{id}/import"), Some(&key), None, 200);
+    assert_eq!(again["accounts"].as_array().unwrap().iter().map(|a| a["account_id"].clone()).collect::<Vec<_>>(),
+        accounts.iter().map(|a| a["account_id"].clone()).collect::<Vec<_>>());
+    assert!(again["accounts"].as_array().unwrap().iter().all(|a| a["created"] == false));
+    assert_eq!(h.api.ok("GET", "/v1/tenants/agency/accounts", Some(&key), None, 200).as_array().unwrap().len(), 2);
+    answers.push(imported);
+
+    let (a, b) = (accounts[0]["account_id"].as_str().unwrap().to_owned(), accounts[1]["account_id"].as_str().unwrap().to_owned());
+    let na_queue = queue(&h, &rt, &key, "agency", &a, "us-east-1", "brand-a-ams");
+    queue(&h, &rt, &key, "agency", &b, "eu-west-1", "brand-b-ams");
+
+    // Amazon misbehaves on the way: one 500 on a create, one 429 with Retry-After.
+    h.amazon.fail_next_creates(1);
+    h.amazon.throttle_next(1, 1);
+    let bad = h.api.call("PUT", &format!("/v1/tenants/agency/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic", "sp-trafic"]})));
+    assert_eq!(bad.0, 422);
+    assert!(bad.1["error"]["message"].as_str().unwrap().contains("sp-trafic"));
+    for acc in [&a, &b] {
+        answers.push(h.api.ok("PUT", &format!("/v1/tenants/agency/accounts/{acc}/streams"), Some(&key), Some(&json!({"datasets": "all"})), 200));
+    }
+    // A: US and CA (15 sponsored-ads datasets each) and the 8 DSP datasets once for the
+    // advertiser in NA; B: DE, all 23.
+    let (n_a, n_b) = (15 * 2 + 8, 23);
+    eventually("every subscription ACTIVE in ams-hub", 180, &h.serve, || {
+        (all_status(&streams(&h.api, &key, "agency", &a), n_a, "ACTIVE") && all_status(&streams(&h.api, &key, "agency", &b), n_b, "ACTIVE")).then_some(())
+    });
+    let subs = h.amazon.subscriptions();
+    assert_eq!(subs.len(), n_a + n_b, "exactly one subscription per (profile or DSP advertiser, dataset)");
+    let mut keys: Vec<(String, String)> = subs.iter().map(|s| (s.scope.clone(), s.dataset.clone())).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), subs.len(), "a duplicate subscription");
+    for s in &subs {
+        assert_eq!(s.history, ["PROVISIONING", "PENDING_CONFIRMATION", "ACTIVE"], "{}", s.id);
+    }
+    let seen = h.amazon.seen();
+    assert!(seen.iter().any(|(m, p, st)| m == "POST" && p == "/streams/subscriptions" && *st == 500), "the 500 was served");
+    assert!(seen.iter().any(|(_, _, st)| *st == 429), "the 429 was served");
+    assert!(seen.iter().any(|(m, p, st)| m == "POST" && p == "/dsp/streams/subscriptions" && *st == 200), "DSP through its endpoint");
+    let shown = streams(&h.api, &key, "agency", &a);
+    answers.push(shown.clone());
+    let s0 = &shown["subscriptions"][0];
+    assert!(s0["confirmed_at"].is_string() && s0["subscription_id"].is_string(), "{s0}");
+    assert!(s0["destination_arn"].as_str().unwrap().starts_with("arn:aws:sqs:us-east-1:123456789012:brand-a-ams"));
+
+    // Data Amazon sends afterwards lands in the tenant's schema.
+    let record = ams_tests::fixture("sp-traffic.json");
+    rt.block_on(aws::send_all(&h.moto.platform(), &na_queue, &[record]));
+    let store = rt.block_on(h.db.store());
+    eventually("the record in tenant_agency.amzn_stream_sp_traffic", 60, &h.serve, || {
+        let n: i64 = rt.block_on(sqlx::query_scalar("SELECT count(*) FROM tenant_agency.amzn_stream_sp_traffic").fetch_one(store.pool())).unwrap_or(0);
+        (n == 1).then_some(())
+    });
+
+    // The checklist shows each subscription's status.
+    let checklist = h.api.ok("GET", &format!("/v1/tenants/agency/accounts/{a}/onboarding"), Some(&key), None, 200);
+    assert!(checklist.to_string().contains("ACTIVE"), "{checklist}");
+
+    // Secrets: never in an answer or the log, not stored in clear.
+    let log = h.serve.log_text();
+    for secret in [TOKEN_A, CLIENT_SECRET] {
+        assert!(!log.contains(secret), "a secret in the log");
+        assert!(answers.iter().all(|v| !v.to_string().contains(secret)), "a secret in an answer");
+        let listed = h.api.ok("GET", "/v1/tenants/agency/ads-connections", Some(&key), None, 200);
+        assert!(!listed.to_string().contains(secret));
+        let rows: Vec<String> = rt
+            .block_on(sqlx::query_scalar("SELECT t::text FROM control.ads_connections t").fetch_all(store.pool()))
+            .unwrap();
+        assert!(rows.iter().all(|r| !r.contains(secret) && !r.contains(&hex(secret))), "stored in clear");
+    }
+    let metrics = h.api.metrics_text();
+    assert!(metrics.contains("ams_hub_ads_connections{tenant=\"agency\",status=\"active\"} 1"), "{metrics}");
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_crash_between_create_and_answer_makes_no_duplicate() {
+    let mut h = hub();
+    let key = tenant(&h.api, "crash");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    h.amazon.add_login(TOKEN_A, vec![profile(1001, "US", "ATVPDKIKX0DER", "ENTITYAAAA1", "Brand A")]);
+    let c = h.api.ok("POST", "/v1/tenants/crash/ads-connections", Some(&key), Some(&json!({"name": "main", "region": "NA", "refresh_token": TOKEN_A})), 201);
+    let imported = h.api.ok("POST", &format!("/v1/tenants/crash/ads-connections/{}/import", c["id"].as_str().unwrap()), Some(&key), None, 200);
+    let a = imported["accounts"][0]["account_id"].as_str().unwrap().to_owned();
+    queue(&h, &rt, &key, "crash", &a, "us-east-1", "crash-ams");
+    // Amazon makes the subscription, and ams-hub dies before the answer arrives.
+    h.amazon.hang_next_create();
+    h.api.ok("PUT", &format!("/v1/tenants/crash/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic"]})), 200);
+    eventually("Amazon to make the subscription", 60, &h.serve, || (!h.amazon.subscriptions().is_empty()).then_some(()));
+    let requested = streams(&h.api, &key, "crash", &a);
+    assert_eq!(requested["subscriptions"][0]["status"], "REQUESTED", "{requested}");
+    h.serve.kill9();
+    let (serve, api) = start_serve(&h.db, &h.moto, &h.amazon);
+    eventually("the subscription ACTIVE after the restart", 120, &serve, || {
+        all_status(&streams(&api, &key, "crash", &a), 1, "ACTIVE").then_some(())
+    });
+    let subs = h.amazon.subscriptions();
+    assert_eq!(subs.len(), 1, "no duplicate: {subs:?}");
+    let shown = streams(&api, &key, "crash", &a);
+    assert_eq!(shown["subscriptions"][0]["subscription_id"], subs[0].id.as_str());
+}
+
+#[test]
+fn undeclared_datasets_and_deleted_accounts_are_archived_and_failed_ones_recreated() {
+    let h = hub();
+    let key = tenant(&h.api, "tidy");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    h.amazon.add_login(TOKEN_A, vec![profile(1001, "US", "ATVPDKIKX0DER", "ENTITYAAAA1", "Brand A")]);
+    let c = h.api.ok("POST", "/v1/tenants/tidy/ads-connections", Some(&key), Some(&json!({"name": "main", "region": "NA", "refresh_token": TOKEN_A})), 201);
+    let imported = h.api.ok("POST", &format!("/v1/tenants/tidy/ads-connections/{}/import", c["id"].as_str().unwrap()), Some(&key), None, 200);
+    let a = imported["accounts"][0]["account_id"].as_str().unwrap().to_owned();
+    queue(&h, &rt, &key, "tidy", &a, "us-east-1", "tidy-ams");
+    h.api.ok("PUT", &format!("/v1/tenants/tidy/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic", "budget-usage"]})), 200);
+    eventually("two ACTIVE", 90, &h.serve, || all_status(&streams(&h.api, &key, "tidy", &a), 2, "ACTIVE").then_some(()));
+
+    // Amazon gives up on one's confirmation: archived, and the next generation made.
+    let failed = h.amazon.subscriptions().into_iter().find(|s| s.dataset == "budget-usage").unwrap();
+    h.amazon.fail_confirmation(&failed.id);
+    let gens = eventually("budget-usage recreated and ACTIVE in ams-hub", 90, &h.serve, || {
+        let shown = streams(&h.api, &key, "tidy", &a);
+        let gens: Vec<(String, i64, String)> = shown["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["dataset"] == "budget-usage")
+            .map(|s| (s["status"].as_str().unwrap().to_owned(), s["generation"].as_i64().unwrap(), s["last_error"].to_string()))
+            .collect();
+        (gens.len() == 2 && gens[0].0 == "ACTIVE").then_some(gens)
+    });
+    let subs = h.amazon.subscriptions();
+    let budget: Vec<_> = subs.iter().filter(|s| s.dataset == "budget-usage").collect();
+    assert_eq!(budget.len(), 2);
+    assert_eq!((budget[0].status.as_str(), budget[1].status.as_str()), ("ARCHIVED", "ACTIVE"));
+    assert_eq!(gens[0].0, "ACTIVE");
+    assert_eq!(gens[0].1, 1);
+    assert_eq!(gens[1].0, "ARCHIVED");
+    assert!(gens[1].2.contains("FAILED_CONFIRMATION"), "{gens:?}");
+
+    // Removing a dataset archives its subscription; the other stays.
+    h.api.ok("PUT", &format!("/v1/tenants/tidy/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic"]})), 200);
+    eventually("budget-usage archived at Amazon", 60, &h.serve, || {
+        h.amazon.subscriptions().iter().filter(|s| s.dataset == "budget-usage").all(|s| s.status == "ARCHIVED").then_some(())
+    });
+    assert!(h.amazon.subscriptions().iter().any(|s| s.dataset == "sp-traffic" && s.status == "ACTIVE"));
+
+    // Deleting the account archives all of them.
+    h.api.ok("DELETE", &format!("/v1/tenants/tidy/accounts/{a}"), Some(&key), None, 204);
+    eventually("everything archived at Amazon", 60, &h.serve, || {
+        h.amazon.subscriptions().iter().all(|s| s.status == "ARCHIVED").then_some(())
+    });
+    assert_eq!(h.amazon.subscriptions().len(), 3, "nothing created after the deletion");
+}
+
+#[test]
+fn a_revoked_login_turns_its_connection_invalid_and_others_keep_working() {
+    let h = hub();
+    let key = tenant(&h.api, "two");
+    let other = tenant(&h.api, "other");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    h.amazon.add_login(TOKEN_A, vec![profile(1001, "US", "ATVPDKIKX0DER", "ENTITYAAAA1", "Brand A")]);
+    h.amazon.add_login(TOKEN_B, vec![profile(2001, "UK", "A1F83G8C2ARO7P", "ENTITYBBBB2", "Brand B")]);
+
+    // A token Amazon does not know: 422 with Amazon's error code, nothing stored.
+    let (status, body) = h.api.call("POST", "/v1/tenants/two/ads-connections", Some(&key), Some(&json!({"name": "x", "region": "NA", "refresh_token": "Atzr|unknown"})));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "amazon_refused");
+    assert!(body["error"]["message"].as_str().unwrap().contains("invalid_grant"), "{body}");
+    assert!(h.api.ok("GET", "/v1/tenants/two/ads-connections", Some(&key), None, 200).as_array().unwrap().is_empty());
+
+    let mut ids = Vec::new();
+    let mut accounts = Vec::new();
+    for (name, token, region, queue_region) in [("a", TOKEN_A, "NA", "us-east-1"), ("b", TOKEN_B, "EU", "eu-west-1")] {
+        let c = h.api.ok("POST", "/v1/tenants/two/ads-connections", Some(&key), Some(&json!({"name": name, "region": region, "refresh_token": token})), 201);
+        let id = c["id"].as_str().unwrap().to_owned();
+        let imported = h.api.ok("POST", &format!("/v1/tenants/two/ads-connections/{id}/import"), Some(&key), None, 200);
+        let account = imported["accounts"][0]["account_id"].as_str().unwrap().to_owned();
+        queue(&h, &rt, &key, "two", &account, queue_region, &format!("two-{name}"));
+        h.api.ok("PUT", &format!("/v1/tenants/two/accounts/{account}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic"]})), 200);
+        ids.push(id);
+        accounts.push(account);
+    }
+    for acc in &accounts {
+        eventually("ACTIVE", 90, &h.serve, || all_status(&streams(&h.api, &key, "two", acc), 1, "ACTIVE").then_some(()));
+    }
+    // Another tenant sees none of it.
+    assert_eq!(h.api.call("GET", &format!("/v1/tenants/two/ads-connections/{}", ids[0]), Some(&other), None).0, 404);
+    assert_eq!(h.api.call("GET", &format!("/v1/tenants/two/accounts/{}/streams", accounts[0]), Some(&other), None).0, 404);
+    assert_eq!(h.api.call("POST", &format!("/v1/tenants/other/ads-connections/{}/import", ids[0]), Some(&other), None).0, 404);
+
+    h.amazon.revoke(TOKEN_A);
+    // A change makes the reconciler call Amazon for both logins.
+    for acc in &accounts {
+        h.api.ok("PUT", &format!("/v1/tenants/two/accounts/{acc}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic", "sp-conversion"]})), 200);
+    }
+    let invalid = eventually("connection a invalid", 60, &h.serve, || {
+        let c = h.api.ok("GET", &format!("/v1/tenants/two/ads-connections/{}", ids[0]), Some(&key), None, 200);
+        (c["status"] == "invalid").then_some(c)
+    });
+    assert!(invalid["invalid_reason"].as_str().unwrap().contains("invalid_grant"), "{invalid}");
+    eventually("login b's new subscription ACTIVE", 90, &h.serve, || all_status(&streams(&h.api, &key, "two", &accounts[1]), 2, "ACTIVE").then_some(()));
+    let b = h.api.ok("GET", &format!("/v1/tenants/two/ads-connections/{}", ids[1]), Some(&key), None, 200);
+    assert_eq!(b["status"], "active");
+    let a_streams = streams(&h.api, &key, "two", &accounts[0]);
+    assert!(a_streams["subscriptions"].as_array().unwrap().iter().any(|s| s["last_error"].as_str().is_some_and(|e| e.contains("invalid"))), "{a_streams}");
+    let metrics = h.api.metrics_text();
+    assert!(metrics.contains("ams_hub_ads_connections{tenant=\"two\",status=\"invalid\"} 1"), "{metrics}");
+    assert!(metrics.contains("ams_hub_ads_connections{tenant=\"two\",status=\"active\"} 1"), "{metrics}");
+    assert!(!h.serve.log_text().contains(TOKEN_A));
+}
+
+#[test]
+fn the_consent_flow_connects_a_login_through_a_signed_expiring_state() {
+    let h = hub();
+    let key = tenant(&h.api, "consent");
+    h.amazon.add_login(TOKEN_A, vec![profile(1001, "US", "ATVPDKIKX0DER", "ENTITYAAAA1", "Brand A")]);
+    let redirect = format!("{}/oauth/amazon/callback", h.api.base);
+    let auth = h.api.ok(
+        "GET",
+        &format!("/v1/tenants/consent/ads-connections/authorize?region=NA&redirect_uri={}&name=consented", urlencode(&redirect)),
+        Some(&key),
+        None,
+        200,
+    );
+    let url = auth["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("https://www.amazon.com/ap/oa?client_id={CLIENT_ID}&scope=advertising%3A%3Acampaign_management")), "{url}");
+    let state = url.split("state=").nth(1).unwrap().to_owned();
+    // Amazon sends the login back with a code.
+    let code = h.amazon.issue_code(TOKEN_A, &redirect);
+    let forged = h.api.call("GET", &format!("/oauth/amazon/callback?code={code}&state=eyJ0Ijoib3RoZXIifQ.AAAA"), None, None);
+    assert_eq!(forged.0, 400, "{}", forged.1);
+    let c = h.api.ok("GET", &format!("/oauth/amazon/callback?code={code}&state={state}"), None, None, 201);
+    assert_eq!(c["name"], "consented");
+    assert_eq!(c["profiles"][0]["advertiser_id"], "ENTITYAAAA1");
+    // The code is spent: Amazon refuses it again.
+    let replay = h.api.call("GET", &format!("/oauth/amazon/callback?code={code}&state={state}"), None, None);
+    assert_eq!(replay.0, 422, "{}", replay.1);
+    let declined = h.api.call("GET", "/oauth/amazon/callback?error=access_denied&error_description=declined", None, None);
+    assert_eq!(declined.0, 400);
+    assert!(!h.serve.log_text().contains(TOKEN_A));
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
