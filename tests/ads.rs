@@ -14,8 +14,7 @@ use aws_config::Region;
 use serde_json::{json, Value};
 
 const ADMIN: Option<&str> = Some(ADMIN_TOKEN);
-/// 32 bytes, base64 (tests only).
-const SECRET_KEY: &str = "dGVzdC1zZWNyZXQta2V5LTAxMjM0NTY3ODlhYmNkZWY=";
+use ams_tests::serve::TEST_SECRET_KEY as SECRET_KEY;
 const TOKEN_A: &str = "Atzr|standin-refresh-token-AAAAAAAAAAAAAAAAAAAA";
 const TOKEN_B: &str = "Atzr|standin-refresh-token-BBBBBBBBBBBBBBBBBBBB";
 
@@ -379,4 +378,77 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Key rotation and ids from before the key: an external id written in clear is sealed when a
+/// server starts with a key; `ams-hub rotate-secrets` re-seals everything with a new key, after
+/// which a server with only the new key opens every secret (the template shows the same
+/// external id; a connection's refresh token still reaches Amazon).
+#[test]
+fn clear_external_ids_are_sealed_at_start_and_rotate_secrets_moves_every_secret_to_a_new_key() {
+    const NEW_KEY: &str = "bmV3LXNlY3JldC1rZXktZm9yLXJvdGF0aW9uLXRlc3Q=";
+    let db = TestDb::new();
+    let moto = Moto::start();
+    let amazon = AmazonStandIn::start(&moto.url);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(db.store());
+    let tenant_row = rt.block_on(store.provision_tenant(&ams_store::TenantSlug::parse("rot").unwrap(), "rot")).unwrap();
+    // Written in clear by a server without a key.
+    let account = rt.block_on(store.create_account(tenant_row.id, "Old Brand", None, "ams-old-clear-external-id-0123456789")).unwrap();
+    let clear: Option<String> = rt.block_on(sqlx::query_scalar("SELECT external_id FROM control.accounts").fetch_one(store.pool())).unwrap();
+    assert_eq!(clear.as_deref(), Some("ams-old-clear-external-id-0123456789"));
+
+    let principal = ("AMS_HUB_PLATFORM_PRINCIPAL", "arn:aws:iam::999999999999:role/ams-hub");
+    let mut vars = env(&amazon);
+    vars.push((principal.0, principal.1.into()));
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (mut serve, api) = serve_with_api(&db, &moto.url, &pairs);
+    let sealed: (Option<String>, Option<Vec<u8>>) =
+        rt.block_on(sqlx::query_as("SELECT external_id, external_id_sealed FROM control.accounts").fetch_one(store.pool())).unwrap();
+    assert_eq!(sealed.0, None, "sealed at start");
+    assert!(sealed.1.is_some());
+    let key = api.ok("POST", "/v1/tenants/rot/api-keys", ADMIN, Some(&json!({"name": "k", "scope": "admin"})), 201)["token"].as_str().unwrap().to_owned();
+    api.ok("POST", &format!("/v1/tenants/rot/accounts/{}/marketplaces", account.id), Some(&key), Some(&json!({"marketplace": "US"})), 201);
+    let template = |api: &Api| {
+        let r = ureq::get(&format!("{}/v1/tenants/rot/accounts/{}/aws-template?region=us-east-1", api.base, account.id))
+            .set("Authorization", &format!("Bearer {key}"))
+            .call()
+            .unwrap();
+        r.into_string().unwrap()
+    };
+    assert!(template(&api).contains("ams-old-clear-external-id-0123456789"), "the sealed id opens");
+    h_login(&api, &amazon, &key);
+    serve.terminate(30);
+
+    // Rotate: the new key seals, the old one only opens.
+    let out = std::process::Command::new(ams_tests::ams_hub_bin())
+        .arg("rotate-secrets")
+        .env("DATABASE_URL", &db.url)
+        .env("AMS_HUB_SECRET_KEY", NEW_KEY)
+        .env("AMS_HUB_SECRET_KEY_PREVIOUS", SECRET_KEY)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("3 secrets re-sealed"), "an external id, a client secret, a refresh token: {stdout}");
+
+    // A server with only the new key opens all of them.
+    let vars: Vec<(&str, String)> = vars.into_iter().map(|(k, v)| if k == "AMS_HUB_SECRET_KEY" { (k, NEW_KEY.to_owned()) } else { (k, v) }).collect();
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (serve, api) = serve_with_api(&db, &moto.url, &pairs);
+    assert!(template(&api).contains("ams-old-clear-external-id-0123456789"));
+    let connections = api.ok("GET", "/v1/tenants/rot/ads-connections", Some(&key), None, 200);
+    let id = connections[0]["id"].as_str().unwrap();
+    api.ok("POST", &format!("/v1/tenants/rot/ads-connections/{id}/import"), Some(&key), None, 200);
+    assert_eq!(api.ok("GET", "/v1/tenants/rot/ads-app", Some(&key), None, 200)["source"], "tenant");
+    assert!(!serve.log_text().contains("ams-old-clear-external-id-0123456789"));
+}
+
+/// A tenant app of its own and a login made with it.
+fn h_login(api: &Api, amazon: &AmazonStandIn, key: &str) {
+    amazon.add_app("amzn1.application-oa2-client.tenant", "tenant-app-secret-0123456789");
+    amazon.add_login_for("amzn1.application-oa2-client.tenant", TOKEN_B, vec![profile(3001, "US", "ATVPDKIKX0DER", "ENTITYCCCC3", "Brand C")]);
+    let app = api.ok("PUT", "/v1/tenants/rot/ads-app", Some(key), Some(&json!({"client_id": "amzn1.application-oa2-client.tenant", "client_secret": "tenant-app-secret-0123456789"})), 200);
+    assert!(!app.to_string().contains("tenant-app-secret"));
+    api.ok("POST", "/v1/tenants/rot/ads-connections", Some(key), Some(&json!({"name": "own app", "region": "NA", "refresh_token": TOKEN_B})), 201);
 }

@@ -172,6 +172,10 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
     for secret in [external_id.as_str(), token.as_str(), ADMIN_TOKEN] {
         assert!(!log.contains(secret), "a secret reached the log");
     }
+    // …and the external id is stored sealed only (the consumer above opened it to assume the role).
+    let rows: Vec<String> = sqlx::query_scalar("SELECT t::text FROM control.accounts t").fetch_all(store.pool()).await.unwrap();
+    let hex: String = external_id.bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(rows.iter().all(|r| !r.contains(&external_id) && !r.contains(&hex)), "the external id is stored in clear: {rows:?}");
 }
 
 /// What one tenant has: a key, an account with a marketplace and a queue, a quarantined body.

@@ -477,6 +477,28 @@ async fn send_confirmation(state: Arc<Mutex<State>>, sub_id: String, arn: String
             aws_credential_types::Credentials::new("testing", "testing", None, None, "standin"),
         ))
         .build();
+    // moto keeps a queue in its owner's account: act there (as Amazon's SNS may, by the
+    // queue's policy) through a role assumed in that account.
+    let config = if account == "123456789012" {
+        config
+    } else {
+        let sts = aws_sdk_sts::Client::new(&config);
+        match sts.assume_role().role_arn(format!("arn:aws:iam::{account}:role/amazon-sns-standin")).role_session_name("sns").send().await {
+            Ok(out) => {
+                let c = out.credentials.expect("credentials");
+                config
+                    .into_builder()
+                    .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                        aws_credential_types::Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), None, "standin"),
+                    ))
+                    .build()
+            }
+            Err(e) => {
+                eprintln!("stand-in: cannot act in account {account}: {e:?}");
+                config
+            }
+        }
+    };
     let sqs = aws_sdk_sqs::Client::new(&config);
     let url = format!("{moto}/{account}/{name}");
     match sqs.send_message().queue_url(&url).message_body(body.to_string()).send().await {

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::{ams_hub_bin, TestDb};
 
+/// The `AMS_HUB_SECRET_KEY` servers start with: 32 bytes, base64 (tests only).
+pub const TEST_SECRET_KEY: &str = "dGVzdC1zZWNyZXQta2V5LTAxMjM0NTY3ODlhYmNkZWY=";
+
 pub struct Serve {
     child: Option<Child>,
     pub log: PathBuf,
@@ -44,6 +47,8 @@ impl Serve {
             .env("AMS_HUB_BACKOFF_MAX_MS", "2000")
             .env("AMS_HUB_LISTEN", "127.0.0.1:0")
             .env("AMS_HUB_METRICS_LISTEN", "127.0.0.1:0")
+            // Secrets sealed at rest, as in production (a test may override or remove it).
+            .env("AMS_HUB_SECRET_KEY", TEST_SECRET_KEY)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in extra_env {

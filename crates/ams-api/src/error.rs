@@ -92,6 +92,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::InvalidSlug(e) => ApiError::invalid(e.to_string()),
             StoreError::UnknownTenant(_) => ApiError::not_found("tenant"),
+            // The server's key is missing or wrong: the operator's to fix, not the caller's.
+            StoreError::Secret(s) => {
+                tracing::error!(error = %s, "a stored secret does not open");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "secret_unreadable", s.to_string())
+            }
             StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is unavailable; retry later")

@@ -78,12 +78,13 @@ pub async fn aws_template(
         ));
     };
     let account_row = a.account();
+    let external_id = a.external_id()?;
     let short = account_row.id.simple().to_string();
     let resource_name = format!("{}-{}", &short[..8], query.region);
     let template = render(&TemplateInput {
         region: &query.region,
         platform_principal: principal,
-        external_id: &account_row.external_id,
+        external_id: &external_id,
         resource_name: &resource_name,
         datasets: &DATASETS,
     })
@@ -239,7 +240,7 @@ async fn verify_stack(
     let Some(aws) = &state.aws else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "this server has no AWS configuration"));
     };
-    let reach = aws.account(Some(role_arn), &a.account().external_id, ams_store::AccountId(a.account().id)).await;
+    let reach = aws.account(Some(role_arn), &a.external_id()?, ams_store::AccountId(a.account().id)).await;
     for (url, region) in &queues {
         let attributes = queue_attributes(&reach.sqs(region), url).await.map_err(|e| match e.kind() {
             FailureKind::Credentials => unprocessable(

@@ -45,6 +45,10 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Re-seal every stored secret (refresh tokens, client secrets, external ids) with the key
+    /// in AMS_HUB_SECRET_KEY, opening old ones with the keys in AMS_HUB_SECRET_KEY_PREVIOUS (key
+    /// rotation; see README). Idempotent; safe while servers run.
+    RotateSecrets,
     /// Ingest files of SQS bodies or AMS records (Firehose/S3 archives, exported queues,
     /// quarantined bodies). Idempotent: ingesting the same file twice changes nothing.
     IngestFile(IngestFileArgs),

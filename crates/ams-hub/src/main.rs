@@ -62,6 +62,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let tenant = store.provision_tenant(&slug, &name).await?;
             println!("tenant {} ready (schema tenant_{}, id {})", tenant.slug, tenant.slug, tenant.id);
         }
+        Command::RotateSecrets => {
+            let keyring = ams_store::Keyring::from_env()?.ok_or(ams_store::SecretError::NoKey)?;
+            let store = Store::connect(&cli.database_url).await?.with_keyring(Some(keyring));
+            store.migrate().await?;
+            let r = store.rotate_secrets().await?;
+            println!("{} secrets re-sealed with the current key, {} were already", r.resealed, r.current);
+        }
         Command::IngestFile(args) => {
             let slug = TenantSlug::parse(&args.tenant)?;
             let store = Store::connect(&cli.database_url).await?;

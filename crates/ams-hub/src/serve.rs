@@ -123,7 +123,7 @@ fn admin_token() -> anyhow::Result<Option<String>> {
 /// (`AMS_HUB_ADS_CLIENT_ID`, `AMS_HUB_ADS_CLIENT_SECRET`), and the reconciler (started only
 /// with a key: it must open the stored refresh tokens).
 fn ads_services(store: &Store) -> anyhow::Result<AdsServices> {
-    let keyring = Keyring::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let keyring = store.keyring().cloned();
     let var = |n: &str| std::env::var(n).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let platform_app = match (var("AMS_HUB_ADS_CLIENT_ID"), var("AMS_HUB_ADS_CLIENT_SECRET")) {
         (Some(client_id), Some(client_secret)) => Some(AdsApp { client_id, client_secret }),
@@ -150,10 +150,7 @@ fn ads_services(store: &Store) -> anyhow::Result<AdsServices> {
                 .start();
             Some(actor.recipient())
         }
-        None => {
-            tracing::warn!("AMS_HUB_SECRET_KEY is not set: Amazon Ads connections cannot be stored and no subscription is kept");
-            None
-        }
+        None => None,
     };
     Ok(AdsServices { client, keyring, platform_app, reconciler })
 }
@@ -166,8 +163,17 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     let metrics_listener = std::net::TcpListener::bind(&config.api.metrics_listen)
         .with_context(|| format!("cannot listen on {} (AMS_HUB_METRICS_LISTEN)", config.api.metrics_listen))?;
     let (api_addr, metrics_addr) = (listener.local_addr()?, metrics_listener.local_addr()?);
-    let store = Store::connect(database_url).await?;
+    let keyring = Keyring::from_env()?;
+    let store = Store::connect(database_url).await?.with_keyring(keyring);
     store.migrate().await?;
+    if store.keyring().is_some() {
+        let sealed = store.seal_clear_external_ids().await?;
+        if sealed > 0 {
+            tracing::info!(accounts = sealed, "external ids stored in clear are now sealed with AMS_HUB_SECRET_KEY");
+        }
+    } else {
+        tracing::warn!("AMS_HUB_SECRET_KEY is not set: external ids are stored in clear and Amazon Ads logins cannot be stored");
+    }
     let aws = Aws::from_env().await;
     let supervisor = ams_ingest::start(store.clone(), aws.clone(), config.runtime);
     tracing::info!("ams-hub serve: consuming the registered queues");

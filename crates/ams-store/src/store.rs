@@ -22,6 +22,8 @@ const MIGRATION_LOCK: i64 = 0x616d_735f_6875_6201;
 pub struct Store {
     pool: PgPool,
     db: DatabaseConnection,
+    /// `AMS_HUB_SECRET_KEY`: seals external ids (and opens them) when set.
+    keyring: Option<crate::Keyring>,
 }
 
 impl Store {
@@ -51,7 +53,17 @@ impl Store {
             .connect_with(opts)
             .await?;
         let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone());
-        Ok(Store { pool, db })
+        Ok(Store { pool, db, keyring: None })
+    }
+
+    /// The key that seals secrets stored in the control plane (external ids).
+    pub fn with_keyring(mut self, keyring: Option<crate::Keyring>) -> Store {
+        self.keyring = keyring;
+        self
+    }
+
+    pub fn keyring(&self) -> Option<&crate::Keyring> {
+        self.keyring.as_ref()
     }
 
     pub fn pool(&self) -> &PgPool {

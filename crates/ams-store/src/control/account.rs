@@ -10,8 +10,12 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub name: String,
     pub aws_role_arn: Option<String>,
-    /// A secret shared with the brand for AssumeRole: never logged, never returned after creation.
-    pub external_id: String,
+    /// A secret shared with the brand for AssumeRole: never logged, never returned after
+    /// creation. In clear only while the server runs without `AMS_HUB_SECRET_KEY`; read it
+    /// through `AccountScope::external_id`, which opens the sealed form.
+    pub external_id: Option<String>,
+    /// The external id sealed with the server's key (`ams_store::secrets`).
+    pub external_id_sealed: Option<Vec<u8>>,
     pub status: String,
     pub created_at: DateTimeWithTimeZone,
     /// When `POST …/aws-stack` last verified the brand's role and queues.

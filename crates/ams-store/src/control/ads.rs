@@ -270,13 +270,16 @@ impl TenantScope {
                         (n, false) => n.to_owned(),
                     };
                     let id = Uuid::new_v4();
+                    let (clear, sealed) = self.store().external_id_columns(id, &random_secret("ams-"));
                     sqlx::query(
-                        "INSERT INTO accounts (id, tenant_id, name, external_id, advertiser_id) VALUES ($1, $2, $3, $4, $5)",
+                        "INSERT INTO accounts (id, tenant_id, name, external_id, external_id_sealed, advertiser_id)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
                     )
                     .bind(id)
                     .bind(self.tenant().id)
                     .bind(&name)
-                    .bind(random_secret("amsx_"))
+                    .bind(clear)
+                    .bind(sealed)
                     .bind(&p.advertiser_id)
                     .execute(&mut *tx)
                     .await?;

@@ -10,7 +10,7 @@ use super::{account, queue, subscription};
 use crate::{AccountId, QueueId, Store, StoreError, TenantSlug};
 
 /// A queue the runtime should consume, with what it needs to reach it.
-#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveQueue {
     pub queue_id: QueueId,
     pub queue_url: String,
@@ -22,6 +22,19 @@ pub struct ActiveQueue {
     pub tenant_slug: String,
 }
 
+/// [`ActiveQueue`] as read, its external id still sealed.
+#[derive(FromQueryResult)]
+struct ActiveQueueRow {
+    queue_id: QueueId,
+    queue_url: String,
+    region: String,
+    account_id: AccountId,
+    aws_role_arn: Option<String>,
+    external_id: Option<String>,
+    external_id_sealed: Option<Vec<u8>>,
+    tenant_slug: String,
+}
+
 impl Store {
     /// A new active account of a tenant; a name taken in the tenant is a [`StoreError::Conflict`].
     pub async fn create_account(
@@ -31,12 +44,15 @@ impl Store {
         aws_role_arn: Option<&str>,
         external_id: &str,
     ) -> Result<account::Model, StoreError> {
+        let id = Uuid::new_v4();
+        let (clear, sealed) = self.external_id_columns(id, external_id);
         let row = account::ActiveModel {
-            id: Set(Uuid::new_v4()),
+            id: Set(id),
             tenant_id: Set(tenant_id),
             name: Set(name.to_owned()),
             aws_role_arn: Set(aws_role_arn.map(str::to_owned)),
-            external_id: Set(external_id.to_owned()),
+            external_id: Set(clear),
+            external_id_sealed: Set(sealed),
             status: Set("active".to_owned()),
             created_at: Set(Utc::now().into()),
             role_verified_at: Set(None),
@@ -60,7 +76,7 @@ impl Store {
         let stmt = Statement::from_string(
             sea_orm::DatabaseBackend::Postgres,
             "SELECT q.id AS queue_id, q.queue_url, q.region, a.id AS account_id, a.aws_role_arn,
-                    a.external_id, t.slug AS tenant_slug
+                    a.external_id, a.external_id_sealed, t.slug AS tenant_slug
              FROM control.queues q
              JOIN control.accounts a ON a.id = q.account_id
              JOIN control.tenants t ON t.id = a.tenant_id
@@ -69,9 +85,31 @@ impl Store {
                AND (a.aws_role_arn IS NOT NULL OR t.allow_platform_identity)
              ORDER BY q.queue_url",
         );
-        let rows = ActiveQueue::find_by_statement(stmt).all(self.orm()).await?;
-        // A slug that no longer parses cannot name a schema: skip it rather than guess.
-        Ok(rows.into_iter().filter(|q| TenantSlug::parse(&q.tenant_slug).is_ok()).collect())
+        let rows = ActiveQueueRow::find_by_statement(stmt).all(self.orm()).await?;
+        // A slug that no longer parses cannot name a schema: skip it rather than guess. An
+        // external id this server cannot open (no key, another key): the queue cannot be
+        // reached with it, so it is skipped with the reason logged.
+        Ok(rows
+            .into_iter()
+            .filter(|q| TenantSlug::parse(&q.tenant_slug).is_ok())
+            .filter_map(|q| {
+                match self.open_external_id(q.account_id.0, q.external_id.as_deref(), q.external_id_sealed.as_deref()) {
+                    Ok(external_id) => Some(ActiveQueue {
+                        queue_id: q.queue_id,
+                        queue_url: q.queue_url,
+                        region: q.region,
+                        account_id: q.account_id,
+                        aws_role_arn: q.aws_role_arn,
+                        external_id,
+                        tenant_slug: q.tenant_slug,
+                    }),
+                    Err(e) => {
+                        tracing::error!(account = %q.account_id.0, error = %e, "an account's external id does not open: its queues are not consumed");
+                        None
+                    }
+                }
+            })
+            .collect())
     }
 
     /// Records what became of an SNS subscription confirmation: one row per SQS message,

@@ -220,6 +220,13 @@ impl AccountScope {
     pub fn account(&self) -> &account::Model {
         &self.account
     }
+
+    /// The account's external id (opened when sealed). A secret: never log it.
+    pub fn external_id(&self) -> Result<String, StoreError> {
+        let a = &self.account;
+        self.store.open_external_id(a.id, a.external_id.as_deref(), a.external_id_sealed.as_deref())
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -240,7 +247,9 @@ impl AccountScope {
             active.aws_role_arn = Set(Some(r.to_owned()));
         }
         if let Some(e) = external_id {
-            active.external_id = Set(e.to_owned());
+            let (clear, sealed) = self.store.external_id_columns(self.account.id, e);
+            active.external_id = Set(clear);
+            active.external_id_sealed = Set(sealed);
         }
         self.account = active.update(self.store.orm()).await?;
         Ok(())
