@@ -41,7 +41,8 @@ pub struct StreamSubscription {
     /// ACTIVE, FAILED_CONFIRMATION, FAILED_PROVISIONING, SUSPENDED, ARCHIVED.
     pub status: String,
     pub destination_arn: String,
-    /// When the subscription's SNS confirmation was confirmed (or Amazon first showed it ACTIVE).
+    /// When ams-hub confirmed the subscription's SNS confirmation (null for one confirmed
+    /// elsewhere, e.g. adopted already ACTIVE).
     pub confirmed_at: Option<DateTime<Utc>>,
     pub last_sync_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,

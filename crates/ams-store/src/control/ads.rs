@@ -504,8 +504,7 @@ impl Store {
     pub async fn update_stream(&self, id: Uuid, subscription_id: Option<&str>, status: Option<&str>, error: Option<&str>) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE stream_subscriptions SET subscription_id = coalesce($2, subscription_id), status = coalesce($3, status),
-                 last_error = $4, last_sync_at = now(), updated_at = now(),
-                 confirmed_at = CASE WHEN $3 = 'ACTIVE' THEN coalesce(confirmed_at, now()) ELSE confirmed_at END
+                 last_error = $4, last_sync_at = now(), updated_at = now()
              WHERE id = $1",
         )
         .bind(id)
@@ -518,16 +517,17 @@ impl Store {
     }
 
     /// An SNS confirmation for `dataset` arrived on a queue and was confirmed: the matching
-    /// subscription (same destination queue, dataset and, when the topic names it, marketplace)
-    /// shows when.
+    /// subscription (same destination queue and dataset, the topic's marketplace preferred, the
+    /// oldest unconfirmed first) shows when.
     pub async fn stream_confirmed(&self, queue_arn: &str, dataset: &str, marketplace_id: Option<&str>) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE stream_subscriptions s SET confirmed_at = now(), updated_at = now()
              WHERE s.id = (
                  SELECT s2.id FROM stream_subscriptions s2 LEFT JOIN marketplaces m ON m.id = s2.marketplace_id
                  WHERE s2.destination_arn = $1 AND s2.dataset_id = $2 AND s2.status <> 'ARCHIVED'
-                   AND s2.confirmed_at IS NULL AND ($3::text IS NULL OR m.marketplace_id = $3)
-                 ORDER BY s2.created_at LIMIT 1)",
+                   AND s2.confirmed_at IS NULL
+                 -- The topic's marketplace when it names one of ours (DSP topics name none).
+                 ORDER BY m.marketplace_id IS NOT DISTINCT FROM $3 DESC, s2.created_at LIMIT 1)",
         )
         .bind(queue_arn)
         .bind(dataset)
