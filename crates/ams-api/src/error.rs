@@ -91,6 +91,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::InvalidSlug(e) => ApiError::invalid(e.to_string()),
+            StoreError::Invalid(m) => ApiError::invalid(m),
             StoreError::UnknownTenant(_) => ApiError::not_found("tenant"),
             // The server's key is missing or wrong: the operator's to fix, not the caller's.
             StoreError::Secret(s) => {

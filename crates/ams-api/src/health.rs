@@ -60,10 +60,21 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
     };
     let mut out = String::new();
     ams_ingest::metrics::encode_consumers(&mut out, &reports);
-    match state.store.connection_counts().await {
-        Ok(rows) => ams_ingest::metrics::encode_ads_connections(&mut out, &rows),
-        Err(e) => tracing::warn!(error = %e, "metrics: Ads connections not counted"),
-    }
+    // Metrics must answer while Postgres does not (that is when they matter): the counts are
+    // read with a short timeout, and the last ones read are shown otherwise.
+    let read = tokio::time::timeout(std::time::Duration::from_millis(300), state.store.connection_counts()).await;
+    let rows = match read {
+        Ok(Ok(rows)) => {
+            *state.connection_counts.lock().unwrap() = rows.clone();
+            rows
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "metrics: Ads connections not counted; showing the last counts");
+            state.connection_counts.lock().unwrap().clone()
+        }
+        Err(_) => state.connection_counts.lock().unwrap().clone(),
+    };
+    ams_ingest::metrics::encode_ads_connections(&mut out, &rows);
     ams_ingest::metrics::metrics().encode(&mut out);
     ams_ingest::metrics::finish(&mut out);
     HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(out)

@@ -18,6 +18,7 @@ mod health;
 pub mod onboarding;
 mod quarantine;
 mod redact;
+mod reports;
 mod status;
 mod streams;
 mod tenants;
@@ -58,6 +59,8 @@ pub struct ApiState {
     pub aws: Option<ams_ingest::Aws>,
     /// The Amazon Ads API side of onboarding (connections, imports, declared streams).
     pub ads: Option<ads::AdsServices>,
+    /// The Ads connection counts `/metrics` last read (shown while Postgres does not answer).
+    connection_counts: std::sync::Mutex<Vec<(String, String, i64)>>,
 }
 
 /// Failed authentications per client address and minute before it gets 429 (the default of
@@ -77,6 +80,7 @@ impl ApiState {
             platform_principal: None,
             aws: None,
             ads: None,
+            connection_counts: Default::default(),
         }
     }
 
@@ -178,6 +182,8 @@ pub fn app(
         .service(consent::callback)
         .service(streams::get_streams)
         .service(streams::put_streams)
+        .service(reports::performance)
+        .service(reports::budgets)
         .service(quarantine::list_quarantine)
         .service(quarantine::body)
         .service(quarantine::replay)

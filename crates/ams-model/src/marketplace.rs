@@ -12,6 +12,11 @@ pub struct Marketplace {
     /// Amazon's marketplace id, as in every AMS record's `marketplace_id`.
     pub marketplace_id: &'static str,
     pub realm: Realm,
+    /// The IANA time zone Amazon's console (and a profile's `timezone`) reports this
+    /// marketplace in; AMS hours are UTC.
+    pub time_zone: &'static str,
+    /// The marketplace's currency (ISO 4217).
+    pub currency: &'static str,
 }
 
 impl Marketplace {
@@ -28,33 +33,33 @@ impl Marketplace {
     }
 }
 
-const fn m(code: &'static str, marketplace_id: &'static str, realm: Realm) -> Marketplace {
-    Marketplace { code, marketplace_id, realm }
+const fn m(code: &'static str, marketplace_id: &'static str, realm: Realm, time_zone: &'static str, currency: &'static str) -> Marketplace {
+    Marketplace { code, marketplace_id, realm, time_zone, currency }
 }
 
 /// Every marketplace AMS serves, by realm.
 pub static MARKETPLACES: [Marketplace; 21] = [
-    m("US", "ATVPDKIKX0DER", Realm::Na),
-    m("CA", "A2EUQ1WTGCTBG2", Realm::Na),
-    m("MX", "A1AM78C64UM0Y8", Realm::Na),
-    m("BR", "A2Q3Y263D00KWC", Realm::Na),
-    m("AE", "A2VIGQ35RCS4UG", Realm::Eu),
-    m("DE", "A1PA6795UKMFR9", Realm::Eu),
-    m("EG", "ARBP9OOSHTCHU", Realm::Eu),
-    m("ES", "A1RKKUPIHCS9HS", Realm::Eu),
-    m("FR", "A13V1IB3VIYZZH", Realm::Eu),
-    m("BE", "AMEN7PMS3EDWL", Realm::Eu),
-    m("UK", "A1F83G8C2ARO7P", Realm::Eu),
-    m("IN", "A21TJRUUN4KGV", Realm::Eu),
-    m("IT", "APJ6JRA9NG5V4", Realm::Eu),
-    m("NL", "A1805IZSGTT6HS", Realm::Eu),
-    m("PL", "A1C3SOZRARQ6R3", Realm::Eu),
-    m("SA", "A17E79C6D8DWNP", Realm::Eu),
-    m("SE", "A2NODRKZP88ZB9", Realm::Eu),
-    m("TR", "A33AVAJ2PDY3EV", Realm::Eu),
-    m("SG", "A19VAU5U5O7RUS", Realm::Fe),
-    m("AU", "A39IBJ37TRP1C6", Realm::Fe),
-    m("JP", "A1VC38T7YXB528", Realm::Fe),
+    m("US", "ATVPDKIKX0DER", Realm::Na, "America/Los_Angeles", "USD"),
+    m("CA", "A2EUQ1WTGCTBG2", Realm::Na, "America/Los_Angeles", "CAD"),
+    m("MX", "A1AM78C64UM0Y8", Realm::Na, "America/Los_Angeles", "MXN"),
+    m("BR", "A2Q3Y263D00KWC", Realm::Na, "America/Sao_Paulo", "BRL"),
+    m("AE", "A2VIGQ35RCS4UG", Realm::Eu, "Asia/Dubai", "AED"),
+    m("DE", "A1PA6795UKMFR9", Realm::Eu, "Europe/Paris", "EUR"),
+    m("EG", "ARBP9OOSHTCHU", Realm::Eu, "Africa/Cairo", "EGP"),
+    m("ES", "A1RKKUPIHCS9HS", Realm::Eu, "Europe/Paris", "EUR"),
+    m("FR", "A13V1IB3VIYZZH", Realm::Eu, "Europe/Paris", "EUR"),
+    m("BE", "AMEN7PMS3EDWL", Realm::Eu, "Europe/Brussels", "EUR"),
+    m("UK", "A1F83G8C2ARO7P", Realm::Eu, "Europe/London", "GBP"),
+    m("IN", "A21TJRUUN4KGV", Realm::Eu, "Asia/Kolkata", "INR"),
+    m("IT", "APJ6JRA9NG5V4", Realm::Eu, "Europe/Paris", "EUR"),
+    m("NL", "A1805IZSGTT6HS", Realm::Eu, "Europe/Amsterdam", "EUR"),
+    m("PL", "A1C3SOZRARQ6R3", Realm::Eu, "Europe/Warsaw", "PLN"),
+    m("SA", "A17E79C6D8DWNP", Realm::Eu, "Asia/Riyadh", "SAR"),
+    m("SE", "A2NODRKZP88ZB9", Realm::Eu, "Europe/Stockholm", "SEK"),
+    m("TR", "A33AVAJ2PDY3EV", Realm::Eu, "Europe/Istanbul", "TRY"),
+    m("SG", "A19VAU5U5O7RUS", Realm::Fe, "Asia/Singapore", "SGD"),
+    m("AU", "A39IBJ37TRP1C6", Realm::Fe, "Australia/Sydney", "AUD"),
+    m("JP", "A1VC38T7YXB528", Realm::Fe, "Asia/Tokyo", "JPY"),
 ];
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ pub enum StoreError {
     Inconsistent(String),
     #[error("database error: {0}")]
     Orm(#[from] sea_orm::DbErr),
+    /// A request the data cannot answer as asked (a report sorted by a column it does not have).
+    #[error("{0}")]
+    Invalid(String),
     /// A stored secret that this server cannot open (no key, or another key).
     #[error(transparent)]
     Secret(#[from] crate::SecretError),

@@ -12,6 +12,7 @@ mod error;
 mod ids;
 pub mod ledger;
 mod quarantine;
+pub mod reports;
 pub mod secrets;
 mod store;
 pub mod tenant;

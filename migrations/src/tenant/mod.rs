@@ -12,6 +12,7 @@
 //!   from the new migration.
 
 mod ledger_tables;
+pub mod reporting;
 
 pub struct TenantMigration {
     pub version: i32,
@@ -45,6 +46,11 @@ pub const TENANT_MIGRATIONS: &[TenantMigration] = &[
 )"
             )]
         },
+    },
+    TenantMigration {
+        version: 4,
+        name: "reporting views: performance (hourly, daily, base), budget pacing, marketplace time zones",
+        statements: reporting::statements,
     },
 ];
 

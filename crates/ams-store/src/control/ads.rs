@@ -319,6 +319,14 @@ impl TenantScope {
 }
 
 impl super::scope::AccountScope {
+    /// Amazon's advertiser id of the account (set by imports).
+    pub async fn advertiser_id(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT advertiser_id FROM accounts WHERE id = $1")
+            .bind(self.account().id)
+            .fetch_one(self.store().pool())
+            .await?)
+    }
+
     /// The datasets the agency declared for this account.
     pub async fn stream_datasets(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar("SELECT stream_datasets FROM accounts WHERE id = $1")
