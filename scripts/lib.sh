@@ -57,6 +57,21 @@ ensure_cfn_lint() {
   "$AMS_HUB_VENV/bin/pip" install -q cfn-lint
 }
 
+# The dashboard's browser test (tests/ui.rs): Debian's Chromium and its WebDriver, driven by
+# Python selenium from the venv.
+ensure_browser() {
+  ensure_moto
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    log "installing chromium and chromium-driver"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+  if ! "$AMS_HUB_VENV/bin/python" -c 'import selenium' 2>/dev/null; then
+    log "installing selenium into $AMS_HUB_VENV"
+    "$AMS_HUB_VENV/bin/pip" install -q selenium
+  fi
+}
+
 # curl drives the API from the demo and the schemathesis run.
 ensure_curl() {
   if command -v curl >/dev/null 2>&1; then return; fi

@@ -704,6 +704,10 @@ async fn downgrade_to_v1(store: &Store, schema: &TenantSchema) {
         }
     }
     sqlx::query(&format!("DROP TABLE IF EXISTS {schema}.account_activity")).execute(store.pool()).await.unwrap();
+    for view in ["budget_pacing", "performance_daily", "performance_hourly", "performance_base"] {
+        sqlx::query(&format!("DROP VIEW IF EXISTS {schema}.{view}")).execute(store.pool()).await.unwrap();
+    }
+    sqlx::query(&format!("DROP TABLE IF EXISTS {schema}.marketplace_time_zones")).execute(store.pool()).await.unwrap();
     sqlx::query(&format!("DELETE FROM {schema}.schema_migrations WHERE version > 1")).execute(store.pool()).await.unwrap();
 }
 

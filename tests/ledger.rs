@@ -364,12 +364,13 @@ async fn provisioning_is_idempotent_and_migrate_upgrades_every_tenant() {
             .await
             .unwrap();
         // Per dataset: deltas 2 (+ rollup), entities 2 (+ history), budget usage 2 (+ current),
-        // snapshots 3 (+ history, + view); then quarantine, account_activity and schema_migrations.
+        // snapshots 3 (+ history, + view); then quarantine, account_activity and schema_migrations;
+        // the reporting layer: marketplace_time_zones and four views.
         let per_dataset: i64 = ams_model::DatasetId::ALL
             .iter()
             .map(|d| if d.kind() == ams_model::DatasetKind::Snapshot { 3 } else { 2 })
             .sum();
-        assert_eq!(tables, per_dataset + 3, "{s}");
+        assert_eq!(tables, per_dataset + 3 + 5, "{s}");
         let v: i32 = sqlx::query_scalar(&format!("SELECT max(version) FROM {s}.schema_migrations"))
             .fetch_one(store.pool())
             .await

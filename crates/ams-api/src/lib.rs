@@ -22,6 +22,7 @@ mod reports;
 mod status;
 mod streams;
 mod tenants;
+mod ui;
 mod validate;
 
 use actix::Recipient;
@@ -61,6 +62,8 @@ pub struct ApiState {
     pub ads: Option<ads::AdsServices>,
     /// The Ads connection counts `/metrics` last read (shown while Postgres does not answer).
     connection_counts: std::sync::Mutex<Vec<(String, String, i64)>>,
+    /// Seals dashboard sessions when the server has no `AMS_HUB_SECRET_KEY`.
+    ui_keyring: ams_store::Keyring,
 }
 
 /// Failed authentications per client address and minute before it gets 429 (the default of
@@ -81,6 +84,7 @@ impl ApiState {
             aws: None,
             ads: None,
             connection_counts: Default::default(),
+            ui_keyring: ams_store::Keyring::random(),
         }
     }
 
@@ -190,6 +194,8 @@ pub fn app(
         .service(quarantine::discard)
         .default_service(web::to(error::no_route))
         .split_for_parts();
+    // The dashboard: HTML pages, not part of the API's document.
+    let app = app.configure(ui::routes);
     openapi::describe(&mut api);
     (app, api)
 }

@@ -150,6 +150,12 @@ pub async fn replay(
 ) -> Result<web::Json<ReplayResult>, ApiError> {
     let (tenant, id) = path.into_inner();
     let scope = caller.tenant(&state, &tenant).await?;
+    replay_entry(&scope, id).await.map(web::Json)
+}
+
+/// Decodes a quarantined body again and writes what now decodes (the API's and the
+/// dashboard's replay).
+pub(crate) async fn replay_entry(scope: &ams_store::TenantScope, id: i64) -> Result<ReplayResult, ApiError> {
     let entry = scope.quarantined(id).await?.ok_or_else(|| ApiError::not_found("quarantine entry"))?;
     let provenance = Provenance { hub_account_id: entry.hub_account_id, received_at: entry.received_at };
     let records = match decode(entry.body.clone(), entry.source.as_str().into(), None, provenance) {
@@ -172,10 +178,10 @@ pub async fn replay(
         }
     };
     match scope.replay_quarantined(&entry, &records).await? {
-        Replayed::Written(summary) => Ok(web::Json(ReplayResult {
+        Replayed::Written(summary) => Ok(ReplayResult {
             records: summary.datasets.values().map(|c| c.received).sum(),
             inserted: summary.inserted(),
-        })),
+        }),
         Replayed::StillRefused(e) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "still_refused",

@@ -102,7 +102,7 @@ fn range(from: Option<&str>, to: Option<&str>) -> Result<Range, ApiError> {
 }
 
 /// The Amazon advertiser ids an `account` parameter names.
-async fn advertisers(scope: &TenantScope, account: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
+pub(crate) async fn advertisers(scope: &TenantScope, account: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
     let Some(a) = account else { return Ok(None) };
     match Uuid::parse_str(a) {
         Ok(id) => {
@@ -118,7 +118,7 @@ async fn advertisers(scope: &TenantScope, account: Option<&str>) -> Result<Optio
     }
 }
 
-fn marketplace_id(m: Option<&str>) -> Result<Option<String>, ApiError> {
+pub(crate) fn marketplace_id(m: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(m) = m else { return Ok(None) };
     ams_model::MARKETPLACES
         .iter()
@@ -137,7 +137,7 @@ fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, ApiError> 
 }
 
 /// The report as the caller asked: JSON, or CSV (a header line, then one line per row).
-fn answer(report: Report, csv: bool, name: &str) -> Result<HttpResponse, ApiError> {
+pub(crate) fn answer(report: Report, csv: bool, name: &str) -> Result<HttpResponse, ApiError> {
     if !csv {
         return Ok(HttpResponse::Ok().json(ReportBody { columns: report.columns, rows: report.rows }));
     }

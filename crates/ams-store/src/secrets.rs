@@ -85,6 +85,14 @@ impl Keyring {
         Ok(Keyring { keys: std::sync::Arc::new(keys) })
     }
 
+    /// A key made now, known to this process only (what it seals does not outlive it).
+    pub fn random() -> Keyring {
+        use aes_gcm::aead::rand_core::RngCore;
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        Keyring { keys: std::sync::Arc::new(vec![SealingKey::new(&bytes)]) }
+    }
+
     /// From `AMS_HUB_SECRET_KEY` and `AMS_HUB_SECRET_KEY_PREVIOUS`; `Ok(None)` when unset.
     pub fn from_env() -> Result<Option<Keyring>, SecretError> {
         match std::env::var("AMS_HUB_SECRET_KEY").ok().filter(|k| !k.trim().is_empty()) {

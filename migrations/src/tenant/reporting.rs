@@ -12,6 +12,8 @@
 //! * `budget_pacing`: the latest usage of every budget scope, with its budget and when Amazon
 //!   reported it.
 //!
+//! Every statement may run again over what it made (a schema brought back to an older version).
+//!
 //! Sales, orders and units are 14-day attribution for all three products (SP's console
 //! default; the window the SB and SD conversion datasets document). Ratios are exact decimals
 //! rounded to 4 places, null where the denominator is 0.
@@ -37,7 +39,7 @@ pub fn ratios(impressions: &str, clicks: &str, cost: &str, orders: &str, sales: 
 pub fn statements(schema: &str) -> Vec<String> {
     let mut out = Vec::new();
     out.push(format!(
-        "CREATE TABLE {schema}.marketplace_time_zones (
+        "CREATE TABLE IF NOT EXISTS {schema}.marketplace_time_zones (
     marketplace_id text PRIMARY KEY,
     code text NOT NULL,
     time_zone text NOT NULL,
@@ -48,12 +50,11 @@ pub fn statements(schema: &str) -> Vec<String> {
         .iter()
         .map(|m| format!("('{}', '{}', '{}', '{}')", m.marketplace_id, m.code, m.time_zone, m.currency))
         .collect();
-    out.push(format!("INSERT INTO {schema}.marketplace_time_zones VALUES {}", rows.join(", ")));
-    // Reports filter on the hour and on a campaign's hours: both indexed in every rollup.
+    out.push(format!("INSERT INTO {schema}.marketplace_time_zones VALUES {} ON CONFLICT DO NOTHING", rows.join(", ")));
+    // Reports filter on the hour (the rollups' BRIN index) and on a campaign's hours (this one).
     for (_, traffic, conversion, _, _) in PRODUCTS {
         for table in [traffic, conversion] {
-            out.push(format!("CREATE INDEX {table}_hour ON {schema}.{table} (time_window_start)"));
-            out.push(format!("CREATE INDEX {table}_campaign_hour ON {schema}.{table} (campaign_id, time_window_start)"));
+            out.push(format!("CREATE INDEX IF NOT EXISTS {table}_campaign_hour ON {schema}.{table} (campaign_id, time_window_start)"));
         }
     }
     let mut facts = Vec::new();
@@ -71,7 +72,7 @@ pub fn statements(schema: &str) -> Vec<String> {
         ));
     }
     out.push(format!(
-        "CREATE VIEW {schema}.performance_base AS
+        "CREATE OR REPLACE VIEW {schema}.performance_base AS
          SELECT f.product, f.marketplace_id, f.advertiser_id, f.campaign_id, f.ad_group_id, f.ad_id, f.target_id, f.placement,
                 f.currency, f.time_window_start AS hour_utc,
                 (f.time_window_start AT TIME ZONE coalesce(z.time_zone, 'UTC')) AS hour_local,
@@ -94,7 +95,7 @@ pub fn statements(schema: &str) -> Vec<String> {
                  b.ad_group_id, g.name AS ad_group_name, g.state AS ad_group_state, b.ad_id, a.name AS ad_name, a.state AS ad_state,
                  b.target_id, coalesce(t.keyword, t.targeting_clause) AS target_text, t.state AS target_state, b.placement, b.currency";
     out.push(format!(
-        "CREATE VIEW {schema}.performance_hourly AS
+        "CREATE OR REPLACE VIEW {schema}.performance_hourly AS
          SELECT b.product, b.marketplace_id, {named}, b.hour_utc, b.hour_local,
                 b.impressions, b.clicks, b.cost, b.orders, b.units, b.sales,
                 {ratios}
@@ -102,7 +103,7 @@ pub fn statements(schema: &str) -> Vec<String> {
         ratios = ratios("b.impressions", "b.clicks", "b.cost", "b.orders", "b.sales")
     ));
     out.push(format!(
-        "CREATE VIEW {schema}.performance_daily AS
+        "CREATE OR REPLACE VIEW {schema}.performance_daily AS
          SELECT b.product, b.marketplace_id, {named}, b.date_local,
                 b.impressions, b.clicks, b.cost, b.orders, b.units, b.sales,
                 {ratios}
@@ -114,7 +115,7 @@ pub fn statements(schema: &str) -> Vec<String> {
         ratios = ratios("b.impressions", "b.clicks", "b.cost", "b.orders", "b.sales")
     ));
     out.push(format!(
-        "CREATE VIEW {schema}.budget_pacing AS
+        "CREATE OR REPLACE VIEW {schema}.budget_pacing AS
          SELECT u.advertiser_id, u.marketplace_id, z.code AS marketplace, u.budget_scope_type, u.budget_scope_id,
                 c.name AS campaign_name, c.state AS campaign_state, u.advertising_product_type, u.budget,
                 u.budget_usage_percentage, round(u.budget * u.budget_usage_percentage / 100, 2) AS spent_estimate,

@@ -1,0 +1,33 @@
+// The performance chart: spend and sales (bars of money) and ROAS (a line on its own axis),
+// drawn with uPlot from the JSON the page embeds. Without JavaScript the page still has the
+// totals and the table.
+(function () {
+  "use strict";
+  var el = document.getElementById("chart");
+  var data = document.getElementById("series");
+  if (!el || !data || typeof uPlot === "undefined") return;
+  var s = JSON.parse(data.textContent || "{}");
+  if (!s.t || s.t.length === 0) { el.textContent = "No data in this range."; return; }
+  var money = new Intl.NumberFormat(undefined, { style: "currency", currency: s.currency || "USD" });
+  var opts = {
+    width: Math.max(320, el.clientWidth || 900),
+    height: 320,
+    // The times are the marketplace's wall-clock hours, sent as if UTC: shown as they are.
+    tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
+    scales: { x: { time: true }, roas: { auto: true } },
+    series: [
+      {},
+      { label: "Spend", stroke: "#0b6bcb", width: 2, value: function (u, v) { return v == null ? "" : money.format(v); } },
+      { label: "Sales", stroke: "#067647", width: 2, value: function (u, v) { return v == null ? "" : money.format(v); } },
+      { label: "ROAS", stroke: "#b54708", width: 1.5, dash: [4, 4], scale: "roas", value: function (u, v) { return v == null ? "" : v.toFixed(2); } }
+    ],
+    axes: [
+      {},
+      { values: function (u, vals) { return vals.map(function (v) { return money.format(v); }); }, size: 80 },
+      { side: 1, scale: "roas", grid: { show: false } }
+    ]
+  };
+  var plot = new uPlot(opts, [s.t, s.cost, s.sales, s.roas], el);
+  el.setAttribute("data-drawn", "true");
+  window.addEventListener("resize", function () { plot.setSize({ width: Math.max(320, el.clientWidth), height: 320 }); });
+})();

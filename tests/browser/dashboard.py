@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""The dashboard in a real browser: headless Chromium driven over WebDriver (Debian's chromium
+and chromium-driver, Python selenium). Run by tests/ui.rs against a seeded server:
+
+    dashboard.py <base url> <tenant> <key> <other tenant's key> <from> <to> <screenshot dir>
+
+Signs in, opens every page, and checks that the figures on the pages equal the API's, that a
+chart is drawn, that sorting and the CSV download work, that replay and discard work, that the
+browser logged no error, and that another tenant's key sees nothing of this tenant. Saves a
+screenshot of each page and prints its path. Exits non-zero on the first failed check.
+"""
+
+import json
+import os
+import re
+import sys
+import urllib.request
+from decimal import Decimal
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+base, tenant, key, other_key, date_from, date_to, shots = sys.argv[1:8]
+os.makedirs(shots, exist_ok=True)
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def api(path, token=key):
+    req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+
+
+def number(text):
+    """'$1,234.50' / '−€12.30' / '12.34%' → Decimal('1234.50') / Decimal('-12.30') / Decimal('12.34')."""
+    t = text.replace("−", "-")
+    m = re.search(r"-?[\d,]+(\.\d+)?", t.replace(" ", ""))
+    check(m is not None, f"no number in {text!r}")
+    s = m.group(0).replace(",", "")
+    neg = t.strip().startswith("-") and not s.startswith("-")
+    return -Decimal(s) if neg else Decimal(s)
+
+
+opts = Options()
+for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"]:
+    opts.add_argument(a)
+opts.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=opts)
+driver.set_page_load_timeout(30)
+wait = WebDriverWait(driver, 15)
+console = []
+
+
+def visit(path):
+    driver.get(base + path)
+    console.extend(e for e in driver.get_log("browser") if e["level"] == "SEVERE")
+
+
+def shot(name):
+    path = os.path.join(shots, f"{name}.png")
+    driver.save_screenshot(path)
+    print(f"screenshot {name}: {path}")
+
+
+try:
+    # Not signed in: every page sends you to the sign-in page.
+    visit("/ui/performance")
+    check(driver.current_url.endswith("/ui/login"), f"not sent to sign in: {driver.current_url}")
+    driver.find_element(By.ID, "key").send_keys("amsk_not_a_key")
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    refused = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".error")))
+    check("not an API key" in refused.text, "a wrong key is refused")
+    driver.get_log("browser")  # the 401 of that deliberate failure is not an error of the page
+    shot("login")
+    driver.find_element(By.ID, "key").clear()
+    driver.find_element(By.ID, "key").send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait.until(EC.url_contains("/ui/overview"))
+    session = driver.get_cookie("ams_session")
+    check(session and session.get("httpOnly") and session.get("sameSite") == "Strict", f"the session cookie: {session}")
+    check(driver.execute_script("return document.cookie").find("ams_session") < 0, "scripts cannot read the session")
+
+    # Overview: every account of the API, with its queue.
+    accounts = api(f"/v1/tenants/{tenant}/accounts")
+    table = driver.find_element(By.ID, "accounts").text
+    for a in accounts:
+        check(a["name"] in table, f"account {a['name']} on the overview")
+    check("acme-ams" in table and "running" in table, f"the queue and its running consumer: {table}")
+    shot("overview")
+
+    # Performance: totals, the chart, the campaign table, sorting, the CSV.
+    q = f"from={date_from}&to={date_to}"
+    visit(f"/ui/performance?{q}")
+    total = api(f"/v1/tenants/{tenant}/reports/performance?{q}&granularity=total")["rows"]
+    check(len(total) == 1, f"one currency in the seed: {total}")
+    for metric in ["cost", "sales", "orders", "clicks"]:
+        shown = number(driver.find_element(By.CSS_SELECTOR, f"#totals dd[data-metric={metric}]").text)
+        check(shown == Decimal(str(total[0][metric])).quantize(shown), f"total {metric}: page {shown}, API {total[0][metric]}")
+    roas = number(driver.find_element(By.CSS_SELECTOR, "#totals dd[data-metric=roas]").text)
+    check(roas == Decimal(total[0]["roas"]).quantize(Decimal("0.01")), f"ROAS: page {roas}, API {total[0]['roas']}")
+    wait.until(lambda d: d.find_element(By.ID, "chart").get_attribute("data-drawn") == "true")
+    painted = driver.execute_script(
+        """const c = document.querySelector('#chart canvas'); if (!c || !c.width) return 0;
+           const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+           for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n;"""
+    )
+    check(painted > 1000, f"the chart's canvas is drawn ({painted} painted pixels)")
+    by_campaign = api(f"/v1/tenants/{tenant}/reports/performance?{q}&granularity=total&group_by=product,marketplace,campaign&sort=-cost")["rows"]
+    rows = driver.find_elements(By.CSS_SELECTOR, "#campaigns tbody tr")
+    check(len(rows) == len(by_campaign), f"campaign rows: page {len(rows)}, API {len(by_campaign)}")
+    for row, want in zip(rows, by_campaign):
+        check(row.get_attribute("data-campaign") == want["campaign_id"], "the API's order (most spend first)")
+        cost = number(row.find_element(By.CSS_SELECTOR, "td[data-metric=cost]").text)
+        check(cost == Decimal(want["cost"]).quantize(cost), f"campaign {want['campaign_id']} spend: page {cost}, API {want['cost']}")
+        check((want.get("campaign_name") or want["campaign_id"]) in row.text, "the campaign's name")
+    shot("performance")
+    driver.find_element(By.LINK_TEXT, "Spend ▼").click()
+    wait.until(EC.url_contains("sort=cost"))
+    first = driver.find_element(By.CSS_SELECTOR, "#campaigns tbody tr").get_attribute("data-campaign")
+    check(first == by_campaign[-1]["campaign_id"], "sorted by spend, least first")
+    href = driver.find_element(By.CSS_SELECTOR, "a.download").get_attribute("href")
+    req = urllib.request.Request(href, headers={"Cookie": f"ams_session={session['value']}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        check(r.headers["Content-Type"].startswith("text/csv"), "the download is CSV")
+        lines = r.read().decode().strip().splitlines()
+    check(len(lines) == len(by_campaign) + 1, f"CSV lines: {len(lines)}")
+    visit(f"/ui/performance?{q}&granularity=hour")
+    wait.until(lambda d: d.find_element(By.ID, "chart").get_attribute("data-drawn") == "true")
+
+    # Budgets: each scope's usage as the API reports it.
+    visit("/ui/budgets")
+    budgets = api(f"/v1/tenants/{tenant}/reports/budgets")["rows"]
+    shown = driver.find_elements(By.CSS_SELECTOR, "#budgets tbody tr")
+    check(len(shown) == len(budgets) and budgets, f"budget rows: page {len(shown)}, API {len(budgets)}")
+    for row, want in zip(shown, budgets):
+        used = number(row.find_element(By.CSS_SELECTOR, "td[data-metric=used]").text)
+        check(used == Decimal(want["budget_usage_percentage"]).quantize(used), f"usage: page {used}, API {want['budget_usage_percentage']}")
+    shot("budgets")
+
+    # Quarantine: the API's entries; one replayed (still unreadable: it says so), one discarded.
+    visit("/ui/quarantine")
+    entries = api(f"/v1/tenants/{tenant}/quarantine")["items"]
+    rows = driver.find_elements(By.CSS_SELECTOR, "#quarantine tbody tr[data-id]")
+    check(len(rows) == len(entries) >= 2, f"quarantine rows: page {len(rows)}, API {len(entries)}")
+    shot("quarantine")
+    first_id = rows[0].get_attribute("data-id")
+    visit(f"/ui/quarantine/{first_id}")
+    check(entries[0]["body"][:40] in driver.find_element(By.CSS_SELECTOR, "pre.body").text, "the body is shown")
+    shot("quarantine-entry")
+    driver.find_element(By.XPATH, "//button[text()='Replay']").click()
+    wait.until(EC.url_contains("msg="))
+    check("not replayed" in driver.find_element(By.CSS_SELECTOR, ".flash").text, "an unreadable body stays, and the page says why")
+    driver.find_element(By.CSS_SELECTOR, f"tr[data-id='{first_id}'] button.danger").click()
+    wait.until(EC.url_contains("discarded"))
+    check(len(api(f"/v1/tenants/{tenant}/quarantine")["items"]) == len(entries) - 1, "discarded through the page")
+    check(not driver.find_elements(By.CSS_SELECTOR, f"tr[data-id='{first_id}']"), "gone from the page")
+
+    check(not console, f"the browser logged errors: {console}")
+
+    # Another tenant's key sees nothing of this tenant.
+    driver.find_element(By.CSS_SELECTOR, "form.logout button").click()
+    wait.until(EC.url_contains("/ui/login"))
+    driver.find_element(By.ID, "key").send_keys(other_key)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait.until(EC.url_contains("/ui/overview"))
+    for a in accounts:
+        check(a["name"] not in driver.page_source, f"another tenant sees {a['name']}")
+    visit(f"/ui/performance?{q}")
+    check("No data in this range" in driver.page_source, "another tenant's performance is empty")
+    for c in by_campaign:
+        check(c["campaign_id"] not in driver.page_source, "another tenant sees a campaign")
+    visit(f"/ui/quarantine/{entries[1]['id']}")
+    check("not found" in driver.page_source, "another tenant cannot open an entry")
+    shot("other-tenant")
+    print("dashboard: every check passed")
+finally:
+    driver.quit()

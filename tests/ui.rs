@@ -1,0 +1,117 @@
+//! The dashboard in a real browser: a server seeded with a tenant's traffic, conversions,
+//! campaign names, budget usage and quarantined bodies, then tests/browser/dashboard.py drives
+//! headless Chromium through every page and compares what it shows with the API (see that
+//! script for the checks). Needs Debian's `chromium` and `chromium-driver` and selenium in the
+//! venv (scripts/test installs them). Screenshots: printed paths, under the system temp dir.
+
+use std::process::Command;
+
+use ams_tests::api::{serve_with_api, ADMIN_TOKEN};
+use ams_tests::aws::{self, Moto};
+use ams_tests::TestDb;
+use serde_json::{json, Value};
+
+const ADMIN: Option<&str> = Some(ADMIN_TOKEN);
+
+fn template(dataset: &str) -> serde_json::Map<String, Value> {
+    let v: Value = serde_json::from_str(&ams_tests::fixture(&format!("{dataset}.json"))).unwrap();
+    v.as_object().unwrap().clone()
+}
+
+/// Three campaigns in the US over two days, with names; two budgets; two unreadable bodies.
+fn seed() -> Vec<String> {
+    let mut lines = Vec::new();
+    for c in 1..=3u32 {
+        let campaign = format!("77000000000000{c}");
+        for h in 0..48u32 {
+            let hour = format!("2026-06-{:02}T{:02}:00:00-07:00", 10 + h / 24, h % 24);
+            let mut t = template("sp-traffic");
+            t.insert("idempotency_id".into(), json!(format!("ui-t-{c}-{h}")));
+            t.insert("campaign_id".into(), json!(campaign));
+            t.insert("time_window_start".into(), json!(hour));
+            t.insert("clicks".into(), json!((c * 3 + h) % 11));
+            t.insert("impressions".into(), json!(100 + c * 40 + h));
+            t.insert("cost".into(), serde_json::from_str::<Value>(&format!("{}.{:02}", c * 2 + h % 5, (c * 37 + h * 13) % 100)).unwrap());
+            lines.push(Value::Object(t).to_string());
+            if h % 3 == 0 {
+                let mut v = template("sp-conversion");
+                v.insert("idempotency_id".into(), json!(format!("ui-c-{c}-{h}")));
+                v.insert("campaign_id".into(), json!(campaign));
+                v.insert("time_window_start".into(), json!(hour));
+                v.insert("attributed_conversions_14d".into(), json!(1 + c % 2));
+                v.insert("attributed_units_ordered_14d".into(), json!(1 + c % 2));
+                v.insert("attributed_sales_14d".into(), serde_json::from_str::<Value>(&format!("{}.99", 20 + c * 5)).unwrap());
+                lines.push(Value::Object(v).to_string());
+            }
+        }
+        let mut e = template("campaigns");
+        e.insert("campaignId".into(), json!(campaign));
+        e.insert("name".into(), json!(format!("UI campaign {c}")));
+        lines.push(Value::Object(e).to_string());
+        let mut b = template("budget-usage");
+        b.insert("budget_scope_id".into(), json!(campaign));
+        b.insert("budget_usage_percentage".into(), json!(30 * c));
+        lines.push(Value::Object(b).to_string());
+    }
+    lines.push("{\"dataset_id\": \"sp-traffic\", \"oops\": true}".into());
+    lines.push("definitely not json".into());
+    lines
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_the_apis_figures_in_a_real_browser() {
+    let db = TestDb::new();
+    let moto = Moto::start();
+    let (serve, api) = serve_with_api(&db, &moto.url, &[]);
+    let key_of = |slug: &str| {
+        api.ok("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": slug, "name": slug})), 201);
+        api.ok("PATCH", &format!("/v1/tenants/{slug}"), ADMIN, Some(&json!({"allow_platform_identity": true})), 200);
+        api.ok("POST", &format!("/v1/tenants/{slug}/api-keys"), ADMIN, Some(&json!({"name": "ui"})), 201)["token"].as_str().unwrap().to_owned()
+    };
+    let (key, other) = (key_of("agency"), key_of("rival"));
+    let account = api.ok("POST", "/v1/tenants/agency/accounts", Some(&key), Some(&json!({"name": "Acme Audio"})), 201);
+    let id = account["id"].as_str().unwrap();
+    api.ok("POST", &format!("/v1/tenants/agency/accounts/{id}/marketplaces"), Some(&key), Some(&json!({"marketplace": "US"})), 201);
+    let queue = aws::create_queue(&moto.platform(), "acme-ams").await;
+    api.ok("POST", &format!("/v1/tenants/agency/accounts/{id}/queues"), Some(&key), Some(&json!({"queue_url": queue, "region": "us-east-1"})), 201);
+
+    // The overview shows the queue's consumer: wait until it runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = api.ok("GET", &format!("/v1/tenants/agency/accounts/{id}/status"), Some(&key), None, 200);
+        if status["queues"][0]["consumer_state"] == "running" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the consumer never ran: {status}\n{}", serve.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let file = std::env::temp_dir().join(format!("ams-ui-{}.ndjson", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, seed().join("\n")).unwrap();
+    let out = Command::new(ams_tests::ams_hub_bin())
+        .args(["ingest-file", "--tenant", "agency", file.to_str().unwrap()])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_file(&file).ok();
+
+    let venv = std::env::var("AMS_HUB_VENV").unwrap_or_else(|_| "/var/cache/ams-hub/venv".into());
+    let shots = std::env::temp_dir().join(format!("ams-ui-screenshots-{}", uuid::Uuid::new_v4().simple()));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/dashboard.py");
+    let out = Command::new(format!("{venv}/bin/python"))
+        .arg(&script)
+        .args([&api.base, "agency", &key, &other, "2026-06-09", "2026-06-12", shots.to_str().unwrap()])
+        .output()
+        .unwrap_or_else(|e| panic!("{venv}/bin/python ({e}): run scripts/test, which installs selenium and chromium"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("every check passed"),
+        "the browser test failed:\n{stdout}\n{}\n--- serve log ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        serve.log_text()
+    );
+    for page in ["login", "overview", "performance", "budgets", "quarantine", "quarantine-entry", "other-tenant"] {
+        assert!(shots.join(format!("{page}.png")).exists(), "a screenshot of {page}");
+    }
+}
