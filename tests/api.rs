@@ -704,10 +704,22 @@ async fn downgrade_to_v1(store: &Store, schema: &TenantSchema) {
         }
     }
     sqlx::query(&format!("DROP TABLE IF EXISTS {schema}.account_activity")).execute(store.pool()).await.unwrap();
-    for view in ["budget_pacing", "performance_daily", "performance_hourly", "performance_base"] {
+    // The reporting layer (v4): views, the daily sums and the triggers keeping them.
+    for view in ["budget_pacing", "performance_daily", "performance_hourly", "performance_base", "performance_facts"] {
         sqlx::query(&format!("DROP VIEW IF EXISTS {schema}.{view}")).execute(store.pool()).await.unwrap();
     }
-    sqlx::query(&format!("DROP TABLE IF EXISTS {schema}.marketplace_time_zones")).execute(store.pool()).await.unwrap();
+    sqlx::query(&format!(
+        "DO $$ DECLARE f record; BEGIN
+             FOR f IN SELECT p.oid::regprocedure AS sig FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                      WHERE n.nspname = '{schema}' AND p.proname LIKE '%\\_daily\\_%' LOOP
+                 EXECUTE 'DROP FUNCTION ' || f.sig || ' CASCADE';
+             END LOOP;
+         END $$"
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(&format!("DROP TABLE IF EXISTS {schema}.marketplace_time_zones, {schema}.campaign_daily")).execute(store.pool()).await.unwrap();
     sqlx::query(&format!("DELETE FROM {schema}.schema_migrations WHERE version > 1")).execute(store.pool()).await.unwrap();
 }
 

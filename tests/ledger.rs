@@ -365,12 +365,12 @@ async fn provisioning_is_idempotent_and_migrate_upgrades_every_tenant() {
             .unwrap();
         // Per dataset: deltas 2 (+ rollup), entities 2 (+ history), budget usage 2 (+ current),
         // snapshots 3 (+ history, + view); then quarantine, account_activity and schema_migrations;
-        // the reporting layer: marketplace_time_zones and four views.
+        // the reporting layer: marketplace_time_zones, campaign_daily and five views.
         let per_dataset: i64 = ams_model::DatasetId::ALL
             .iter()
             .map(|d| if d.kind() == ams_model::DatasetKind::Snapshot { 3 } else { 2 })
             .sum();
-        assert_eq!(tables, per_dataset + 3 + 5, "{s}");
+        assert_eq!(tables, per_dataset + 3 + 7, "{s}");
         let v: i32 = sqlx::query_scalar(&format!("SELECT max(version) FROM {s}.schema_migrations"))
             .fetch_one(store.pool())
             .await
@@ -457,6 +457,21 @@ async fn concurrent_writers_with_overlapping_batches_count_each_record_once() {
     }
     assert_eq!(inserted, records.len() as u64, "each record inserted by exactly one writer");
     assert_exact(&store, &schema, &records, spec).await;
+    // The daily sums the rollups' triggers keep agree with the rollups, whoever won each race.
+    let mismatched: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM
+             (SELECT campaign_id, date_local, sum(orders) AS o, sum(units) AS u, sum(sales) AS s FROM {schema}.campaign_daily GROUP BY 1, 2) d
+         FULL JOIN
+             (SELECT campaign_id, hour_local::date AS date_local, sum(orders) AS o, sum(units) AS u, sum(sales) AS s
+              FROM {schema}.performance_facts GROUP BY 1, 2) f USING (campaign_id, date_local)
+         WHERE d.o IS DISTINCT FROM f.o OR d.u IS DISTINCT FROM f.u OR d.s IS DISTINCT FROM f.s"
+    ))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(mismatched, 0, "campaign_daily disagrees with the hourly rollups");
+    let days: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {schema}.campaign_daily")).fetch_one(store.pool()).await.unwrap();
+    assert!(days > 0, "the triggers filled campaign_daily");
 }
 
 /// The rollup identity tells a null dimension from an empty one and from the text "null":

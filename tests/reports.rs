@@ -150,7 +150,9 @@ fn setup() -> (TestDb, Moto, ams_tests::serve::Serve, Api, String, Generated) {
     let file = std::env::temp_dir().join(format!("ams-report-{}.ndjson", uuid::Uuid::new_v4().simple()));
     std::fs::write(&file, g.lines.join("\n")).unwrap();
     let out = std::process::Command::new(ams_tests::ams_hub_bin())
-        .args(["ingest-file", "--tenant", "rep", file.to_str().unwrap()])
+        // Small transactions: later ones add to hourly rows that exist (the rollups' UPDATE
+        // path, and its trigger on the daily sums), not only new ones (COPY).
+        .args(["ingest-file", "--tenant", "rep", "--batch-size", "97", file.to_str().unwrap()])
         .env("DATABASE_URL", &db.url)
         .output()
         .unwrap();

@@ -111,7 +111,38 @@ async fn the_dashboard_shows_the_apis_figures_in_a_real_browser() {
         String::from_utf8_lossy(&out.stderr),
         serve.log_text()
     );
-    for page in ["login", "overview", "performance", "budgets", "quarantine", "quarantine-entry", "other-tenant"] {
+    forms_need_this_sessions_token(&api.base, &key, &api);
+    for page in ["login", "overview", "performance", "performance-hourly", "budgets", "quarantine", "quarantine-entry", "other-tenant"] {
         assert!(shots.join(format!("{page}.png")).exists(), "a screenshot of {page}");
     }
+}
+
+/// A form without the session's CSRF token, or from another origin, changes nothing; another
+/// site cannot sign a browser in.
+fn forms_need_this_sessions_token(base: &str, key: &str, api: &ams_tests::api::Api) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let signed_in = agent.post(&format!("{base}/ui/login")).send_form(&[("key", key)]).unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
+    let page = agent.get(&format!("{base}/ui/quarantine")).set("Cookie", &cookie).call().unwrap().into_string().unwrap();
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let before = api.ok("GET", "/v1/tenants/agency/quarantine", Some(key), None, 200)["items"].as_array().unwrap().len();
+    let id = api.ok("GET", "/v1/tenants/agency/quarantine", Some(key), None, 200)["items"][0]["id"].as_i64().unwrap();
+    let discard = format!("{base}/ui/quarantine/{id}/discard");
+    let status = |r: Result<ureq::Response, ureq::Error>| match r {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(s, _)) => s,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(status(agent.post(&discard).set("Cookie", &cookie).send_form(&[("csrf", "forged")])), 403);
+    assert_eq!(status(agent.post(&discard).set("Cookie", &cookie).send_form(&[])), 403);
+    assert_eq!(status(agent.post(&discard).set("Cookie", &cookie).set("Origin", "https://evil.example").send_form(&[("csrf", &csrf)])), 403);
+    assert_eq!(status(agent.post(&discard).send_form(&[("csrf", &csrf)])), 303, "no session: to the sign-in page");
+    let after = api.ok("GET", "/v1/tenants/agency/quarantine", Some(key), None, 200)["items"].as_array().unwrap().len();
+    assert_eq!(before, after, "nothing was discarded");
+    assert_eq!(status(agent.post(&format!("{base}/ui/login")).set("Origin", "https://evil.example").send_form(&[("key", key)])), 403);
+    // With the token, from this origin: discarded.
+    assert_eq!(status(agent.post(&discard).set("Cookie", &cookie).set("Origin", base).send_form(&[("csrf", &csrf)])), 303);
+    let after = api.ok("GET", "/v1/tenants/agency/quarantine", Some(key), None, 200)["items"].as_array().unwrap().len();
+    assert_eq!(after, before - 1);
 }

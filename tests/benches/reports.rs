@@ -55,8 +55,8 @@ async fn main() {
              FROM generate_series(1, {campaigns}) AS c, {hours}"
         ),
         format!(
-            "INSERT INTO {s}.amzn_stream_campaigns (marketplace_id, campaign_id, version, advertiser_id, name, state, payload)
-             SELECT 'ATVPDKIKX0DER', 'C' || c, 1, 'ADV1', 'Campaign ' || c, 'ENABLED', '{{}}'::jsonb FROM generate_series(1, {campaigns}) c"
+            "INSERT INTO {s}.amzn_stream_campaigns (marketplace_id, campaign_id, version, advertiser_id, name, state, payload, received_at)
+             SELECT 'ATVPDKIKX0DER', 'C' || c, 1, 'ADV1', 'Campaign ' || c, 'ENABLED', '{{}}'::jsonb, now() FROM generate_series(1, {campaigns}) c"
         ),
         format!("ANALYZE {s}.amzn_stream_sp_traffic_hourly"),
         format!("ANALYZE {s}.amzn_stream_sp_conversion_hourly"),

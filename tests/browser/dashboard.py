@@ -135,6 +135,7 @@ try:
     check(len(lines) == len(by_campaign) + 1, f"CSV lines: {len(lines)}")
     visit(f"/ui/performance?{q}&granularity=hour")
     wait.until(lambda d: d.find_element(By.ID, "chart").get_attribute("data-drawn") == "true")
+    shot("performance-hourly")
 
     # Budgets: each scope's usage as the API reports it.
     visit("/ui/budgets")

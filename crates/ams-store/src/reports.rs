@@ -4,7 +4,8 @@
 //!
 //! The SQL is built from whitelisted identifiers only ([`Dimension`], [`Metric`]); every value is
 //! bound. Sums never mix currencies: the currency is always part of the group. Aggregation runs
-//! on `performance_base` (no names) and names are joined to the groups afterwards.
+//! once, over `campaign_daily` (whole local days at campaign grain or coarser) or over
+//! `performance_facts` (the rollup rows); names are joined to the groups afterwards.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
@@ -174,6 +175,14 @@ impl Store {
         let mut columns: Vec<(String, Kind)> = Vec::new();
         let mut group: Vec<String> = Vec::new();
         let mut select: Vec<String> = Vec::new();
+        let mut dims = q.group_by.clone();
+        dims.sort();
+        dims.dedup();
+        // Whole local days at campaign grain (or coarser): the daily sums the triggers keep,
+        // thirty rows per campaign a month instead of 720 hourly ones of each table.
+        let daily = matches!(q.range, Range::Dates(..))
+            && q.granularity != Granularity::Hour
+            && dims.iter().all(|d| matches!(d, Dimension::Account | Dimension::Marketplace | Dimension::Product | Dimension::Campaign));
         match q.granularity {
             Granularity::Hour => {
                 select.push("b.hour_utc".into());
@@ -183,21 +192,20 @@ impl Store {
                 columns.push(("hour_local".into(), Kind::Local));
             }
             Granularity::Day => {
-                select.push("b.hour_local::date AS date".into());
-                group.push("b.hour_local::date".into());
+                let day = if daily { "b.date_local" } else { "b.hour_local::date" };
+                select.push(format!("{day} AS date"));
+                group.push(day.into());
                 columns.push(("date".into(), Kind::Date));
             }
             Granularity::Total => {}
         }
-        let mut dims = q.group_by.clone();
-        dims.sort();
-        dims.dedup();
         for d in &dims {
             select.push(format!("b.{} AS {}", d.column(), d.column()));
             group.push(format!("b.{}", d.column()));
         }
-        select.push("b.currency".into());
-        group.push("b.currency".into());
+        let currency = if daily { "nullif(b.currency, '')" } else { "b.currency" };
+        select.push(format!("{currency} AS currency"));
+        group.push(currency.into());
         // The names of what is grouped, joined to the groups (not to the hourly rows).
         let mut joins = String::new();
         let mut named: Vec<String> = Vec::new();
@@ -273,9 +281,8 @@ impl Store {
                  SELECT {select},
                         sum(b.impressions)::bigint AS impressions, sum(b.clicks)::bigint AS clicks, sum(b.cost) AS cost,
                         sum(b.orders)::bigint AS orders, sum(b.units)::bigint AS units, sum(b.sales) AS sales
-                 FROM {s}.performance_base b
-                 WHERE b.hour_utc >= $1 AND b.hour_utc < $2
-                   AND ($3::timestamp IS NULL OR b.hour_local >= $3) AND ($4::timestamp IS NULL OR b.hour_local < $4)
+                 FROM {source}
+                 WHERE {range}
                    AND ($5::text[] IS NULL OR b.advertiser_id = ANY($5))
                    AND ($6::text IS NULL OR b.marketplace_id = $6)
                    AND ($7::text IS NULL OR b.product = $7)
@@ -287,6 +294,13 @@ impl Store {
              LIMIT $9",
             select = select.join(", "),
             group = group.join(", "),
+            source = if daily { format!("{s}.campaign_daily b") } else { format!("{s}.performance_facts b") },
+            range = if daily {
+                "b.date_local >= $3::timestamp::date AND b.date_local < $4::timestamp::date AND $1::timestamptz IS NOT NULL AND $2::timestamptz IS NOT NULL"
+            } else {
+                "b.hour_utc >= $1 AND b.hour_utc < $2
+                 AND ($3::timestamp IS NULL OR b.hour_local >= $3) AND ($4::timestamp IS NULL OR b.hour_local < $4)"
+            },
             named = named.iter().map(|n| format!(", {n}")).collect::<String>(),
             ratios = migration::tenant::reporting::ratios("g.impressions", "g.clicks", "g.cost", "g.orders", "g.sales"),
         );

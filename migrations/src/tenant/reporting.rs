@@ -3,6 +3,9 @@
 //!
 //! * `marketplace_time_zones`: each marketplace's code, IANA time zone (the one Amazon's console
 //!   reports in) and currency, seeded from `ams_model::MARKETPLACES` (editable per tenant);
+//! * `performance_facts`: every traffic and conversion rollup row of the three products, with
+//!   its local hour (one of each per key and hour; what reports aggregate);
+//! * `campaign_daily`: campaign sums per local day, kept by triggers (below);
 //! * `performance_base`: Sponsored Products, Brands and Display traffic and conversions unified
 //!   by hour (UTC and the marketplace's local hour), one row per (product, marketplace,
 //!   advertiser, campaign, ad group, ad, target, placement, currency, hour), no names: the cheap
@@ -34,6 +37,85 @@ pub fn ratios(impressions: &str, clicks: &str, cost: &str, orders: &str, sales: 
          round({cost} / nullif({sales}, 0), 4) AS acos,
          round({sales} / nullif({cost}, 0), 4) AS roas"
     )
+}
+
+/// (target column, expression over a rollup row) per product's traffic and conversion tables.
+const TRAFFIC: [(&str, &str); 3] = [("impressions", "impressions"), ("clicks", "clicks"), ("cost", "cost")];
+const CONVERSION: [(&str, &str); 3] =
+    [("orders", "attributed_conversions_14d"), ("units", "attributed_units_ordered_14d"), ("sales", "attributed_sales_14d")];
+
+/// `campaign_daily`: sums per (product, marketplace, advertiser, campaign, currency, local day),
+/// kept in the same transaction as the hourly rollups by statement-level triggers on them
+/// (transition tables: one set-based upsert per statement, whatever its size; an update adds
+/// the new values and takes the old away). Reports by day or in total at campaign grain read it
+/// instead of the hourly rows (docs/performance.md, "Reports"). Statements run in key order so
+/// two writers lock rows in the same order. A marketplace's time zone changed in
+/// `marketplace_time_zones` re-buckets only what arrives after: run the last statement of this
+/// function again (truncate and fill) to re-bucket the past.
+fn campaign_daily(schema: &str) -> Vec<String> {
+    let mut out = vec![format!(
+        "CREATE TABLE IF NOT EXISTS {schema}.campaign_daily (
+    product text NOT NULL,
+    marketplace_id text NOT NULL,
+    advertiser_id text NOT NULL,
+    campaign_id text NOT NULL,
+    currency text NOT NULL,
+    date_local date NOT NULL,
+    impressions bigint NOT NULL DEFAULT 0,
+    clicks bigint NOT NULL DEFAULT 0,
+    cost numeric NOT NULL DEFAULT 0,
+    orders bigint NOT NULL DEFAULT 0,
+    units bigint NOT NULL DEFAULT 0,
+    sales numeric NOT NULL DEFAULT 0,
+    PRIMARY KEY (date_local, campaign_id, product, marketplace_id, advertiser_id, currency)
+)"
+    )];
+    let upsert = |product: &str, metrics: &[(&str, &str)], from: &str| {
+        let targets: Vec<&str> = metrics.iter().map(|(t, _)| *t).collect();
+        let sums: Vec<String> = metrics.iter().map(|(_, e)| format!("sum(r.sign * r.{e})")).collect();
+        let adds: Vec<String> = targets.iter().map(|t| format!("{t} = d.{t} + excluded.{t}")).collect();
+        format!(
+            "INSERT INTO {schema}.campaign_daily AS d (product, marketplace_id, advertiser_id, campaign_id, currency, date_local, {targets})
+             SELECT '{product}', r.marketplace_id, r.advertiser_id, r.campaign_id, coalesce(r.currency, ''),
+                    (r.time_window_start AT TIME ZONE coalesce(z.time_zone, 'UTC'))::date, {sums}
+             FROM ({from}) r LEFT JOIN {schema}.marketplace_time_zones z ON z.marketplace_id = r.marketplace_id
+             GROUP BY 2, 3, 4, 5, 6
+             ORDER BY 6, 4, 2, 3, 5
+             ON CONFLICT (date_local, campaign_id, product, marketplace_id, advertiser_id, currency) DO UPDATE SET {adds}",
+            targets = targets.join(", "),
+            sums = sums.join(", "),
+            adds = adds.join(", ")
+        )
+    };
+    let mut fill = vec![format!("TRUNCATE {schema}.campaign_daily")];
+    for (product, traffic, conversion, _, _) in PRODUCTS {
+        for (table, metrics) in [(traffic, &TRAFFIC), (conversion, &CONVERSION)] {
+            for (event, from) in [
+                ("insert", "SELECT n.*, 1 AS sign FROM new_rows n".to_owned()),
+                ("update", "SELECT n.*, 1 AS sign FROM new_rows n UNION ALL SELECT o.*, -1 FROM old_rows o".to_owned()),
+            ] {
+                let name = format!("{table}_daily_{event}");
+                out.push(format!(
+                    "CREATE OR REPLACE FUNCTION {schema}.{name}() RETURNS trigger LANGUAGE plpgsql AS $f$
+                     BEGIN
+                         {};
+                         RETURN NULL;
+                     END $f$",
+                    upsert(product, metrics, &from)
+                ));
+                let referencing = if event == "insert" { "NEW TABLE AS new_rows" } else { "OLD TABLE AS old_rows NEW TABLE AS new_rows" };
+                out.push(format!("DROP TRIGGER IF EXISTS {name} ON {schema}.{table}"));
+                out.push(format!(
+                    "CREATE TRIGGER {name} AFTER {} ON {schema}.{table} REFERENCING {referencing}
+                     FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{name}()",
+                    event.to_uppercase()
+                ));
+            }
+            fill.push(upsert(product, metrics, &format!("SELECT t.*, 1 AS sign FROM {schema}.{table} t")));
+        }
+    }
+    out.extend(fill);
+    out
 }
 
 pub fn statements(schema: &str) -> Vec<String> {
@@ -72,18 +154,23 @@ pub fn statements(schema: &str) -> Vec<String> {
         ));
     }
     out.push(format!(
-        "CREATE OR REPLACE VIEW {schema}.performance_base AS
-         SELECT f.product, f.marketplace_id, f.advertiser_id, f.campaign_id, f.ad_group_id, f.ad_id, f.target_id, f.placement,
-                f.currency, f.time_window_start AS hour_utc,
-                (f.time_window_start AT TIME ZONE coalesce(z.time_zone, 'UTC')) AS hour_local,
-                sum(f.impressions)::bigint AS impressions, sum(f.clicks)::bigint AS clicks, sum(f.cost) AS cost,
-                sum(f.orders)::bigint AS orders, sum(f.units)::bigint AS units, sum(f.sales) AS sales
+        "CREATE OR REPLACE VIEW {schema}.performance_facts AS
+         SELECT f.*, f.time_window_start AS hour_utc, (f.time_window_start AT TIME ZONE coalesce(z.time_zone, 'UTC')) AS hour_local
          FROM ({facts}) f
-         LEFT JOIN {schema}.marketplace_time_zones z ON z.marketplace_id = f.marketplace_id
-         GROUP BY f.product, f.marketplace_id, f.advertiser_id, f.campaign_id, f.ad_group_id, f.ad_id, f.target_id,
-                  f.placement, f.currency, f.time_window_start, z.time_zone",
+         LEFT JOIN {schema}.marketplace_time_zones z ON z.marketplace_id = f.marketplace_id",
         facts = facts.join(" UNION ALL ")
     ));
+    out.push(format!(
+        "CREATE OR REPLACE VIEW {schema}.performance_base AS
+         SELECT product, marketplace_id, advertiser_id, campaign_id, ad_group_id, ad_id, target_id, placement, currency,
+                hour_utc, hour_local,
+                sum(impressions)::bigint AS impressions, sum(clicks)::bigint AS clicks, sum(cost) AS cost,
+                sum(orders)::bigint AS orders, sum(units)::bigint AS units, sum(sales) AS sales
+         FROM {schema}.performance_facts
+         GROUP BY product, marketplace_id, advertiser_id, campaign_id, ad_group_id, ad_id, target_id, placement, currency,
+                  hour_utc, hour_local"
+    ));
+    out.extend(campaign_daily(schema));
     let names = format!(
         "LEFT JOIN {schema}.marketplace_time_zones z ON z.marketplace_id = b.marketplace_id
          LEFT JOIN {schema}.amzn_stream_campaigns c ON c.marketplace_id = b.marketplace_id AND c.campaign_id = b.campaign_id

@@ -48,6 +48,10 @@ pub struct LoginForm {
 }
 
 pub async fn login(state: web::Data<ApiState>, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
+    // Another site's page cannot sign a browser in (login CSRF).
+    if !session::same_origin(&req) {
+        return page(StatusCode::FORBIDDEN, "login.html", context! { error => "sign in from this server's own page" });
+    }
     let client = req.peer_addr().map(|a| a.ip());
     if let Some(wait) = client.and_then(|ip| state.auth_failures.blocked(ip)) {
         let error = format!("too many failed sign-ins from this address; try again in {} s", wait.as_secs().max(1));

@@ -108,19 +108,23 @@ impl FromRequest for UiUser {
 impl UiUser {
     /// A form's CSRF token and origin are this session's and this server's.
     pub fn check_form(&self, req: &HttpRequest, token: &str) -> bool {
-        let same_origin = match req.headers().get("origin").and_then(|o| o.to_str().ok()) {
-            None => true,
-            Some(origin) => {
-                let info = req.connection_info();
-                origin == format!("{}://{}", info.scheme(), info.host())
-            }
-        };
-        same_origin && !token.is_empty() && constant_eq(token.as_bytes(), self.csrf.as_bytes())
+        same_origin(req) && !token.is_empty() && constant_eq(token.as_bytes(), self.csrf.as_bytes())
     }
 
     /// Whether the key may change things (replay, discard).
     pub fn may_write(&self) -> bool {
         self.scope >= KeyScope::Write
+    }
+}
+
+/// A form posted from this server's own pages (an `Origin`, when the browser sends one, is ours).
+pub fn same_origin(req: &HttpRequest) -> bool {
+    match req.headers().get("origin").and_then(|o| o.to_str().ok()) {
+        None => true,
+        Some(origin) => {
+            let info = req.connection_info();
+            origin == format!("{}://{}", info.scheme(), info.host())
+        }
     }
 }
 
