@@ -112,6 +112,9 @@ impl AmazonStandIn {
                         .default_service(web::to(|| async { HttpResponse::NotFound().json(json!({"code": "404", "details": "Not Found"})) }))
                 })
                 .workers(2)
+                // SIGTERM ends the process (the demo and schemathesis stop it so); actix's own
+                // handling would stop the server and leave the process parked for ever.
+                .disable_signals()
                 .listen(listener)
                 .unwrap()
                 .run()
