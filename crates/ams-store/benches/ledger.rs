@@ -1,7 +1,9 @@
 //! LedgerWriter throughput beside a plain COPY of the same rows into a table with the same
 //! unique key, in the same run on the same database. Run with `cargo bench -p ams-store`
 //! (Postgres at `AMS_BENCH_POSTGRES`, default postgres://postgres@127.0.0.1:5432). Prints
-//! figures; asserts nothing about speed.
+//! figures; asserts nothing about speed. `AMS_BENCH_WITHOUT=triggers` (or `index`, or
+//! `triggers,index`) takes the reporting layer's `campaign_daily` triggers or (campaign, hour)
+//! indexes off the rollups first, to measure what each costs (docs/performance.md, Reports).
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -185,6 +187,19 @@ async fn main() {
     let slug = TenantSlug::parse("bench").unwrap();
     store.provision_tenant(&slug, "bench").await.unwrap();
     let schema = TenantSchema::of(&slug);
+    let without = std::env::var("AMS_BENCH_WITHOUT").unwrap_or_default();
+    for d in [DatasetId::SpTraffic, DatasetId::SpConversion] {
+        let table = format!("{schema}.{}_hourly", d.table());
+        if without.contains("triggers") {
+            sqlx::query(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).execute(store.pool()).await.unwrap();
+        }
+        if without.contains("index") {
+            sqlx::query(&format!("DROP INDEX {schema}.{}_hourly_campaign_hour", d.table())).execute(store.pool()).await.unwrap();
+        }
+    }
+    if !without.is_empty() {
+        println!("without the reporting layer's {without}");
+    }
     for d in [DatasetId::SpTraffic, DatasetId::SpConversion] {
         bench(&store, &schema, d).await;
     }
