@@ -275,12 +275,23 @@ fn undeclared_datasets_and_deleted_accounts_are_archived_and_failed_ones_recreat
     assert_eq!(gens[1].0, "ARCHIVED");
     assert!(gens[1].2.contains("FAILED_CONFIRMATION"), "{gens:?}");
 
+    // Suspended by Amazon: shown with the reason, and not recreated (Amazon cannot resume it).
+    let sp = h.amazon.subscriptions().into_iter().find(|s| s.dataset == "sp-traffic").unwrap();
+    h.amazon.suspend(&sp.id);
+    h.api.ok("PUT", &format!("/v1/tenants/tidy/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic", "budget-usage"]})), 200);
+    let suspended = eventually("sp-traffic SUSPENDED in ams-hub", 60, &h.serve, || {
+        let shown = streams(&h.api, &key, "tidy", &a);
+        shown["subscriptions"].as_array().unwrap().iter().find(|s| s["dataset"] == "sp-traffic" && s["status"] == "SUSPENDED").cloned()
+    });
+    assert!(suspended["last_error"].as_str().unwrap().contains("cannot reactivate"), "{suspended}");
+    assert_eq!(h.amazon.subscriptions().iter().filter(|s| s.dataset == "sp-traffic").count(), 1, "not recreated");
+
     // Removing a dataset archives its subscription; the other stays.
     h.api.ok("PUT", &format!("/v1/tenants/tidy/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic"]})), 200);
     eventually("budget-usage archived at Amazon", 60, &h.serve, || {
         h.amazon.subscriptions().iter().filter(|s| s.dataset == "budget-usage").all(|s| s.status == "ARCHIVED").then_some(())
     });
-    assert!(h.amazon.subscriptions().iter().any(|s| s.dataset == "sp-traffic" && s.status == "ACTIVE"));
+    assert!(h.amazon.subscriptions().iter().any(|s| s.dataset == "sp-traffic" && s.status == "SUSPENDED"));
 
     // Deleting the account archives all of them.
     h.api.ok("DELETE", &format!("/v1/tenants/tidy/accounts/{a}"), Some(&key), None, 204);

@@ -178,6 +178,14 @@ impl AmazonStandIn {
         }
     }
 
+    /// The login lost access to the advertiser: Amazon suspends the subscription for good.
+    pub fn suspend(&self, id: &str) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(sub) = s.subs.iter_mut().find(|x| x.id == id) {
+            set_status(sub, "SUSPENDED");
+        }
+    }
+
     pub fn subscriptions(&self) -> Vec<Sub> {
         self.state.lock().unwrap().subs.clone()
     }
