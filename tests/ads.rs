@@ -470,3 +470,39 @@ fn h_login(api: &Api, amazon: &AmazonStandIn, key: &str) {
     assert!(!app.to_string().contains("tenant-app-secret"));
     api.ok("POST", "/v1/tenants/rot/ads-connections", Some(key), Some(&json!({"name": "own app", "region": "NA", "refresh_token": TOKEN_B})), 201);
 }
+
+/// A change made through a replica that does not lead the Ads reconciler reaches the leader at
+/// once (Postgres NOTIFY), not at its next scheduled pass (five minutes here).
+#[test]
+fn a_change_through_any_replica_wakes_the_leading_reconciler() {
+    let db = TestDb::new();
+    let moto = Moto::start();
+    let amazon = AmazonStandIn::start(&moto.url);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(db.store());
+    let start = |id: &str| {
+        let mut vars = env(&amazon);
+        vars.retain(|(k, _)| !k.starts_with("AMS_HUB_ADS_") || k.contains("CLIENT") || k.contains("URL"));
+        vars.extend([("AMS_HUB_ADS_SYNC_SECS", "300".into()), ("AMS_HUB_ADS_PENDING_SYNC_SECS", "300".into()), ("AMS_HUB_REPLICA_ID", id.into())]);
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        serve_with_api(&db, &moto.url, &pairs)
+    };
+    let (leader, _) = start("replica-a");
+    let leading = || -> Option<String> {
+        rt.block_on(sqlx::query_scalar("SELECT owner FROM control.leader_leases WHERE role = 'ads-reconciler'").fetch_optional(store.pool()))
+            .unwrap()
+    };
+    eventually("replica A to lead the Ads reconciler", 30, &leader, || (leading().as_deref() == Some("replica-a")).then_some(()));
+    let (other, api) = start("replica-b");
+    let key = tenant(&api, "wake");
+    amazon.add_login(TOKEN_A, vec![profile(1001, "US", "ATVPDKIKX0DER", "ENTITYAAAA1", "Brand A")]);
+    let c = api.ok("POST", "/v1/tenants/wake/ads-connections", Some(&key), Some(&json!({"name": "main", "region": "NA", "refresh_token": TOKEN_A})), 201);
+    let imported = api.ok("POST", &format!("/v1/tenants/wake/ads-connections/{}/import", c["id"].as_str().unwrap()), Some(&key), None, 200);
+    let a = imported["accounts"][0]["account_id"].as_str().unwrap().to_owned();
+    let config = moto.platform();
+    let url = rt.block_on(aws::create_queue(&config, "wake-ams"));
+    api.ok("POST", &format!("/v1/tenants/wake/accounts/{a}/queues"), Some(&key), Some(&json!({"queue_url": url, "region": "us-east-1"})), 201);
+    api.ok("PUT", &format!("/v1/tenants/wake/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic"]})), 200);
+    eventually("the leader to subscribe at once", 30, &other, || (!amazon.subscriptions().is_empty()).then_some(()));
+    assert_eq!(leading().as_deref(), Some("replica-a"), "replica B did not take over");
+}

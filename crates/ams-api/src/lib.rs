@@ -120,6 +120,9 @@ impl ApiState {
         }
         if let Some(a) = &self.ads {
             a.sync();
+            // Whichever replica leads the Ads reconciler hears of it too.
+            let store = self.store.clone();
+            actix_web::rt::spawn(async move { ams_onboard::reconciler::notify_sync(&store).await });
         }
     }
 }

@@ -132,6 +132,46 @@ impl Actor for Reconciler {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.pass(ctx);
+        // A change made through any replica's API wakes the reconciler here (it may be the
+        // leader): Postgres NOTIFY on `SYNC_CHANNEL`. Only a wake-up; passes stay the truth.
+        let (store, me) = (self.store.clone(), ctx.address());
+        ctx.spawn(
+            async move {
+                loop {
+                    match listen(&store, &me).await {
+                        Ok(()) => return,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "Ads sync listener lost its connection; listening again");
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                        }
+                    }
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// The Postgres channel the API notifies after a change the Ads reconciler acts on.
+pub const SYNC_CHANNEL: &str = "ams_hub_ads_sync";
+
+/// Forwards every notification on [`SYNC_CHANNEL`] as a [`SyncNow`]; returns when the actor
+/// is gone.
+async fn listen(store: &Store, me: &Addr<Reconciler>) -> Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(store.pool()).await?;
+    listener.listen(SYNC_CHANNEL).await?;
+    loop {
+        listener.recv().await?;
+        if me.try_send(SyncNow).is_err() && !me.connected() {
+            return Ok(());
+        }
+    }
+}
+
+/// Wakes the reconciler of every replica (the leader acts).
+pub async fn notify_sync(store: &Store) {
+    if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(SYNC_CHANNEL).execute(store.pool()).await {
+        tracing::debug!(error = %e, "could not notify the Ads reconcilers; the next scheduled pass picks the change up");
     }
 }
 
