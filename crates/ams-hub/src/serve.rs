@@ -122,7 +122,7 @@ fn admin_token() -> anyhow::Result<Option<String>> {
 /// The Amazon Ads API side: the client, `AMS_HUB_SECRET_KEY`'s keyring, the platform's LwA app
 /// (`AMS_HUB_ADS_CLIENT_ID`, `AMS_HUB_ADS_CLIENT_SECRET`), and the reconciler (started only
 /// with a key: it must open the stored refresh tokens).
-fn ads_services(store: &Store) -> anyhow::Result<AdsServices> {
+fn ads_services(store: &Store) -> anyhow::Result<(AdsServices, Option<actix::Addr<Reconciler>>)> {
     let keyring = store.keyring().cloned();
     let var = |n: &str| std::env::var(n).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let platform_app = match (var("AMS_HUB_ADS_CLIENT_ID"), var("AMS_HUB_ADS_CLIENT_SECRET")) {
@@ -144,15 +144,11 @@ fn ads_services(store: &Store) -> anyhow::Result<AdsServices> {
     };
     let http = ams_onboard::ads::http_client();
     let client = AdsClient::new(http.clone(), Lwa::new(http, Endpoints::from_env()));
-    let reconciler = match &keyring {
-        Some(k) => {
-            let actor = Reconciler::new(store.clone(), client.clone(), k.clone(), platform_app.clone(), ams_ingest::replica_id(), config)
-                .start();
-            Some(actor.recipient())
-        }
-        None => None,
-    };
-    Ok(AdsServices { client, keyring, platform_app, reconciler })
+    let actor = keyring.as_ref().map(|k| {
+        Reconciler::new(store.clone(), client.clone(), k.clone(), platform_app.clone(), ams_ingest::replica_id(), config).start()
+    });
+    let reconciler = actor.clone().map(|a| a.recipient());
+    Ok((AdsServices { client, keyring, platform_app, reconciler }, actor))
 }
 
 pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> {
@@ -188,7 +184,7 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     if principal.as_deref().is_none_or(|p| p.trim().is_empty()) {
         tracing::warn!("AMS_HUB_PLATFORM_PRINCIPAL is not set: brands' AWS templates cannot be rendered");
     }
-    let ads = ads_services(&store)?;
+    let (ads, reconciler) = ads_services(&store)?;
     let state = web::Data::new(
         ApiState::new(store, admin.as_deref(), Some(runtime), emulator)
             .with_auth_failures_per_minute(quota)
@@ -224,6 +220,9 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     }
     api.stop(true).await;
     metrics.stop(true).await;
+    if let Some(r) = reconciler {
+        let _ = r.send(ams_onboard::reconciler::Stop).await;
+    }
     match tokio::time::timeout(shutdown::RUNTIME, supervisor.send(Shutdown)).await {
         Ok(_) => tracing::info!("in-flight messages committed and deleted; bye"),
         Err(_) => tracing::warn!("shutdown timed out; uncommitted messages return to their queues"),

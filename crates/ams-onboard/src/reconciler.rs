@@ -74,6 +74,12 @@ pub struct Reconciler {
 #[rtype(result = "()")]
 pub struct SyncNow;
 
+/// Stop (at shutdown, while the runtime still runs: the sync listener's connection must be
+/// dropped inside it, or sqlx panics closing it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
 impl Reconciler {
     pub fn new(
         store: Store,
@@ -172,6 +178,13 @@ async fn listen(store: &Store, me: &Addr<Reconciler>) -> Result<(), sqlx::Error>
 pub async fn notify_sync(store: &Store) {
     if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(SYNC_CHANNEL).execute(store.pool()).await {
         tracing::debug!(error = %e, "could not notify the Ads reconcilers; the next scheduled pass picks the change up");
+    }
+}
+
+impl Handler<Stop> for Reconciler {
+    type Result = ();
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }
 
