@@ -4,13 +4,11 @@
 //! Secrets (client secrets, refresh tokens) are write-only: sealed in Postgres
 //! (`ams_store::secrets`), sent only to Amazon, never in an answer or a log line.
 
-use actix::Recipient;
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use ams_model::{Marketplace as Seed, Realm};
 use ams_onboard::ads::client::Login;
 use ams_onboard::ads::{AdsApp, AdsClient, AdsError, Profile};
-use ams_onboard::reconciler::SyncNow;
 use ams_store::control::ads::{Connection as ConnectionRow, ProfileImport};
 use ams_store::{Keyring, TenantScope};
 use chrono::{DateTime, Utc};
@@ -29,8 +27,6 @@ pub struct AdsServices {
     pub keyring: Option<Keyring>,
     /// `AMS_HUB_ADS_CLIENT_ID` / `AMS_HUB_ADS_CLIENT_SECRET`.
     pub platform_app: Option<AdsApp>,
-    /// The reconciler, told to pass after every change.
-    pub reconciler: Option<Recipient<SyncNow>>,
 }
 
 impl AdsServices {
@@ -60,12 +56,6 @@ impl AdsServices {
                     "no Amazon Ads app: set the tenant's (PUT /v1/tenants/{tenant}/ads-app) or the platform's (AMS_HUB_ADS_CLIENT_ID, AMS_HUB_ADS_CLIENT_SECRET)",
                 )
             }),
-        }
-    }
-
-    pub fn sync(&self) {
-        if let Some(r) = &self.reconciler {
-            r.do_send(SyncNow);
         }
     }
 }
@@ -455,14 +445,9 @@ pub async fn import_profiles(
     if login.connection.status == "deleting" {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the connection is being deleted"));
     }
-    let app = match login.tenant_app_secret {
-        Some(secret) => AdsApp { client_id: login.connection.client_id.clone(), client_secret: secret },
-        None => ads.platform_app.clone().filter(|a| a.client_id == login.connection.client_id).ok_or_else(|| {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ads_app_unset", "the LwA app this login was made with is no longer configured")
-        })?,
-    };
-    let realm = Realm::from_code(&login.connection.region).unwrap_or(Realm::Na);
-    let profiles = match ads.client.profiles(&Login { app: &app, realm, refresh_token: &login.refresh_token }).await {
+    let (app, realm, refresh_token) = ams_onboard::ads::login_parts(login, ads.platform_app.as_ref())
+        .map_err(|why| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ads_app_unset", why))?;
+    let profiles = match ads.client.profiles(&Login { app: &app, realm, refresh_token: &refresh_token }).await {
         Ok(p) => p,
         Err(e) => {
             if e.invalidates_login() {

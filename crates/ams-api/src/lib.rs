@@ -118,9 +118,9 @@ impl ApiState {
         if let Some(r) = &self.runtime {
             r.reconcile.do_send(Reconcile);
         }
-        if let Some(a) = &self.ads {
-            a.sync();
-            // Whichever replica leads the Ads reconciler hears of it too.
+        if self.ads.is_some() {
+            // Postgres NOTIFY: every replica's reconciler hears it, this one's included, and
+            // whichever leads acts.
             let store = self.store.clone();
             actix_web::rt::spawn(async move { ams_onboard::reconciler::notify_sync(&store).await });
         }

@@ -74,7 +74,7 @@ fn parse_end(name: &str, s: &str) -> Result<End, ApiError> {
         .map_err(|_| bad(format!("{name} must be a date (2026-11-01) or an RFC 3339 instant (2026-11-01T00:00:00Z), not {s:?}")))
 }
 
-fn range(from: Option<&str>, to: Option<&str>) -> Result<Range, ApiError> {
+pub(crate) fn range(from: Option<&str>, to: Option<&str>) -> Result<Range, ApiError> {
     let today = Utc::now().date_naive();
     let to = to.map(|t| parse_end("to", t)).transpose()?.unwrap_or(End::Date(today));
     let from = match from {

@@ -147,8 +147,7 @@ fn ads_services(store: &Store) -> anyhow::Result<(AdsServices, Option<actix::Add
     let actor = keyring.as_ref().map(|k| {
         Reconciler::new(store.clone(), client.clone(), k.clone(), platform_app.clone(), ams_ingest::replica_id(), config).start()
     });
-    let reconciler = actor.clone().map(|a| a.recipient());
-    Ok((AdsServices { client, keyring, platform_app, reconciler }, actor))
+    Ok((AdsServices { client, keyring, platform_app }, actor))
 }
 
 pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> {

@@ -58,10 +58,8 @@ impl Default for ReconcilerConfig {
 }
 
 pub struct Reconciler {
-    store: Store,
-    client: AdsClient,
-    keyring: Keyring,
-    platform_app: Option<AdsApp>,
+    /// What a pass works with (cloned into each).
+    work: Pass,
     replica: String,
     config: ReconcilerConfig,
     running: bool,
@@ -89,7 +87,8 @@ impl Reconciler {
         replica: String,
         config: ReconcilerConfig,
     ) -> Reconciler {
-        Reconciler { store, client, keyring, platform_app, replica, config, running: false, again: false, next: None }
+        let work = Pass { store, client, keyring, platform_app };
+        Reconciler { work, replica, config, running: false, again: false, next: None }
     }
 
     fn pass(&mut self, ctx: &mut Context<Self>) {
@@ -101,12 +100,7 @@ impl Reconciler {
             ctx.cancel_future(h);
         }
         self.running = true;
-        let work = Pass {
-            store: self.store.clone(),
-            client: self.client.clone(),
-            keyring: self.keyring.clone(),
-            platform_app: self.platform_app.clone(),
-        };
+        let work = self.work.clone();
         let replica = self.replica.clone();
         let fut = async move {
             if !work.store.lead(ROLE, &replica).await? {
@@ -140,7 +134,7 @@ impl Actor for Reconciler {
         self.pass(ctx);
         // A change made through any replica's API wakes the reconciler here (it may be the
         // leader): Postgres NOTIFY on `SYNC_CHANNEL`. Only a wake-up; passes stay the truth.
-        let (store, me) = (self.store.clone(), ctx.address());
+        let (store, me) = (self.work.store.clone(), ctx.address());
         ctx.spawn(
             async move {
                 loop {
@@ -212,6 +206,7 @@ pub fn client_request_token(marketplace: Uuid, dataset: &str, destination: &str,
 /// What one subscription is for: the key both the desired state and the rows are matched on.
 type Key = (Uuid, String, String);
 
+#[derive(Clone)]
 struct Pass {
     store: Store,
     client: AdsClient,
@@ -243,9 +238,18 @@ impl Pass {
         }
         let mut pending = false;
         let mut recreate = false;
+        let mut logins: HashMap<Option<Uuid>, Result<(AdsApp, Realm, String), String>> = HashMap::new();
         for ((connection, scope_id, dsp), rows) in groups {
             let scope = if dsp { Scope::Dsp(&scope_id) } else { Scope::Profile(&scope_id) };
-            let outcome = self.group(connection, scope, &rows, &wanted, &tracked).await?;
+            // One login per connection and pass (its secrets opened once, whatever its scopes).
+            if !logins.contains_key(&connection) {
+                let login = self.login(connection).await?;
+                logins.insert(connection, login);
+            }
+            let outcome = self.group(connection, &logins[&connection], scope, &rows, &wanted, &tracked).await?;
+            if let Some(why) = &outcome.invalidated {
+                logins.insert(connection, Err(format!("the connection is invalid: {why}")));
+            }
             pending |= outcome.pending;
             recreate |= outcome.recreate;
         }
@@ -289,30 +293,20 @@ impl Pass {
                 login.connection.invalid_reason.as_deref().unwrap_or("Amazon refused its token")
             )));
         }
-        let app = match (login.tenant_app_secret, &self.platform_app) {
-            (Some(secret), _) => AdsApp { client_id: login.connection.client_id.clone(), client_secret: secret },
-            (None, Some(p)) if p.client_id == login.connection.client_id => p.clone(),
-            _ => {
-                return Ok(Err(format!(
-                    "the LwA app the login was issued to ({}) is no longer configured (tenant ads-app or AMS_HUB_ADS_CLIENT_ID)",
-                    login.connection.client_id
-                )))
-            }
-        };
-        let realm = Realm::from_code(&login.connection.region).unwrap_or(Realm::Na);
-        Ok(Ok((app, realm, login.refresh_token)))
+        Ok(crate::ads::login_parts(login, self.platform_app.as_ref()))
     }
 
     async fn group(
         &self,
         connection: Option<Uuid>,
+        login: &Result<(AdsApp, Realm, String), String>,
         scope: Scope<'_>,
         rows: &[StreamRow],
         wanted: &HashMap<Key, (DesiredStream, String)>,
         tracked: &HashSet<String>,
     ) -> Result<Outcome, StoreError> {
         let mut outcome = Outcome::default();
-        let (app, realm, refresh_token) = match self.login(connection).await? {
+        let (app, realm, refresh_token) = match login {
             Ok(l) => l,
             Err(why) => {
                 for r in rows {
@@ -323,10 +317,13 @@ impl Pass {
                 return Ok(outcome);
             }
         };
-        let login = Login { app: &app, realm, refresh_token: &refresh_token };
+        let login = Login { app, realm: *realm, refresh_token };
         let listed = match self.client.list_subscriptions(&login, scope).await {
             Ok(l) => l,
-            Err(e) => return self.failed(connection, rows, e).await.map(|_| Outcome { pending: true, ..outcome }),
+            Err(e) => {
+                let invalidated = self.failed(connection, rows, e).await?;
+                return Ok(Outcome { pending: true, invalidated, ..outcome });
+            }
         };
         let mut adopted: HashSet<String> = HashSet::new();
         for row in rows {
@@ -355,7 +352,7 @@ impl Pass {
             };
             if let Err(e) = result {
                 if e.invalidates_login() {
-                    return self.failed(connection, rows, e).await.map(|_| outcome);
+                    return self.failed(connection, rows, e).await.map(|invalidated| Outcome { invalidated, ..outcome });
                 }
                 self.store.update_stream(row.id, None, None, Some(&e.to_string())).await?;
                 outcome.pending = true;
@@ -435,8 +432,9 @@ impl Pass {
         self.store.update_stream(row.id, id.as_deref(), Some("ARCHIVED"), None).await.map_err(store_err)
     }
 
-    /// A call failed for the whole group: the login's fault turns the connection invalid.
-    async fn failed(&self, connection: Option<Uuid>, rows: &[StreamRow], e: AdsError) -> Result<(), StoreError> {
+    /// A call failed for the whole group: the login's fault turns the connection invalid (and
+    /// the reason is returned).
+    async fn failed(&self, connection: Option<Uuid>, rows: &[StreamRow], e: AdsError) -> Result<Option<String>, StoreError> {
         let message = e.to_string();
         if e.invalidates_login() {
             if let Some(c) = connection {
@@ -449,7 +447,7 @@ impl Pass {
         for r in rows {
             self.store.update_stream(r.id, None, None, Some(&message)).await?;
         }
-        Ok(())
+        Ok(e.invalidates_login().then_some(message))
     }
 }
 
@@ -457,6 +455,8 @@ impl Pass {
 struct Outcome {
     pending: bool,
     recreate: bool,
+    /// Amazon refused the connection's login (why).
+    invalidated: Option<String>,
 }
 
 fn is_dsp(dataset: &str) -> bool {

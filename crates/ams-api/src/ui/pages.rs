@@ -4,7 +4,7 @@
 use actix_web::http::header::LOCATION;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use ams_store::reports::{Dimension, Granularity, PerformanceQuery, Range, Report};
+use ams_store::reports::{Dimension, Granularity, PerformanceQuery, Report};
 use ams_store::{TenantSchema, TenantScope};
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use minijinja::context;
@@ -237,10 +237,8 @@ fn text(row: &Map<String, Value>, key: &str) -> String {
 fn formatted(row: &Map<String, Value>) -> Map<String, Value> {
     let cur = text(row, "currency");
     let mut out = row.clone();
-    for (k, f) in [("cost", true), ("sales", true), ("cpc", true)] {
-        if f {
-            out.insert(k.into(), Value::String(money(&text(row, k), &cur)));
-        }
+    for k in ["cost", "sales", "cpc"] {
+        out.insert(k.into(), Value::String(money(&text(row, k), &cur)));
     }
     for k in ["impressions", "clicks", "orders", "units"] {
         out.insert(k.into(), Value::String(count(&text(row, k))));
@@ -264,13 +262,7 @@ struct Built {
 }
 
 async fn queries(scope: &TenantScope, f: &PerformanceFilters) -> Result<Built, ApiError> {
-    let day = |s: &str, name: &str| {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ApiError::invalid(format!("{name} must be a date (2026-11-01), not {s:?}")))
-    };
-    let (from, to) = (day(&f.from, "from")?, day(&f.to, "to")?);
-    if to < from || (to - from).num_days() > 400 {
-        return Err(ApiError::invalid("the range must run forwards and cover at most 400 days"));
-    }
+    let range = crate::reports::range(Some(&f.from), Some(&f.to))?;
     let advertisers = crate::reports::advertisers(scope, Some(f.account.as_str()).filter(|a| !a.is_empty())).await?;
     let marketplace_id = crate::reports::marketplace_id(Some(f.marketplace.as_str()).filter(|m| !m.is_empty()))?;
     let product = Some(f.product.clone()).filter(|p| ["SP", "SB", "SD"].contains(&p.as_str()));
@@ -282,7 +274,7 @@ async fn queries(scope: &TenantScope, f: &PerformanceFilters) -> Result<Built, A
         return Err(ApiError::invalid(format!("cannot sort by {:?}", sort.0)));
     }
     let base = PerformanceQuery {
-        range: Range::Dates(from, to),
+        range,
         granularity: if f.granularity == "hour" { Granularity::Hour } else { Granularity::Day },
         group_by: vec![],
         advertisers,

@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use ams_model::Realm;
-use backon::{BackoffBuilder, ExponentialBuilder};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -212,12 +211,7 @@ impl AdsClient {
             Some(Scope::Dsp(_)) => DSP_STREAM_CONTENT_TYPE,
             _ => STREAM_CONTENT_TYPE,
         };
-        let mut backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(Duration::from_secs(5))
-            .with_max_times(4)
-            .with_jitter()
-            .build();
+        let mut backoff = super::retry_delays();
         let (mut refreshed, mut throttled) = (false, 0);
         loop {
             let token = self.lwa.access_token(login.app, login.realm, login.refresh_token).await?;

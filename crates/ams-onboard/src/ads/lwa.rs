@@ -102,25 +102,26 @@ impl Lwa {
         form.push(("client_id", &app.client_id));
         form.push(("client_secret", &app.client_secret));
         let url = self.endpoints.lwa_token(realm);
-        let mut delay = Duration::from_millis(200);
-        for attempt in 0.. {
-            let sent = self.http.post(&url).form(&form).send().await;
-            let response = match sent {
+        let mut backoff = super::retry_delays();
+        loop {
+            let response = match self.http.post(&url).form(&form).send().await {
                 Ok(r) => r,
-                // A request that never got an answer: retried a few times (no secret in the error).
-                Err(e) if attempt < 3 => {
-                    tracing::debug!(error = %e.without_url(), "LwA unreachable; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    continue;
-                }
-                Err(e) => return Err(AdsError::Unavailable(format!("Login with Amazon: {}", e.without_url()))),
+                // A request that never got an answer (the error holds no secret).
+                Err(e) => match backoff.next() {
+                    Some(wait) => {
+                        tracing::debug!(error = %e.without_url(), "LwA unreachable; retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    None => return Err(AdsError::Unavailable(format!("Login with Amazon: {}", e.without_url()))),
+                },
             };
             let status = response.status();
-            if status.is_server_error() && attempt < 3 {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                continue;
+            if status.is_server_error() {
+                if let Some(wait) = backoff.next() {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
             }
             let body = response.bytes().await.map_err(|e| AdsError::Unavailable(e.without_url().to_string()))?;
             if status.is_success() {
@@ -139,7 +140,6 @@ impl Lwa {
             let code = if e.error.is_empty() { format!("http_{}", status.as_u16()) } else { e.error };
             return Err(AdsError::Refused { code, message: e.error_description });
         }
-        unreachable!("the loop returns")
     }
 }
 

@@ -107,6 +107,36 @@ impl AdsError {
     }
 }
 
+/// What a stored login is used with: its LwA app (the tenant's own when the token was issued
+/// to it, else the platform's, which must be the app it was issued to), its realm and its
+/// refresh token; or why it cannot be used.
+pub fn login_parts(login: ams_store::control::ads::ConnectionLogin, platform: Option<&AdsApp>) -> Result<(AdsApp, Realm, String), String> {
+    let c = login.connection;
+    let app = match (login.tenant_app_secret, platform) {
+        (Some(client_secret), _) => AdsApp { client_id: c.client_id.clone(), client_secret },
+        (None, Some(p)) if p.client_id == c.client_id => p.clone(),
+        _ => {
+            return Err(format!(
+                "the LwA app the login was issued to ({}) is no longer configured (tenant ads-app or AMS_HUB_ADS_CLIENT_ID)",
+                c.client_id
+            ))
+        }
+    };
+    Ok((app, Realm::from_code(&c.region).unwrap_or(Realm::Na), login.refresh_token))
+}
+
+/// The delays between retries of a call to Amazon that got no answer or a 5xx: jittered,
+/// exponential, four of them (backon).
+pub(crate) fn retry_delays() -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_max_times(4)
+        .with_jitter()
+        .build()
+}
+
 /// The HTTP client every Amazon call goes through: rustls, timeouts.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()

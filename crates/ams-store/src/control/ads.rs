@@ -114,6 +114,14 @@ pub struct ConnectionLogin {
     pub tenant_app_secret: Option<String>,
 }
 
+/// A connection as stored, its refresh token still sealed.
+#[derive(FromRow)]
+struct SealedLogin {
+    #[sqlx(flatten)]
+    connection: Connection,
+    refresh_token: Vec<u8>,
+}
+
 fn secret_context(table_column: &str, id: Uuid) -> String {
     format!("{table_column}:{id}")
 }
@@ -203,10 +211,7 @@ impl TenantScope {
 
     /// A connection with its secrets opened (for a call to Amazon).
     pub async fn connection_login(&self, keyring: &Keyring, id: Uuid) -> Result<Option<Result<ConnectionLogin, SecretError>>, StoreError> {
-        match self.connection(id).await? {
-            None => Ok(None),
-            Some(c) => Ok(Some(self.store().open_login(keyring, c).await?)),
-        }
+        self.store().login_of(keyring, id, Some(self.tenant().id)).await
     }
 
     /// Records what Amazon listed for the connection.
@@ -374,36 +379,35 @@ impl Store {
         Ok(row.map(|(id, sealed)| (id, keyring.open(&sealed, &secret_context("ads_apps.client_secret", tenant)))))
     }
 
-    async fn open_login(&self, keyring: &Keyring, connection: Connection) -> Result<Result<ConnectionLogin, SecretError>, StoreError> {
-        let sealed: Vec<u8> = sqlx::query_scalar("SELECT refresh_token FROM ads_connections WHERE id = $1")
-            .bind(connection.id)
-            .fetch_one(self.pool())
-            .await?;
+    /// A connection, tenant-scoped when `tenant` is given, read with its sealed token in one
+    /// statement and its secrets opened.
+    async fn login_of(&self, keyring: &Keyring, id: Uuid, tenant: Option<Uuid>) -> Result<Option<Result<ConnectionLogin, SecretError>>, StoreError> {
+        let row: Option<SealedLogin> = sqlx::query_as(&format!(
+            "SELECT {CONNECTION_COLUMNS}, refresh_token FROM ads_connections WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
+        ))
+        .bind(id)
+        .bind(tenant)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(SealedLogin { connection, refresh_token: sealed }) = row else { return Ok(None) };
         let refresh_token = match keyring.open(&sealed, &secret_context("ads_connections.refresh_token", connection.id)) {
             Ok(t) => t,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Ok(Some(Err(e))),
         };
         // The tenant's own app when the token was issued to it.
         let tenant_app_secret = match self.tenant_app(keyring, connection.tenant_id).await? {
             Some((client_id, secret)) if client_id == connection.client_id => match secret {
                 Ok(s) => Some(s),
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Ok(Some(Err(e))),
             },
             _ => None,
         };
-        Ok(Ok(ConnectionLogin { connection, refresh_token, tenant_app_secret }))
+        Ok(Some(Ok(ConnectionLogin { connection, refresh_token, tenant_app_secret })))
     }
 
     /// A connection (any tenant's) with its secrets opened: for the reconciler.
     pub async fn connection_login(&self, keyring: &Keyring, id: Uuid) -> Result<Option<Result<ConnectionLogin, SecretError>>, StoreError> {
-        let c: Option<Connection> = sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM ads_connections WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        match c {
-            None => Ok(None),
-            Some(c) => Ok(Some(self.open_login(keyring, c).await?)),
-        }
+        self.login_of(keyring, id, None).await
     }
 
     /// Marks a connection `invalid` (Amazon refused its token), or `active` again.
