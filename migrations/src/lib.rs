@@ -36,6 +36,7 @@ mod m20261201_000008_records_truncated;
 mod m20261201_000009_stack_verification;
 mod m20261201_000010_ads_api;
 mod m20261201_000011_sealed_external_ids;
+mod m20261203_000012_dsp_advertisers;
 pub mod tenant;
 
 /// The schema holding the control plane (and sea-orm's `seaql_migrations`).
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_stack_verification::Migration),
             Box::new(m20261201_000010_ads_api::Migration),
             Box::new(m20261201_000011_sealed_external_ids::Migration),
+            Box::new(m20261203_000012_dsp_advertisers::Migration),
         ]
     }
 }

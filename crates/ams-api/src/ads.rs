@@ -8,8 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use ams_model::{Marketplace as Seed, Realm};
 use ams_onboard::ads::client::Login;
-use ams_onboard::ads::{AdsApp, AdsClient, AdsError, Profile};
-use ams_store::control::ads::{Connection as ConnectionRow, ProfileImport};
+use ams_onboard::ads::{AdsApp, AdsClient, AdsError, DspAdvertiser, Listing, Profile};
+use ams_store::control::ads::{Connection as ConnectionRow, DspImport, ProfileImport};
 use ams_store::{Keyring, TenantScope};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -211,10 +211,25 @@ pub struct ConnectionProfile {
     /// `accountInfo.id`: the advertiser (one ams-hub account per advertiser).
     pub advertiser_id: String,
     pub advertiser_name: String,
-    /// `seller`, `vendor` or `agency`.
+    /// `seller`, `vendor` or `agency`. Seller and vendor profiles are sponsored-ads
+    /// marketplaces; an agency profile is not: it lists DSP advertisers (`dsp_advertisers`).
     pub advertiser_type: String,
-    /// The marketplace code, when AMS serves it (otherwise the profile cannot be imported).
+    /// The marketplace code of a sponsored-ads profile, when AMS serves it (otherwise the
+    /// profile cannot be imported); `null` for agency profiles.
     pub marketplace: Option<String>,
+}
+
+/// A DSP advertiser the login reaches through one of its agency profiles.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionDspAdvertiser {
+    /// Amazon's DSP advertiser id: what DSP subscriptions are made for.
+    pub advertiser_id: String,
+    pub name: String,
+    pub country: Option<String>,
+    pub currency: Option<String>,
+    pub timezone: Option<String>,
+    /// The agency profile that lists it.
+    pub agency_profile_id: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -229,12 +244,18 @@ pub struct Connection {
     pub status: String,
     pub invalid_reason: Option<String>,
     pub profiles: Vec<ConnectionProfile>,
+    /// DSP advertisers listed under the login's agency profiles.
+    pub dsp_advertisers: Vec<ConnectionDspAdvertiser>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-/// The marketplace of a profile: by Amazon's marketplace id, else by its country code.
+/// The marketplace of a sponsored-ads profile: by Amazon's marketplace id, else by its country
+/// code. Agency profiles have none.
 fn marketplace_of(p: &Profile) -> Option<&'static Seed> {
+    if !p.is_sponsored_ads() {
+        return None;
+    }
     ams_model::MARKETPLACES
         .iter()
         .find(|m| m.marketplace_id == p.account_info.marketplace_string_id)
@@ -244,6 +265,7 @@ fn marketplace_of(p: &Profile) -> Option<&'static Seed> {
 impl From<ConnectionRow> for Connection {
     fn from(c: ConnectionRow) -> Self {
         let profiles: Vec<Profile> = serde_json::from_value(c.profiles).unwrap_or_default();
+        let dsp: Vec<DspAdvertiser> = serde_json::from_value(c.dsp_advertisers).unwrap_or_default();
         Connection {
             id: c.id,
             name: c.name,
@@ -264,6 +286,17 @@ impl From<ConnectionRow> for Connection {
                     advertiser_type: p.account_info.kind,
                 })
                 .collect(),
+            dsp_advertisers: dsp
+                .into_iter()
+                .map(|a| ConnectionDspAdvertiser {
+                    advertiser_id: a.advertiser_id,
+                    name: a.name,
+                    country: a.country,
+                    currency: a.currency,
+                    timezone: a.timezone,
+                    agency_profile_id: a.agency_profile_id,
+                })
+                .collect(),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -280,12 +313,13 @@ pub(crate) async fn connect(
     refresh_token: &str,
 ) -> Result<Connection, ApiError> {
     let login = Login { app, realm: region.realm(), refresh_token };
-    let profiles = ads.client.profiles(&login).await.map_err(amazon_error)?;
-    let json = serde_json::to_value(&profiles).expect("profiles serialize");
+    let listing = ams_onboard::ads::list_login(&ads.client, &login).await.map_err(amazon_error)?;
+    let (profiles, dsp) = listing_json(&listing);
     let row = scope
-        .create_connection(ads.keyring()?, name, region.realm().as_str(), &app.client_id, refresh_token, &json)
+        .create_connection(ads.keyring()?, name, region.realm().as_str(), &app.client_id, refresh_token, &profiles, &dsp)
         .await?;
-    tracing::info!(tenant = %scope.slug(), connection = %row.id, profiles = profiles.len(), "Amazon Ads login connected");
+    tracing::info!(tenant = %scope.slug(), connection = %row.id, profiles = listing.profiles.len(),
+        dsp_advertisers = listing.dsp_advertisers.len(), "Amazon Ads login connected");
     Ok(Connection::from(row))
 }
 
@@ -385,11 +419,21 @@ pub async fn delete_connection(caller: Caller, state: web::Data<ApiState>, path:
     Ok(HttpResponse::Accepted().finish())
 }
 
+fn listing_json(l: &Listing) -> (serde_json::Value, serde_json::Value) {
+    (serde_json::to_value(&l.profiles).expect("profiles serialize"), serde_json::to_value(&l.dsp_advertisers).expect("advertisers serialize"))
+}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
-    /// Only these profiles (default: every profile in a marketplace AMS serves).
+    /// Only these profiles (default: every sponsored-ads profile in a marketplace AMS serves).
     pub profile_ids: Option<Vec<String>>,
+    /// Only these DSP advertisers (default: every one the login's agency profiles list).
+    pub dsp_advertiser_ids: Option<Vec<String>>,
+    /// Attach DSP advertisers to existing accounts: `{"<DSP advertiser id>": "<account id>"}`
+    /// (the brand's sponsored-ads account, say). Others go to the account that has them
+    /// already, or to a new account named after the advertiser.
+    pub dsp_accounts: Option<std::collections::BTreeMap<String, Uuid>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -401,18 +445,31 @@ pub struct ImportedAccount {
     pub created: bool,
     /// The marketplace codes imported for it.
     pub marketplaces: Vec<String>,
+    /// The DSP advertiser ids imported for it.
+    pub dsp_advertisers: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportResult {
     pub accounts: Vec<ImportedAccount>,
-    /// Profiles left out: in a marketplace AMS does not serve.
+    /// Profiles not imported as marketplaces: in a marketplace AMS does not serve, or agency
+    /// profiles (their DSP advertisers are imported instead).
     pub skipped_profile_ids: Vec<String>,
+    /// Agency profiles whose DSP advertisers Amazon would not list, with Amazon's answer.
+    pub unlisted_agency_profiles: Vec<UnlistedProfile>,
 }
 
-/// Imports a connection's profiles: one account per advertiser (found again by advertiser id,
-/// or created with the advertiser's name), one marketplace per profile with its profile id and
-/// this connection. Idempotent. The profiles are listed from Amazon afresh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnlistedProfile {
+    pub profile_id: String,
+    pub reason: String,
+}
+
+/// Imports a connection's profiles: one account per sponsored-ads advertiser (found again by
+/// advertiser id, or created with the advertiser's name), one marketplace per seller or vendor
+/// profile with its profile id and this connection; and each DSP advertiser the login's agency
+/// profiles list, tied to an account (DSP datasets are subscribed per DSP advertiser).
+/// Idempotent. The profiles and advertisers are listed from Amazon afresh.
 #[utoipa::path(
     tag = "amazon-ads",
     params(("tenant" = String, Path, description = "tenant slug"), ("connection" = Uuid, Path, description = "connection id")),
@@ -447,8 +504,8 @@ pub async fn import_profiles(
     }
     let (app, realm, refresh_token) = ams_onboard::ads::login_parts(login, ads.platform_app.as_ref())
         .map_err(|why| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ads_app_unset", why))?;
-    let profiles = match ads.client.profiles(&Login { app: &app, realm, refresh_token: &refresh_token }).await {
-        Ok(p) => p,
+    let listing = match ams_onboard::ads::list_login(&ads.client, &Login { app: &app, realm, refresh_token: &refresh_token }).await {
+        Ok(l) => l,
         Err(e) => {
             if e.invalidates_login() {
                 scope.store().set_connection_status(id, Some(&e.to_string())).await?;
@@ -456,14 +513,42 @@ pub async fn import_profiles(
             return Err(amazon_error(e));
         }
     };
-    scope.set_connection_profiles(id, &serde_json::to_value(&profiles).expect("profiles serialize")).await?;
-    let wanted = body.and_then(|b| b.into_inner().profile_ids);
+    let (profiles_json, dsp_json) = listing_json(&listing);
+    scope.set_connection_listing(id, &profiles_json, &dsp_json).await?;
+    let request = body.map(|b| b.into_inner()).unwrap_or_default();
+    let (profiles, advertisers) = (&listing.profiles, &listing.dsp_advertisers);
+    let wanted = request.profile_ids;
     if let Some(ids) = &wanted {
         let unknown: Vec<&String> = ids.iter().filter(|i| !profiles.iter().any(|p| &p.profile_id == *i)).collect();
         if !unknown.is_empty() {
             return Err(ApiError::invalid(format!("profiles not listed by this login: {unknown:?}")));
         }
     }
+    let dsp_accounts = request.dsp_accounts.unwrap_or_default();
+    let wanted_dsp = request.dsp_advertiser_ids;
+    for id in wanted_dsp.iter().flatten().chain(dsp_accounts.keys()) {
+        if !advertisers.iter().any(|a| &a.advertiser_id == id) {
+            return Err(ApiError::invalid(format!("DSP advertiser {id:?} is not listed under this login's agency profiles")));
+        }
+    }
+    for account in dsp_accounts.values() {
+        scope.account(*account).await?.ok_or_else(|| ApiError::invalid(format!("dsp_accounts names {account}, which is no account of this tenant")))?;
+    }
+    let dsp: Vec<DspImport> = advertisers
+        .iter()
+        .filter(|a| wanted_dsp.as_ref().is_none_or(|w| w.contains(&a.advertiser_id)))
+        .map(|a| DspImport {
+            advertiser_id: a.advertiser_id.clone(),
+            agency_profile_id: a.agency_profile_id.clone(),
+            name: a.name.clone(),
+            country: a.country.clone(),
+            currency: a.currency.clone(),
+            timezone: a.timezone.clone(),
+            realm: realm.as_str().to_owned(),
+            region: realm.region().to_owned(),
+            account: dsp_accounts.get(&a.advertiser_id).copied(),
+        })
+        .collect();
     let (mut imports, mut skipped) = (Vec::new(), Vec::new());
     for p in profiles.iter().filter(|p| wanted.as_ref().is_none_or(|w| w.contains(&p.profile_id))) {
         match marketplace_of(p) {
@@ -476,8 +561,9 @@ pub async fn import_profiles(
             None => skipped.push(p.profile_id.clone()),
         }
     }
-    let accounts = scope.import_profiles(id, &imports).await?;
-    tracing::info!(tenant = %scope.slug(), connection = %id, accounts = accounts.len(), profiles = imports.len(), "profiles imported");
+    let accounts = scope.import_profiles(id, &imports, &dsp).await?;
+    tracing::info!(tenant = %scope.slug(), connection = %id, accounts = accounts.len(), profiles = imports.len(),
+        dsp_advertisers = dsp.len(), "profiles imported");
     state.reconcile();
     Ok(web::Json(ImportResult {
         accounts: accounts
@@ -488,8 +574,14 @@ pub async fn import_profiles(
                 advertiser_id: a.advertiser_id,
                 created: a.created,
                 marketplaces: a.marketplaces,
+                dsp_advertisers: a.dsp_advertisers,
             })
             .collect(),
         skipped_profile_ids: skipped,
+        unlisted_agency_profiles: listing
+            .unlisted
+            .into_iter()
+            .map(|(profile_id, reason)| UnlistedProfile { profile_id, reason })
+            .collect(),
     }))
 }

@@ -36,6 +36,7 @@ use uuid::Uuid;
 use crate::ads::client::{Login, Scope};
 use crate::ads::{AdsApp, AdsClient, AdsError, StreamSubscription};
 
+
 /// The leader lease's role name.
 pub const ROLE: &str = "ads-reconciler";
 
@@ -189,21 +190,25 @@ impl Handler<SyncNow> for Reconciler {
     }
 }
 
-/// The `clientRequestToken` of (marketplace, dataset, destination, generation): the same
-/// inputs always give the same token, so a repeated create is recognised by Amazon.
-pub fn client_request_token(marketplace: Uuid, dataset: &str, destination: &str, generation: i32) -> String {
+/// The `clientRequestToken` of (scope, dataset, destination, generation), where the scope is
+/// the marketplace (sponsored ads) or the DSP advertiser: the same inputs always give the same
+/// token, so a repeated create is recognised by Amazon. UUID-shaped (36 characters): Amazon
+/// takes 22 to 36 and suggests a GUID.
+pub fn client_request_token(scope: Uuid, dataset: &str, destination: &str, generation: i32) -> String {
     let digest = Sha256::new()
-        .chain_update(marketplace.as_bytes())
+        .chain_update(scope.as_bytes())
         .chain_update(dataset.as_bytes())
         .chain_update([0])
         .chain_update(destination.as_bytes())
         .chain_update(generation.to_be_bytes())
         .finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("ams-hub-{hex}")
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid().hyphenated().to_string()
 }
 
-/// What one subscription is for: the key both the desired state and the rows are matched on.
+/// What one subscription is for: the key both the desired state and the rows are matched on
+/// (marketplace or DSP advertiser, dataset, destination).
 type Key = (Uuid, String, String);
 
 #[derive(Clone)]
@@ -214,17 +219,22 @@ struct Pass {
     platform_app: Option<AdsApp>,
 }
 
+/// Amazon's statuses of a subscription that will not change by themselves.
+fn failed_status(status: &str) -> bool {
+    matches!(status, "FAILED_CONFIRMATION" | "FAILED_PROVISIONING")
+}
+
 impl Pass {
     /// One pass; `Ok(true)` when something is still on its way (pass again soon).
     async fn run(&self) -> Result<bool, StoreError> {
         let wanted = self.wanted().await?;
-        // Rows for wanted subscriptions that have none (or only archived ones).
+        // Rows for wanted subscriptions that have none (or only archived or released ones).
         let open = self.store.open_streams().await?;
         let covered: HashSet<Key> = open.iter().filter_map(row_key).collect();
         for (key, (d, dest)) in &wanted {
             if !covered.contains(key) {
-                let generation = self.store.stream_generation(d.marketplace_id, &d.dataset_id, dest).await?.map_or(0, |g| g + 1);
-                let token = client_request_token(d.marketplace_id, &d.dataset_id, dest, generation);
+                let generation = self.store.stream_generation(d.scope_id(), &d.dataset_id, dest).await?.map_or(0, |g| g + 1);
+                let token = client_request_token(d.scope_id(), &d.dataset_id, dest, generation);
                 self.store.insert_stream(d, dest, generation, &token).await?;
             }
         }
@@ -255,26 +265,26 @@ impl Pass {
         }
         self.store.purge_deleted_connections().await?;
         if recreate {
-            // Failed subscriptions were archived: their next generation is created at once.
+            // Failed subscriptions were archived or released: their next generation is
+            // created at once.
             return Box::pin(self.run()).await;
         }
         Ok(pending)
     }
 
-    /// The desired state, by key, with each subscription's destination queue ARN.
+    /// The desired state, by key, with each subscription's destination queue ARN: sponsored-ads
+    /// datasets per marketplace, DSP datasets per DSP advertiser.
     async fn wanted(&self) -> Result<HashMap<Key, (DesiredStream, String)>, StoreError> {
         let mut wanted = HashMap::new();
-        let mut dsp_seen: HashSet<(Uuid, String, String)> = HashSet::new();
         for d in self.store.desired_streams().await? {
+            if is_dsp(&d.dataset_id) != d.dsp_advertiser_id.is_some() {
+                continue;
+            }
             let Some(dest) = queue_arn(&d.queue_url, &d.queue_region) else {
                 tracing::warn!(queue = %d.queue_url, "a queue URL without an account and name: no subscription to it");
                 continue;
             };
-            // DSP subscriptions belong to the advertiser: one per advertiser, realm and dataset.
-            if is_dsp(&d.dataset_id) && !dsp_seen.insert((d.account_id, d.realm.clone(), d.dataset_id.clone())) {
-                continue;
-            }
-            wanted.insert((d.marketplace_id, d.dataset_id.clone(), dest.clone()), (d, dest));
+            wanted.insert((d.scope_id(), d.dataset_id.clone(), dest.clone()), (d, dest));
         }
         Ok(wanted)
     }
@@ -306,12 +316,14 @@ impl Pass {
         tracked: &HashSet<String>,
     ) -> Result<Outcome, StoreError> {
         let mut outcome = Outcome::default();
+        let is_wanted =
+            |row: &StreamRow| row_key(row).is_some_and(|k| wanted.get(&k).is_some_and(|(d, _)| Some(d.connection_id) == row.connection_id));
         let (app, realm, refresh_token) = match login {
             Ok(l) => l,
             Err(why) => {
                 for r in rows {
                     if r.last_error.as_deref() != Some(why.as_str()) {
-                        self.store.update_stream(r.id, None, None, Some(&why)).await?;
+                        self.store.update_stream(r.id, None, None, Some(why)).await?;
                     }
                 }
                 return Ok(outcome);
@@ -321,13 +333,20 @@ impl Pass {
         let listed = match self.client.list_subscriptions(&login, scope).await {
             Ok(l) => l,
             Err(e) => {
-                let invalidated = self.failed(connection, rows, e).await?;
-                return Ok(Outcome { pending: true, invalidated, ..outcome });
+                // A scope Amazon refuses holds nothing of ours that we do not know of: a row
+                // nobody wants that Amazon never answered for is done with.
+                if !e.is_transient() && !e.invalidates_login() {
+                    for r in rows.iter().filter(|r| r.subscription_id.is_none() && !is_wanted(r)) {
+                        self.store.update_stream(r.id, None, Some("ARCHIVED"), None).await?;
+                    }
+                }
+                let open: Vec<StreamRow> = rows.iter().filter(|r| r.subscription_id.is_some() || is_wanted(r)).cloned().collect();
+                let invalidated = self.failed(connection, &open, &e).await?;
+                return Ok(Outcome { pending: e.is_transient(), invalidated, ..outcome });
             }
         };
         let mut adopted: HashSet<String> = HashSet::new();
-        for row in rows {
-            let is_wanted = row_key(row).is_some_and(|k| wanted.get(&k).is_some_and(|(d, _)| Some(d.connection_id) == row.connection_id));
+        for (i, row) in rows.iter().enumerate() {
             let on_amazon = row.subscription_id.as_deref().and_then(|id| listed.iter().find(|s| s.subscription_id == id)).or_else(|| {
                 // Not created yet as far as we know: one Amazon made for the same dataset and
                 // destination (ours before a crash, or someone's by hand) is adopted.
@@ -345,17 +364,20 @@ impl Pass {
             if let Some(s) = on_amazon {
                 adopted.insert(s.subscription_id.clone());
             }
-            let result = if is_wanted {
+            let result = if is_wanted(row) {
                 self.keep(&login, scope, row, on_amazon, &mut outcome).await
             } else {
                 self.retire(&login, scope, row, on_amazon).await
             };
             if let Err(e) = result {
-                if e.invalidates_login() {
-                    return self.failed(connection, rows, e).await.map(|invalidated| Outcome { invalidated, ..outcome });
+                if e.invalidates_login() || e.concerns_scope() {
+                    // The login (or its access to this profile or advertiser) is refused: the
+                    // rest of the scope would be refused too.
+                    let invalidated = self.failed(connection, &rows[i..], &e).await?;
+                    return Ok(Outcome { invalidated, ..outcome });
                 }
-                self.store.update_stream(row.id, None, None, Some(&e.to_string())).await?;
-                outcome.pending = true;
+                self.store.update_stream(row.id, None, None, Some(&explain(&e))).await?;
+                outcome.pending |= e.is_transient();
             }
         }
         Ok(outcome)
@@ -370,13 +392,12 @@ impl Pass {
         on_amazon: Option<&StreamSubscription>,
         outcome: &mut Outcome,
     ) -> Result<(), AdsError> {
-        let store_err = |e: StoreError| AdsError::Unavailable(format!("database: {e}"));
-        let (id, status, reason) = match on_amazon {
-            Some(s) => (s.subscription_id.clone(), s.status.clone(), s.status_reason.clone()),
+        let (id, status) = match on_amazon {
+            Some(s) => (s.subscription_id.clone(), s.status.clone()),
             None if row.subscription_id.is_some() => {
                 // Listed pages missed it (or Amazon dropped it): ask for it by id.
                 let s = self.client.get_subscription(login, scope, row.subscription_id.as_deref().unwrap_or_default()).await?;
-                (s.subscription_id, s.status, s.status_reason)
+                (s.subscription_id, s.status)
             }
             None => {
                 let notes = format!("ams-hub {}", row.client_request_token);
@@ -385,28 +406,36 @@ impl Pass {
                     .create_subscription(login, scope, &row.dataset_id, &row.destination_arn, &row.client_request_token, &notes)
                     .await?;
                 tracing::info!(dataset = %row.dataset_id, profile = %row.profile_id, subscription = %created.subscription_id, "Marketing Stream subscription created");
-                (created.subscription_id, "PROVISIONING".to_owned(), None)
+                (created.subscription_id, "PROVISIONING".to_owned())
             }
         };
         let status = if status.is_empty() { "PROVISIONING".to_owned() } else { status };
-        let error = match status.as_str() {
-            "SUSPENDED" => Some(format!(
-                "SUSPENDED by Amazon{}: the login lost access to this advertiser; Amazon cannot reactivate it (connect a login with access, then declare the dataset again)",
-                reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
-            )),
-            "FAILED_CONFIRMATION" | "FAILED_PROVISIONING" => Some(format!(
-                "{status}{}: archived and created again",
-                reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
-            )),
-            _ => None,
-        };
-        if matches!(status.as_str(), "FAILED_CONFIRMATION" | "FAILED_PROVISIONING") {
-            // Frees its place (two per advertiser and dataset); the next generation replaces it.
-            self.client.archive_subscription(login, scope, &id).await?;
-            self.store.update_stream(row.id, Some(&id), Some("ARCHIVED"), error.as_deref()).await.map_err(store_err)?;
+        if failed_status(&status) {
+            // Its place (two per advertiser and dataset) is freed if Amazon archives it; the
+            // next generation replaces it either way.
+            match self.client.archive_subscription(login, scope, &id).await {
+                Ok(()) | Err(AdsError::Rejected { status: 404, .. }) => {
+                    let why = format!("{status}: archived and created again");
+                    self.store.update_stream(row.id, Some(&id), Some("ARCHIVED"), Some(&why)).await.map_err(store_err)?;
+                }
+                Err(AdsError::Rejected { status: code, message, .. }) if code != 403 => {
+                    let why = format!(
+                        "{status}: Amazon would not archive it ({code}: {message}; Amazon archives only ACTIVE subscriptions), \
+                         so ams-hub let it go and created the next generation"
+                    );
+                    self.store.update_stream(row.id, Some(&id), None, None).await.map_err(store_err)?;
+                    self.store.release_stream(row.id, &status, &why).await.map_err(store_err)?;
+                }
+                Err(e) => return Err(e),
+            }
             outcome.recreate = true;
             return Ok(());
         }
+        let error = (status == "SUSPENDED").then(|| {
+            "SUSPENDED by Amazon: delivery stopped after repeated failures or the login lost access to this advertiser; \
+             Amazon cannot reactivate it (fix the destination or connect a login with access, then declare the dataset again)"
+                .to_owned()
+        });
         if !SETTLED.contains(&status.as_str()) {
             outcome.pending = true;
         }
@@ -414,16 +443,28 @@ impl Pass {
         Ok(())
     }
 
-    /// A row nothing wants: its subscription archived at Amazon.
+    /// A row nothing wants: its subscription archived at Amazon. Amazon archives only ACTIVE
+    /// subscriptions: a failed or suspended one it refuses is released (it delivers nothing);
+    /// one on its way waits until it is ACTIVE (or has failed).
     async fn retire(&self, login: &Login<'_>, scope: Scope<'_>, row: &StreamRow, on_amazon: Option<&StreamSubscription>) -> Result<(), AdsError> {
-        let store_err = |e: StoreError| AdsError::Unavailable(format!("database: {e}"));
         let id = on_amazon.map(|s| s.subscription_id.clone()).or_else(|| row.subscription_id.clone());
+        let status = on_amazon.map_or(row.status.as_str(), |s| s.status.as_str());
         if let Some(id) = &id {
-            if on_amazon.is_none_or(|s| s.status != "ARCHIVED") {
+            if status != "ARCHIVED" {
                 match self.client.archive_subscription(login, scope, id).await {
-                    Ok(()) => {}
-                    // Already gone at Amazon: nothing left to archive.
-                    Err(AdsError::Rejected { status: 404, .. }) => {}
+                    // A 404: already gone at Amazon, nothing left to archive.
+                    Ok(()) | Err(AdsError::Rejected { status: 404, .. }) => {}
+                    Err(AdsError::Rejected { status: code, message, .. }) if code != 403 => {
+                        if failed_status(status) || status == "SUSPENDED" {
+                            let why = format!("{status}: Amazon would not archive it ({code}: {message}); it delivers nothing, so ams-hub let it go");
+                            self.store.update_stream(row.id, Some(id), None, None).await.map_err(store_err)?;
+                            return self.store.release_stream(row.id, status, &why).await.map_err(store_err);
+                        }
+                        let why = format!(
+                            "no longer wanted; Amazon would not archive it while {status} ({code}: {message}): archived once it is ACTIVE, or let go once it has failed"
+                        );
+                        return self.store.update_stream(row.id, Some(id), Some(status), Some(&why)).await.map_err(store_err);
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -432,10 +473,10 @@ impl Pass {
         self.store.update_stream(row.id, id.as_deref(), Some("ARCHIVED"), None).await.map_err(store_err)
     }
 
-    /// A call failed for the whole group: the login's fault turns the connection invalid (and
-    /// the reason is returned).
-    async fn failed(&self, connection: Option<Uuid>, rows: &[StreamRow], e: AdsError) -> Result<Option<String>, StoreError> {
-        let message = e.to_string();
+    /// A call failed for these rows: Amazon's definitive refusal of the login turns the
+    /// connection invalid (and the reason is returned); anything else stays on the rows.
+    async fn failed(&self, connection: Option<Uuid>, rows: &[StreamRow], e: &AdsError) -> Result<Option<String>, StoreError> {
+        let message = explain(e);
         if e.invalidates_login() {
             if let Some(c) = connection {
                 tracing::warn!(connection = %c, error = %message, "Amazon refused a connection's login: marked invalid");
@@ -451,6 +492,24 @@ impl Pass {
     }
 }
 
+fn store_err(e: StoreError) -> AdsError {
+    // Shown to tenants on the row: no database internals, only that it was not recorded.
+    tracing::warn!(error = %e, "recording a subscription's state failed");
+    AdsError::Unavailable("ams-hub could not record Amazon's answer; retried at the next pass".into())
+}
+
+/// An error as a row shows it, with what happens next.
+fn explain(e: &AdsError) -> String {
+    match e {
+        AdsError::Rejected { status: 409, message, .. } => format!(
+            "Amazon answered 409 ({message}): Amazon keeps at most two subscriptions per dataset and advertiser; \
+             retried at the next scheduled pass (archive one at Amazon to free a place)"
+        ),
+        e if e.concerns_scope() => format!("{e}: the login no longer reaches this profile or advertiser; retried at the next scheduled pass"),
+        e => e.to_string(),
+    }
+}
+
 #[derive(Default)]
 struct Outcome {
     pending: bool,
@@ -463,10 +522,10 @@ fn is_dsp(dataset: &str) -> bool {
     dataset.parse::<DatasetId>().is_ok_and(DatasetId::is_dsp)
 }
 
-/// A row's key, if its account and marketplace still exist.
+/// A row's key, if its account and its marketplace or DSP advertiser still exist.
 fn row_key(r: &StreamRow) -> Option<Key> {
     r.account_id?;
-    Some((r.marketplace_id?, r.dataset_id.clone(), r.destination_arn.clone()))
+    Some((r.scope_id()?, r.dataset_id.clone(), r.destination_arn.clone()))
 }
 
 #[cfg(test)]
@@ -481,6 +540,6 @@ mod tests {
         assert_ne!(t, client_request_token(m, "sp-traffic", "arn:aws:sqs:us-east-1:1:q", 1));
         assert_ne!(t, client_request_token(m, "sp-conversion", "arn:aws:sqs:us-east-1:1:q", 0));
         assert_ne!(t, client_request_token(Uuid::from_u128(8), "sp-traffic", "arn:aws:sqs:us-east-1:1:q", 0));
-        assert!(t.len() <= 64);
+        assert!((22..=36).contains(&t.len()), "Amazon takes 22 to 36 characters: {t}");
     }
 }

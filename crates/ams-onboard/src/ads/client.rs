@@ -13,11 +13,11 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AdsApp, AdsError, Lwa, DSP_ACCOUNT_HEADER, DSP_STREAM_CONTENT_TYPE, STREAM_CONTENT_TYPE};
+use super::{AdsApp, AdsError, Lwa, DSP_ACCOUNT_HEADER, STREAM_CONTENT_TYPE};
 
 /// The longest `Retry-After` honoured in one wait; longer ones end the call as throttled.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-const THROTTLED_TRIES: usize = 3;
+pub(crate) const THROTTLED_TRIES: usize = 3;
 
 /// One Amazon login in one region: whose calls these are.
 #[derive(Debug, Clone)]
@@ -27,11 +27,13 @@ pub struct Login<'a> {
     pub refresh_token: &'a str,
 }
 
-/// Whose subscriptions a call is about: a sponsored-ads profile, or a DSP advertiser.
+/// Whose call it is: a sponsored-ads profile's or a DSP advertiser's subscriptions, or an
+/// agency profile's listing of DSP advertisers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope<'a> {
     Profile(&'a str),
     Dsp(&'a str),
+    Agency(&'a str),
 }
 
 /// `GET /v2/profiles`: one advertiser in one marketplace.
@@ -61,7 +63,55 @@ pub struct ProfileAccount {
     pub kind: String,
     #[serde(default)]
     pub name: String,
+    /// `KDP_AUTHOR` or `AMAZON_ATTRIBUTION`, when Amazon gives one.
+    #[serde(rename = "subType", default, skip_serializing_if = "Option::is_none")]
+    pub sub_type: Option<String>,
 }
+
+impl Profile {
+    /// A sponsored-ads profile: an advertiser (`seller` or `vendor`) in one marketplace. An
+    /// `agency` profile is not: it reaches DSP advertisers ([`AdsClient::dsp_advertisers`]).
+    pub fn is_sponsored_ads(&self) -> bool {
+        matches!(self.account_info.kind.as_str(), "seller" | "vendor")
+    }
+
+    /// An agency profile that lists DSP advertisers (Amazon's DSP API refuses the
+    /// `AMAZON_ATTRIBUTION` sub-type).
+    pub fn is_dsp_agency(&self) -> bool {
+        self.account_info.kind == "agency" && self.account_info.sub_type.as_deref() != Some("AMAZON_ATTRIBUTION")
+    }
+}
+
+/// A DSP advertiser (`GET /dsp/advertisers`), with the agency profile that lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DspAdvertiser {
+    #[serde(deserialize_with = "id_text")]
+    pub advertiser_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Not Amazon's: the agency profile it was listed under (kept with the connection).
+    #[serde(default)]
+    pub agency_profile_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DspAdvertiserPage {
+    #[serde(default)]
+    total_results: Option<u64>,
+    #[serde(default)]
+    response: Vec<DspAdvertiser>,
+}
+
+/// Amazon's DSP advertiser listing serves at most this many per call.
+const DSP_PAGE: usize = 100;
 
 /// Amazon sends profile ids as numbers (beyond 2^53 sometimes) and account ids as strings.
 fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -72,7 +122,9 @@ fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
-/// A subscription as Amazon shows it.
+/// A subscription as Amazon shows it (Amazon's `StreamSubscription`: `subscriptionId`,
+/// `dataSetId`, `status`, `destination` or `destinationArn`, `notes`, `createdDate`,
+/// `updatedDate`; Amazon gives no reason with a status).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamSubscription {
@@ -81,9 +133,7 @@ pub struct StreamSubscription {
     #[serde(default)]
     pub status: String,
     #[serde(default)]
-    pub status_reason: Option<String>,
-    #[serde(default)]
-    pub client_request_token: Option<String>,
+    pub notes: Option<String>,
     #[serde(default)]
     destination: Option<Value>,
     #[serde(default)]
@@ -99,6 +149,12 @@ impl StreamSubscription {
             .and_then(Value::as_str)
             .or(self.destination_arn.as_deref())
     }
+}
+
+/// `GET …/subscriptions/{id}` wraps the subscription: `{"subscription": {…}}`.
+#[derive(Deserialize)]
+struct OneSubscription {
+    subscription: StreamSubscription,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -144,6 +200,25 @@ impl AdsClient {
         serde_json::from_value(v).map_err(|e| AdsError::Unavailable(format!("profiles answer not understood: {e}")))
     }
 
+    /// The DSP advertisers an agency profile reaches, all pages (`GET /dsp/advertisers` with
+    /// the agency profile as `Amazon-Advertising-API-Scope`).
+    pub async fn dsp_advertisers(&self, login: &Login<'_>, agency_profile_id: &str) -> Result<Vec<DspAdvertiser>, AdsError> {
+        let mut all: Vec<DspAdvertiser> = Vec::new();
+        loop {
+            let (start, count) = (all.len().to_string(), DSP_PAGE.to_string());
+            let query = [("startIndex", start.as_str()), ("count", count.as_str())];
+            let v = self.call(login, Method::GET, "/dsp/advertisers", &query, Some(Scope::Agency(agency_profile_id)), Body::None).await?;
+            let page: DspAdvertiserPage =
+                serde_json::from_value(v).map_err(|e| AdsError::Unavailable(format!("DSP advertiser list not understood: {e}")))?;
+            let got = page.response.len();
+            all.extend(page.response.into_iter().map(|a| DspAdvertiser { agency_profile_id: agency_profile_id.to_owned(), ..a }));
+            let total = page.total_results.map_or(all.len(), |t| t as usize);
+            if got == 0 || all.len() >= total {
+                return Ok(all);
+            }
+        }
+    }
+
     /// Every subscription of the scope, all pages.
     pub async fn list_subscriptions(&self, login: &Login<'_>, scope: Scope<'_>) -> Result<Vec<StreamSubscription>, AdsError> {
         let mut all = Vec::new();
@@ -187,7 +262,9 @@ impl AdsClient {
 
     pub async fn get_subscription(&self, login: &Login<'_>, scope: Scope<'_>, id: &str) -> Result<StreamSubscription, AdsError> {
         let v = self.call(login, Method::GET, &format!("{}/{id}", base(scope)), &[], Some(scope), Body::None).await?;
-        serde_json::from_value(v).map_err(|e| AdsError::Unavailable(format!("subscription not understood: {e}")))
+        let one: OneSubscription =
+            serde_json::from_value(v).map_err(|e| AdsError::Unavailable(format!("subscription not understood: {e}")))?;
+        Ok(one.subscription)
     }
 
     /// Archives a subscription (Amazon has no delete; an archived one delivers nothing).
@@ -207,10 +284,6 @@ impl AdsClient {
     ) -> Result<Value, AdsError> {
         let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.lwa.endpoints().ads_api(login.realm)), query)
             .map_err(|e| AdsError::Unavailable(format!("bad Ads API URL (AMS_HUB_ADS_API_URL?): {e}")))?;
-        let content_type = match scope {
-            Some(Scope::Dsp(_)) => DSP_STREAM_CONTENT_TYPE,
-            _ => STREAM_CONTENT_TYPE,
-        };
         let mut backoff = super::retry_delays();
         let (mut refreshed, mut throttled) = (false, 0);
         loop {
@@ -221,15 +294,19 @@ impl AdsClient {
                 .header("Amazon-Advertising-API-ClientId", &login.app.client_id)
                 .bearer_auth(&token.token);
             match scope {
-                Some(Scope::Profile(p)) => request = request.header("Amazon-Advertising-API-Scope", p),
+                Some(Scope::Profile(p) | Scope::Agency(p)) => request = request.header("Amazon-Advertising-API-Scope", p),
                 Some(Scope::Dsp(a)) => request = request.header(DSP_ACCOUNT_HEADER, a),
                 None => {}
             }
-            if scope.is_some() {
-                request = request.header(reqwest::header::ACCEPT, content_type);
-            }
+            // Subscription calls speak Amazon's Marketing Stream media type both ways; the
+            // profile and DSP advertiser listings plain JSON.
+            let media_type = match scope {
+                Some(Scope::Profile(_) | Scope::Dsp(_)) => STREAM_CONTENT_TYPE,
+                _ => "application/json",
+            };
+            request = request.header(reqwest::header::ACCEPT, media_type);
             if let Body::Json(b) = body {
-                request = request.header(reqwest::header::CONTENT_TYPE, content_type).body(b.to_string());
+                request = request.header(reqwest::header::CONTENT_TYPE, media_type).body(b.to_string());
             }
             let response = match request.send().await {
                 Ok(r) => r,
@@ -243,12 +320,7 @@ impl AdsClient {
                 },
             };
             let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .map(|s| Duration::from_secs_f64(s.max(0.0)));
+            let retry_after = retry_after(response.headers());
             let bytes = response.bytes().await.map_err(|e| AdsError::Unavailable(e.without_url().to_string()))?;
             if status.is_success() {
                 if bytes.is_empty() {
@@ -282,19 +354,30 @@ impl AdsClient {
     }
 }
 
+/// `Retry-After` in seconds, when given.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite())
+        .map(|s| Duration::from_secs_f64(s.clamp(0.0, 3600.0)))
+}
+
 fn base(scope: Scope<'_>) -> &'static str {
     match scope {
-        Scope::Profile(_) => "/streams/subscriptions",
+        Scope::Profile(_) | Scope::Agency(_) => "/streams/subscriptions",
         Scope::Dsp(_) => "/dsp/streams/subscriptions",
     }
 }
 
-/// Amazon's error bodies: `{code, details}`, `{code, message}` or `{message}`.
+/// Amazon's error bodies: `{code, message}` (Marketing Stream; `message` required), `{message,
+/// requestId}` (DSP) or `{code, details}` (older APIs).
 fn amazon_error(bytes: &[u8]) -> (String, String) {
     let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     let code = text("code").unwrap_or_else(|| "error".into());
-    let message = text("details").or_else(|| text("message")).unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned());
+    let message = text("message").or_else(|| text("details")).unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned());
     (code, message)
 }
 
@@ -325,5 +408,16 @@ mod tests {
             serde_json::from_str(r#"{"subscriptionId": "s2", "dataSetId": "sp-traffic", "destinationArn": "arn:aws:sqs:us-east-1:1:q"}"#).unwrap();
         assert_eq!(new.queue_arn(), Some("arn:aws:sqs:us-east-1:1:q"));
         assert_eq!(old.queue_arn(), Some("arn:aws:sqs:us-east-1:1:q"));
+    }
+
+    #[test]
+    fn a_subscription_read_by_id_comes_wrapped() {
+        let one: OneSubscription = serde_json::from_str(
+            r#"{"subscription": {"subscriptionId": "s1", "dataSetId": "sp-traffic", "status": "ACTIVE",
+                "createdDate": "2026-12-01T00:00:00Z", "updatedDate": "2026-12-01T00:00:00Z"}}"#,
+        )
+        .unwrap();
+        assert_eq!(one.subscription.subscription_id, "s1");
+        assert!(serde_json::from_str::<OneSubscription>(r#"{"subscriptionId": "s1", "dataSetId": "sp-traffic"}"#).is_err());
     }
 }

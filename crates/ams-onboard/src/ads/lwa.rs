@@ -103,6 +103,7 @@ impl Lwa {
         form.push(("client_secret", &app.client_secret));
         let url = self.endpoints.lwa_token(realm);
         let mut backoff = super::retry_delays();
+        let mut throttled = 0;
         loop {
             let response = match self.http.post(&url).form(&form).send().await {
                 Ok(r) => r,
@@ -117,11 +118,21 @@ impl Lwa {
                 },
             };
             let status = response.status();
+            let retry_after = super::client::retry_after(response.headers());
             if status.is_server_error() {
                 if let Some(wait) = backoff.next() {
                     tokio::time::sleep(wait).await;
                     continue;
                 }
+            }
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                let wait = retry_after.unwrap_or(Duration::from_secs(1));
+                throttled += 1;
+                if throttled > super::client::THROTTLED_TRIES || wait > super::client::MAX_RETRY_AFTER {
+                    return Err(AdsError::Throttled(wait));
+                }
+                tokio::time::sleep(wait).await;
+                continue;
             }
             let body = response.bytes().await.map_err(|e| AdsError::Unavailable(e.without_url().to_string()))?;
             if status.is_success() {
@@ -136,12 +147,26 @@ impl Lwa {
             if status.is_server_error() {
                 return Err(AdsError::Unavailable(format!("Login with Amazon answered {status}")));
             }
-            let e: LwaError = serde_json::from_slice(&body).unwrap_or_default();
-            let code = if e.error.is_empty() { format!("http_{}", status.as_u16()) } else { e.error };
-            return Err(AdsError::Refused { code, message: e.error_description });
+            return Err(refusal(status, &body));
         }
     }
 }
+
+/// LwA's 4xx answer as an error. Only Amazon's definitive refusals of the grant or the app
+/// (`invalid_grant`, `invalid_client`, `unauthorized_client`) are [`AdsError::Refused`], which
+/// turns a connection `invalid`; anything else (a malformed request, an unexpected code) is a
+/// [`AdsError::Rejected`] that leaves the login as it is.
+fn refusal(status: reqwest::StatusCode, body: &[u8]) -> AdsError {
+    let e: LwaError = serde_json::from_slice(body).unwrap_or_default();
+    if DEFINITIVE.contains(&e.error.as_str()) {
+        return AdsError::Refused { code: e.error, message: e.error_description };
+    }
+    let code = if e.error.is_empty() { format!("http_{}", status.as_u16()) } else { e.error };
+    AdsError::Rejected { status: status.as_u16(), code, message: format!("Login with Amazon: {}", e.error_description) }
+}
+
+/// LwA's error codes that mean the login or the app itself is refused for good (RFC 6749 §5.2).
+const DEFINITIVE: [&str; 3] = ["invalid_grant", "invalid_client", "unauthorized_client"];
 
 /// Amazon's consent page for `realm`, asking for [`CONSENT_SCOPE`] and sending the login back to
 /// `redirect_uri` with `code` and `state`.
@@ -164,6 +189,17 @@ pub fn consent_url(client_id: &str, realm: Realm, redirect_uri: &str, state: &st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_definitive_refusals_invalidate_a_login() {
+        let bad = |status: u16, body: &str| refusal(reqwest::StatusCode::from_u16(status).unwrap(), body.as_bytes());
+        assert!(bad(400, r#"{"error": "invalid_grant", "error_description": "revoked"}"#).invalidates_login());
+        assert!(bad(401, r#"{"error": "invalid_client"}"#).invalidates_login());
+        assert!(bad(400, r#"{"error": "unauthorized_client"}"#).invalidates_login());
+        assert!(!bad(400, r#"{"error": "invalid_request"}"#).invalidates_login());
+        assert!(!bad(403, "<html>Forbidden</html>").invalidates_login());
+        assert!(!bad(408, "").invalidates_login());
+    }
 
     #[test]
     fn the_consent_url_asks_amazon_for_the_ads_scope_and_returns_to_the_redirect() {

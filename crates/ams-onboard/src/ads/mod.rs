@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use ams_model::Realm;
 
-pub use client::{AdsClient, CreatedSubscription, Profile, ProfileAccount, StreamSubscription};
+pub use client::{AdsClient, CreatedSubscription, DspAdvertiser, Profile, ProfileAccount, StreamSubscription};
 pub use lwa::{consent_url, AccessToken, Lwa};
 
 /// The header naming the DSP advertiser on `/dsp/streams/subscriptions` calls. Amazon's pages
@@ -27,10 +27,12 @@ pub use lwa::{consent_url, AccessToken, Lwa};
 /// ams-hub sends. Keep it here, in one place, should Amazon settle on another.
 pub const DSP_ACCOUNT_HEADER: &str = "Amazon-Ads-Account-ID";
 
-/// Content type of sponsored-ads subscription calls.
-pub const STREAM_CONTENT_TYPE: &str = "application/vnd.MarketingStreamSubscriptions.StreamSubscriptionResource.v1.0+json";
-/// Content type of DSP subscription calls.
-pub const DSP_STREAM_CONTENT_TYPE: &str = "application/vnd.DspStreamSubscriptionResource.v1.0+json";
+/// The media type of every Marketing Stream subscription call, sponsored ads and DSP alike
+/// (`Content-Type` and `Accept`), as Amazon's Marketing Stream OpenAPI document (3.0) declares
+/// it for each operation. Older guides show
+/// `application/vnd.MarketingStreamSubscriptions.StreamSubscriptionResource.v1.0+json`; no Amazon
+/// source names a DSP-specific type.
+pub const STREAM_CONTENT_TYPE: &str = "application/vnd.amazonmarketingstreamsubscriptions.v1+json";
 /// The scope ams-hub asks a login to consent to.
 pub const CONSENT_SCOPE: &str = "advertising::campaign_management";
 
@@ -82,11 +84,12 @@ impl Endpoints {
 /// What went wrong talking to Amazon. Messages are Amazon's, which never echo a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdsError {
-    /// LwA refused the refresh token or the app (`invalid_grant`, `invalid_client`, …): the
-    /// login must be connected again.
+    /// LwA refused the refresh token or the app for good (`invalid_grant`, `invalid_client`,
+    /// `unauthorized_client`): the login must be connected again.
     #[error("Login with Amazon refused the token: {code}: {message}")]
     Refused { code: String, message: String },
-    /// The Ads API refused a fresh access token (401).
+    /// The Ads API refused a fresh access token (401) for one call: a profile or advertiser
+    /// the login no longer reaches. It concerns that scope, not the whole login.
     #[error("the Amazon Ads API refused the access token: {0}")]
     Unauthorized(String),
     /// A 4xx other than 401 and 429: Amazon will not do it as asked.
@@ -101,9 +104,22 @@ pub enum AdsError {
 }
 
 impl AdsError {
-    /// Whether the login itself is at fault (the connection turns `invalid`).
+    /// Whether the login itself is refused for good (the connection turns `invalid`): only
+    /// LwA's definitive refusals. A 429, a 5xx, a timeout or a 401 on one profile never is.
     pub fn invalidates_login(&self) -> bool {
-        matches!(self, AdsError::Refused { .. } | AdsError::Unauthorized(_))
+        matches!(self, AdsError::Refused { .. })
+    }
+
+    /// Whether the call may succeed later by itself (throttling, an outage): worth a quick
+    /// retry. A refusal is not: retried only at the next scheduled pass.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, AdsError::Throttled(_) | AdsError::Unavailable(_))
+    }
+
+    /// Whether it concerns the whole scope (profile or advertiser) of the call, not one
+    /// subscription: the login lost access to it.
+    pub fn concerns_scope(&self) -> bool {
+        matches!(self, AdsError::Unauthorized(_) | AdsError::Rejected { status: 403, .. })
     }
 }
 
@@ -123,6 +139,42 @@ pub fn login_parts(login: ams_store::control::ads::ConnectionLogin, platform: Op
         }
     };
     Ok((app, Realm::from_code(&c.region).unwrap_or(Realm::Na), login.refresh_token))
+}
+
+/// What a login reaches: its profiles, and the DSP advertisers its agency profiles list.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub profiles: Vec<Profile>,
+    pub dsp_advertisers: Vec<DspAdvertiser>,
+    /// Agency profiles whose DSP advertisers Amazon would not list, and why (the login may
+    /// lack DSP access there); the rest of the listing stands.
+    pub unlisted: Vec<(String, String)>,
+}
+
+/// Lists a login's profiles and, under each agency profile, its DSP advertisers. An outage
+/// (or the login refused) fails the whole listing; Amazon refusing one agency profile's DSP
+/// listing leaves that profile out, said in [`Listing::unlisted`].
+pub async fn list_login(client: &AdsClient, login: &client::Login<'_>) -> Result<Listing, AdsError> {
+    let profiles = client.profiles(login).await?;
+    let mut listing = Listing::default();
+    for agency in profiles.iter().filter(|p| p.is_dsp_agency()) {
+        match client.dsp_advertisers(login, &agency.profile_id).await {
+            Ok(found) => {
+                for a in found {
+                    if !listing.dsp_advertisers.iter().any(|b| b.advertiser_id == a.advertiser_id) {
+                        listing.dsp_advertisers.push(a);
+                    }
+                }
+            }
+            Err(e) if e.is_transient() || e.invalidates_login() => return Err(e),
+            Err(e) => {
+                tracing::warn!(profile = %agency.profile_id, error = %e, "Amazon would not list an agency profile's DSP advertisers");
+                listing.unlisted.push((agency.profile_id.clone(), e.to_string()));
+            }
+        }
+    }
+    listing.profiles = profiles;
+    Ok(listing)
 }
 
 /// The delays between retries of a call to Amazon that got no answer or a 5xx: jittered,

@@ -36,12 +36,14 @@ pub struct Connection {
     pub invalid_reason: Option<String>,
     /// The profiles Amazon listed last (Amazon's JSON).
     pub profiles: Value,
+    /// The DSP advertisers Amazon listed last under the login's agency profiles (JSON).
+    pub dsp_advertisers: Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const CONNECTION_COLUMNS: &str =
-    "id, tenant_id, name, region, client_id, status, invalid_reason, profiles, created_at, updated_at";
+    "id, tenant_id, name, region, client_id, status, invalid_reason, profiles, dsp_advertisers, created_at, updated_at";
 
 /// One profile to import: an advertiser in a marketplace.
 #[derive(Debug, Clone)]
@@ -53,14 +55,52 @@ pub struct ProfileImport {
     pub marketplace: String,
 }
 
+/// One DSP advertiser to import (listed under an agency profile).
+#[derive(Debug, Clone)]
+pub struct DspImport {
+    /// Amazon's DSP advertiser id.
+    pub advertiser_id: String,
+    pub agency_profile_id: String,
+    pub name: String,
+    pub country: Option<String>,
+    pub currency: Option<String>,
+    pub timezone: Option<String>,
+    /// NA, EU or FE: the realm of the login that lists it.
+    pub realm: String,
+    /// The AMS queue region of that realm.
+    pub region: String,
+    /// The account to attach it to; `None`: the account that has it already, or a new one.
+    pub account: Option<Uuid>,
+}
+
 /// What an import made of one advertiser.
 #[derive(Debug, Clone)]
 pub struct ImportedAccount {
     pub account_id: Uuid,
     pub name: String,
+    /// The sponsored-ads advertiser (`accountInfo.id`), or the DSP advertiser for an account
+    /// made for one.
     pub advertiser_id: String,
     pub created: bool,
     pub marketplaces: Vec<String>,
+    /// Amazon's DSP advertiser ids imported for it.
+    pub dsp_advertisers: Vec<String>,
+}
+
+/// A DSP advertiser of an account.
+#[derive(Debug, Clone, FromRow)]
+pub struct DspAdvertiserRow {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub connection_id: Option<Uuid>,
+    pub advertiser_id: String,
+    pub agency_profile_id: String,
+    pub realm: String,
+    pub region: String,
+    pub name: String,
+    pub country: Option<String>,
+    pub currency: Option<String>,
+    pub timezone: Option<String>,
 }
 
 /// A subscription row, as the API shows it and the reconciler keeps it.
@@ -69,9 +109,14 @@ pub struct StreamRow {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub account_id: Option<Uuid>,
+    /// The marketplace of a sponsored-ads subscription.
     pub marketplace_id: Option<Uuid>,
+    /// The DSP advertiser (`dsp_advertisers.id`) of a DSP subscription.
+    pub dsp_advertiser_id: Option<Uuid>,
     pub connection_id: Option<Uuid>,
+    /// The profile (sponsored ads), or the agency profile that lists the DSP advertiser.
     pub profile_id: String,
+    /// Amazon's advertiser id: `accountInfo.id` (sponsored ads) or the DSP advertiser's.
     pub advertiser_id: Option<String>,
     pub realm: String,
     pub dataset_id: String,
@@ -84,19 +129,35 @@ pub struct StreamRow {
     pub confirmed_at: Option<DateTime<Utc>>,
     pub last_sync_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// When ams-hub let go of it without Amazon archiving it (Amazon archives only ACTIVE
+    /// subscriptions; a failed one it refuses to archive is released, keeping its status).
+    pub released_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
 
-const STREAM_COLUMNS: &str = "id, tenant_id, account_id, marketplace_id, connection_id, profile_id, advertiser_id, realm,
-    dataset_id, destination_arn, generation, client_request_token, subscription_id, status, confirmed_at,
-    last_sync_at, last_error, updated_at";
+impl StreamRow {
+    /// What the subscription is for: its marketplace (sponsored ads) or DSP advertiser.
+    pub fn scope_id(&self) -> Option<Uuid> {
+        self.marketplace_id.or(self.dsp_advertiser_id)
+    }
+}
 
-/// One (marketplace, dataset) an account wants, with where it must deliver.
+const STREAM_COLUMNS: &str = "id, tenant_id, account_id, marketplace_id, dsp_advertiser_id, connection_id, profile_id,
+    advertiser_id, realm, dataset_id, destination_arn, generation, client_request_token, subscription_id, status,
+    confirmed_at, last_sync_at, last_error, released_at, updated_at";
+
+/// A row the reconciler still acts on: not archived, not released.
+const OPEN: &str = "status <> 'ARCHIVED' AND released_at IS NULL";
+
+/// One dataset an account wants for one marketplace (sponsored ads) or DSP advertiser, with
+/// where it must deliver. Every declared dataset comes once per marketplace and once per DSP
+/// advertiser; the reconciler keeps the ones that fit (DSP datasets for DSP advertisers).
 #[derive(Debug, Clone, FromRow)]
 pub struct DesiredStream {
     pub tenant_id: Uuid,
     pub account_id: Uuid,
-    pub marketplace_id: Uuid,
+    pub marketplace_id: Option<Uuid>,
+    pub dsp_advertiser_id: Option<Uuid>,
     pub connection_id: Uuid,
     pub profile_id: String,
     pub advertiser_id: Option<String>,
@@ -104,6 +165,12 @@ pub struct DesiredStream {
     pub dataset_id: String,
     pub queue_url: String,
     pub queue_region: String,
+}
+
+impl DesiredStream {
+    pub fn scope_id(&self) -> Uuid {
+        self.marketplace_id.or(self.dsp_advertiser_id).expect("a marketplace or a DSP advertiser")
+    }
 }
 
 /// A connection's secrets, opened for a call to Amazon.
@@ -160,7 +227,9 @@ impl TenantScope {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Stores a new connection: its refresh token sealed, the profiles Amazon listed.
+    /// Stores a new connection: its refresh token sealed, the profiles and DSP advertisers
+    /// Amazon listed.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_connection(
         &self,
         keyring: &Keyring,
@@ -169,12 +238,13 @@ impl TenantScope {
         client_id: &str,
         refresh_token: &str,
         profiles: &Value,
+        dsp_advertisers: &Value,
     ) -> Result<Connection, StoreError> {
         let id = Uuid::new_v4();
         let sealed = keyring.seal(refresh_token, &secret_context("ads_connections.refresh_token", id));
         sqlx::query_as(&format!(
-            "INSERT INTO ads_connections (id, tenant_id, name, region, client_id, refresh_token, profiles)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {CONNECTION_COLUMNS}"
+            "INSERT INTO ads_connections (id, tenant_id, name, region, client_id, refresh_token, profiles, dsp_advertisers)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CONNECTION_COLUMNS}"
         ))
         .bind(id)
         .bind(self.tenant().id)
@@ -183,6 +253,7 @@ impl TenantScope {
         .bind(client_id)
         .bind(sealed)
         .bind(profiles)
+        .bind(dsp_advertisers)
         .fetch_one(self.store().pool())
         .await
         .map_err(|e| match &e {
@@ -215,11 +286,14 @@ impl TenantScope {
     }
 
     /// Records what Amazon listed for the connection.
-    pub async fn set_connection_profiles(&self, id: Uuid, profiles: &Value) -> Result<(), StoreError> {
-        sqlx::query("UPDATE ads_connections SET profiles = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2")
-            .bind(self.tenant().id)
-            .bind(id)
-            .bind(profiles)
+    pub async fn set_connection_listing(&self, id: Uuid, profiles: &Value, dsp_advertisers: &Value) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE ads_connections SET profiles = $3, dsp_advertisers = $4, updated_at = now() WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(self.tenant().id)
+        .bind(id)
+        .bind(profiles)
+        .bind(dsp_advertisers)
             .execute(self.store().pool())
             .await?;
         Ok(())
@@ -242,13 +316,28 @@ impl TenantScope {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "UPDATE dsp_advertisers d SET connection_id = NULL FROM accounts a
+             WHERE a.id = d.account_id AND a.tenant_id = $1 AND d.connection_id = $2",
+        )
+        .bind(self.tenant().id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// One account per advertiser (found again by its advertiser id, or created), one
-    /// marketplace per profile, linked to the connection. Idempotent; one transaction.
-    pub async fn import_profiles(&self, connection_id: Uuid, profiles: &[ProfileImport]) -> Result<Vec<ImportedAccount>, StoreError> {
+    /// marketplace per profile, linked to the connection; each DSP advertiser tied to its
+    /// account (the one that has it, the one asked for, or a new one named after it).
+    /// Idempotent; one transaction.
+    pub async fn import_profiles(
+        &self,
+        connection_id: Uuid,
+        profiles: &[ProfileImport],
+        dsp: &[DspImport],
+    ) -> Result<Vec<ImportedAccount>, StoreError> {
         let mut tx = self.store().pool().begin().await?;
         let mut out: Vec<ImportedAccount> = Vec::new();
         for p in profiles {
@@ -269,25 +358,7 @@ impl TenantScope {
                         .bind(&p.advertiser_name)
                         .fetch_one(&mut *tx)
                         .await?;
-                    let name = match (p.advertiser_name.trim(), taken) {
-                        ("", _) => format!("advertiser {}", p.advertiser_id),
-                        (n, true) => format!("{n} ({})", p.advertiser_id),
-                        (n, false) => n.to_owned(),
-                    };
-                    let id = Uuid::new_v4();
-                    let (clear, sealed) = self.store().external_id_columns(id, &random_secret("ams-"));
-                    sqlx::query(
-                        "INSERT INTO accounts (id, tenant_id, name, external_id, external_id_sealed, advertiser_id)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(id)
-                    .bind(self.tenant().id)
-                    .bind(&name)
-                    .bind(clear)
-                    .bind(sealed)
-                    .bind(&p.advertiser_id)
-                    .execute(&mut *tx)
-                    .await?;
+                    let (id, name) = self.new_account(&mut *tx, &p.advertiser_name, &p.advertiser_id, taken, Some(&p.advertiser_id)).await?;
                     (id, name, true)
                 }
             };
@@ -315,11 +386,121 @@ impl TenantScope {
                     advertiser_id: p.advertiser_id.clone(),
                     created,
                     marketplaces: vec![seed.code.to_owned()],
+                    dsp_advertisers: Vec::new(),
+                }),
+            }
+        }
+        for d in dsp {
+            let held: Option<Uuid> = sqlx::query_scalar(
+                "SELECT d.account_id FROM dsp_advertisers d JOIN accounts a ON a.id = d.account_id
+                 WHERE a.tenant_id = $1 AND d.advertiser_id = $2 ORDER BY d.created_at LIMIT 1",
+            )
+            .bind(self.tenant().id)
+            .bind(&d.advertiser_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (account_id, name, created) = match (d.account, held) {
+                (Some(asked), _) => {
+                    let name: Option<String> = sqlx::query_scalar("SELECT name FROM accounts WHERE tenant_id = $1 AND id = $2")
+                        .bind(self.tenant().id)
+                        .bind(asked)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let name = name.ok_or_else(|| StoreError::Conflict(format!("no account {asked} in this tenant")))?;
+                    (asked, name, false)
+                }
+                (None, Some(id)) => {
+                    let name: String =
+                        sqlx::query_scalar("SELECT name FROM accounts WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
+                    (id, name, false)
+                }
+                (None, None) => {
+                    let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = $1 AND name = $2)")
+                        .bind(self.tenant().id)
+                        .bind(&d.name)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let (id, name) = self.new_account(&mut *tx, &d.name, &d.advertiser_id, taken, None).await?;
+                    (id, name, true)
+                }
+            };
+            // Moved to the account asked for, when another one had it.
+            sqlx::query(
+                "DELETE FROM dsp_advertisers d USING accounts a
+                 WHERE a.id = d.account_id AND a.tenant_id = $1 AND d.advertiser_id = $2 AND d.account_id <> $3",
+            )
+            .bind(self.tenant().id)
+            .bind(&d.advertiser_id)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO dsp_advertisers (id, account_id, connection_id, advertiser_id, agency_profile_id, realm, region,
+                     name, country, currency, timezone)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (account_id, advertiser_id) DO UPDATE SET connection_id = excluded.connection_id,
+                     agency_profile_id = excluded.agency_profile_id, realm = excluded.realm, region = excluded.region,
+                     name = excluded.name, country = excluded.country, currency = excluded.currency, timezone = excluded.timezone",
+            )
+            .bind(Uuid::new_v4())
+            .bind(account_id)
+            .bind(connection_id)
+            .bind(&d.advertiser_id)
+            .bind(&d.agency_profile_id)
+            .bind(&d.realm)
+            .bind(&d.region)
+            .bind(&d.name)
+            .bind(&d.country)
+            .bind(&d.currency)
+            .bind(&d.timezone)
+            .execute(&mut *tx)
+            .await?;
+            match out.iter_mut().find(|a| a.account_id == account_id) {
+                Some(a) => a.dsp_advertisers.push(d.advertiser_id.clone()),
+                None => out.push(ImportedAccount {
+                    account_id,
+                    name,
+                    advertiser_id: d.advertiser_id.clone(),
+                    created,
+                    marketplaces: Vec::new(),
+                    dsp_advertisers: vec![d.advertiser_id.clone()],
                 }),
             }
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// A new account for an advertiser: its name (qualified by its id when another account
+    /// has the name), a fresh external id.
+    async fn new_account(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        advertiser_name: &str,
+        advertiser_id: &str,
+        name_taken: bool,
+        sponsored_ads_advertiser: Option<&str>,
+    ) -> Result<(Uuid, String), StoreError> {
+        let name = match (advertiser_name.trim(), name_taken) {
+            ("", _) => format!("advertiser {advertiser_id}"),
+            (n, true) => format!("{n} ({advertiser_id})"),
+            (n, false) => n.to_owned(),
+        };
+        let id = Uuid::new_v4();
+        let (clear, sealed) = self.store().external_id_columns(id, &random_secret("ams-"));
+        sqlx::query(
+            "INSERT INTO accounts (id, tenant_id, name, external_id, external_id_sealed, advertiser_id)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(self.tenant().id)
+        .bind(&name)
+        .bind(clear)
+        .bind(sealed)
+        .bind(sponsored_ads_advertiser)
+        .execute(tx)
+        .await?;
+        Ok((id, name))
     }
 }
 
@@ -330,6 +511,17 @@ impl super::scope::AccountScope {
             .bind(self.account().id)
             .fetch_one(self.store().pool())
             .await?)
+    }
+
+    /// The account's DSP advertisers.
+    pub async fn dsp_advertisers(&self) -> Result<Vec<DspAdvertiserRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, connection_id, advertiser_id, agency_profile_id, realm, region, name, country, currency, timezone
+             FROM dsp_advertisers WHERE account_id = $1 ORDER BY created_at, advertiser_id",
+        )
+        .bind(self.account().id)
+        .fetch_all(self.store().pool())
+        .await?)
     }
 
     /// The datasets the agency declared for this account.
@@ -353,7 +545,8 @@ impl super::scope::AccountScope {
     pub async fn streams(&self) -> Result<Vec<(Option<String>, StreamRow)>, StoreError> {
         let rows: Vec<StreamWithCode> = sqlx::query_as(&format!(
             "SELECT m.code, {} FROM stream_subscriptions s LEFT JOIN marketplaces m ON m.id = s.marketplace_id
-             WHERE s.account_id = $1 ORDER BY s.status = 'ARCHIVED', m.code, s.dataset_id, s.generation DESC",
+             WHERE s.account_id = $1
+             ORDER BY s.status = 'ARCHIVED' OR s.released_at IS NOT NULL, m.code, s.advertiser_id, s.dataset_id, s.generation DESC",
             STREAM_COLUMNS.split(',').map(|c| format!("s.{}", c.trim())).collect::<Vec<_>>().join(", ")
         ))
         .bind(self.account().id)
@@ -428,7 +621,7 @@ impl Store {
     pub async fn purge_deleted_connections(&self) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "DELETE FROM ads_connections c WHERE c.status = 'deleting' AND NOT EXISTS (
-                 SELECT 1 FROM stream_subscriptions s WHERE s.connection_id = c.id AND s.status NOT IN ('ARCHIVED'))",
+                 SELECT 1 FROM stream_subscriptions s WHERE s.connection_id = c.id AND s.status <> 'ARCHIVED' AND s.released_at IS NULL)",
         )
         .execute(self.pool())
         .await?;
@@ -446,20 +639,29 @@ impl Store {
     }
 
     /// Everything every account wants: each declared dataset in each marketplace that has a
-    /// profile and a live connection, delivered to the account's (oldest) queue in the
-    /// marketplace's AMS region. A marketplace without such a queue wants nothing yet.
+    /// profile and a live connection, and in each DSP advertiser with a live connection,
+    /// delivered to the account's (oldest) queue in the marketplace's (or the advertiser's
+    /// realm's) AMS region. A scope without such a queue wants nothing yet.
     pub async fn desired_streams(&self) -> Result<Vec<DesiredStream>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT a.tenant_id, a.id AS account_id, m.id AS marketplace_id, m.connection_id, m.profile_id,
-                    a.advertiser_id, m.realm, d.dataset_id, q.queue_url, q.region AS queue_region
+            "SELECT a.tenant_id, a.id AS account_id, m.id AS marketplace_id, NULL::uuid AS dsp_advertiser_id, m.connection_id,
+                    m.profile_id, a.advertiser_id, m.realm, d.dataset_id, q.queue_url, q.region AS queue_region
              FROM accounts a
-             JOIN tenants t ON t.id = a.tenant_id
              JOIN marketplaces m ON m.account_id = a.id AND m.profile_id IS NOT NULL AND m.connection_id IS NOT NULL
              JOIN ads_connections c ON c.id = m.connection_id AND c.status = 'active'
              CROSS JOIN LATERAL unnest(a.stream_datasets) AS d(dataset_id)
              JOIN LATERAL (SELECT queue_url, region FROM queues WHERE account_id = a.id AND region = m.region
                            ORDER BY created_at, id LIMIT 1) q ON true
-             ORDER BY a.id, m.id, d.dataset_id",
+             UNION ALL
+             SELECT a.tenant_id, a.id, NULL::uuid, v.id, v.connection_id, v.agency_profile_id, v.advertiser_id, v.realm,
+                    d.dataset_id, q.queue_url, q.region
+             FROM accounts a
+             JOIN dsp_advertisers v ON v.account_id = a.id AND v.connection_id IS NOT NULL
+             JOIN ads_connections c ON c.id = v.connection_id AND c.status = 'active'
+             CROSS JOIN LATERAL unnest(a.stream_datasets) AS d(dataset_id)
+             JOIN LATERAL (SELECT queue_url, region FROM queues WHERE account_id = a.id AND region = v.region
+                           ORDER BY created_at, id LIMIT 1) q ON true
+             ORDER BY 2, 3, 4, 9",
         )
         .fetch_all(self.pool())
         .await?)
@@ -468,18 +670,20 @@ impl Store {
     /// Every subscription row not archived (what the reconciler may still have to act on).
     pub async fn open_streams(&self) -> Result<Vec<StreamRow>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {STREAM_COLUMNS} FROM stream_subscriptions WHERE status <> 'ARCHIVED' ORDER BY created_at, id"
+            "SELECT {STREAM_COLUMNS} FROM stream_subscriptions WHERE {OPEN} ORDER BY created_at, id"
         ))
         .fetch_all(self.pool())
         .await?)
     }
 
-    /// The highest generation of (marketplace, dataset, destination), archived rows included.
-    pub async fn stream_generation(&self, marketplace: Uuid, dataset: &str, destination: &str) -> Result<Option<i32>, StoreError> {
+    /// The highest generation of (marketplace or DSP advertiser, dataset, destination),
+    /// archived and released rows included.
+    pub async fn stream_generation(&self, scope: Uuid, dataset: &str, destination: &str) -> Result<Option<i32>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT max(generation) FROM stream_subscriptions WHERE marketplace_id = $1 AND dataset_id = $2 AND destination_arn = $3",
+            "SELECT max(generation) FROM stream_subscriptions
+             WHERE coalesce(marketplace_id, dsp_advertiser_id) = $1 AND dataset_id = $2 AND destination_arn = $3",
         )
-        .bind(marketplace)
+        .bind(scope)
         .bind(dataset)
         .bind(destination)
         .fetch_one(self.pool())
@@ -490,9 +694,9 @@ impl Store {
     /// makes the request idempotent). Nothing happens if the token is known already.
     pub async fn insert_stream(&self, d: &DesiredStream, destination: &str, generation: i32, token: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO stream_subscriptions (id, tenant_id, account_id, marketplace_id, connection_id, profile_id,
-                 advertiser_id, realm, dataset_id, destination_arn, generation, client_request_token, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'REQUESTED')
+            "INSERT INTO stream_subscriptions (id, tenant_id, account_id, marketplace_id, dsp_advertiser_id, connection_id,
+                 profile_id, advertiser_id, realm, dataset_id, destination_arn, generation, client_request_token, status)
+             VALUES ($1, $2, $3, $4, $13, $5, $6, $7, $8, $9, $10, $11, $12, 'REQUESTED')
              ON CONFLICT (client_request_token) DO NOTHING",
         )
         .bind(Uuid::new_v4())
@@ -507,6 +711,7 @@ impl Store {
         .bind(destination)
         .bind(generation)
         .bind(token)
+        .bind(d.dsp_advertiser_id)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -528,6 +733,21 @@ impl Store {
         Ok(())
     }
 
+    /// Lets go of a subscription Amazon will not archive: the reconciler no longer acts on
+    /// it; Amazon's last status and the reason stay to be shown.
+    pub async fn release_stream(&self, id: Uuid, status: &str, reason: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE stream_subscriptions SET status = $2, last_error = $3, released_at = now(), last_sync_at = now(), updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(reason)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// An SNS confirmation for `dataset` arrived on a queue and was confirmed: the matching
     /// subscription (same destination queue and dataset, the topic's marketplace preferred, the
     /// oldest unconfirmed first) shows when.
@@ -537,7 +757,7 @@ impl Store {
              WHERE s.id = (
                  SELECT s2.id FROM stream_subscriptions s2 LEFT JOIN marketplaces m ON m.id = s2.marketplace_id
                  WHERE s2.destination_arn = $1 AND s2.dataset_id = $2 AND s2.status <> 'ARCHIVED'
-                   AND s2.confirmed_at IS NULL
+                   AND s2.released_at IS NULL AND s2.confirmed_at IS NULL
                  -- The topic's marketplace when it names one of ours (DSP topics name none).
                  ORDER BY m.marketplace_id IS NOT DISTINCT FROM $3 DESC, s2.created_at LIMIT 1)",
         )
