@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use ams_tests::amazon::{profile, AmazonStandIn, CLIENT_ID, CLIENT_SECRET};
+use ams_tests::amazon::{agency_profile, dsp_advertiser, profile, AmazonStandIn, CLIENT_ID, CLIENT_SECRET};
 use ams_tests::api::{serve_with_api, Api, ADMIN_TOKEN};
 use ams_tests::aws::{self, Moto};
 use ams_tests::serve::Serve;
@@ -105,38 +105,57 @@ fn two_advertisers() -> Vec<Value> {
     ]
 }
 
+/// The login also reaches DSP: an agency profile listing two DSP advertisers.
+fn with_dsp(amazon: &AmazonStandIn, token: &str) {
+    let mut profiles = two_advertisers();
+    profiles.push(agency_profile(9001, "US", "ATVPDKIKX0DER", "AGENCYXXXX1", "Agency X"));
+    amazon.add_login(token, profiles);
+    amazon.add_dsp_advertisers(token, 9001, vec![dsp_advertiser("5550001", "Brand A DSP", "US"), dsp_advertiser("5550002", "Brand C", "US")]);
+}
+
 #[test]
 fn connect_import_and_declare_all_subscribes_once_each_confirms_and_data_lands() {
     let h = hub();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let key = tenant(&h.api, "agency");
-    h.amazon.add_login(TOKEN_A, two_advertisers());
+    with_dsp(&h.amazon, TOKEN_A);
     let mut answers: Vec<Value> = Vec::new();
 
     let c = h.api.ok("POST", "/v1/tenants/agency/ads-connections", Some(&key), Some(&json!({"name": "main", "region": "NA", "refresh_token": TOKEN_A})), 201);
     assert_eq!(c["status"], "active");
-    assert_eq!(c["profiles"].as_array().unwrap().len(), 3);
+    assert_eq!(c["profiles"].as_array().unwrap().len(), 4);
     assert_eq!(c["profiles"][2]["marketplace"], "DE");
+    assert_eq!((c["profiles"][3]["advertiser_type"].as_str(), &c["profiles"][3]["marketplace"]), (Some("agency"), &Value::Null), "an agency profile is no marketplace");
+    assert_eq!(c["dsp_advertisers"].as_array().unwrap().iter().map(|a| a["advertiser_id"].as_str().unwrap()).collect::<Vec<_>>(), ["5550001", "5550002"]);
+    assert_eq!(c["dsp_advertisers"][0]["agency_profile_id"], "9001");
     let id = c["id"].as_str().unwrap().to_owned();
     answers.push(c);
-    let imported = h.api.ok("POST", &format!("/v1/tenants/agency/ads-connections/{id}/import"), Some(&key), Some(&json!({})), 200);
+    let import = |body: Value| h.api.ok("POST", &format!("/v1/tenants/agency/ads-connections/{id}/import"), Some(&key), Some(&body), 200);
+    let imported = import(json!({"profile_ids": ["1001", "1002", "2001"], "dsp_advertiser_ids": []}));
     let accounts = imported["accounts"].as_array().unwrap().clone();
     assert_eq!(accounts.len(), 2, "{imported}");
     assert_eq!(accounts[0]["name"], "Brand A");
     assert_eq!(accounts[0]["marketplaces"], json!(["US", "CA"]));
     assert_eq!(accounts[1]["marketplaces"], json!(["DE"]));
     assert!(accounts.iter().all(|a| a["created"] == true));
+    let (a, b) = (accounts[0]["account_id"].as_str().unwrap().to_owned(), accounts[1]["account_id"].as_str().unwrap().to_owned());
+    // Brand A's DSP advertiser goes to Brand A's account; the other gets an account of its own.
+    let dsp = import(json!({"dsp_accounts": {"5550001": a}}));
+    let with_dsp: Vec<&Value> = dsp["accounts"].as_array().unwrap().iter().filter(|x| !x["dsp_advertisers"].as_array().unwrap().is_empty()).collect();
+    assert_eq!(with_dsp.len(), 2, "{dsp}");
+    assert_eq!((with_dsp[0]["account_id"].as_str(), &with_dsp[0]["dsp_advertisers"]), (Some(a.as_str()), &json!(["5550001"])));
+    assert_eq!((with_dsp[1]["name"].as_str(), with_dsp[1]["created"].as_bool()), (Some("Brand C"), Some(true)));
+    assert_eq!(dsp["skipped_profile_ids"], json!(["9001"]), "the agency profile is not imported as a marketplace");
+    let c_account = with_dsp[1]["account_id"].as_str().unwrap().to_owned();
     // Idempotent: the same accounts, found again.
     let again = h.api.ok("POST", &format!("/v1/tenants/agency/ads-connections/{id}/import"), Some(&key), None, 200);
-    assert_eq!(again["accounts"].as_array().unwrap().iter().map(|a| a["account_id"].clone()).collect::<Vec<_>>(),
-        accounts.iter().map(|a| a["account_id"].clone()).collect::<Vec<_>>());
-    assert!(again["accounts"].as_array().unwrap().iter().all(|a| a["created"] == false));
-    assert_eq!(h.api.ok("GET", "/v1/tenants/agency/accounts", Some(&key), None, 200).as_array().unwrap().len(), 2);
+    assert!(again["accounts"].as_array().unwrap().iter().all(|a| a["created"] == false), "{again}");
+    assert_eq!(h.api.ok("GET", "/v1/tenants/agency/accounts", Some(&key), None, 200).as_array().unwrap().len(), 3);
     answers.push(imported);
 
-    let (a, b) = (accounts[0]["account_id"].as_str().unwrap().to_owned(), accounts[1]["account_id"].as_str().unwrap().to_owned());
     let na_queue = queue(&h, &rt, &key, "agency", &a, "us-east-1", "brand-a-ams");
     queue(&h, &rt, &key, "agency", &b, "eu-west-1", "brand-b-ams");
+    queue(&h, &rt, &key, "agency", &c_account, "us-east-1", "brand-c-ams");
 
     // Amazon misbehaves on the way: one 500 on a create, one 429 with Retry-After.
     h.amazon.fail_next_creates(1);
@@ -144,33 +163,46 @@ fn connect_import_and_declare_all_subscribes_once_each_confirms_and_data_lands()
     let bad = h.api.call("PUT", &format!("/v1/tenants/agency/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic", "sp-trafic"]})));
     assert_eq!(bad.0, 422);
     assert!(bad.1["error"]["message"].as_str().unwrap().contains("sp-trafic"));
-    for acc in [&a, &b] {
+    for acc in [&a, &b, &c_account] {
         answers.push(h.api.ok("PUT", &format!("/v1/tenants/agency/accounts/{acc}/streams"), Some(&key), Some(&json!({"datasets": "all"})), 200));
     }
-    // A: US and CA (15 sponsored-ads datasets each) and the 8 DSP datasets once for the
-    // advertiser in NA; B: DE, all 23.
-    let (n_a, n_b) = (15 * 2 + 8, 23);
+    // A: US and CA (15 sponsored-ads datasets each) and the 8 DSP datasets for its DSP
+    // advertiser; B: DE's 15 (no DSP advertiser); C: its DSP advertiser's 8.
+    let (n_a, n_b, n_c) = (15 * 2 + 8, 15, 8);
     eventually("every subscription ACTIVE in ams-hub", 180, &h.serve, || {
-        (all_status(&streams(&h.api, &key, "agency", &a), n_a, "ACTIVE") && all_status(&streams(&h.api, &key, "agency", &b), n_b, "ACTIVE")).then_some(())
+        (all_status(&streams(&h.api, &key, "agency", &a), n_a, "ACTIVE")
+            && all_status(&streams(&h.api, &key, "agency", &b), n_b, "ACTIVE")
+            && all_status(&streams(&h.api, &key, "agency", &c_account), n_c, "ACTIVE"))
+        .then_some(())
     });
     let subs = h.amazon.subscriptions();
-    assert_eq!(subs.len(), n_a + n_b, "exactly one subscription per (profile or DSP advertiser, dataset)");
+    assert_eq!(subs.len(), n_a + n_b + n_c, "exactly one subscription per (profile or DSP advertiser, dataset)");
     let mut keys: Vec<(String, String)> = subs.iter().map(|s| (s.scope.clone(), s.dataset.clone())).collect();
     keys.sort();
     keys.dedup();
     assert_eq!(keys.len(), subs.len(), "a duplicate subscription");
     for s in &subs {
         assert_eq!(s.history, ["PROVISIONING", "PENDING_CONFIRMATION", "ACTIVE"], "{}", s.id);
+        assert_eq!(s.dsp, s.dataset.starts_with("adsp-"), "{}", s.id);
+        if s.dsp {
+            assert!(["5550001", "5550002"].contains(&s.scope.as_str()), "DSP subscriptions are the DSP advertiser's: {s:?}");
+        } else {
+            assert!(["1001", "1002", "2001"].contains(&s.scope.as_str()), "sponsored ads through seller profiles only: {s:?}");
+        }
+        assert!((22..=36).contains(&s.token.len()), "{}", s.token);
     }
     let seen = h.amazon.seen();
     assert!(seen.iter().any(|(m, p, st)| m == "POST" && p.ends_with("/streams/subscriptions") && *st == 500), "the 500 was served");
     assert!(seen.iter().any(|(_, _, st)| *st == 429), "the 429 was served");
     assert!(seen.iter().any(|(m, p, st)| m == "POST" && p == "/dsp/streams/subscriptions" && *st == 200), "DSP through its endpoint");
+    assert!(seen.iter().any(|(m, p, st)| m == "GET" && p == "/dsp/advertisers" && *st == 200), "DSP advertisers listed");
     let shown = streams(&h.api, &key, "agency", &a);
     answers.push(shown.clone());
+    let dsp_row = shown["subscriptions"].as_array().unwrap().iter().find(|s| s["dataset"] == "adsp-traffic").unwrap();
+    assert_eq!((dsp_row["advertiser_id"].as_str(), &dsp_row["marketplace"]), (Some("5550001"), &Value::Null), "{dsp_row}");
     // Each confirmation that arrived on the queue was matched to its subscription.
     eventually("every confirmation matched to its subscription (confirmed_at)", 30, &h.serve, || {
-        [&a, &b]
+        [&a, &b, &c_account]
             .iter()
             .all(|acc| streams(&h.api, &key, "agency", acc)["subscriptions"].as_array().unwrap().iter().all(|s| s["confirmed_at"].is_string()))
             .then_some(())
@@ -188,9 +220,11 @@ fn connect_import_and_declare_all_subscribes_once_each_confirms_and_data_lands()
         (n == 1).then_some(())
     });
 
-    // The checklist shows each subscription's status.
+    // The checklist shows each subscription's status, and the DSP advertiser's region.
     let checklist = h.api.ok("GET", &format!("/v1/tenants/agency/accounts/{a}/onboarding"), Some(&key), None, 200);
     assert!(checklist.to_string().contains("ACTIVE"), "{checklist}");
+    let c_list = h.api.ok("GET", &format!("/v1/tenants/agency/accounts/{c_account}/onboarding"), Some(&key), None, 200);
+    assert_eq!(c_list["regions"][0]["dsp_advertisers"], json!(["5550002"]), "{c_list}");
 
     // Secrets: never in an answer or the log, not stored in clear.
     let log = h.serve.log_text();
@@ -206,6 +240,7 @@ fn connect_import_and_declare_all_subscribes_once_each_confirms_and_data_lands()
     }
     let metrics = h.api.metrics_text();
     assert!(metrics.contains("ams_hub_ads_connections{tenant=\"agency\",status=\"active\"} 1"), "{metrics}");
+    h.amazon.assert_contract_kept();
 }
 
 fn hex(s: &str) -> String {
@@ -239,6 +274,10 @@ fn a_crash_between_create_and_answer_makes_no_duplicate() {
     assert_eq!(shown["subscriptions"][0]["subscription_id"], subs[0].id.as_str());
 }
 
+/// Archiving, as Amazon allows it: only ACTIVE subscriptions can be archived. A failed one
+/// Amazon refuses to archive is let go (released) and replaced, within the two-per-dataset
+/// limit, and never asked again; one nobody wants any more is archived when ACTIVE, released
+/// when dead.
 #[test]
 fn undeclared_datasets_and_deleted_accounts_are_archived_and_failed_ones_recreated() {
     let h = hub();
@@ -252,30 +291,30 @@ fn undeclared_datasets_and_deleted_accounts_are_archived_and_failed_ones_recreat
     h.api.ok("PUT", &format!("/v1/tenants/tidy/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic", "budget-usage"]})), 200);
     eventually("two ACTIVE", 90, &h.serve, || all_status(&streams(&h.api, &key, "tidy", &a), 2, "ACTIVE").then_some(()));
 
-    // Amazon gives up on one's confirmation: archived, and the next generation made.
+    // Amazon gives up on one's confirmation. It cannot be archived: released, and the next
+    // generation made (two per dataset: the failed one and the new one).
     let failed = h.amazon.subscriptions().into_iter().find(|s| s.dataset == "budget-usage").unwrap();
     h.amazon.fail_confirmation(&failed.id);
     let gens = eventually("budget-usage recreated and ACTIVE in ams-hub", 90, &h.serve, || {
         let shown = streams(&h.api, &key, "tidy", &a);
-        let gens: Vec<(String, i64, String)> = shown["subscriptions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["dataset"] == "budget-usage")
-            .map(|s| (s["status"].as_str().unwrap().to_owned(), s["generation"].as_i64().unwrap(), s["last_error"].to_string()))
-            .collect();
-        (gens.len() == 2 && gens[0].0 == "ACTIVE").then_some(gens)
+        let gens: Vec<Value> = shown["subscriptions"].as_array().unwrap().iter().filter(|s| s["dataset"] == "budget-usage").cloned().collect();
+        (gens.len() == 2 && gens[0]["status"] == "ACTIVE").then_some(gens)
     });
-    let subs = h.amazon.subscriptions();
-    let budget: Vec<_> = subs.iter().filter(|s| s.dataset == "budget-usage").collect();
-    assert_eq!(budget.len(), 2);
-    assert_eq!((budget[0].status.as_str(), budget[1].status.as_str()), ("ARCHIVED", "ACTIVE"));
-    assert_eq!(gens[0].0, "ACTIVE");
-    assert_eq!(gens[0].1, 1);
-    assert_eq!(gens[1].0, "ARCHIVED");
-    assert!(gens[1].2.contains("FAILED_CONFIRMATION"), "{gens:?}");
+    assert_eq!((gens[0]["generation"].as_i64(), gens[0]["released_at"].is_null()), (Some(1), true));
+    assert_eq!((gens[1]["generation"].as_i64(), gens[1]["status"].as_str()), (Some(0), Some("FAILED_CONFIRMATION")));
+    assert!(gens[1]["released_at"].is_string(), "{gens:?}");
+    assert!(gens[1]["last_error"].as_str().unwrap().contains("would not archive"), "{gens:?}");
+    let budget: Vec<_> = h.amazon.subscriptions().into_iter().filter(|s| s.dataset == "budget-usage").collect();
+    assert_eq!((budget[0].status.as_str(), budget[1].status.as_str()), ("FAILED_CONFIRMATION", "ACTIVE"));
 
-    // Suspended by Amazon: shown with the reason, and not recreated (Amazon cannot resume it).
+    // No loop on the refusal: several passes later, Amazon was asked once.
+    let lists = |h: &Hub| h.amazon.seen().iter().filter(|(m, p, _)| m == "GET" && p == "/streams/subscriptions").count();
+    let before = lists(&h);
+    eventually("five more passes", 60, &h.serve, || (lists(&h) >= before + 5).then_some(()));
+    let archive_calls = |id: &str| h.amazon.seen().iter().filter(|(m, p, _)| m == "PUT" && p.ends_with(id)).count();
+    assert_eq!(archive_calls(&failed.id), 1, "Amazon's refusal to archive is not retried");
+
+    // Suspended by Amazon: shown, and not recreated (Amazon cannot resume it).
     let sp = h.amazon.subscriptions().into_iter().find(|s| s.dataset == "sp-traffic").unwrap();
     h.amazon.suspend(&sp.id);
     h.api.ok("PUT", &format!("/v1/tenants/tidy/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic", "budget-usage"]})), 200);
@@ -286,19 +325,84 @@ fn undeclared_datasets_and_deleted_accounts_are_archived_and_failed_ones_recreat
     assert!(suspended["last_error"].as_str().unwrap().contains("cannot reactivate"), "{suspended}");
     assert_eq!(h.amazon.subscriptions().iter().filter(|s| s.dataset == "sp-traffic").count(), 1, "not recreated");
 
-    // Removing a dataset archives its subscription; the other stays.
+    // Removing a dataset archives its (ACTIVE) subscription; the other stays.
     h.api.ok("PUT", &format!("/v1/tenants/tidy/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic"]})), 200);
-    eventually("budget-usage archived at Amazon", 60, &h.serve, || {
-        h.amazon.subscriptions().iter().filter(|s| s.dataset == "budget-usage").all(|s| s.status == "ARCHIVED").then_some(())
+    eventually("budget-usage generation 1 archived at Amazon", 60, &h.serve, || {
+        h.amazon.subscriptions().iter().any(|s| s.dataset == "budget-usage" && s.status == "ARCHIVED").then_some(())
     });
     assert!(h.amazon.subscriptions().iter().any(|s| s.dataset == "sp-traffic" && s.status == "SUSPENDED"));
 
-    // Deleting the account archives all of them.
+    // Deleting the account: the suspended one cannot be archived either, and is let go.
     h.api.ok("DELETE", &format!("/v1/tenants/tidy/accounts/{a}"), Some(&key), None, 204);
-    eventually("everything archived at Amazon", 60, &h.serve, || {
-        h.amazon.subscriptions().iter().all(|s| s.status == "ARCHIVED").then_some(())
+    let store = rt.block_on(h.db.store());
+    eventually("nothing left open in ams-hub", 60, &h.serve, || {
+        let open: i64 = rt
+            .block_on(sqlx::query_scalar("SELECT count(*) FROM control.stream_subscriptions WHERE status <> 'ARCHIVED' AND released_at IS NULL").fetch_one(store.pool()))
+            .unwrap();
+        (open == 0).then_some(())
     });
+    let mut at_amazon: Vec<(String, String)> = h.amazon.subscriptions().iter().map(|s| (s.dataset.clone(), s.status.clone())).collect();
+    at_amazon.sort();
+    let want = [("budget-usage", "ARCHIVED"), ("budget-usage", "FAILED_CONFIRMATION"), ("sp-traffic", "SUSPENDED")];
+    assert_eq!(at_amazon, want.map(|(d, s)| (d.to_owned(), s.to_owned())), "every ACTIVE one archived; the dead ones left as Amazon keeps them");
+    assert_eq!(archive_calls(&sp.id), 1, "the suspended one was asked once");
     assert_eq!(h.amazon.subscriptions().len(), 3, "nothing created after the deletion");
+    h.amazon.assert_contract_kept();
+}
+
+/// Only Amazon's definitive refusal of a login invalidates it: LwA throttling (429) or failing
+/// (5xx) during an import or a pass never does, and a profile the login lost (401 on its
+/// calls, a fresh token or not) stops that profile's subscriptions only.
+#[test]
+fn transient_errors_never_invalidate_a_login_and_a_lost_profile_stops_only_its_subscriptions() {
+    let h = hub();
+    let key = tenant(&h.api, "steady");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    h.amazon.add_login(
+        TOKEN_A,
+        vec![profile(1001, "US", "ATVPDKIKX0DER", "ENTITYAAAA1", "Brand A"), profile(1002, "CA", "A2EUQ1WTGCTBG2", "ENTITYAAAA1", "Brand A")],
+    );
+    let c = h.api.ok("POST", "/v1/tenants/steady/ads-connections", Some(&key), Some(&json!({"name": "main", "region": "NA", "refresh_token": TOKEN_A})), 201);
+    let id = c["id"].as_str().unwrap().to_owned();
+    let import_path = format!("/v1/tenants/steady/ads-connections/{id}/import");
+    let imported = h.api.ok("POST", &import_path, Some(&key), None, 200);
+    let a = imported["accounts"][0]["account_id"].as_str().unwrap().to_owned();
+    queue(&h, &rt, &key, "steady", &a, "us-east-1", "steady-ams");
+    let connection = || h.api.ok("GET", &format!("/v1/tenants/steady/ads-connections/{id}"), Some(&key), None, 200);
+
+    // LwA throttles, then fails, all through an import: 503, and the login stays active.
+    h.amazon.expire_access_tokens();
+    h.amazon.fail_lwa_next(&[429, 503, 503, 503, 503, 503]);
+    let (status, body) = h.api.call("POST", &import_path, Some(&key), None);
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("amazon_unavailable")), "{body}");
+    assert_eq!(h.amazon.lwa_faults_left(), 0);
+    assert_eq!(connection()["status"], "active");
+
+    // The login loses the CA profile: CA's subscription says why, the US one goes ACTIVE.
+    h.amazon.deny("1002");
+    h.api.ok("PUT", &format!("/v1/tenants/steady/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic"]})), 200);
+    eventually("US ACTIVE, CA refused", 60, &h.serve, || {
+        let shown = streams(&h.api, &key, "steady", &a);
+        let subs = shown["subscriptions"].as_array().unwrap().clone();
+        let us = subs.iter().find(|s| s["marketplace"] == "US")?;
+        let ca = subs.iter().find(|s| s["marketplace"] == "CA")?;
+        (us["status"] == "ACTIVE" && ca["last_error"].as_str().is_some_and(|e| e.contains("no longer reaches"))).then_some(())
+    });
+    assert_eq!(connection()["status"], "active", "one profile lost is not the login lost");
+
+    // LwA throttles and fails during a pass: the pass waits for the next, the login stays.
+    h.amazon.expire_access_tokens();
+    h.amazon.fail_lwa_next(&[429, 503, 503, 503, 503, 503]);
+    h.api.ok("PUT", &format!("/v1/tenants/steady/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic", "sp-conversion"]})), 200);
+    eventually("the US sp-conversion ACTIVE once LwA answers again", 90, &h.serve, || {
+        let shown = streams(&h.api, &key, "steady", &a);
+        shown["subscriptions"].as_array().unwrap().iter().any(|s| s["marketplace"] == "US" && s["dataset"] == "sp-conversion" && s["status"] == "ACTIVE").then_some(())
+    });
+    assert_eq!(h.amazon.lwa_faults_left(), 0, "the faults were served");
+    let c = connection();
+    assert_eq!((c["status"].as_str(), &c["invalid_reason"]), (Some("active"), &Value::Null), "{c}");
+    assert!(h.amazon.subscriptions().iter().all(|s| s.scope == "1001"), "nothing made for the lost profile");
+    h.amazon.assert_contract_kept();
 }
 
 #[test]

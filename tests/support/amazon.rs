@@ -1,23 +1,29 @@
-//! A stand-in for Amazon's side of Marketing Stream onboarding, written to Amazon's published
-//! contract and strict about it:
+//! A stand-in for Amazon's side of Marketing Stream onboarding, held to Amazon's published
+//! contract: every Ads API request it receives and every answer it gives is checked against
+//! the contract files derived from Amazon's OpenAPI documents (`contract.rs`,
+//! `fixtures/amazon-api/`). A request that breaks the contract is answered as Amazon would
+//! (400, or 415 for a media type) and recorded; an answer of its own that would break it is
+//! recorded and turned into a 500. Tests end with [`AmazonStandIn::assert_contract_kept`].
 //!
-//! * **Login with Amazon** `POST /auth/o2/token`: `grant_type=refresh_token` or
-//!   `authorization_code`, with the app's `client_id` and `client_secret` → `{access_token,
-//!   token_type, expires_in: 3600, refresh_token}`; otherwise LwA's `{error,
-//!   error_description}` (`invalid_client` 401, `invalid_grant` 400, …).
-//! * **Ads API** `GET /v2/profiles`, and `/streams/subscriptions` (profile scope) and
-//!   `/dsp/streams/subscriptions` (DSP advertiser scope): list (paged), create, get, archive.
-//!   A missing or wrong `Amazon-Advertising-API-ClientId`, bearer token, scope header or
-//!   content type gets the error Amazon gives; at most two open subscriptions per (app,
-//!   scope, dataset); a repeated `clientRequestToken` returns the same subscription; statuses
-//!   go PROVISIONING → PENDING_CONFIRMATION (an SNS `SubscriptionConfirmation` is put on the
-//!   destination queue in moto, from Amazon's topic account for the dataset and realm) →
-//!   ACTIVE once ConfirmSubscription arrives.
-//! * **SNS** `ConfirmSubscription` (AWS query protocol), as Amazon's SNS: moto finds a topic only
-//!   in its owner's account, so ams-hub is pointed here with `AWS_ENDPOINT_URL_SNS`.
+//! * **Login with Amazon** `POST /auth/o2/token` (no OpenAPI document exists: written to LwA's
+//!   guide, RFC 6749's token endpoint): `grant_type=refresh_token` or `authorization_code` with
+//!   the app's `client_id` and `client_secret` → `{access_token, token_type, expires_in,
+//!   refresh_token}`; otherwise `{error, error_description}`.
+//! * **Ads API**: `GET /v2/profiles`; `GET /dsp/advertisers` under an agency profile;
+//!   `/streams/subscriptions` (a seller or vendor profile's, `Amazon-Advertising-API-Scope`)
+//!   and `/dsp/streams/subscriptions` (a DSP advertiser's, `Amazon-Ads-Account-ID`): list
+//!   (paged), create, get (`{"subscription": …}`), archive (`PUT {"status": "ARCHIVED"}`, only
+//!   ACTIVE ones, as Amazon's example says). At most two open subscriptions per (app, scope,
+//!   dataset); a repeated `clientRequestToken` returns the same subscription; statuses go
+//!   PROVISIONING → PENDING_CONFIRMATION (a `SubscriptionConfirmation` put on the destination
+//!   queue in moto, from Amazon's topic account for the dataset) → ACTIVE once confirmed.
+//! * **SNS** `ConfirmSubscription` (`amazon_sns.rs`), refused like AWS refuses it when the
+//!   signing role's policy (read from moto) does not allow `sns:ConfirmSubscription` on the
+//!   topic.
 //!
-//! Faults on cue: a revoked refresh token, 429 with `Retry-After`, a 500 on a create, a create
-//! that is made but never answered (a crash between request and answer).
+//! Faults on cue: a revoked refresh token, LwA answering 429 or 5xx, 429 with `Retry-After`, a
+//! 500 on a create, a create that is made but never answered, a profile or advertiser the login
+//! loses access to (403).
 //!
 //! It runs on its own thread and actix system, so blocking test code cannot stall it.
 
@@ -26,15 +32,16 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use ams_model::{sns_account, DatasetId, Realm};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use ams_model::DatasetId;
 use serde_json::{json, Value};
+
+use crate::contract::{Contract, Operation, Request};
 
 pub const CLIENT_ID: &str = "amzn1.application-oa2-client.standin";
 pub const CLIENT_SECRET: &str = "standin-client-secret-value-0123456789";
-pub const SP_CONTENT_TYPE: &str = "application/vnd.MarketingStreamSubscriptions.StreamSubscriptionResource.v1.0+json";
-pub const DSP_CONTENT_TYPE: &str = "application/vnd.DspStreamSubscriptionResource.v1.0+json";
-/// The DSP advertiser header as Amazon's Marketing Stream OpenAPI document names it.
+/// The media type of every Marketing Stream subscription call (Amazon's OpenAPI document).
+pub const STREAM_MEDIA_TYPE: &str = "application/vnd.amazonmarketingstreamsubscriptions.v1+json";
+/// The DSP advertiser header on `/dsp/streams/subscriptions`.
 pub const DSP_HEADER: &str = "Amazon-Ads-Account-ID";
 
 /// A subscription as the stand-in keeps it.
@@ -48,36 +55,55 @@ pub struct Sub {
     pub dataset: String,
     pub queue_arn: String,
     pub token: String,
+    pub notes: Option<String>,
     pub status: String,
     /// Every status it has had, in order.
     pub history: Vec<String>,
-    /// The SNS confirmation token put on the queue.
-    confirmation: Option<String>,
+    /// The SNS confirmation (topic and token) put on the queue.
+    pub(crate) confirmation: Option<String>,
+}
+
+/// A login: its app, its profiles, the DSP advertisers of its agency profiles.
+#[derive(Clone)]
+pub(crate) struct LoginState {
+    client_id: String,
+    profiles: Vec<Value>,
+    /// (agency profile id, DSP advertiser as `GET /dsp/advertisers` lists it).
+    dsp: Vec<(String, Value)>,
+    revoked: bool,
 }
 
 #[derive(Default)]
-struct State {
+pub(crate) struct State {
     /// App client id → secret.
     apps: HashMap<String, String>,
-    /// Refresh token → (client id, profiles, revoked).
-    logins: HashMap<String, (String, Vec<Value>, bool)>,
+    logins: HashMap<String, LoginState>,
     /// Access token → refresh token.
     access: HashMap<String, String>,
     /// Authorization code → (refresh token, redirect uri).
     codes: HashMap<String, (String, String)>,
-    subs: Vec<Sub>,
+    pub(crate) subs: Vec<Sub>,
     /// Ads API calls to throttle next (429 with this Retry-After).
     throttle: Vec<u64>,
+    /// LwA token requests to answer with these statuses next.
+    lwa_faults: Vec<u16>,
+    /// Profiles and DSP advertisers the logins lost access to (403).
+    denied: Vec<String>,
     /// Creates to fail next with 500.
     fail_creates: usize,
     /// Creates to make and then never answer.
     hang_creates: usize,
     /// Every Ads API request: (method, path, status answered).
-    pub seen: Vec<(String, String, u16)>,
+    seen: Vec<(String, String, u16)>,
     /// Every request body and header value received (to check secrets went only here).
-    pub received: Vec<String>,
-    /// Where to put confirmations: moto's URL.
-    moto: String,
+    pub(crate) received: Vec<String>,
+    /// Every contract rule broken, by a request or by an answer.
+    violations: Vec<String>,
+    /// ConfirmSubscription calls: (signing role or `anonymous`, topic, status answered).
+    pub(crate) confirms: Vec<(String, String, u16)>,
+    /// Where to put confirmations and read IAM from: moto's URL, and credentials there.
+    pub(crate) moto: String,
+    pub(crate) moto_credentials: (String, String),
     next_id: u64,
 }
 
@@ -87,11 +113,24 @@ pub struct AmazonStandIn {
     state: Arc<Mutex<State>>,
 }
 
+pub(crate) type Shared = web::Data<Arc<Mutex<State>>>;
+
 impl AmazonStandIn {
-    /// Starts it; confirmations are put on queues in moto at `moto_url`.
+    /// Starts it; confirmations are put on queues in moto at `moto_url` (with moto's default
+    /// credentials).
     pub fn start(moto_url: &str) -> AmazonStandIn {
-        let state = Arc::new(Mutex::new(State { moto: moto_url.trim_end_matches('/').to_owned(), ..Default::default() }));
+        Self::start_with(moto_url, ("testing", "testing"))
+    }
+
+    /// …with these credentials in moto (an IAM user's, when moto enforces IAM).
+    pub fn start_with(moto_url: &str, credentials: (&str, &str)) -> AmazonStandIn {
+        let state = Arc::new(Mutex::new(State {
+            moto: moto_url.trim_end_matches('/').to_owned(),
+            moto_credentials: (credentials.0.to_owned(), credentials.1.to_owned()),
+            ..Default::default()
+        }));
         state.lock().unwrap().apps.insert(CLIENT_ID.into(), CLIENT_SECRET.into());
+        let contract = web::Data::new(Contract::amazon());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let shared = state.clone();
@@ -101,15 +140,11 @@ impl AmazonStandIn {
                 HttpServer::new(move || {
                     App::new()
                         .app_data(data.clone())
+                        .app_data(contract.clone())
                         .app_data(web::PayloadConfig::new(1 << 20))
                         .route("/auth/o2/token", web::post().to(token))
-                        .route("/v2/profiles", web::get().to(profiles))
-                        .route("/streams/subscriptions", web::to(subscriptions))
-                        .route("/streams/subscriptions/{id}", web::to(subscription))
-                        .route("/dsp/streams/subscriptions", web::to(subscriptions))
-                        .route("/dsp/streams/subscriptions/{id}", web::to(subscription))
-                        .route("/", web::post().to(sns))
-                        .default_service(web::to(|| async { HttpResponse::NotFound().json(json!({"code": "404", "details": "Not Found"})) }))
+                        .route("/", web::post().to(crate::amazon_sns::sns))
+                        .default_service(web::to(ads_api))
                 })
                 .workers(2)
                 // SIGTERM ends the process (the demo and schemathesis stop it so); actix's own
@@ -127,7 +162,7 @@ impl AmazonStandIn {
 
     /// A login: its refresh token lists these profiles (Amazon's `/v2/profiles` objects).
     pub fn add_login(&self, refresh_token: &str, profiles: Vec<Value>) {
-        self.state.lock().unwrap().logins.insert(refresh_token.into(), (CLIENT_ID.into(), profiles, false));
+        self.add_login_for(CLIENT_ID, refresh_token, profiles);
     }
 
     /// Another LwA app (a tenant's own).
@@ -137,14 +172,22 @@ impl AmazonStandIn {
 
     /// A login made with another app.
     pub fn add_login_for(&self, client_id: &str, refresh_token: &str, profiles: Vec<Value>) {
-        self.state.lock().unwrap().logins.insert(refresh_token.into(), (client_id.into(), profiles, false));
+        let login = LoginState { client_id: client_id.into(), profiles, dsp: Vec::new(), revoked: false };
+        self.state.lock().unwrap().logins.insert(refresh_token.into(), login);
+    }
+
+    /// DSP advertisers the login's agency profile `agency_profile_id` lists.
+    pub fn add_dsp_advertisers(&self, refresh_token: &str, agency_profile_id: u64, advertisers: Vec<Value>) {
+        let mut s = self.state.lock().unwrap();
+        let login = s.logins.get_mut(refresh_token).expect("add the login first");
+        login.dsp.extend(advertisers.into_iter().map(|a| (agency_profile_id.to_string(), a)));
     }
 
     /// The login withdrew its consent: LwA refuses the token, its access tokens stop working.
     pub fn revoke(&self, refresh_token: &str) {
         let mut s = self.state.lock().unwrap();
         if let Some(l) = s.logins.get_mut(refresh_token) {
-            l.2 = true;
+            l.revoked = true;
         }
         s.access.retain(|_, r| r != refresh_token);
     }
@@ -156,9 +199,31 @@ impl AmazonStandIn {
         code
     }
 
-    /// The next `n` subscription calls get 429 with `Retry-After: secs`.
+    /// The next `n` Ads API calls get 429 with `Retry-After: secs`.
     pub fn throttle_next(&self, n: usize, secs: u64) {
         self.state.lock().unwrap().throttle.extend(std::iter::repeat_n(secs, n));
+    }
+
+    /// The next LwA token requests answer these statuses (429 with `Retry-After: 1`, or a 5xx).
+    pub fn fail_lwa_next(&self, statuses: &[u16]) {
+        self.state.lock().unwrap().lwa_faults.extend_from_slice(statuses);
+    }
+
+    /// LwA faults not served yet.
+    pub fn lwa_faults_left(&self) -> usize {
+        self.state.lock().unwrap().lwa_faults.len()
+    }
+
+    /// Every access token handed out so far expires: the next Ads API call answers 401 and the
+    /// caller must go back to LwA.
+    pub fn expire_access_tokens(&self) {
+        self.state.lock().unwrap().access.clear();
+    }
+
+    /// The logins lose access to a profile or DSP advertiser: every call for it answers 401
+    /// ("Not authorized to access this advertiser"), a fresh access token or not.
+    pub fn deny(&self, scope: &str) {
+        self.state.lock().unwrap().denied.push(scope.into());
     }
 
     pub fn fail_next_creates(&self, n: usize) {
@@ -178,7 +243,7 @@ impl AmazonStandIn {
         }
     }
 
-    /// The login lost access to the advertiser: Amazon suspends the subscription for good.
+    /// Amazon stops delivery for good (the login lost access, or deliveries kept failing).
     pub fn suspend(&self, id: &str) {
         let mut s = self.state.lock().unwrap();
         if let Some(sub) = s.subs.iter_mut().find(|x| x.id == id) {
@@ -194,27 +259,44 @@ impl AmazonStandIn {
     pub fn seen(&self) -> Vec<(String, String, u16)> {
         self.state.lock().unwrap().seen.clone()
     }
+
+    /// (signing role or `anonymous`, topic, status) of every ConfirmSubscription.
+    pub fn confirms(&self) -> Vec<(String, String, u16)> {
+        self.state.lock().unwrap().confirms.clone()
+    }
+
+    /// Every contract rule broken so far.
+    pub fn violations(&self) -> Vec<String> {
+        self.state.lock().unwrap().violations.clone()
+    }
+
+    /// Panics, naming each rule, if any request or answer broke Amazon's contract.
+    pub fn assert_contract_kept(&self) {
+        let v = self.violations();
+        assert!(v.is_empty(), "Amazon's published contract broken {} time(s):\n{}", v.len(), v.join("\n"));
+    }
 }
 
-fn set_status(sub: &mut Sub, status: &str) {
+pub(crate) fn set_status(sub: &mut Sub, status: &str) {
     sub.status = status.to_owned();
     sub.history.push(status.to_owned());
 }
 
-type Shared = web::Data<Arc<Mutex<State>>>;
-
 fn lwa_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({"error": error, "error_description": description}))
-}
-
-fn ads_error(status: u16, code: &str, details: &str) -> HttpResponse {
-    HttpResponse::build(StatusCode::from_u16(status).unwrap()).json(json!({"code": code, "details": details}))
 }
 
 async fn token(state: Shared, form: web::Form<HashMap<String, String>>) -> HttpResponse {
     let f = form.into_inner();
     let mut s = state.lock().unwrap();
     s.received.extend(f.values().cloned());
+    if let Some(status) = (!s.lwa_faults.is_empty()).then(|| s.lwa_faults.remove(0)) {
+        let mut r = HttpResponse::build(StatusCode::from_u16(status).unwrap());
+        if status == 429 {
+            r.insert_header(("Retry-After", "1"));
+        }
+        return r.json(json!({"error": "server_error", "error_description": "try again later"}));
+    }
     let (Some(client_id), Some(secret)) = (f.get("client_id"), f.get("client_secret")) else {
         return lwa_error(StatusCode::BAD_REQUEST, "invalid_request", "The request is missing a required parameter : client_id");
     };
@@ -237,8 +319,8 @@ async fn token(state: Shared, form: web::Form<HashMap<String, String>>) -> HttpR
         _ => return lwa_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "The authorization grant type is not supported"),
     };
     match s.logins.get(&refresh) {
-        Some((app, _, false)) if app == client_id => {}
-        Some((_, _, false)) => return lwa_error(StatusCode::BAD_REQUEST, "invalid_grant", "The refresh token was issued to another client"),
+        Some(l) if !l.revoked && &l.client_id == client_id => {}
+        Some(l) if !l.revoked => return lwa_error(StatusCode::BAD_REQUEST, "invalid_grant", "The refresh token was issued to another client"),
         _ => return lwa_error(StatusCode::BAD_REQUEST, "invalid_grant", "The request has an invalid grant parameter : refresh_token"),
     }
     let access = format!("Atza|{}", uuid::Uuid::new_v4().simple());
@@ -246,162 +328,245 @@ async fn token(state: Shared, form: web::Form<HashMap<String, String>>) -> HttpR
     HttpResponse::Ok().json(json!({"access_token": access, "token_type": "bearer", "expires_in": 3600, "refresh_token": refresh}))
 }
 
+/// An answer before it is checked against the contract and sent.
+struct Answer {
+    status: u16,
+    body: Option<Value>,
+    retry_after: Option<u64>,
+}
+
+fn answer(status: u16, body: Value) -> Answer {
+    Answer { status, body: Some(body), retry_after: None }
+}
+
+/// Amazon's error shape: `{code, message}` (the DSP API's `{message, requestId}`).
+fn error(status: u16, code: &str, message: &str) -> Answer {
+    answer(status, json!({"code": code, "message": message}))
+}
+
+fn dsp_error(status: u16, message: &str) -> Answer {
+    answer(status, json!({"message": message, "requestId": uuid::Uuid::new_v4().to_string()}))
+}
+
+/// What a request was, for the handlers.
+struct Call<'a> {
+    op: String,
+    req: &'a HttpRequest,
+    query: HashMap<String, String>,
+    body: &'a [u8],
+    /// The login's app and refresh token.
+    client: String,
+    refresh: String,
+}
+
+impl Call<'_> {
+    fn header(&self, name: &str) -> Option<String> {
+        self.req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+}
+
+/// Every Ads API call: checked against the contract, served, its answer checked.
+async fn ads_api(state: Shared, contract: web::Data<Contract>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let query: Vec<(String, String)> = web::Query::<Vec<(String, String)>>::from_query(req.query_string()).map(|q| q.into_inner()).unwrap_or_default();
+    let headers: Vec<(String, String)> =
+        req.headers().iter().map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
+    let checked = contract.check_request(&Request { method: req.method().as_str(), path: req.path(), query: query.clone(), headers, body: &body });
+    let op = match checked {
+        Ok(op) => op,
+        Err(v) => {
+            let mut s = state.lock().unwrap();
+            s.violations.push(format!("request: {v}"));
+            s.seen.push((req.method().to_string(), req.path().to_owned(), v.status));
+            return HttpResponse::build(StatusCode::from_u16(v.status).unwrap()).json(json!({"code": v.status.to_string(), "message": v.rule}));
+        }
+    };
+    let (a, hang, confirm) = {
+        let mut s = state.lock().unwrap();
+        let (a, hang, confirm) = match authorize(&mut s, &req) {
+            Err(a) => (a, false, None),
+            Ok((client, refresh)) => {
+                let call = Call { op: op.name(), req: &req, query: query.into_iter().collect(), body: &body, client, refresh };
+                serve(&mut s, &call)
+            }
+        };
+        s.seen.push((req.method().to_string(), req.path().to_owned(), a.status));
+        (a, hang, confirm)
+    };
+    if let Some((sub_id, arn, dataset, marketplace)) = confirm {
+        let state = state.get_ref().clone();
+        actix_web::rt::spawn(crate::amazon_sns::send_confirmation(state, sub_id, arn, dataset, marketplace));
+    }
+    if hang {
+        // Made, never answered: the caller times out or dies waiting.
+        std::future::pending::<()>().await;
+    }
+    respond(&state, &contract, &op, a)
+}
+
+/// The answer, unless it would break the contract (then a 500 naming the rule, recorded).
+fn respond(state: &Shared, contract: &Contract, op: &Operation, a: Answer) -> HttpResponse {
+    let media = if op.name().contains("/streams/subscriptions") { STREAM_MEDIA_TYPE } else { "application/json" };
+    let bytes = a.body.as_ref().map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    if let Err(v) = contract.check_response(op, a.status, a.body.as_ref().map(|_| media), &bytes) {
+        state.lock().unwrap().violations.push(format!("stand-in answer: {v}"));
+        return HttpResponse::InternalServerError().json(json!({"code": "500", "message": v.rule}));
+    }
+    let mut r = HttpResponse::build(StatusCode::from_u16(a.status).unwrap());
+    if let Some(secs) = a.retry_after {
+        r.insert_header(("Retry-After", secs.to_string()));
+    }
+    match a.body {
+        Some(_) => r.content_type(media).body(bytes),
+        None => r.finish(),
+    }
+}
+
 /// The login behind a request's headers, or Amazon's error.
-fn authorize(s: &mut State, req: &HttpRequest) -> Result<(String, String), HttpResponse> {
+fn authorize(s: &mut State, req: &HttpRequest) -> Result<(String, String), Answer> {
     let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
     for n in ["amazon-advertising-api-clientid", "authorization", "amazon-advertising-api-scope", "amazon-ads-account-id"] {
         if let Some(v) = header(n) {
             s.received.push(v);
         }
     }
-    let Some(client_id) = header("Amazon-Advertising-API-ClientId") else {
-        return Err(ads_error(400, "400", "Missing Amazon-Advertising-API-ClientId header"));
-    };
+    let client_id = header("Amazon-Advertising-API-ClientId").unwrap_or_default();
+    let unauthorized = || error(401, "UNAUTHORIZED", "Not authorized to access this advertiser");
     let Some(refresh) = header("Authorization").and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned)).and_then(|t| s.access.get(&t).cloned()) else {
-        return Err(ads_error(401, "UNAUTHORIZED", "Not authorized to access this advertiser"));
+        return Err(unauthorized());
     };
-    let (app, _, revoked) = s.logins.get(&refresh).cloned().expect("access tokens are of logins");
-    if revoked {
-        return Err(ads_error(401, "UNAUTHORIZED", "Not authorized to access this advertiser"));
+    let login = s.logins.get(&refresh).cloned().expect("access tokens are of logins");
+    if login.revoked {
+        return Err(unauthorized());
     }
-    if app != client_id {
-        return Err(ads_error(401, "UNAUTHORIZED", "The Amazon-Advertising-API-ClientId does not match the access token"));
+    if login.client_id != client_id {
+        return Err(error(401, "UNAUTHORIZED", "The Amazon-Advertising-API-ClientId does not match the access token"));
+    }
+    if let Some(secs) = (!s.throttle.is_empty()).then(|| s.throttle.remove(0)) {
+        return Err(Answer { retry_after: Some(secs), ..error(429, "429", "Too Many Requests") });
     }
     Ok((client_id, refresh))
 }
 
-async fn profiles(state: Shared, req: HttpRequest) -> HttpResponse {
-    let mut s = state.lock().unwrap();
-    let r = match authorize(&mut s, &req) {
-        Ok((_, refresh)) => HttpResponse::Ok().json(&s.logins[&refresh].1),
-        Err(e) => e,
-    };
-    s.seen.push(("GET".into(), "/v2/profiles".into(), r.status().as_u16()));
-    r
-}
+type Confirm = Option<(String, String, String, Option<String>)>;
 
-/// The scope a subscription call is for: (scope id, dsp), checked against the login's profiles.
-fn scope_of(s: &State, req: &HttpRequest, refresh: &str) -> Result<(String, bool), HttpResponse> {
-    let dsp = req.path().starts_with("/dsp/");
-    let name = if dsp { DSP_HEADER } else { "Amazon-Advertising-API-Scope" };
-    let Some(scope) = req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned) else {
-        return Err(ads_error(400, "400", &format!("Missing {name} header")));
-    };
-    let profiles = &s.logins[refresh].1;
-    let ours = profiles.iter().any(|p| {
-        if dsp {
-            p["accountInfo"]["id"].as_str() == Some(&scope)
-        } else {
-            p["profileId"].to_string() == scope
+fn serve(s: &mut State, c: &Call<'_>) -> (Answer, bool, Confirm) {
+    let plain = |a: Answer| (a, false, None);
+    let login = s.logins[&c.refresh].clone();
+    match c.op.as_str() {
+        "GET /v2/profiles" => plain(answer(200, Value::Array(login.profiles))),
+        "GET /dsp/advertisers" => plain(dsp_advertisers(s, &login, c)),
+        op => {
+            let dsp = op.contains("/dsp/");
+            let scope = match scope_of(s, &login, c, dsp) {
+                Ok(scope) => scope,
+                Err(a) => return plain(a),
+            };
+            let id = c.req.path().rsplit('/').next().unwrap_or_default().to_owned();
+            match op.trim_start_matches("GET ").trim_start_matches("POST ").trim_start_matches("PUT ").trim_start_matches("/dsp") {
+                "/streams/subscriptions" if op.starts_with("GET") => plain(list(s, &c.client, &scope, dsp, &c.query)),
+                "/streams/subscriptions" => create(s, c, &scope, dsp),
+                "/streams/subscriptions/{subscriptionId}" if op.starts_with("GET") => plain(get(s, &c.client, &scope, &id)),
+                "/streams/subscriptions/{subscriptionId}" => plain(archive(s, &c.client, &scope, &id, c.body)),
+                _ => plain(error(404, "404", "Not Found")),
+            }
         }
-    });
-    if !ours {
-        return Err(ads_error(403, "FORBIDDEN", "Not authorized to access this resource"));
     }
-    Ok((scope, dsp))
 }
 
-fn content_type_ok(req: &HttpRequest, dsp: bool) -> bool {
-    let want = if dsp { DSP_CONTENT_TYPE } else { SP_CONTENT_TYPE };
-    req.headers().get("content-type").and_then(|v| v.to_str().ok()) == Some(want)
+/// The scope a subscription call is for, checked against the login: a seller or vendor profile
+/// (`Amazon-Advertising-API-Scope`), or a DSP advertiser of its agency profiles.
+fn scope_of(s: &State, login: &LoginState, c: &Call<'_>, dsp: bool) -> Result<String, Answer> {
+    let name = if dsp { DSP_HEADER } else { "Amazon-Advertising-API-Scope" };
+    let Some(scope) = c.header(name) else {
+        return Err(error(400, "400", &format!("Missing {name} header")));
+    };
+    let ours = if dsp {
+        login.dsp.iter().any(|(_, a)| a["advertiserId"].as_str() == Some(&scope))
+    } else {
+        login.profiles.iter().any(|p| p["profileId"].to_string() == scope && matches!(p["accountInfo"]["type"].as_str(), Some("seller" | "vendor")))
+    };
+    if s.denied.contains(&scope) {
+        return Err(error(401, "UNAUTHORIZED", "Not authorized to access this advertiser"));
+    }
+    if !ours {
+        return Err(error(403, "FORBIDDEN", "Not authorized to access this resource"));
+    }
+    Ok(scope)
+}
+
+fn dsp_advertisers(s: &State, login: &LoginState, c: &Call<'_>) -> Answer {
+    let agency = c.header("Amazon-Advertising-API-Scope").unwrap_or_default();
+    let is_agency = login.profiles.iter().any(|p| {
+        p["profileId"].to_string() == agency && p["accountInfo"]["type"] == "agency" && p["accountInfo"]["subType"] != "AMAZON_ATTRIBUTION"
+    });
+    if !is_agency || s.denied.contains(&agency) {
+        return dsp_error(403, "Forbidden: the profile is not a DSP agency profile of this login");
+    }
+    let all: Vec<&Value> = login.dsp.iter().filter(|(a, _)| *a == agency).map(|(_, v)| v).collect();
+    let start: usize = c.query.get("startIndex").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let count: usize = c.query.get("count").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let page: Vec<&Value> = all.iter().skip(start).take(count).copied().collect();
+    answer(200, json!({"totalResults": all.len(), "response": page}))
 }
 
 fn view(sub: &Sub) -> Value {
-    json!({
+    let mut v = json!({
         "subscriptionId": sub.id, "dataSetId": sub.dataset, "status": sub.status,
-        "clientRequestToken": sub.token, "destination": {"sqsDestination": {"queueArn": sub.queue_arn}},
-        "createdDate": "2026-12-01T00:00:00Z"
-    })
+        "destination": {"sqsDestination": {"queueArn": sub.queue_arn}},
+        "createdDate": "2026-12-01T00:00:00Z", "updatedDate": "2026-12-01T00:00:00Z"
+    });
+    if let Some(n) = &sub.notes {
+        v["notes"] = json!(n);
+    }
+    v
 }
 
-/// Common checks; throttling. Returns the login's (client id, refresh token, scope, dsp).
-fn gate(s: &mut State, req: &HttpRequest) -> Result<(String, String, String, bool), HttpResponse> {
-    let (client, refresh) = authorize(s, req)?;
-    let (scope, dsp) = scope_of(s, req, &refresh)?;
-    if let Some(secs) = (!s.throttle.is_empty()).then(|| s.throttle.remove(0)) {
-        return Err(HttpResponse::TooManyRequests()
-            .insert_header(("Retry-After", secs.to_string()))
-            .json(json!({"code": "429", "details": "Too Many Requests"})));
-    }
-    Ok((client, refresh, scope, dsp))
-}
-
-async fn subscriptions(state: Shared, req: HttpRequest, query: web::Query<HashMap<String, String>>, body: web::Bytes) -> HttpResponse {
-    let (response, hang, confirm) = {
-        let mut s = state.lock().unwrap();
-        let (r, hang, confirm) = match gate(&mut s, &req) {
-            Err(e) => (e, false, None),
-            Ok((client, _, scope, dsp)) => match *req.method() {
-                actix_web::http::Method::GET => (list(&s, &client, &scope, dsp, &query), false, None),
-                actix_web::http::Method::POST => create(&mut s, &req, &client, &scope, dsp, &body),
-                _ => (ads_error(405, "405", "Method Not Allowed"), false, None),
-            },
-        };
-        s.seen.push((req.method().to_string(), req.path().to_owned(), r.status().as_u16()));
-        (r, hang, confirm)
-    };
-    if let Some((sub_id, arn, dataset, marketplace)) = confirm {
-        let state = state.get_ref().clone();
-        actix_web::rt::spawn(send_confirmation(state, sub_id, arn, dataset, marketplace));
-    }
-    if hang {
-        // Made, never answered: the caller times out or dies waiting.
-        std::future::pending::<()>().await;
-    }
-    response
-}
-
-fn list(s: &State, client: &str, scope: &str, dsp: bool, query: &HashMap<String, String>) -> HttpResponse {
+fn list(s: &State, client: &str, scope: &str, dsp: bool, query: &HashMap<String, String>) -> Answer {
     let page: usize = query.get("maxResults").and_then(|m| m.parse().ok()).unwrap_or(5000).clamp(1, 5000);
     let start: usize = query.get("startingToken").and_then(|t| t.strip_prefix("page-")).and_then(|t| t.parse().ok()).unwrap_or(0);
     let mine: Vec<&Sub> = s.subs.iter().filter(|x| x.client_id == client && x.scope == scope && x.dsp == dsp).collect();
     let chunk: Vec<Value> = mine.iter().skip(start).take(page).map(|x| view(x)).collect();
-    let mut answer = json!({"subscriptions": chunk});
+    let mut a = json!({"subscriptions": chunk});
     if start + page < mine.len() {
-        answer["nextToken"] = json!(format!("page-{}", start + page));
+        a["nextToken"] = json!(format!("page-{}", start + page));
     }
-    HttpResponse::Ok().json(answer)
+    answer(200, a)
 }
 
-type Confirm = Option<(String, String, String, Option<String>)>;
-
-fn create(s: &mut State, req: &HttpRequest, client: &str, scope: &str, dsp: bool, body: &[u8]) -> (HttpResponse, bool, Confirm) {
-    if !content_type_ok(req, dsp) {
-        return (ads_error(415, "415", "Unsupported Media Type"), false, None);
-    }
-    s.received.push(String::from_utf8_lossy(body).into_owned());
-    let Ok(b) = serde_json::from_slice::<Value>(body) else { return (ads_error(400, "400", "Malformed request body"), false, None) };
-    let (Some(token), Some(dataset)) = (b["clientRequestToken"].as_str(), b["dataSetId"].as_str()) else {
-        return (ads_error(400, "400", "clientRequestToken and dataSetId are required"), false, None);
-    };
+fn create(s: &mut State, c: &Call<'_>, scope: &str, dsp: bool) -> (Answer, bool, Confirm) {
+    let plain = |a: Answer| (a, false, None);
+    s.received.push(String::from_utf8_lossy(c.body).into_owned());
+    let b: Value = serde_json::from_slice(c.body).unwrap_or(Value::Null);
+    let (token, dataset) = (b["clientRequestToken"].as_str().unwrap_or_default(), b["dataSetId"].as_str().unwrap_or_default());
     let Some(arn) = b.pointer("/destination/sqsDestination/queueArn").or(b.get("destinationArn")).and_then(Value::as_str) else {
-        return (ads_error(400, "400", "destination is required"), false, None);
+        return plain(error(400, "400", "destination is required"));
     };
-    let Ok(id) = dataset.parse::<DatasetId>() else { return (ads_error(400, "400", "Invalid dataSetId"), false, None) };
+    let Ok(id) = dataset.parse::<DatasetId>() else { return plain(error(400, "400", "Invalid dataSetId")) };
     if id.is_dsp() != dsp {
-        return (ads_error(400, "400", "This dataset is not available on this endpoint"), false, None);
+        return plain(error(400, "400", "This dataset is not available on this endpoint"));
     }
-    if let Some(existing) = s.subs.iter().find(|x| x.client_id == client && x.token == token) {
-        return (HttpResponse::Ok().json(json!({"subscriptionId": existing.id, "clientRequestToken": token})), false, None);
+    if let Some(existing) = s.subs.iter().find(|x| x.client_id == c.client && x.token == token) {
+        return plain(answer(200, json!({"subscriptionId": existing.id, "clientRequestToken": token})));
     }
     if s.fail_creates > 0 {
         s.fail_creates -= 1;
-        return (ads_error(500, "500", "Internal Server Error"), false, None);
+        return plain(error(500, "500", "Internal Server Error"));
     }
-    let open = s.subs.iter().filter(|x| x.client_id == client && x.scope == scope && x.dataset == dataset && x.status != "ARCHIVED").count();
+    let open = s.subs.iter().filter(|x| x.client_id == c.client && x.scope == scope && x.dataset == dataset && x.status != "ARCHIVED").count();
     if open >= 2 {
-        return (ads_error(409, "409", "At most two subscriptions per dataset: archive one first"), false, None);
+        return plain(error(409, "409", "At most two subscriptions per dataset: archive one first"));
     }
     s.next_id += 1;
     let sub_id = format!("amzn1.fead.cs1.{:012}", s.next_id);
     let mut sub = Sub {
         id: sub_id.clone(),
-        client_id: client.into(),
+        client_id: c.client.clone(),
         scope: scope.into(),
         dsp,
         dataset: dataset.into(),
         queue_arn: arn.into(),
         token: token.into(),
+        notes: b["notes"].as_str().map(str::to_owned),
         status: String::new(),
         history: Vec::new(),
         confirmation: None,
@@ -414,164 +579,58 @@ fn create(s: &mut State, req: &HttpRequest, client: &str, scope: &str, dsp: bool
     }
     // The marketplace of a profile scope, for the topic's name.
     let marketplace = (!dsp)
-        .then(|| s.logins.values().flat_map(|l| l.1.iter()).find(|p| p["profileId"].to_string() == scope))
+        .then(|| s.logins.values().flat_map(|l| l.profiles.iter()).find(|p| p["profileId"].to_string() == scope))
         .flatten()
         .and_then(|p| p["accountInfo"]["marketplaceStringId"].as_str().map(str::to_owned));
-    let answer = HttpResponse::Ok().json(json!({"subscriptionId": sub_id, "clientRequestToken": token}));
-    (answer, hang, Some((sub_id, arn.to_owned(), dataset.to_owned(), marketplace)))
+    let a = answer(200, json!({"subscriptionId": sub_id, "clientRequestToken": token}));
+    (a, hang, Some((sub_id, arn.to_owned(), dataset.to_owned(), marketplace)))
 }
 
-async fn subscription(state: Shared, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> HttpResponse {
-    let mut s = state.lock().unwrap();
-    let r = match gate(&mut s, &req) {
-        Err(e) => e,
-        Ok((client, _, scope, dsp)) => {
-            let id = path.into_inner();
-            let is_put = req.method() == actix_web::http::Method::PUT;
-            if is_put && !content_type_ok(&req, dsp) {
-                ads_error(415, "415", "Unsupported Media Type")
-            } else {
-                match s.subs.iter_mut().find(|x| x.id == id && x.client_id == client && x.scope == scope) {
-                    None => ads_error(404, "404", "Subscription not found"),
-                    Some(sub) if is_put => {
-                        let b: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                        match b["status"].as_str() {
-                            Some("ARCHIVED") => {
-                                if sub.status != "ARCHIVED" {
-                                    set_status(sub, "ARCHIVED");
-                                }
-                                HttpResponse::Ok().finish()
-                            }
-                            _ => ads_error(400, "400", "Only status ARCHIVED may be set"),
-                        }
-                    }
-                    Some(sub) => HttpResponse::Ok().json(view(sub)),
-                }
-            }
-        }
-    };
-    s.seen.push((req.method().to_string(), req.path().to_owned(), r.status().as_u16()));
-    r
-}
-
-/// Amazon's SNS puts a `SubscriptionConfirmation` on the destination queue, from the dataset's
-/// topic account in the queue's realm.
-async fn send_confirmation(state: Arc<Mutex<State>>, sub_id: String, arn: String, dataset: String, marketplace: Option<String>) {
-    let parts: Vec<&str> = arn.split(':').collect();
-    let (region, account, name) = (parts[3].to_owned(), parts[4].to_owned(), parts[5].to_owned());
-    let realm = Realm::from_region(&region).expect("an AMS region");
-    let topic_account = sns_account(dataset.parse().expect("a dataset"), realm);
-    let topic = format!(
-        "arn:aws:sns:{region}:{topic_account}:FEADMessageDeliveryTopic-{dataset}-{}-{}",
-        marketplace.as_deref().unwrap_or("ADVERTISER"),
-        sub_id.rsplit('.').next().unwrap_or("x")
-    );
-    let token = format!("confirm-{}", uuid::Uuid::new_v4().simple());
-    let moto = state.lock().unwrap().moto.clone();
-    let body = json!({
-        "Type": "SubscriptionConfirmation",
-        "MessageId": uuid::Uuid::new_v4().to_string(),
-        "Token": token,
-        "TopicArn": topic,
-        "Message": format!("You have chosen to subscribe to the topic {topic}.\nTo confirm the subscription, visit the SubscribeURL included in this message."),
-        "SubscribeURL": format!("https://sns.{region}.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}&Token={token}"),
-        "Timestamp": "2026-12-01T00:00:00.000Z",
-        "SignatureVersion": "1",
-        "Signature": "c3RhbmQtaW4=",
-        "SigningCertURL": format!("https://sns.{region}.amazonaws.com/SimpleNotificationService-standin.pem")
-    });
-    let config = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.clone()))
-        .endpoint_url(&moto)
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            aws_credential_types::Credentials::new("testing", "testing", None, None, "standin"),
-        ))
-        .build();
-    // moto keeps a queue in its owner's account: act there (as Amazon's SNS may, by the
-    // queue's policy) through a role assumed in that account.
-    let config = if account == "123456789012" {
-        config
-    } else {
-        let sts = aws_sdk_sts::Client::new(&config);
-        match sts.assume_role().role_arn(format!("arn:aws:iam::{account}:role/amazon-sns-standin")).role_session_name("sns").send().await {
-            Ok(out) => {
-                let c = out.credentials.expect("credentials");
-                config
-                    .into_builder()
-                    .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-                        aws_credential_types::Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), None, "standin"),
-                    ))
-                    .build()
-            }
-            Err(e) => {
-                eprintln!("stand-in: cannot act in account {account}: {e:?}");
-                config
-            }
-        }
-    };
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let url = format!("{moto}/{account}/{name}");
-    match sqs.send_message().queue_url(&url).message_body(body.to_string()).send().await {
-        Ok(_) => {
-            let mut s = state.lock().unwrap();
-            if let Some(sub) = s.subs.iter_mut().find(|x| x.id == sub_id) {
-                sub.confirmation = Some(format!("{topic}\n{token}"));
-                if sub.status == "PROVISIONING" {
-                    set_status(sub, "PENDING_CONFIRMATION");
-                }
-            }
-        }
-        Err(e) => {
-            let mut s = state.lock().unwrap();
-            if let Some(sub) = s.subs.iter_mut().find(|x| x.id == sub_id) {
-                eprintln!("stand-in: no confirmation for {sub_id}: {e:?}");
-                set_status(sub, "FAILED_PROVISIONING");
-            }
-        }
+fn get(s: &State, client: &str, scope: &str, id: &str) -> Answer {
+    match s.subs.iter().find(|x| x.id == id && x.client_id == client && x.scope == scope) {
+        None => error(404, "404", "Subscription not found"),
+        Some(sub) => answer(200, json!({"subscription": view(sub)})),
     }
 }
 
-/// SNS `ConfirmSubscription` (query protocol): the subscription with that topic and token turns
-/// ACTIVE.
-async fn sns(state: Shared, form: web::Form<HashMap<String, String>>) -> HttpResponse {
-    let f = form.into_inner();
-    if f.get("Action").map(String::as_str) != Some("ConfirmSubscription") {
-        return sns_error(StatusCode::BAD_REQUEST, "InvalidAction", "only ConfirmSubscription is played here");
-    }
-    let key = format!("{}\n{}", f.get("TopicArn").cloned().unwrap_or_default(), f.get("Token").cloned().unwrap_or_default());
-    let mut s = state.lock().unwrap();
-    let Some(sub) = s.subs.iter_mut().find(|x| x.confirmation.as_deref() == Some(key.as_str())) else {
-        return sns_error(StatusCode::NOT_FOUND, "NotFound", "Topic does not exist");
+/// `PUT …/{id} {"status": "ARCHIVED"}`: only an ACTIVE subscription can be archived.
+fn archive(s: &mut State, client: &str, scope: &str, id: &str, body: &[u8]) -> Answer {
+    let Some(sub) = s.subs.iter_mut().find(|x| x.id == id && x.client_id == client && x.scope == scope) else {
+        return error(404, "404", "Subscription not found");
     };
-    if sub.status == "PENDING_CONFIRMATION" {
-        set_status(sub, "ACTIVE");
+    let b: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    match (b["status"].as_str(), sub.status.as_str()) {
+        (Some("ARCHIVED"), "ARCHIVED") => Answer { status: 200, body: None, retry_after: None },
+        (Some("ARCHIVED"), "ACTIVE") => {
+            set_status(sub, "ARCHIVED");
+            Answer { status: 200, body: None, retry_after: None }
+        }
+        (Some("ARCHIVED"), other) => error(400, "400", &format!("Only ACTIVE subscriptions can be archived; this one is {other}")),
+        // Notes only.
+        _ => Answer { status: 200, body: None, retry_after: None },
     }
-    let topic = f.get("TopicArn").cloned().unwrap_or_default();
-    let xml = format!(
-        "<ConfirmSubscriptionResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><ConfirmSubscriptionResult>\
-         <SubscriptionArn>{topic}:{}</SubscriptionArn></ConfirmSubscriptionResult><ResponseMetadata><RequestId>{}</RequestId>\
-         </ResponseMetadata></ConfirmSubscriptionResponse>",
-        uuid::Uuid::new_v4(),
-        uuid::Uuid::new_v4()
-    );
-    HttpResponse::Ok().content_type("text/xml").body(xml)
 }
 
-fn sns_error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    let xml = format!(
-        "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Sender</Type><Code>{code}</Code>\
-         <Message>{message}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
-        uuid::Uuid::new_v4()
-    );
-    HttpResponse::build(status).content_type("text/xml").body(xml)
-}
-
-/// A `/v2/profiles` object.
+/// A seller's `/v2/profiles` object.
 pub fn profile(profile_id: u64, country: &str, marketplace_id: &str, advertiser_id: &str, name: &str) -> Value {
     json!({
         "profileId": profile_id, "countryCode": country, "currencyCode": "USD", "dailyBudget": 999999999.0,
         "timezone": "America/Los_Angeles",
         "accountInfo": {"marketplaceStringId": marketplace_id, "id": advertiser_id, "type": "seller", "name": name, "validPaymentMethod": true}
     })
+}
+
+/// An agency's `/v2/profiles` object (it lists DSP advertisers; it is no sponsored-ads
+/// marketplace).
+pub fn agency_profile(profile_id: u64, country: &str, marketplace_id: &str, agency_id: &str, name: &str) -> Value {
+    json!({
+        "profileId": profile_id, "countryCode": country, "currencyCode": "USD", "timezone": "America/Los_Angeles",
+        "accountInfo": {"marketplaceStringId": marketplace_id, "id": agency_id, "type": "agency", "name": name}
+    })
+}
+
+/// A DSP advertiser as `GET /dsp/advertisers` lists it.
+pub fn dsp_advertiser(advertiser_id: &str, name: &str, country: &str) -> Value {
+    json!({"advertiserId": advertiser_id, "name": name, "currency": "USD", "url": "www.example.com", "country": country,
+           "timezone": "America/Los_Angeles"})
 }

@@ -2,10 +2,12 @@
 //! test panics), fixtures, the `ams-hub` binary, and generators of AMS streams.
 
 pub mod amazon;
+pub mod amazon_sns;
 pub mod api;
 pub mod aws;
 pub mod bench;
 pub mod check;
+pub mod contract;
 pub mod faulty;
 pub mod gen;
 pub mod hostile;

@@ -57,6 +57,8 @@ pub struct RegionCheck {
     pub region: String,
     /// Marketplace codes delivering to this region.
     pub marketplaces: Vec<String>,
+    /// DSP advertiser ids delivering to this region.
+    pub dsp_advertisers: Vec<String>,
     pub queues: Vec<QueueCheck>,
 }
 
@@ -71,8 +73,11 @@ pub struct QueueCheck {
 pub struct ConfirmationCheck {
     pub dataset: Option<String>,
     pub marketplace_id: Option<String>,
-    /// `confirmed`, `refused` or `failed` (the newest outcome; a confirmed one wins).
+    /// `confirmed`, `refused` or `confirmation_failed` (the newest outcome; a confirmed one
+    /// wins).
     pub status: String,
+    /// Why it was refused or failed (SNS's answer).
+    pub error: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -97,14 +102,22 @@ pub async fn onboarding(
     let a = caller.account(&state, &tenant, account).await?;
     let row = a.account();
     let marketplaces = a.marketplaces().await?;
+    let dsp = a.dsp_advertisers().await?;
     let states = a.queue_states().await?;
     let mut regions: BTreeMap<String, RegionCheck> = BTreeMap::new();
+    fn region<'a>(regions: &'a mut BTreeMap<String, RegionCheck>, r: &str) -> &'a mut RegionCheck {
+        regions.entry(r.to_owned()).or_insert_with(|| RegionCheck {
+            region: r.to_owned(),
+            marketplaces: Vec::new(),
+            dsp_advertisers: Vec::new(),
+            queues: Vec::new(),
+        })
+    }
     for m in &marketplaces {
-        regions
-            .entry(m.region.clone())
-            .or_insert_with(|| RegionCheck { region: m.region.clone(), marketplaces: Vec::new(), queues: Vec::new() })
-            .marketplaces
-            .push(m.code.clone());
+        region(&mut regions, &m.region).marketplaces.push(m.code.clone());
+    }
+    for d in &dsp {
+        region(&mut regions, &d.region).dsp_advertisers.push(d.advertiser_id.clone());
     }
     let mut data: BTreeMap<String, DataCheck> = BTreeMap::new();
     for q in &states {
@@ -131,14 +144,24 @@ pub async fn onboarding(
         .confirmations()
         .await?
         .into_iter()
-        .map(|(dataset, marketplace_id, status, at)| ConfirmationCheck { dataset, marketplace_id, status, at })
+        .map(|(dataset, marketplace_id, status, error, at)| ConfirmationCheck { dataset, marketplace_id, status, error, at })
         .collect();
     let regions: Vec<RegionCheck> = regions.into_values().collect();
     let streams = crate::streams::streams_of(&a).await?;
-    let subscriptions: Vec<_> = streams.subscriptions.into_iter().filter(|s| s.status != "ARCHIVED").collect();
+    let subscriptions: Vec<_> = streams.subscriptions.into_iter().filter(|s| s.status != "ARCHIVED" && s.released_at.is_none()).collect();
     let waiting = subscriptions.iter().filter(|s| s.status != "ACTIVE").count();
-    let next_step = if marketplaces.is_empty() {
-        Some("add the account's marketplaces (POST …/marketplaces): they decide the queue regions".to_owned())
+    // The brand's role cannot confirm Amazon's subscriptions: SNS refused it (no data would
+    // ever flow; Amazon gives up after three days).
+    let unconfirmable = confirmations.iter().find(|c| c.status != "confirmed" && c.error.as_deref().is_some_and(|e| e.contains("AuthorizationError")));
+    let next_step = if marketplaces.is_empty() && dsp.is_empty() {
+        Some("add the account's marketplaces (POST …/marketplaces), or import its profiles or DSP advertisers: they decide the queue regions".to_owned())
+    } else if let Some(c) = unconfirmable {
+        Some(format!(
+            "the role {} may not confirm Amazon's subscriptions ({}): grant sns:ConfirmSubscription on arn:aws:sns:<region>:<account>:* \
+             for each of Amazon's topic accounts, as the template's policy does (redeploy the template from GET …/aws-template)",
+            row.aws_role_arn.as_deref().unwrap_or("of the account"),
+            c.error.as_deref().unwrap_or_default()
+        ))
     } else if row.aws_role_arn.is_none() {
         let region = &regions[0].region;
         Some(format!(

@@ -144,13 +144,17 @@ pub struct AdoptedStack {
     pub queues: Vec<Queue>,
 }
 
-/// The AMS queue regions the account's marketplaces deliver to (422 when it has none yet).
+/// The AMS queue regions the account's marketplaces and DSP advertisers deliver to (422 when
+/// it has none yet).
 async fn needed_regions(a: &ams_store::AccountScope) -> Result<Vec<String>, ApiError> {
     let mut needed: Vec<String> = a.marketplaces().await?.into_iter().map(|m| m.region).collect();
+    needed.extend(a.dsp_advertisers().await?.into_iter().map(|d| d.region));
     needed.sort();
     needed.dedup();
     if needed.is_empty() {
-        return Err(ApiError::invalid("the account has no marketplaces yet: add them first, they decide the queue regions"));
+        return Err(ApiError::invalid(
+            "the account has no marketplaces or DSP advertisers yet: add them first, they decide the queue regions",
+        ));
     }
     Ok(needed)
 }
@@ -161,9 +165,10 @@ fn unprocessable(code: &'static str, message: String) -> ApiError {
 
 /// Verifies the brand's deployed stack and adopts it: ams-hub assumes the role with the
 /// account's external id, reads each queue's attributes and policy, checks that the queue is
-/// standard, in a region the account's marketplaces need, and that its policy lets every
-/// dataset's Amazon SNS topics send; then sets the role on the account and registers the
-/// queues, all or nothing.
+/// standard, in a region the account's marketplaces need, that its policy lets every
+/// dataset's Amazon SNS topics send, and that the role may confirm subscriptions of Amazon's
+/// topics (`sns:ConfirmSubscription`, asked of SNS); then sets the role on the account and
+/// registers the queues, all or nothing.
 #[utoipa::path(
     tag = "onboarding",
     params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
@@ -175,7 +180,8 @@ fn unprocessable(code: &'static str, message: String) -> ApiError {
         (status = 403, description = "a `read` key", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
         (status = 409, description = "a queue is registered already", body = ErrorBody),
-        (status = 422, description = "a check failed, and nothing was registered: `role_not_assumable` (trust policy or external id), `queue_unreadable`, `fifo_queue`, `foreign_region`, `policy_missing_datasets` (names each dataset and its account), or the outputs are incomplete", body = ErrorBody),
+        (status = 422, description = "a check failed, and nothing was registered: `role_not_assumable` (trust policy or external id), `queue_unreadable`, `fifo_queue`, `foreign_region`, `policy_missing_datasets` (names each dataset and its account), `confirm_not_allowed` (the role may not call sns:ConfirmSubscription on the named topic accounts), or the outputs are incomplete", body = ErrorBody),
+        (status = 503, description = "AWS could not be asked (`unavailable`)", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -267,6 +273,33 @@ async fn verify_stack(
                      for each to its aws:SourceArn condition (the template's policy has them all)",
                     missing.len(),
                     list.join(", ")
+                ),
+            ));
+        }
+        // ams-hub confirms Amazon's subscriptions as the role: without the permission SNS
+        // refuses, the subscription fails after three days and no data ever flows.
+        let mut refused = Vec::new();
+        for pattern in ams_onboard::template::topic_arn_patterns(&DATASETS, realm) {
+            let topic = pattern.replace(":*", ":ams-hub-permission-probe");
+            match reach.may_confirm(region, &topic).await {
+                Ok(true) => {}
+                Ok(false) => refused.push(pattern),
+                Err(e) => {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        format!("could not ask SNS whether {role_arn} may confirm subscriptions: {e}"),
+                    ))
+                }
+            }
+        }
+        if !refused.is_empty() {
+            return Err(unprocessable(
+                "confirm_not_allowed",
+                format!(
+                    "{role_arn} may not call sns:ConfirmSubscription on {}: ams-hub confirms Amazon's subscriptions as this role; \
+                     grant it (the template's policy does) or no subscription can be confirmed",
+                    refused.join(", ")
                 ),
             ));
         }

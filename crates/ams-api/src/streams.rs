@@ -31,9 +31,13 @@ pub struct StreamsInput {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamSubscription {
-    /// The marketplace code; `null` once the marketplace is deleted (being archived).
+    /// The marketplace code of a sponsored-ads subscription; `null` for a DSP one, and once
+    /// the marketplace is deleted (being archived).
     pub marketplace: Option<String>,
+    /// The profile (sponsored ads), or the agency profile listing the DSP advertiser.
     pub profile_id: String,
+    /// Amazon's advertiser id: the DSP advertiser a DSP subscription is made for.
+    pub advertiser_id: Option<String>,
     pub dataset: String,
     /// Amazon's subscription id; `null` until Amazon answered the create.
     pub subscription_id: Option<String>,
@@ -46,8 +50,13 @@ pub struct StreamSubscription {
     pub confirmed_at: Option<DateTime<Utc>>,
     pub last_sync_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
-    /// 0 for the first subscription of (marketplace, dataset, queue); one more per recreation.
+    /// 0 for the first subscription of (marketplace or DSP advertiser, dataset, queue); one
+    /// more per recreation.
     pub generation: i32,
+    /// When ams-hub let go of it without Amazon archiving it: Amazon archives only ACTIVE
+    /// subscriptions, and a failed or suspended one it refuses delivers nothing
+    /// (`last_error` says so). `null` for every other.
+    pub released_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,6 +76,7 @@ pub(crate) async fn streams_of(scope: &ams_store::AccountScope) -> Result<Stream
         .map(|(code, r)| StreamSubscription {
             marketplace: code,
             profile_id: r.profile_id,
+            advertiser_id: r.advertiser_id,
             dataset: r.dataset_id,
             subscription_id: r.subscription_id,
             status: r.status,
@@ -75,6 +85,7 @@ pub(crate) async fn streams_of(scope: &ams_store::AccountScope) -> Result<Stream
             last_sync_at: r.last_sync_at,
             last_error: r.last_error,
             generation: r.generation,
+            released_at: r.released_at,
         })
         .collect();
     Ok(Streams { datasets, subscriptions })

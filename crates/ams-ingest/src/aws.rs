@@ -123,6 +123,25 @@ impl AccountAws {
         }
         aws_sdk_sns::Client::from_conf(b.build())
     }
+
+    /// Whether this identity may call `sns:ConfirmSubscription` on `topic_arn`, asked of SNS
+    /// itself: a confirmation with a token that confirms nothing. SNS authorizes the caller
+    /// before it looks at the topic or the token, so `AuthorizationError` (or `AccessDenied`)
+    /// means the permission is missing and any other answer (`NotFound`, `InvalidParameter`)
+    /// that it is there. `Err` when SNS could not be asked.
+    pub async fn may_confirm(&self, region: &str, topic_arn: &str) -> Result<bool, String> {
+        let probe = self.sns(region).confirm_subscription().topic_arn(topic_arn).token("ams-hub-permission-probe").send().await;
+        match probe {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(se) => {
+                    use aws_sdk_sns::error::ProvideErrorMetadata;
+                    Ok(!matches!(se.code(), Some("AuthorizationError" | "AccessDenied" | "AccessDeniedException")))
+                }
+                None => Err(describe(&e)),
+            },
+        }
+    }
 }
 
 /// A short, secret-free description of an SDK error: the service's code and message, or the

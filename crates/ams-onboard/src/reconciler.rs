@@ -227,6 +227,12 @@ fn failed_status(status: &str) -> bool {
 impl Pass {
     /// One pass; `Ok(true)` when something is still on its way (pass again soon).
     async fn run(&self) -> Result<bool, StoreError> {
+        self.run_from(0).await
+    }
+
+    /// A pass, `depth` passes after the first of this round (a pass runs again at once when it
+    /// replaced failed subscriptions, a bounded number of times).
+    async fn run_from(&self, depth: u32) -> Result<bool, StoreError> {
         let wanted = self.wanted().await?;
         // Rows for wanted subscriptions that have none (or only archived or released ones).
         let open = self.store.open_streams().await?;
@@ -264,12 +270,12 @@ impl Pass {
             recreate |= outcome.recreate;
         }
         self.store.purge_deleted_connections().await?;
-        if recreate {
+        if recreate && depth < 3 {
             // Failed subscriptions were archived or released: their next generation is
             // created at once.
-            return Box::pin(self.run()).await;
+            return Box::pin(self.run_from(depth + 1)).await;
         }
-        Ok(pending)
+        Ok(pending || recreate)
     }
 
     /// The desired state, by key, with each subscription's destination queue ARN: sponsored-ads
@@ -353,10 +359,12 @@ impl Pass {
                 if row.subscription_id.is_some() {
                     return None;
                 }
+                // A failed or suspended one is dead: adopting it would only replace it again.
                 listed.iter().find(|s| {
                     s.data_set_id == row.dataset_id
                         && s.queue_arn() == Some(row.destination_arn.as_str())
-                        && s.status != "ARCHIVED"
+                        && !matches!(s.status.as_str(), "ARCHIVED" | "SUSPENDED")
+                        && !failed_status(&s.status)
                         && !tracked.contains(&s.subscription_id)
                         && !adopted.contains(&s.subscription_id)
                 })

@@ -6,8 +6,12 @@
 //!   (as Amazon's onboarding pages ask);
 //! * the IAM role ams-hub assumes (created by the stack when `CreateRole` is `true`: IAM is
 //!   global, so a brand with queues in two regions creates it once), trusting ams-hub's own
-//!   role with the account's external id, plus a policy granting only what ams-hub does on these
-//!   queues: receive, delete, change visibility, read attributes;
+//!   role with the account's external id, plus a policy granting only what ams-hub does: on
+//!   these queues receive, delete, change visibility, read attributes; and confirm the SNS
+//!   subscriptions of Amazon's topics (`sns:ConfirmSubscription` on
+//!   `arn:aws:sns:<region>:<account>:*` for each dataset's topic account of the realm, nothing
+//!   wider): ams-hub signs the confirmation as this role, and SNS refuses a signed call the
+//!   caller's policy does not allow;
 //! * outputs: the role ARN, the queue URL and ARN, the dead-letter queue URL.
 //!
 //! Rendered as a JSON value (CloudFormation's long-form intrinsics), printed as YAML or JSON.
@@ -163,6 +167,7 @@ pub fn render(input: &TemplateInput<'_>) -> Result<AwsTemplate, TemplateError> {
                     "PolicyDocument": {
                         "Version": "2012-10-17",
                         "Statement": [{
+                            "Sid": "ReadTheQueue",
                             "Effect": "Allow",
                             "Action": [
                                 "sqs:ReceiveMessage",
@@ -171,6 +176,11 @@ pub fn render(input: &TemplateInput<'_>) -> Result<AwsTemplate, TemplateError> {
                                 "sqs:GetQueueAttributes"
                             ],
                             "Resource": [queue_arn.clone()]
+                        }, {
+                            "Sid": "ConfirmAmazonSubscriptions",
+                            "Effect": "Allow",
+                            "Action": "sns:ConfirmSubscription",
+                            "Resource": topic_arn_patterns(input.datasets, realm)
                         }]
                     }
                 }
@@ -268,6 +278,25 @@ mod tests {
         let arn = "arn:aws:sns:eu-west-1:444455556666:FEADMessageDeliveryTopic-sp-future-dataset-A1PA6795UKMFR9-X";
         assert_eq!(confirmable_in(&table, arn, None), Ok(("sp-future-dataset", Realm::Eu)));
         assert!(ams_model::confirmable(arn, None).is_err(), "the real table does not have it");
+    }
+
+    #[test]
+    fn the_role_may_confirm_exactly_the_realms_topic_accounts_and_read_only_its_queue() {
+        for realm in Realm::ALL {
+            let t = render(&input(realm.region(), &DATASETS)).unwrap();
+            let statements = &t.body["Resources"]["ReadPolicy"]["Properties"]["PolicyDocument"]["Statement"];
+            let confirm = &statements[1];
+            assert_eq!(confirm["Action"], "sns:ConfirmSubscription");
+            let resources: Vec<&str> = confirm["Resource"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+            let mut expected: Vec<String> =
+                DATASETS.iter().map(|d| format!("arn:aws:sns:{}:{}:*", realm.region(), d.topic_accounts[realm.index()])).collect();
+            expected.sort();
+            expected.dedup();
+            assert_eq!(resources, expected, "every topic account of {realm:?} and nothing wider");
+            assert!(resources.iter().all(|r| !r.contains(":*:") && r.starts_with(&format!("arn:aws:sns:{}:", realm.region()))));
+            assert_eq!(statements[0]["Resource"], json!([{"Fn::GetAtt": ["Queue", "Arn"]}]));
+            assert_eq!(statements.as_array().unwrap().len(), 2);
+        }
     }
 
     #[test]

@@ -313,10 +313,13 @@ impl AccountScope {
     }
 
     /// The SNS subscription confirmations seen on this account's queues, newest first per
-    /// (dataset, marketplace): (dataset, marketplace_id, status, when).
-    pub async fn confirmations(&self) -> Result<Vec<(Option<String>, Option<String>, String, chrono::DateTime<Utc>)>, StoreError> {
+    /// (dataset, marketplace): (dataset, marketplace_id, status, error, when).
+    #[allow(clippy::type_complexity)]
+    pub async fn confirmations(
+        &self,
+    ) -> Result<Vec<(Option<String>, Option<String>, String, Option<String>, chrono::DateTime<Utc>)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT DISTINCT ON (dataset_id, marketplace_id) dataset_id, marketplace_id, status, updated_at
+            "SELECT DISTINCT ON (dataset_id, marketplace_id) dataset_id, marketplace_id, status, last_error, updated_at
              FROM subscriptions WHERE account_id = $1
              ORDER BY dataset_id, marketplace_id, (status = 'confirmed') DESC, updated_at DESC",
         )
