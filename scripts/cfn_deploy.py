@@ -9,6 +9,8 @@ policy after the deploy, the template's own policy document is applied with SetQ
 
 Usage (the venv's python; AWS_ENDPOINT_URL points at moto):
   cfn_deploy.py DEPLOYER_ROLE_ARN TEMPLATE.json STACK_NAME REGION [Key=Value ...]
+DEPLOYER_ROLE_ARN `-` deploys with the ambient credentials (an IAM user's, when moto enforces
+IAM and no deployer role exists).
 """
 import json
 import sys
@@ -17,9 +19,12 @@ import boto3
 
 role, template_file, stack, region = sys.argv[1:5]
 params = [dict(zip(("ParameterKey", "ParameterValue"), p.split("=", 1))) for p in sys.argv[5:]]
-c = boto3.client("sts", region_name=region).assume_role(RoleArn=role, RoleSessionName="brand-deployer")["Credentials"]
-session = boto3.session.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
-                                aws_session_token=c["SessionToken"], region_name=region)
+if role == "-":
+    session = boto3.session.Session(region_name=region)
+else:
+    c = boto3.client("sts", region_name=region).assume_role(RoleArn=role, RoleSessionName="brand-deployer")["Credentials"]
+    session = boto3.session.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                                    aws_session_token=c["SessionToken"], region_name=region)
 body = open(template_file).read()
 cfn = session.client("cloudformation")
 cfn.create_stack(StackName=stack, TemplateBody=body, Parameters=params, Capabilities=["CAPABILITY_NAMED_IAM"])

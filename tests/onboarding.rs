@@ -327,3 +327,80 @@ async fn a_role_that_does_not_trust_the_accounts_external_id_is_refused_then_ado
     let adopted = api.ok("POST", &path, Some(&key), Some(&body), 200);
     assert_eq!(adopted["role_arn"], role);
 }
+
+/// Runs boto3 code against moto as the brand's deployer (the venv's python).
+fn as_brand(moto: &Moto, code: &str) {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            &format!(
+                "import boto3, json\nc = boto3.client('sts').assume_role(RoleArn='{DEPLOYER}', RoleSessionName='brand')['Credentials']\n\
+                 s = boto3.session.Session(aws_access_key_id=c['AccessKeyId'], aws_secret_access_key=c['SecretAccessKey'], \
+                 aws_session_token=c['SessionToken'], region_name='us-east-1')\n{code}"
+            ),
+        ])
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "boto3: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// ams-hub confirms Amazon's subscriptions as the brand's role, and SNS refuses a signed call
+/// the role's policy does not allow: a hand-made role without `sns:ConfirmSubscription` is
+/// refused by `aws-stack` (SNS asked, through the Amazon stand-in, which evaluates the role's
+/// policy in moto as AWS would); adopted once granted; and a confirmation SNS refuses later
+/// (the grant removed) makes the checklist say what to fix.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_that_may_not_confirm_subscriptions_is_refused_and_the_checklist_says_why() {
+    use ams_model::{Realm, DATASETS};
+    use ams_onboard::template::{queue_policy, topic_arn_patterns};
+    let db = TestDb::new();
+    let moto = Moto::start();
+    let amazon = ams_tests::amazon::AmazonStandIn::start(&moto.url);
+    let (serve, api) =
+        serve_with_api(&db, &moto.url, &[("AMS_HUB_PLATFORM_PRINCIPAL", PRINCIPAL), ("AWS_ENDPOINT_URL_SNS", amazon.url.as_str())]);
+    let (key, id) = us_brand(&api, "confirming");
+    let brand = moto.assume(DEPLOYER).await;
+    let sqs = aws_sdk_sqs::Client::new(&brand);
+    let url = sqs.create_queue().queue_name("confirming").send().await.unwrap().queue_url.unwrap();
+    let arn = "arn:aws:sqs:us-east-1:111111111111:confirming";
+    let policy = queue_policy(Value::String(arn.into()), &DATASETS, Realm::Na);
+    sqs.set_queue_attributes().queue_url(&url).attributes(aws_sdk_sqs::types::QueueAttributeName::Policy, policy.to_string()).send().await.unwrap();
+    let read = json!({"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], "Resource": [arn]});
+    let confirm = json!({"Effect": "Allow", "Action": "sns:ConfirmSubscription", "Resource": topic_arn_patterns(&DATASETS, Realm::Na)});
+    let put_policy = |statements: Vec<&Value>| {
+        let doc = json!({"Version": "2012-10-17", "Statement": statements});
+        as_brand(&moto, &format!("s.client('iam').put_role_policy(RoleName='ams-hub-confirming', PolicyName='read', PolicyDocument=json.dumps({doc}))"));
+    };
+    as_brand(&moto, &format!("s.client('iam').create_role(RoleName='ams-hub-confirming', AssumeRolePolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Principal': {{'AWS': '{PRINCIPAL}'}}, 'Action': 'sts:AssumeRole'}}]}}))"));
+    put_policy(vec![&read]);
+    let role = "arn:aws:iam::111111111111:role/ams-hub-confirming";
+    let path = format!("/v1/tenants/confirming/accounts/{id}/aws-stack");
+    let body = json!({"role_arn": role, "queue_urls": [url]});
+
+    let (status, answer) = api.call("POST", &path, Some(&key), Some(&body));
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("confirm_not_allowed")), "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("sns:ConfirmSubscription") && message.contains("arn:aws:sns:us-east-1:906013806264:*"), "{message}");
+    let checklist = || api.ok("GET", &format!("/v1/tenants/confirming/accounts/{id}/onboarding"), Some(&key), None, 200);
+    assert!(checklist()["role"]["last_error"].as_str().unwrap().contains("sns:ConfirmSubscription"));
+    assert_eq!(api.ok("GET", &format!("/v1/tenants/confirming/accounts/{id}/queues"), Some(&key), None, 200), json!([]), "nothing registered");
+    assert!(amazon.confirms().iter().all(|(who, _, status)| who.contains("assumed-role/ams-hub-confirming") && *status == 403), "{:?}", amazon.confirms());
+
+    put_policy(vec![&read, &confirm]);
+    api.ok("POST", &path, Some(&key), Some(&body), 200);
+
+    // The grant removed afterwards: Amazon's confirmation is refused, and the checklist says so.
+    put_policy(vec![&read]);
+    ams_tests::aws::send_all(&brand, &url, &[ams_tests::fixture("subscription-confirmation.json")]).await;
+    ams_tests::check::wait_until("the checklist to name the missing grant", 60, &serve, || async {
+        checklist()["next_step"].as_str().is_some_and(|s| s.contains("may not confirm Amazon's subscriptions"))
+    })
+    .await;
+    let c = checklist();
+    assert!(c["next_step"].as_str().unwrap().contains("sns:ConfirmSubscription"), "{c}");
+    assert!(c["confirmations"][0]["error"].as_str().unwrap().contains("AuthorizationError"), "{c}");
+}
