@@ -272,6 +272,7 @@ fn a_crash_between_create_and_answer_makes_no_duplicate() {
     assert_eq!(subs.len(), 1, "no duplicate: {subs:?}");
     let shown = streams(&api, &key, "crash", &a);
     assert_eq!(shown["subscriptions"][0]["subscription_id"], subs[0].id.as_str());
+    h.amazon.assert_contract_kept();
 }
 
 /// Archiving, as Amazon allows it: only ACTIVE subscriptions can be archived. A failed one
@@ -460,6 +461,7 @@ fn a_revoked_login_turns_its_connection_invalid_and_others_keep_working() {
     assert!(metrics.contains("ams_hub_ads_connections{tenant=\"two\",status=\"invalid\"} 1"), "{metrics}");
     assert!(metrics.contains("ams_hub_ads_connections{tenant=\"two\",status=\"active\"} 1"), "{metrics}");
     assert!(!h.serve.log_text().contains(TOKEN_A));
+    h.amazon.assert_contract_kept();
 }
 
 #[test]
@@ -491,6 +493,7 @@ fn the_consent_flow_connects_a_login_through_a_signed_expiring_state() {
     let declined = h.api.call("GET", "/oauth/amazon/callback?error=access_denied&error_description=declined", None, None);
     assert_eq!(declined.0, 400);
     assert!(!h.serve.log_text().contains(TOKEN_A));
+    h.amazon.assert_contract_kept();
 }
 
 fn urlencode(s: &str) -> String {
@@ -564,6 +567,7 @@ fn clear_external_ids_are_sealed_at_start_and_rotate_secrets_moves_every_secret_
     api.ok("POST", &format!("/v1/tenants/rot/ads-connections/{id}/import"), Some(&key), None, 200);
     assert_eq!(api.ok("GET", "/v1/tenants/rot/ads-app", Some(&key), None, 200)["source"], "tenant");
     assert!(!serve.log_text().contains("ams-old-clear-external-id-0123456789"));
+    amazon.assert_contract_kept();
 }
 
 /// A tenant app of its own and a login made with it.
@@ -609,4 +613,5 @@ fn a_change_through_any_replica_wakes_the_leading_reconciler() {
     api.ok("PUT", &format!("/v1/tenants/wake/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic"]})), 200);
     eventually("the leader to subscribe at once", 30, &other, || (!amazon.subscriptions().is_empty()).then_some(()));
     assert_eq!(leading().as_deref(), Some("replica-a"), "replica B did not take over");
+    amazon.assert_contract_kept();
 }
