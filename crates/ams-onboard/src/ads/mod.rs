@@ -198,3 +198,25 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .expect("an HTTP client with rustls")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_definitive_refusal_invalidates_a_login_and_only_transient_errors_hurry_a_retry() {
+        let refused = AdsError::Refused { code: "invalid_grant".into(), message: "revoked".into() };
+        let lost_profile = AdsError::Unauthorized("UNAUTHORIZED: Not authorized to access this advertiser".into());
+        let forbidden = AdsError::Rejected { status: 403, code: "FORBIDDEN".into(), message: "no".into() };
+        let conflict = AdsError::Rejected { status: 409, code: "409".into(), message: "two per dataset".into() };
+        let throttled = AdsError::Throttled(Duration::from_secs(5));
+        let down = AdsError::Unavailable("503".into());
+        assert!(refused.invalidates_login());
+        for e in [&lost_profile, &forbidden, &conflict, &throttled, &down] {
+            assert!(!e.invalidates_login(), "{e}");
+        }
+        assert!(lost_profile.concerns_scope() && forbidden.concerns_scope() && !conflict.concerns_scope());
+        assert!(throttled.is_transient() && down.is_transient());
+        assert!(!refused.is_transient() && !conflict.is_transient() && !lost_profile.is_transient());
+    }
+}
