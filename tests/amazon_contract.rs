@@ -124,3 +124,36 @@ async fn the_client_and_the_stand_in_both_keep_the_contract_on_every_operation()
     assert!(matches!(e, ams_onboard::ads::AdsError::Rejected { status: 403, .. }), "{e:?}");
     amazon.assert_contract_kept();
 }
+
+/// Rows written before Amazon's 22–36 character rule was kept, still waiting for their create,
+/// get a token Amazon takes (control migration 000012); rows Amazon answered keep theirs.
+#[tokio::test]
+async fn waiting_rows_with_a_token_amazon_refuses_get_one_it_takes() {
+    use migration::MigratorTrait;
+    let db = ams_tests::TestDb::new();
+    let store = ams_store::Store::connect(&db.url).await.unwrap();
+    migration::Migrator::up(store.orm(), Some(11)).await.unwrap();
+    let tenant = uuid::Uuid::new_v4();
+    sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, 'old_tokens', 'o')").bind(tenant).execute(store.pool()).await.unwrap();
+    let old = format!("ams-hub-{}", "ab".repeat(16));
+    let answered = format!("ams-hub-{}", "cd".repeat(16));
+    for (token, subscription) in [(&old, None), (&answered, Some("amzn1.fead.cs1.1"))] {
+        sqlx::query(
+            "INSERT INTO stream_subscriptions (id, tenant_id, profile_id, realm, dataset_id, destination_arn, client_request_token, subscription_id, status)
+             VALUES ($1, $2, '1001', 'NA', 'sp-traffic', 'arn:aws:sqs:us-east-1:1:q', $3, $4, 'REQUESTED')",
+        )
+        .bind(uuid::Uuid::new_v4())
+        .bind(tenant)
+        .bind(token)
+        .bind(subscription)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    store.migrate().await.unwrap();
+    let tokens: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT client_request_token, subscription_id FROM stream_subscriptions ORDER BY subscription_id NULLS FIRST").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(tokens[0].0.len(), 36, "{tokens:?}");
+    assert!(uuid::Uuid::parse_str(&tokens[0].0).is_ok());
+    assert_eq!(tokens[1].0, answered, "a token Amazon answered stays");
+}
