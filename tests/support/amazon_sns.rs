@@ -18,30 +18,9 @@ use ams_model::{sns_account, Realm};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::{json, Value};
 
-use crate::amazon::{set_status, Shared, State};
+use ams_onboard::policy::glob;
 
-/// IAM's wildcard match, case-insensitive (for actions) or not (for resources).
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
+use crate::amazon::{set_status, Shared, State};
 
 fn strings(v: &Value) -> Vec<&str> {
     match v {

@@ -84,7 +84,7 @@ fn admits(s: &Value, topic: &str, account: &str) -> bool {
 }
 
 /// IAM's wildcard match: `*` any run of characters, `?` one.
-fn glob(pattern: &str, text: &str) -> bool {
+pub fn glob(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
