@@ -139,6 +139,14 @@ fn connect_import_and_declare_all_subscribes_once_each_confirms_and_data_lands()
     assert_eq!(accounts[1]["marketplaces"], json!(["DE"]));
     assert!(accounts.iter().all(|a| a["created"] == true));
     let (a, b) = (accounts[0]["account_id"].as_str().unwrap().to_owned(), accounts[1]["account_id"].as_str().unwrap().to_owned());
+    // Another tenant's account cannot receive this tenant's DSP advertiser (nor may a made-up one).
+    let rival = tenant(&h.api, "rival");
+    let theirs = h.api.ok("POST", "/v1/tenants/rival/accounts", Some(&rival), Some(&json!({"name": "Theirs"})), 201)["id"].as_str().unwrap().to_owned();
+    for target in [theirs.as_str(), "00000000-0000-4000-8000-000000000000"] {
+        let (status, body) = h.api.call("POST", &format!("/v1/tenants/agency/ads-connections/{id}/import"), Some(&key), Some(&json!({"dsp_accounts": {"5550001": target}})));
+        assert_eq!(status, 422, "{body}");
+    }
+    assert_eq!(h.api.call("POST", &format!("/v1/tenants/agency/ads-connections/{id}/import"), Some(&rival), Some(&json!({}))).0, 404);
     // Brand A's DSP advertiser goes to Brand A's account; the other gets an account of its own.
     let dsp = import(json!({"dsp_accounts": {"5550001": a}}));
     let with_dsp: Vec<&Value> = dsp["accounts"].as_array().unwrap().iter().filter(|x| !x["dsp_advertisers"].as_array().unwrap().is_empty()).collect();
