@@ -125,8 +125,10 @@ async fn the_client_and_the_stand_in_both_keep_the_contract_on_every_operation()
     amazon.assert_contract_kept();
 }
 
-/// Rows written before Amazon's 22–36 character rule was kept, still waiting for their create,
-/// get a token Amazon takes (control migration 000012); rows Amazon answered keep theirs.
+/// Control migration 000012 on data written before it: rows still waiting for their create
+/// with a token longer than Amazon's 36 characters get one Amazon takes (rows Amazon answered
+/// keep theirs); a marketplace an earlier import made of an agency profile lets go of it (a
+/// seller's stays).
 #[tokio::test]
 async fn waiting_rows_with_a_token_amazon_refuses_get_one_it_takes() {
     use migration::MigratorTrait;
@@ -150,7 +152,41 @@ async fn waiting_rows_with_a_token_amazon_refuses_get_one_it_takes() {
         .await
         .unwrap();
     }
+    let (account, connection) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    sqlx::query("INSERT INTO accounts (id, tenant_id, name, external_id) VALUES ($1, $2, 'Old', 'ext-old-0123456789')")
+        .bind(account)
+        .bind(tenant)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let profiles = json!([{"profileId": "1001", "countryCode": "US", "accountInfo": {"id": "S1", "type": "seller"}},
+                          {"profileId": "9001", "countryCode": "CA", "accountInfo": {"id": "AG1", "type": "agency"}}]);
+    sqlx::query("INSERT INTO ads_connections (id, tenant_id, name, region, client_id, refresh_token, profiles) VALUES ($1, $2, 'c', 'NA', 'x', '\\x00', $3)")
+        .bind(connection)
+        .bind(tenant)
+        .bind(&profiles)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    for (code, id, profile) in [("US", "ATVPDKIKX0DER", "1001"), ("CA", "A2EUQ1WTGCTBG2", "9001")] {
+        sqlx::query(
+            "INSERT INTO marketplaces (id, account_id, code, marketplace_id, realm, region, api_endpoint, profile_id, connection_id)
+             VALUES ($1, $2, $3, $4, 'NA', 'us-east-1', 'https://advertising-api.amazon.com', $5, $6)",
+        )
+        .bind(uuid::Uuid::new_v4())
+        .bind(account)
+        .bind(code)
+        .bind(id)
+        .bind(profile)
+        .bind(connection)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
     store.migrate().await.unwrap();
+    let kept: Vec<(String, Option<String>, Option<uuid::Uuid>)> =
+        sqlx::query_as("SELECT code, profile_id, connection_id FROM marketplaces ORDER BY code").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(kept, vec![("CA".into(), None, None), ("US".into(), Some("1001".into()), Some(connection))], "the agency profile let go");
     let tokens: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT client_request_token, subscription_id FROM stream_subscriptions ORDER BY subscription_id NULLS FIRST").fetch_all(store.pool()).await.unwrap();
     assert_eq!(tokens[0].0.len(), 36, "{tokens:?}");

@@ -7,6 +7,9 @@
 //!   (`dsp_advertiser_id`) instead of a marketplace.
 //! * **Released subscriptions.** Amazon archives only ACTIVE subscriptions. A failed one Amazon
 //!   will not archive is let go by ams-hub (`released_at`), keeping Amazon's status to show.
+//! * **Agency profiles are no marketplaces.** A marketplace imported from an agency profile
+//!   (earlier imports took every profile) lets go of its profile and connection, so nothing
+//!   sponsored-ads is subscribed through it any more; the reconciler retires what was.
 //! * **Request tokens.** `clientRequestToken` is 22 to 36 characters. Rows still waiting for
 //!   their create with an older 40-character token get a 36-character one (a UUID-shaped md5
 //!   of the old token: deterministic, so two replicas migrating agree). Amazon never accepted
@@ -43,6 +46,12 @@ ALTER TABLE stream_subscriptions
 DROP INDEX IF EXISTS stream_subscriptions_open;
 CREATE INDEX stream_subscriptions_open ON stream_subscriptions (tenant_id)
     WHERE status <> 'ARCHIVED' AND released_at IS NULL;
+
+UPDATE marketplaces m SET profile_id = NULL, connection_id = NULL
+    FROM ads_connections c
+    WHERE m.connection_id = c.id AND EXISTS (
+        SELECT 1 FROM jsonb_array_elements(c.profiles) p
+        WHERE p->>'profileId' = m.profile_id AND p->'accountInfo'->>'type' = 'agency');
 
 UPDATE stream_subscriptions SET client_request_token = md5(client_request_token)::uuid::text
     WHERE length(client_request_token) > 36 AND subscription_id IS NULL;

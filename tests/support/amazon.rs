@@ -66,27 +66,27 @@ pub struct Sub {
 /// A login: its app, its profiles, the DSP advertisers of its agency profiles.
 #[derive(Clone)]
 pub(crate) struct LoginState {
-    client_id: String,
-    profiles: Vec<Value>,
+    pub(crate) client_id: String,
+    pub(crate) profiles: Vec<Value>,
     /// (agency profile id, DSP advertiser as `GET /dsp/advertisers` lists it).
     dsp: Vec<(String, Value)>,
-    revoked: bool,
+    pub(crate) revoked: bool,
 }
 
 #[derive(Default)]
 pub(crate) struct State {
     /// App client id → secret.
-    apps: HashMap<String, String>,
-    logins: HashMap<String, LoginState>,
+    pub(crate) apps: HashMap<String, String>,
+    pub(crate) logins: HashMap<String, LoginState>,
     /// Access token → refresh token.
-    access: HashMap<String, String>,
+    pub(crate) access: HashMap<String, String>,
     /// Authorization code → (refresh token, redirect uri).
-    codes: HashMap<String, (String, String)>,
+    pub(crate) codes: HashMap<String, (String, String)>,
     pub(crate) subs: Vec<Sub>,
     /// Ads API calls to throttle next (429 with this Retry-After).
     throttle: Vec<u64>,
     /// LwA token requests to answer with these statuses next.
-    lwa_faults: Vec<u16>,
+    pub(crate) lwa_faults: Vec<u16>,
     /// Profiles and DSP advertisers the logins lost access to (403).
     denied: Vec<String>,
     /// Creates to fail next with 500.
@@ -142,7 +142,7 @@ impl AmazonStandIn {
                         .app_data(data.clone())
                         .app_data(contract.clone())
                         .app_data(web::PayloadConfig::new(1 << 20))
-                        .route("/auth/o2/token", web::post().to(token))
+                        .route("/auth/o2/token", web::post().to(crate::amazon_lwa::token))
                         .route("/", web::post().to(crate::amazon_sns::sns))
                         .default_service(web::to(ads_api))
                 })
@@ -280,52 +280,6 @@ impl AmazonStandIn {
 pub(crate) fn set_status(sub: &mut Sub, status: &str) {
     sub.status = status.to_owned();
     sub.history.push(status.to_owned());
-}
-
-fn lwa_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({"error": error, "error_description": description}))
-}
-
-async fn token(state: Shared, form: web::Form<HashMap<String, String>>) -> HttpResponse {
-    let f = form.into_inner();
-    let mut s = state.lock().unwrap();
-    s.received.extend(f.values().cloned());
-    if let Some(status) = (!s.lwa_faults.is_empty()).then(|| s.lwa_faults.remove(0)) {
-        let mut r = HttpResponse::build(StatusCode::from_u16(status).unwrap());
-        if status == 429 {
-            r.insert_header(("Retry-After", "1"));
-        }
-        return r.json(json!({"error": "server_error", "error_description": "try again later"}));
-    }
-    let (Some(client_id), Some(secret)) = (f.get("client_id"), f.get("client_secret")) else {
-        return lwa_error(StatusCode::BAD_REQUEST, "invalid_request", "The request is missing a required parameter : client_id");
-    };
-    if s.apps.get(client_id) != Some(secret) {
-        return lwa_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed");
-    }
-    let refresh = match f.get("grant_type").map(String::as_str) {
-        Some("refresh_token") => match f.get("refresh_token") {
-            Some(r) => r.clone(),
-            None => return lwa_error(StatusCode::BAD_REQUEST, "invalid_request", "The request is missing a required parameter : refresh_token"),
-        },
-        Some("authorization_code") => {
-            let code = f.get("code").cloned().unwrap_or_default();
-            match s.codes.remove(&code) {
-                Some((r, uri)) if Some(&uri) == f.get("redirect_uri") => r,
-                Some(_) => return lwa_error(StatusCode::BAD_REQUEST, "invalid_grant", "The redirect URI does not match"),
-                None => return lwa_error(StatusCode::BAD_REQUEST, "invalid_grant", "The authorization code is invalid or expired"),
-            }
-        }
-        _ => return lwa_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "The authorization grant type is not supported"),
-    };
-    match s.logins.get(&refresh) {
-        Some(l) if !l.revoked && &l.client_id == client_id => {}
-        Some(l) if !l.revoked => return lwa_error(StatusCode::BAD_REQUEST, "invalid_grant", "The refresh token was issued to another client"),
-        _ => return lwa_error(StatusCode::BAD_REQUEST, "invalid_grant", "The request has an invalid grant parameter : refresh_token"),
-    }
-    let access = format!("Atza|{}", uuid::Uuid::new_v4().simple());
-    s.access.insert(access.clone(), refresh.clone());
-    HttpResponse::Ok().json(json!({"access_token": access, "token_type": "bearer", "expires_in": 3600, "refresh_token": refresh}))
 }
 
 /// An answer before it is checked against the contract and sent.

@@ -2,6 +2,7 @@
 //! test panics), fixtures, the `ams-hub` binary, and generators of AMS streams.
 
 pub mod amazon;
+pub mod amazon_lwa;
 pub mod amazon_sns;
 pub mod api;
 pub mod aws;

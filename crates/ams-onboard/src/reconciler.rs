@@ -5,30 +5,34 @@
 //!
 //! A pass:
 //!
-//! 1. reads the desired state: every declared dataset in every marketplace that has a profile,
-//!    a live connection and a queue in the marketplace's AMS region (a DSP dataset once per
-//!    advertiser and realm: DSP subscriptions belong to the advertiser, not to a profile);
+//! 1. reads the desired state: every declared sponsored-ads dataset in every marketplace that
+//!    has a seller or vendor profile, and every declared DSP dataset for every DSP advertiser
+//!    (DSP subscriptions belong to the DSP advertiser, not to a profile), each with a live
+//!    connection and a queue in its AMS region;
 //! 2. writes a row for each wanted subscription that has none, with a `clientRequestToken`
-//!    derived from (marketplace, dataset, destination, generation), *before* asking Amazon:
-//!    a crash between the request and its answer leaves the row, the next pass finds the
-//!    subscription in Amazon's list (or Amazon answers the same token with the same
+//!    derived from (marketplace or DSP advertiser, dataset, destination, generation), *before*
+//!    asking Amazon: a crash between the request and its answer leaves the row, the next pass
+//!    finds the subscription in Amazon's list (or Amazon answers the same token with the same
 //!    subscription), and no duplicate is made;
 //! 3. per connection and scope (profile, or DSP advertiser) lists Amazon's subscriptions once,
-//!    then for each row: adopts an existing non-archived subscription with the same dataset
-//!    and destination, or creates one; records Amazon's status; archives what is no longer
-//!    wanted (dataset undeclared, marketplace or account deleted, connection deleted);
-//!    archives and recreates (next generation) what failed confirmation or provisioning; and
-//!    stops at SUSPENDED, showing why.
+//!    then for each row: adopts an existing live subscription with the same dataset and
+//!    destination, or creates one; records Amazon's status; archives what is no longer wanted
+//!    (dataset undeclared, marketplace, advertiser or account deleted, connection deleted);
+//!    replaces (next generation) what failed confirmation or provisioning; and stops at
+//!    SUSPENDED, showing why. Amazon archives only ACTIVE subscriptions: a dead one it refuses
+//!    to archive is released (let go, asked once), one on its way waits until it is ACTIVE.
 //!
-//! Errors stay on the row (`last_error`) and the pass goes on; a login Amazon refuses turns its
-//! connection `invalid` and only that connection's rows wait.
+//! Errors stay on the row (`last_error`) and the pass goes on. Only Login with Amazon's
+//! definitive refusal turns a connection `invalid` (only its rows wait); a profile or advertiser
+//! the login lost stops that scope's rows; throttling and outages bring the next pass sooner,
+//! refusals wait for the scheduled one.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use actix::prelude::*;
 use ams_model::{queue_arn, DatasetId, Realm};
-use ams_store::control::ads::{DesiredStream, StreamRow};
+use ams_store::control::streams::{DesiredStream, StreamRow};
 use ams_store::{Keyring, Store, StoreError};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;

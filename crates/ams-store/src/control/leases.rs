@@ -32,6 +32,25 @@ const LIVE: &str = "((l.expires_at IS NOT NULL AND l.expires_at > now()) OR (l.e
     SELECT 1 FROM replicas r WHERE r.id = l.owner AND r.leases_until > now())))";
 
 impl Store {
+    /// Takes or keeps a role only one replica plays at a time (the Ads reconciler). The lease
+    /// is live while its owner's heartbeat in `replicas` is (as for queue leases); a dead
+    /// owner's role is taken over. True when `replica` holds it now.
+    pub async fn lead(&self, role: &str, replica: &str) -> Result<bool, StoreError> {
+        let held: Option<String> = sqlx::query_scalar(
+            "INSERT INTO leader_leases AS l (role, owner, acquired_at) VALUES ($1, $2, now())
+             ON CONFLICT (role) DO UPDATE SET owner = excluded.owner,
+                 acquired_at = CASE WHEN l.owner = excluded.owner THEN l.acquired_at ELSE now() END
+             WHERE l.owner = excluded.owner OR NOT EXISTS (
+                 SELECT 1 FROM replicas r WHERE r.id = l.owner AND r.leases_until > now())
+             RETURNING owner",
+        )
+        .bind(role)
+        .bind(replica)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(held.as_deref() == Some(replica))
+    }
+
     /// Runs one lease round for `replica` over the `active` queues; returns the queues this
     /// replica should consume now.
     pub async fn lease_queues(&self, replica: &str, active: &[QueueId], ttl: Duration) -> Result<HashSet<QueueId>, StoreError> {

@@ -10,5 +10,6 @@ pub mod queue;
 pub mod leases;
 pub mod registry;
 pub mod scope;
+pub mod streams;
 pub mod subscription;
 pub mod tenant;
