@@ -414,6 +414,32 @@ fn transient_errors_never_invalidate_a_login_and_a_lost_profile_stops_only_its_s
     h.amazon.assert_contract_kept();
 }
 
+/// A subscription Amazon's list leaves out is read by id (`{"subscription": {…}}`), and its
+/// status kept.
+#[test]
+fn a_subscription_missing_from_the_list_is_read_by_id() {
+    let h = hub();
+    let key = tenant(&h.api, "byid");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    h.amazon.add_login(TOKEN_A, vec![profile(1001, "US", "ATVPDKIKX0DER", "ENTITYAAAA1", "Brand A")]);
+    let c = h.api.ok("POST", "/v1/tenants/byid/ads-connections", Some(&key), Some(&json!({"name": "main", "region": "NA", "refresh_token": TOKEN_A})), 201);
+    let imported = h.api.ok("POST", &format!("/v1/tenants/byid/ads-connections/{}/import", c["id"].as_str().unwrap()), Some(&key), None, 200);
+    let a = imported["accounts"][0]["account_id"].as_str().unwrap().to_owned();
+    queue(&h, &rt, &key, "byid", &a, "us-east-1", "byid-ams");
+    h.api.ok("PUT", &format!("/v1/tenants/byid/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic"]})), 200);
+    eventually("ACTIVE", 60, &h.serve, || all_status(&streams(&h.api, &key, "byid", &a), 1, "ACTIVE").then_some(()));
+    let sub = h.amazon.subscriptions().remove(0);
+    h.amazon.hide_from_list(&sub.id);
+    let reads = || h.amazon.seen().iter().filter(|(m, p, st)| m == "GET" && p.ends_with(&sub.id) && *st == 200).count();
+    h.api.ok("PUT", &format!("/v1/tenants/byid/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic"]})), 200);
+    eventually("two passes reading it by id", 60, &h.serve, || (reads() >= 2).then_some(()));
+    let shown = streams(&h.api, &key, "byid", &a);
+    let row = &shown["subscriptions"][0];
+    assert_eq!((row["status"].as_str(), &row["last_error"]), (Some("ACTIVE"), &Value::Null), "{row}");
+    assert_eq!(h.amazon.subscriptions().len(), 1, "not made again");
+    h.amazon.assert_contract_kept();
+}
+
 #[test]
 fn a_revoked_login_turns_its_connection_invalid_and_others_keep_working() {
     let h = hub();

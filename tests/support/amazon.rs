@@ -87,8 +87,10 @@ pub(crate) struct State {
     throttle: Vec<u64>,
     /// LwA token requests to answer with these statuses next.
     pub(crate) lwa_faults: Vec<u16>,
-    /// Profiles and DSP advertisers the logins lost access to (403).
+    /// Profiles and DSP advertisers the logins lost access to (401).
     denied: Vec<String>,
+    /// Subscriptions the list leaves out.
+    hidden: Vec<String>,
     /// Creates to fail next with 500.
     fail_creates: usize,
     /// Creates to make and then never answer.
@@ -249,6 +251,11 @@ impl AmazonStandIn {
         if let Some(sub) = s.subs.iter_mut().find(|x| x.id == id) {
             set_status(sub, "SUSPENDED");
         }
+    }
+
+    /// Amazon's list stops showing a subscription (it is still there by id).
+    pub fn hide_from_list(&self, id: &str) {
+        self.state.lock().unwrap().hidden.push(id.into());
     }
 
     pub fn subscriptions(&self) -> Vec<Sub> {
@@ -478,7 +485,8 @@ fn view(sub: &Sub) -> Value {
 fn list(s: &State, client: &str, scope: &str, dsp: bool, query: &HashMap<String, String>) -> Answer {
     let page: usize = query.get("maxResults").and_then(|m| m.parse().ok()).unwrap_or(5000).clamp(1, 5000);
     let start: usize = query.get("startingToken").and_then(|t| t.strip_prefix("page-")).and_then(|t| t.parse().ok()).unwrap_or(0);
-    let mine: Vec<&Sub> = s.subs.iter().filter(|x| x.client_id == client && x.scope == scope && x.dsp == dsp).collect();
+    let mine: Vec<&Sub> =
+        s.subs.iter().filter(|x| x.client_id == client && x.scope == scope && x.dsp == dsp && !s.hidden.contains(&x.id)).collect();
     let chunk: Vec<Value> = mine.iter().skip(start).take(page).map(|x| view(x)).collect();
     let mut a = json!({"subscriptions": chunk});
     if start + page < mine.len() {
