@@ -440,6 +440,69 @@ fn a_subscription_missing_from_the_list_is_read_by_id() {
     h.amazon.assert_contract_kept();
 }
 
+/// Disabled means stopped: a disabled tenant's subscriptions are neither created nor synced
+/// (another tenant's go on), a consent link minted before connects nothing, and enabling it
+/// again resumes where it stood.
+#[test]
+fn a_disabled_tenant_is_neither_subscribed_nor_synced_and_resumes_when_enabled() {
+    let h = hub();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(h.db.store());
+    let mut accounts = Vec::new();
+    for (slug, token, profile_id) in [("paused", TOKEN_A, 1001), ("busy", TOKEN_B, 2001)] {
+        let key = tenant(&h.api, slug);
+        h.amazon.add_login(token, vec![profile(profile_id, "US", "ATVPDKIKX0DER", &format!("ENTITY{profile_id}"), slug)]);
+        let c = h.api.ok("POST", &format!("/v1/tenants/{slug}/ads-connections"), Some(&key), Some(&json!({"name": "main", "region": "NA", "refresh_token": token})), 201);
+        let imported = h.api.ok("POST", &format!("/v1/tenants/{slug}/ads-connections/{}/import", c["id"].as_str().unwrap()), Some(&key), None, 200);
+        let a = imported["accounts"][0]["account_id"].as_str().unwrap().to_owned();
+        queue(&h, &rt, &key, slug, &a, "us-east-1", &format!("{slug}-ams"));
+        h.api.ok("PUT", &format!("/v1/tenants/{slug}/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic"]})), 200);
+        eventually("ACTIVE", 60, &h.serve, || all_status(&streams(&h.api, &key, slug, &a), 1, "ACTIVE").then_some(()));
+        accounts.push((slug, key, a));
+    }
+    let (paused_key, paused) = (accounts[0].1.clone(), accounts[0].2.clone());
+    let redirect = format!("{}/oauth/amazon/callback", h.api.base);
+    let auth = h.api.ok("GET", &format!("/v1/tenants/paused/ads-connections/authorize?region=NA&redirect_uri={}&name=later", urlencode(&redirect)), Some(&paused_key), None, 200);
+    let state = auth["url"].as_str().unwrap().split("state=").nth(1).unwrap().to_owned();
+
+    h.api.ok("PATCH", "/v1/tenants/paused", ADMIN, Some(&json!({"status": "disabled"})), 200);
+    // What was declared just before (as PUT …/streams writes it), and a change at Amazon.
+    rt.block_on(sqlx::query("UPDATE control.accounts SET stream_datasets = '{sp-traffic,sp-conversion}' WHERE id = $1::uuid").bind(&paused).execute(store.pool())).unwrap();
+    let paused_sub = h.amazon.subscriptions().into_iter().find(|s| s.scope == "1001").unwrap();
+    h.amazon.suspend(&paused_sub.id);
+    // The other tenant is served meanwhile: a change of its own goes through.
+    let (busy_key, busy) = (&accounts[1].1, &accounts[1].2);
+    h.api.ok("PUT", &format!("/v1/tenants/busy/accounts/{busy}/streams"), Some(busy_key), Some(&json!({"datasets": ["sp-traffic", "budget-usage"]})), 200);
+    eventually("the active tenant's new subscription ACTIVE", 60, &h.serve, || all_status(&streams(&h.api, busy_key, "busy", busy), 2, "ACTIVE").then_some(()));
+    let lists = |h: &Hub| h.amazon.seen().iter().filter(|(m, p, _)| m == "GET" && p == "/streams/subscriptions").count();
+    let before = lists(&h);
+    eventually("three more passes", 60, &h.serve, || (lists(&h) >= before + 3).then_some(()));
+    assert!(h.amazon.subscriptions().iter().all(|s| s.scope != "1001" || s.dataset == "sp-traffic"), "nothing created for the disabled tenant");
+    let frozen: String = rt
+        .block_on(sqlx::query_scalar("SELECT status FROM control.stream_subscriptions WHERE account_id = $1::uuid").bind(&paused).fetch_one(store.pool()))
+        .unwrap();
+    assert_eq!(frozen, "ACTIVE", "not synced while disabled");
+
+    // A consent link minted before connects nothing.
+    let code = h.amazon.issue_code(TOKEN_A, &redirect);
+    let (status, body) = h.api.call("GET", &format!("/oauth/amazon/callback?code={code}&state={state}"), None, None);
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("tenant_disabled")), "{body}");
+    let n: i64 = rt
+        .block_on(sqlx::query_scalar("SELECT count(*) FROM control.ads_connections c JOIN control.tenants t ON t.id = c.tenant_id WHERE t.slug = 'paused'").fetch_one(store.pool()))
+        .unwrap();
+    assert_eq!(n, 1, "no connection made");
+
+    // Enabled again: it resumes where it stood.
+    h.api.ok("PATCH", "/v1/tenants/paused", ADMIN, Some(&json!({"status": "active"})), 200);
+    eventually("sp-conversion made and ACTIVE, sp-traffic synced to SUSPENDED", 60, &h.serve, || {
+        let shown = streams(&h.api, &paused_key, "paused", &paused);
+        let subs = shown["subscriptions"].as_array().unwrap().clone();
+        let status = |d: &str| subs.iter().find(|s| s["dataset"] == d).map(|s| s["status"].as_str().unwrap_or_default().to_owned());
+        (status("sp-conversion").as_deref() == Some("ACTIVE") && status("sp-traffic").as_deref() == Some("SUSPENDED")).then_some(())
+    });
+    h.amazon.assert_contract_kept();
+}
+
 #[test]
 fn a_revoked_login_turns_its_connection_invalid_and_others_keep_working() {
     let h = hub();

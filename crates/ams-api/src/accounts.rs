@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::{validate, ApiState};
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     #[schema(min_length = 1, max_length = 200)]
@@ -47,7 +47,7 @@ impl From<&account::Model> for Account {
 }
 
 /// The new account with its external id (shown this once).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedAccount {
     #[serde(flatten)]
     pub account: Account,
@@ -63,7 +63,7 @@ pub enum AccountStatusValue {
 }
 
 /// What to change; absent fields stay as they are.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
     /// `paused` stops the account's consumers (in-flight work is committed first).
@@ -72,6 +72,33 @@ pub struct AccountPatch {
     pub aws_role_arn: Option<String>,
     /// Operator only: replace the external id (to adopt an existing role's trust policy).
     pub external_id: Option<String>,
+}
+
+// External ids are secrets: these types show that one is there, never what it is.
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("name", &self.name)
+            .field("aws_role_arn", &self.aws_role_arn)
+            .field("external_id", &self.external_id.as_ref().map(|_| crate::redact::REDACTED))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CreatedAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedAccount").field("account", &self.account).field("external_id", &crate::redact::REDACTED).finish()
+    }
+}
+
+impl std::fmt::Debug for AccountPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountPatch")
+            .field("status", &self.status)
+            .field("aws_role_arn", &self.aws_role_arn)
+            .field("external_id", &self.external_id.as_ref().map(|_| crate::redact::REDACTED))
+            .finish()
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -79,7 +79,7 @@ pub(crate) fn amazon_error(e: AdsError) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdsAppInput {
     /// The LwA client id (`amzn1.application-oa2-client.…`).
@@ -190,7 +190,7 @@ impl RegionCode {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConnection {
     #[schema(min_length = 1, max_length = 200)]
@@ -199,6 +199,23 @@ pub struct NewConnection {
     pub region: RegionCode,
     /// The login's LwA refresh token (`Atzr|…`). Write-only: stored encrypted, never returned.
     pub refresh_token: String,
+}
+
+// Secrets show that they are there, never what they are.
+impl std::fmt::Debug for AdsAppInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdsAppInput").field("client_id", &self.client_id).field("client_secret", &crate::redact::REDACTED).finish()
+    }
+}
+
+impl std::fmt::Debug for NewConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewConnection")
+            .field("name", &self.name)
+            .field("region", &self.region)
+            .field("refresh_token", &crate::redact::REDACTED)
+            .finish()
+    }
 }
 
 /// A profile of a connection, as Amazon listed it.

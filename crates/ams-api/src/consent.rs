@@ -93,7 +93,7 @@ pub async fn authorize(
     Ok(web::Json(Authorization { url: consent_url(&app.client_id, q.region.realm(), &q.redirect_uri, &signed), expires_at }))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     pub code: Option<String>,
@@ -103,6 +103,18 @@ pub struct CallbackQuery {
     pub error_description: Option<String>,
 }
 
+// The authorization code is a secret (it is worth a refresh token once).
+impl std::fmt::Debug for CallbackQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackQuery")
+            .field("code", &self.code.as_ref().map(|_| crate::redact::REDACTED))
+            .field("state", &self.state)
+            .field("error", &self.error)
+            .field("error_description", &self.error_description)
+            .finish()
+    }
+}
+
 /// Where Amazon's consent page returns the login: redeems the code, stores the connection.
 #[utoipa::path(
     tag = "amazon-ads",
@@ -110,6 +122,7 @@ pub struct CallbackQuery {
     responses(
         (status = 201, description = "connected", body = Connection),
         (status = 400, description = "no code or state; a forged or expired state; the login declined", body = ErrorBody),
+        (status = 403, description = "`tenant_disabled`: the tenant was disabled since the link was made", body = ErrorBody),
         (status = 409, description = "a connection with this name exists", body = ErrorBody),
         (status = 422, description = "`amazon_refused` (the code was refused)", body = ErrorBody),
         (status = 503, description = "`amazon_unavailable`", body = ErrorBody),
@@ -137,6 +150,10 @@ pub async fn callback(state: web::Data<ApiState>, query: web::Query<CallbackQuer
     }
     let slug = ams_store::TenantSlug::parse(&s.t).map_err(|_| forged())?;
     let scope = state.store.tenant_scope(&slug).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    // A link minted before the operator disabled the tenant connects nothing.
+    if scope.tenant().status != "active" {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "tenant_disabled", "this tenant is disabled by the operator: the login was not connected"));
+    }
     let app = ads.app_of(&scope).await?;
     let (_, refresh) = ads.client.lwa().redeem_code(&app, s.r.realm(), &code, &s.u).await.map_err(amazon_error)?;
     let connection = connect(ads, &scope, &s.n, s.r, &app, &refresh).await?;

@@ -5,6 +5,9 @@
 //! and queue) and nothing else: every other ARN, 12-digit AWS account id and access key id
 //! is replaced.
 
+/// What a redacting `Debug` shows in place of a secret.
+pub const REDACTED: &str = "<redacted>";
+
 /// `text` with every ARN, AWS account id and access key id not in `own` replaced.
 /// `own` holds the tenant's ARNs (whole) and AWS account ids.
 pub fn for_tenant(text: &str, own: &[&str]) -> String {
@@ -85,6 +88,22 @@ pub fn own_identifiers<'a>(role_arn: Option<&'a str>, queue_urls: impl IntoItera
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn types_holding_a_secret_never_show_it_in_debug() {
+        let secret = "Atzr|a-secret-nobody-may-log-0123456789";
+        let input = |json: serde_json::Value| json.to_string();
+        let shown = [
+            format!("{:?}", serde_json::from_str::<crate::ads::AdsAppInput>(&input(serde_json::json!({"client_id": "c", "client_secret": secret}))).unwrap()),
+            format!("{:?}", serde_json::from_str::<crate::ads::NewConnection>(&input(serde_json::json!({"name": "n", "region": "NA", "refresh_token": secret}))).unwrap()),
+            format!("{:?}", serde_json::from_str::<crate::accounts::NewAccount>(&input(serde_json::json!({"name": "n", "external_id": secret}))).unwrap()),
+            format!("{:?}", serde_json::from_str::<crate::accounts::AccountPatch>(&input(serde_json::json!({"external_id": secret}))).unwrap()),
+            format!("{:?}", crate::consent::CallbackQuery { code: Some(secret.into()), state: None, error: None, error_description: None }),
+        ];
+        for s in &shown {
+            assert!(!s.contains(secret) && s.contains(super::REDACTED), "{s}");
+        }
+    }
+
     use super::*;
 
     #[test]

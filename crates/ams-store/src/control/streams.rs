@@ -129,6 +129,7 @@ impl Store {
             "SELECT a.tenant_id, a.id AS account_id, m.id AS marketplace_id, NULL::uuid AS dsp_advertiser_id, m.connection_id,
                     m.profile_id, a.advertiser_id, m.realm, d.dataset_id, q.queue_url, q.region AS queue_region
              FROM accounts a
+             JOIN tenants t ON t.id = a.tenant_id AND t.status = 'active'
              JOIN marketplaces m ON m.account_id = a.id AND m.profile_id IS NOT NULL AND m.connection_id IS NOT NULL
              JOIN ads_connections c ON c.id = m.connection_id AND c.status = 'active'
              CROSS JOIN LATERAL unnest(a.stream_datasets) AS d(dataset_id)
@@ -138,6 +139,7 @@ impl Store {
              SELECT a.tenant_id, a.id, NULL::uuid, v.id, v.connection_id, v.agency_profile_id, v.advertiser_id, v.realm,
                     d.dataset_id, q.queue_url, q.region
              FROM accounts a
+             JOIN tenants t ON t.id = a.tenant_id AND t.status = 'active'
              JOIN dsp_advertisers v ON v.account_id = a.id AND v.connection_id IS NOT NULL
              JOIN ads_connections c ON c.id = v.connection_id AND c.status = 'active'
              CROSS JOIN LATERAL unnest(a.stream_datasets) AS d(dataset_id)
@@ -149,10 +151,13 @@ impl Store {
         .await?)
     }
 
-    /// Every subscription row not archived (what the reconciler may still have to act on).
+    /// Every subscription row not archived nor released, of active tenants (what the reconciler
+    /// may still have to act on). A disabled tenant's rows are left as they stand, neither
+    /// created nor synced nor archived, until the operator enables it again.
     pub async fn open_streams(&self) -> Result<Vec<StreamRow>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {STREAM_COLUMNS} FROM stream_subscriptions WHERE {OPEN} ORDER BY created_at, id"
+            "SELECT {STREAM_COLUMNS} FROM stream_subscriptions
+             WHERE {OPEN} AND tenant_id IN (SELECT id FROM tenants WHERE status = 'active') ORDER BY created_at, id"
         ))
         .fetch_all(self.pool())
         .await?)
