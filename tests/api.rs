@@ -685,11 +685,40 @@ async fn metrics_have_their_own_port_and_failed_authentication_is_limited() {
     assert!((1..=60).contains(&retry), "{retry}");
     let body: Value = r.into_json().unwrap();
     assert_eq!(body["error"]["code"], "too_many_requests");
-    // While blocked, no tenant key is looked up from this address; the operator still works.
-    let (s, _) = api.call("GET", "/v1/tenants/sigma", Some(&token), None);
-    assert_eq!(s, 429);
+    // While blocked, a token not known to be valid is refused unlooked; a key that authenticated
+    // lately still works (a flood never locks a valid key out); the operator still works.
+    let fresh = api.ok("POST", "/v1/tenants/sigma/api-keys", ADMIN, Some(&json!({"name": "fresh"})), 201)["token"].as_str().unwrap().to_owned();
+    let (s, _) = api.call("GET", "/v1/tenants/sigma", Some(&fresh), None);
+    assert_eq!(s, 429, "an unseen token from a blocked address is not looked up");
+    api.ok("GET", "/v1/tenants/sigma", Some(&token), None, 200);
     api.ok("GET", "/v1/tenants", ADMIN, None, 200);
     assert!(serve.log_text().contains("too many failed authentications"));
+}
+
+/// Behind a proxy (`AMS_HUB_TRUSTED_PROXIES`), the limit counts the client named in
+/// `X-Forwarded-For`: one client's flood blocks that client only, never another's valid key.
+#[tokio::test]
+async fn behind_a_trusted_proxy_a_flood_blocks_only_its_own_client() {
+    let db = TestDb::new();
+    let moto = Moto::start();
+    let (_serve, api) = serve_with_api(&db, &moto.url, &[("AMS_HUB_AUTH_FAILURES_PER_MINUTE", "3"), ("AMS_HUB_TRUSTED_PROXIES", "127.0.0.0/8, ::1")]);
+    let token = tenant(&api, "proxied");
+    let get = |key: &str, client: &str| {
+        match ureq::get(&format!("{}/v1/tenants/proxied", api.base)).set("Authorization", &format!("Bearer {key}")).set("X-Forwarded-For", client).call() {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(s, _)) => s,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    for i in 0..10 {
+        get(&format!("made-up-{i}"), "203.0.113.9");
+    }
+    assert_eq!(get("made-up-again", "203.0.113.9"), 429, "the flooding client is blocked");
+    // A key never used before, from another client behind the same proxy.
+    assert_eq!(get(&token, "198.51.100.7"), 200, "another client's valid key goes through");
+    // A client cannot pick another's address by writing the header itself: what is left of the
+    // proxy's own entry is not believed.
+    assert_eq!(get("made-up-spoof", "198.51.100.7, 203.0.113.9"), 429);
 }
 
 /// A tenant schema as an older ams-hub (tenant schema v1, 13 datasets) left it: the tables of

@@ -32,7 +32,7 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<ApiState>>().expect("ApiState registered").clone();
-        let client = req.peer_addr().map(|a| a.ip());
+        let client = state.auth_failures.client(req);
         // A read-only key may only look: checked here, for every route at once.
         let writes = !matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD);
         let token = req
@@ -49,8 +49,11 @@ impl FromRequest for Caller {
                     return Ok(Caller::Operator);
                 }
             }
+            // A blocked address still reaches the database with a key known to be valid.
             if let Some(wait) = client.and_then(|ip| state.auth_failures.blocked(ip)) {
-                return Err(ApiError::too_many_requests(wait));
+                if !state.auth_failures.is_known(&digest) {
+                    return Err(ApiError::too_many_requests(wait));
+                }
             }
             let Some(holder) = state.store.key_holder(&token).await? else {
                 if let Some(ip) = client {
@@ -58,6 +61,7 @@ impl FromRequest for Caller {
                 }
                 return Err(ApiError::unauthorized());
             };
+            state.auth_failures.remember(&digest);
             if !holder.tenant_active {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,

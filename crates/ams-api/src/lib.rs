@@ -10,7 +10,7 @@
 mod accounts;
 pub mod ads;
 mod auth;
-mod auth_failures;
+pub mod auth_failures;
 mod checklist;
 mod consent;
 pub mod error;
@@ -107,8 +107,10 @@ impl ApiState {
     }
 
     /// Failed authentications allowed per client address and minute.
-    pub fn with_auth_failures_per_minute(mut self, n: std::num::NonZeroU32) -> Self {
-        self.auth_failures = auth_failures::AuthFailures::new(n);
+    /// The failed-authentication quota per client address, and the proxies whose
+    /// `X-Forwarded-For` names the client (`AMS_HUB_TRUSTED_PROXIES`).
+    pub fn with_auth_failures_per_minute(mut self, n: std::num::NonZeroU32, trusted_proxies: Vec<ipnet::IpNet>) -> Self {
+        self.auth_failures = auth_failures::AuthFailures::with_proxies(n, trusted_proxies);
         self
     }
 

@@ -38,6 +38,8 @@ pub struct ApiConfig {
     pub metrics_listen: String,
     /// Failed authentications per client address and minute before it gets 429.
     pub auth_failures_per_minute: u32,
+    /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` names the client, for that limit.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -46,6 +48,7 @@ impl Default for ApiConfig {
             listen: "127.0.0.1:8080".into(),
             metrics_listen: "127.0.0.1:9464".into(),
             auth_failures_per_minute: ams_api::DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -94,6 +97,10 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<ServeConfig> {
     }
     var("AMS_HUB_AUTH_FAILURES_PER_MINUTE", &mut api.auth_failures_per_minute)?;
     anyhow::ensure!(api.auth_failures_per_minute > 0, "auth_failures_per_minute must be at least 1");
+    if let Ok(v) = std::env::var("AMS_HUB_TRUSTED_PROXIES") {
+        api.trusted_proxies = v.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
+    }
+    ams_api::auth_failures::parse_proxies(&api.trusted_proxies).map_err(anyhow::Error::msg)?;
     anyhow::ensure!(config.batch_rows > 0, "batch_rows must be at least 1");
     anyhow::ensure!(config.max_in_flight >= 10, "max_in_flight must be at least 10 (one receive)");
     anyhow::ensure!((0..=20).contains(&config.wait_seconds), "wait_seconds must be 0 to 20");
@@ -186,7 +193,7 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     let (ads, reconciler) = ads_services(&store)?;
     let state = web::Data::new(
         ApiState::new(store, admin.as_deref(), Some(runtime), emulator)
-            .with_auth_failures_per_minute(quota)
+            .with_auth_failures_per_minute(quota, ams_api::auth_failures::parse_proxies(&config.api.trusted_proxies).map_err(anyhow::Error::msg)?)
             .with_platform_principal(principal)
             .with_aws(aws)
             .with_ads(ads),

@@ -10,6 +10,7 @@ use chrono::{NaiveDate, NaiveDateTime, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sha2::Digest;
 
 use super::format::{count, money, percent, ratio};
 use super::session::{self, UiUser};
@@ -52,15 +53,19 @@ pub async fn login(state: web::Data<ApiState>, req: HttpRequest, form: web::Form
     if !session::same_origin(&req) {
         return page(StatusCode::FORBIDDEN, "login.html", context! { error => "sign in from this server's own page" });
     }
-    let client = req.peer_addr().map(|a| a.ip());
-    if let Some(wait) = client.and_then(|ip| state.auth_failures.blocked(ip)) {
-        let error = format!("too many failed sign-ins from this address; try again in {} s", wait.as_secs().max(1));
-        return page(StatusCode::TOO_MANY_REQUESTS, "login.html", context! { error });
-    }
+    let client = state.auth_failures.client(&req);
     let key = form.key.trim();
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    if let Some(wait) = client.and_then(|ip| state.auth_failures.blocked(ip)) {
+        if !state.auth_failures.is_known(&digest) {
+            let error = format!("too many failed sign-ins from this address; try again in {} s", wait.as_secs().max(1));
+            return page(StatusCode::TOO_MANY_REQUESTS, "login.html", context! { error });
+        }
+    }
     let holder = if key.is_empty() || key.len() > 512 { Ok(None) } else { state.store.key_holder(key).await };
     match holder {
         Ok(Some(h)) if h.tenant_active => {
+            state.auth_failures.remember(&digest);
             tracing::info!(tenant = %h.slug, "dashboard sign-in");
             HttpResponse::SeeOther().insert_header((LOCATION, "/ui/overview")).cookie(session::cookie(&state, &req, key)).finish()
         }
