@@ -14,6 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
+use sqlx::Connection;
 
 const ADMIN: Option<&str> = Some(ADMIN_TOKEN);
 
@@ -363,4 +364,52 @@ fn a_formula_in_a_campaign_name_is_never_a_formula_in_a_csv_download() {
     for field in row.iter() {
         assert!(!field.starts_with(['=', '+', '@']), "a cell a spreadsheet would evaluate: {field:?}");
     }
+}
+
+/// The API's statements run under a timeout on a pool of their own, and a tenant runs a
+/// bounded number of reports at once: a report stuck in the database (a lock held here) is cut
+/// off with 503 `timeout` (JSON, never a hang), a second one of the same tenant meanwhile gets
+/// 429 with `Retry-After`, and `/readyz` (through the ingest pool) stays 200.
+#[test]
+fn a_stuck_report_is_cut_off_and_a_tenant_runs_a_bounded_number_at_once() {
+    let db = TestDb::new();
+    let moto = Moto::start();
+    let (_serve, api) =
+        serve_with_api(&db, &moto.url, &[("AMS_HUB_API_STATEMENT_TIMEOUT_MS", "1500"), ("AMS_HUB_REPORTS_PER_TENANT", "1")]);
+    api.ok("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": "heavy", "name": "Heavy"})), 201);
+    let key = api.ok("POST", "/v1/tenants/heavy/api-keys", ADMIN, Some(&json!({"name": "k", "scope": "read"})), 201)["token"].as_str().unwrap().to_owned();
+    api.ok("GET", "/v1/tenants/heavy/reports/budgets", Some(&key), None, 200);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut lock = rt.block_on(sqlx::PgConnection::connect(&db.url)).unwrap();
+    rt.block_on(async {
+        sqlx::query("BEGIN").execute(&mut lock).await.unwrap();
+        sqlx::query("LOCK TABLE tenant_heavy.amzn_stream_budget_usage_current IN ACCESS EXCLUSIVE MODE").execute(&mut lock).await.unwrap();
+    });
+    let stuck = {
+        let (api, key) = (api.clone(), key.clone());
+        std::thread::spawn(move || api.call("GET", "/v1/tenants/heavy/reports/budgets", Some(&key), None))
+    };
+    let store = rt.block_on(db.store());
+    let waiting = || -> bool {
+        rt.block_on(
+            sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE query LIKE '%budget_pacing%' AND wait_event_type = 'Lock')")
+                .fetch_one(store.pool()),
+        )
+        .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !waiting() {
+        assert!(std::time::Instant::now() < deadline, "the report never reached the lock");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = ureq::get(&format!("{}/v1/tenants/heavy/reports/budgets", api.base)).set("Authorization", &format!("Bearer {key}")).call();
+    let Err(ureq::Error::Status(429, r)) = second else { panic!("expected 429: {second:?}") };
+    assert!(r.header("Retry-After").is_some());
+    assert_eq!(r.into_json::<Value>().unwrap()["error"]["code"], "too_many_requests");
+    let ready = ureq::get(&format!("{}/readyz", api.base)).call().map(|r| r.status()).unwrap_or(0);
+    assert_eq!(ready, 200, "ready while the API pool waits");
+    let (status, body) = stuck.join().unwrap();
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("timeout")), "{body}");
+    rt.block_on(sqlx::query("ROLLBACK").execute(&mut lock)).unwrap();
+    api.ok("GET", "/v1/tenants/heavy/reports/budgets", Some(&key), None, 200);
 }

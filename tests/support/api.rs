@@ -11,6 +11,7 @@ use crate::TestDb;
 /// The operator token the tests start the server with.
 pub const ADMIN_TOKEN: &str = "test-operator-token-0123456789";
 
+#[derive(Clone)]
 pub struct Api {
     pub base: String,
     /// The metrics listener's base URL.

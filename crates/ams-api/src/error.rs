@@ -50,6 +50,11 @@ impl ApiError {
             )
         }
     }
+    /// The same error with another message.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -98,6 +103,12 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %s, "a stored secret does not open");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "secret_unreadable", s.to_string())
             }
+            // The API pool's statement timeout cancelled it (`AMS_HUB_API_STATEMENT_TIMEOUT_MS`).
+            StoreError::Database(sqlx::Error::Database(ref d)) if d.code().as_deref() == Some("57014") => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the query took longer than this server allows (AMS_HUB_API_STATEMENT_TIMEOUT_MS): narrow the range, the grouping or the filters",
+            ),
             StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is unavailable; retry later")

@@ -39,7 +39,7 @@ pub async fn healthz() -> web::Json<Health> {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
     let mut checks = serde_json::Map::new();
-    let db = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(state.store.pool())).await;
+    let db = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(state.ingest_store().pool())).await;
     let db_ok = matches!(db, Ok(Ok(_)));
     checks.insert("database".into(), if db_ok { "ok".into() } else { "unreachable".into() });
     let runtime_ok = state.runtime.as_ref().is_some_and(|r| r.status.connected());

@@ -11,6 +11,7 @@ mod accounts;
 pub mod ads;
 mod auth;
 pub mod auth_failures;
+pub mod report_slots;
 mod checklist;
 mod consent;
 pub mod error;
@@ -64,6 +65,11 @@ pub struct ApiState {
     connection_counts: std::sync::Mutex<Vec<(String, String, i64)>>,
     /// Seals dashboard sessions when the server has no `AMS_HUB_SECRET_KEY`.
     ui_keyring: ams_store::Keyring,
+    /// The ingest pool (`/readyz` asks the database through it: the API's own pool may be
+    /// busy with reports while ingest is fine). `None`: `store`.
+    ingest_store: Option<Store>,
+    /// Report queries running per tenant (`AMS_HUB_REPORTS_PER_TENANT`).
+    pub(crate) report_slots: report_slots::ReportSlots,
 }
 
 /// Failed authentications per client address and minute before it gets 429 (the default of
@@ -85,7 +91,36 @@ impl ApiState {
             ads: None,
             connection_counts: Default::default(),
             ui_keyring: ams_store::Keyring::random(),
+            ingest_store: None,
+            report_slots: report_slots::ReportSlots::new(report_slots::DEFAULT_REPORTS_PER_TENANT),
         }
+    }
+
+    /// The ingest pool, when the API has a pool of its own (`/readyz` checks the database
+    /// through it).
+    pub fn with_ingest_store(mut self, store: Store) -> Self {
+        self.ingest_store = Some(store);
+        self
+    }
+
+    /// Report queries one tenant may run at once.
+    pub fn with_reports_per_tenant(mut self, n: usize) -> Self {
+        self.report_slots = report_slots::ReportSlots::new(n);
+        self
+    }
+
+    /// The pool ingest uses: `/readyz` asks the database through it.
+    pub fn ingest_store(&self) -> &Store {
+        self.ingest_store.as_ref().unwrap_or(&self.store)
+    }
+
+    /// A slot for one more report of `tenant`, or 429.
+    pub(crate) fn report_slot(&self, tenant: &str) -> Result<report_slots::Slot, crate::error::ApiError> {
+        self.report_slots.take(tenant).ok_or_else(|| {
+            crate::error::ApiError::too_many_requests(std::time::Duration::from_secs(1)).with_message(
+                "this tenant already runs as many reports at once as this server allows (AMS_HUB_REPORTS_PER_TENANT): retry when one is done",
+            )
+        })
     }
 
     /// The platform's AWS identity (onboarding verifies brands' stacks through it).

@@ -184,6 +184,8 @@ pub(crate) fn spreadsheet_safe(cell: &str) -> String {
         (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account (or not yours)", body = ErrorBody),
         (status = 422, description = "a parameter out of what is allowed (the message says what is)", body = ErrorBody),
+        (status = 429, description = "the tenant runs as many reports at once as allowed (`AMS_HUB_REPORTS_PER_TENANT`); `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`timeout`: the query ran longer than `AMS_HUB_API_STATEMENT_TIMEOUT_MS`", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -239,6 +241,7 @@ pub async fn performance(
         sort,
         limit,
     };
+    let _slot = state.report_slot(scope.slug().as_str())?;
     let report = state.store.performance(&TenantSchema::of(scope.slug()), &query).await?;
     answer(report, csv, "performance")
 }
@@ -265,6 +268,8 @@ pub struct BudgetParams {
         (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account (or not yours)", body = ErrorBody),
         (status = 422, description = "an unknown marketplace or format", body = ErrorBody),
+        (status = 429, description = "the tenant runs as many reports at once as allowed (`AMS_HUB_REPORTS_PER_TENANT`); `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`timeout`: the query ran longer than `AMS_HUB_API_STATEMENT_TIMEOUT_MS`", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -281,6 +286,7 @@ pub async fn budgets(
     let csv = wants_csv(&req, p.format.as_deref())?;
     let advertisers = advertisers(&scope, p.account.as_deref()).await?;
     let market = marketplace_id(p.marketplace.as_deref())?;
+    let _slot = state.report_slot(scope.slug().as_str())?;
     let report = state.store.budget_pacing(&TenantSchema::of(scope.slug()), advertisers.as_deref(), market.as_deref()).await?;
     answer(report, csv, "budgets")
 }

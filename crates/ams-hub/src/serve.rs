@@ -40,6 +40,12 @@ pub struct ApiConfig {
     pub auth_failures_per_minute: u32,
     /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` names the client, for that limit.
     pub trusted_proxies: Vec<String>,
+    /// Connections of the API's own pool (the API and the dashboard; ingest has its own).
+    pub api_connections: u32,
+    /// Postgres cancels an API or dashboard statement after this long (503 `timeout`).
+    pub api_statement_timeout_ms: u64,
+    /// Report queries one tenant may run at once (more: 429).
+    pub reports_per_tenant: usize,
 }
 
 impl Default for ApiConfig {
@@ -49,6 +55,9 @@ impl Default for ApiConfig {
             metrics_listen: "127.0.0.1:9464".into(),
             auth_failures_per_minute: ams_api::DEFAULT_AUTH_FAILURES_PER_MINUTE,
             trusted_proxies: Vec::new(),
+            api_connections: 8,
+            api_statement_timeout_ms: 15_000,
+            reports_per_tenant: ams_api::report_slots::DEFAULT_REPORTS_PER_TENANT,
         }
     }
 }
@@ -101,6 +110,12 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<ServeConfig> {
         api.trusted_proxies = v.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
     }
     ams_api::auth_failures::parse_proxies(&api.trusted_proxies).map_err(anyhow::Error::msg)?;
+    var("AMS_HUB_API_CONNECTIONS", &mut api.api_connections)?;
+    var("AMS_HUB_API_STATEMENT_TIMEOUT_MS", &mut api.api_statement_timeout_ms)?;
+    var("AMS_HUB_REPORTS_PER_TENANT", &mut api.reports_per_tenant)?;
+    anyhow::ensure!(api.api_connections >= 2, "api_connections must be at least 2");
+    anyhow::ensure!(api.api_statement_timeout_ms >= 100, "api_statement_timeout_ms must be at least 100");
+    anyhow::ensure!(api.reports_per_tenant >= 1, "reports_per_tenant must be at least 1");
     anyhow::ensure!(config.batch_rows > 0, "batch_rows must be at least 1");
     anyhow::ensure!(config.max_in_flight >= 10, "max_in_flight must be at least 10 (one receive)");
     anyhow::ensure!((0..=20).contains(&config.wait_seconds), "wait_seconds must be 0 to 20");
@@ -191,8 +206,15 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
         tracing::warn!("AMS_HUB_PLATFORM_PRINCIPAL is not set: brands' AWS templates cannot be rendered");
     }
     let (ads, reconciler) = ads_services(&store)?;
+    // The API and the dashboard on a pool of their own, every statement under a timeout: a
+    // burst of heavy reports cannot take the connections ingest commits through.
+    let api_store = store
+        .api_pool(database_url, config.api.api_connections, std::time::Duration::from_millis(config.api.api_statement_timeout_ms))
+        .await?;
     let state = web::Data::new(
-        ApiState::new(store, admin.as_deref(), Some(runtime), emulator)
+        ApiState::new(api_store, admin.as_deref(), Some(runtime), emulator)
+            .with_ingest_store(store.clone())
+            .with_reports_per_tenant(config.api.reports_per_tenant)
             .with_auth_failures_per_minute(quota, ams_api::auth_failures::parse_proxies(&config.api.trusted_proxies).map_err(anyhow::Error::msg)?)
             .with_platform_principal(principal)
             .with_aws(aws)

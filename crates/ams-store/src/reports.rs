@@ -14,6 +14,9 @@ use sqlx::Row;
 
 use crate::{Store, StoreError, TenantSchema};
 
+/// The most rows a budget pacing report returns (the most used budgets first).
+pub const BUDGET_ROWS: i64 = 10_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Granularity {
     Hour,
@@ -321,6 +324,7 @@ impl Store {
     }
 
     /// Budget pacing: the latest usage of every budget scope.
+    /// Budgets' latest usage, most used first: at most [`BUDGET_ROWS`] rows.
     pub async fn budget_pacing(
         &self,
         schema: &TenantSchema,
@@ -347,7 +351,8 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT * FROM {s}.budget_pacing
              WHERE ($1::text[] IS NULL OR advertiser_id = ANY($1)) AND ($2::text IS NULL OR marketplace_id = $2)
-             ORDER BY budget_usage_percentage DESC NULLS LAST, budget_scope_id"
+             ORDER BY budget_usage_percentage DESC NULLS LAST, budget_scope_id
+             LIMIT {BUDGET_ROWS}"
         ))
         .bind(advertisers)
         .bind(marketplace_id)

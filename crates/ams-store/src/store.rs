@@ -56,6 +56,25 @@ impl Store {
         Ok(Store { pool, db, keyring: None })
     }
 
+    /// A second pool on the same database for the API and the dashboard (the database and
+    /// its schema exist: connect with [`Store::connect_with`] first). Its own connections, so
+    /// that a burst of reports cannot take those the ingest writers, leases and `/readyz` use;
+    /// and every statement on it is cut off after `statement_timeout` (Postgres cancels it:
+    /// SQLSTATE 57014), so that no request holds a connection for long.
+    pub async fn api_pool(&self, url: &str, max_connections: u32, statement_timeout: Duration) -> Result<Store, StoreError> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidUrl(redact(url, &e)))?
+            .options([("search_path", CONTROL_SCHEMA.to_owned()), ("statement_timeout", statement_timeout.as_millis().to_string())])
+            .statement_cache_capacity(1024);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone());
+        Ok(Store { pool, db, keyring: self.keyring.clone() })
+    }
+
     /// The key that seals secrets stored in the control plane (external ids).
     pub fn with_keyring(mut self, keyring: Option<crate::Keyring>) -> Store {
         self.keyring = keyring;

@@ -343,6 +343,7 @@ pub async fn performance(user: UiUser, state: web::Data<ApiState>, filters: web:
     let schema = TenantSchema::of(&user.slug);
     let result = async {
         let q = queries(&scope, &f).await?;
+        let _slot = state.report_slot(user.slug.as_str())?;
         let series = state.store.performance(&schema, &q.series).await?;
         let totals = state.store.performance(&schema, &q.totals).await?;
         let campaigns = state.store.performance(&schema, &q.campaigns).await?;
@@ -389,6 +390,7 @@ pub async fn performance_csv(user: UiUser, state: web::Data<ApiState>, filters: 
     let result = async {
         let scope = tenant(&state, &user).await?;
         let q = queries(&scope, &f).await?;
+        let _slot = state.report_slot(user.slug.as_str())?;
         let report = state.store.performance(&TenantSchema::of(&user.slug), &q.campaigns).await?;
         crate::reports::answer(report, true, "campaigns")
     }
@@ -397,9 +399,12 @@ pub async fn performance_csv(user: UiUser, state: web::Data<ApiState>, filters: 
 }
 
 pub async fn budgets(user: UiUser, state: web::Data<ApiState>) -> HttpResponse {
-    let report = match state.store.budget_pacing(&TenantSchema::of(&user.slug), None, None).await {
-        Ok(r) => r,
-        Err(e) => return error_page(Some(&user), e.into()),
+    let report = match state.report_slot(user.slug.as_str()) {
+        Err(e) => return error_page(Some(&user), e),
+        Ok(_slot) => match state.store.budget_pacing(&TenantSchema::of(&user.slug), None, None).await {
+            Ok(r) => r,
+            Err(e) => return error_page(Some(&user), e.into()),
+        },
     };
     let rows: Vec<Value> = report
         .rows
