@@ -7,7 +7,7 @@ use ams_onboard::ads::{http_client, AdsApp, AdsClient, Endpoints, Lwa};
 use ams_model::Realm;
 use ams_tests::amazon::{agency_profile, dsp_advertiser, profile, AmazonStandIn, CLIENT_ID, CLIENT_SECRET, STREAM_MEDIA_TYPE};
 use ams_tests::aws::Moto;
-use ams_tests::contract::{Contract, Request};
+use ams_tests::contract::{AwsQuery, Contract, Request};
 use serde_json::json;
 
 const MS: &str = STREAM_MEDIA_TYPE;
@@ -192,4 +192,25 @@ async fn waiting_rows_with_a_token_amazon_refuses_get_one_it_takes() {
     assert_eq!(tokens[0].0.len(), 36, "{tokens:?}");
     assert!(uuid::Uuid::parse_str(&tokens[0].0).is_ok());
     assert_eq!(tokens[1].0, answered, "a token Amazon answered stays");
+}
+
+/// SNS `ConfirmSubscription` as AWS's service model has it (`fixtures/aws-api/`): what the
+/// stand-in for Amazon's SNS holds requests and its own answers to.
+#[test]
+fn the_sns_contract_refuses_what_aws_s_model_does_not_have() {
+    let c = AwsQuery::load("sns-confirm-subscription.contract.json");
+    let form = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::HashMap<_, _>>();
+    let ok = [("Action", "ConfirmSubscription"), ("Version", "2010-03-31"), ("TopicArn", "arn:aws:sns:us-east-1:1:t"), ("Token", "x")];
+    c.check_request("POST", "/", &form(&ok)).expect("the SDK's request");
+    assert!(c.check_request("POST", "/", &form(&ok[..3])).is_err(), "no Token");
+    assert!(c.check_request("GET", "/", &form(&ok)).is_err());
+    assert!(c.check_request("POST", "/", &form(&[ok[0], ("Version", "2012-11-05"), ok[2], ok[3]])).is_err(), "another API version");
+    assert!(c.check_request("POST", "/", &form(&[ok[0], ok[1], ok[2], ok[3], ("Endpoint", "x")])).is_err(), "no such member");
+    c.check_error(403, "AuthorizationError").expect("declared");
+    assert!(c.check_error(400, "InvalidAction").is_err() && c.check_error(404, "AuthorizationError").is_err());
+    let ns = "http://sns.amazonaws.com/doc/2010-03-31/";
+    c.check_success(&format!("<ConfirmSubscriptionResponse xmlns=\"{ns}\"><ConfirmSubscriptionResult><SubscriptionArn>a</SubscriptionArn></ConfirmSubscriptionResult></ConfirmSubscriptionResponse>"))
+        .expect("AWS's shape");
+    assert!(c.check_success(&format!("<ConfirmSubscriptionResponse xmlns=\"{ns}\"><SubscriptionArn>a</SubscriptionArn></ConfirmSubscriptionResponse>")).is_err());
+    assert!(c.check_success(&format!("<ConfirmSubscriptionResponse xmlns=\"{ns}\"><ConfirmSubscriptionResult><Arn>a</Arn></ConfirmSubscriptionResult></ConfirmSubscriptionResponse>")).is_err());
 }

@@ -403,4 +403,5 @@ async fn a_role_that_may_not_confirm_subscriptions_is_refused_and_the_checklist_
     let c = checklist();
     assert!(c["next_step"].as_str().unwrap().contains("sns:ConfirmSubscription"), "{c}");
     assert!(c["confirmations"][0]["error"].as_str().unwrap().contains("AuthorizationError"), "{c}");
+    amazon.assert_contract_kept();
 }

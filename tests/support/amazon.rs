@@ -100,7 +100,7 @@ pub(crate) struct State {
     /// Every request body and header value received (to check secrets went only here).
     pub(crate) received: Vec<String>,
     /// Every contract rule broken, by a request or by an answer.
-    violations: Vec<String>,
+    pub(crate) violations: Vec<String>,
     /// ConfirmSubscription calls: (signing role or `anonymous`, topic, status answered).
     pub(crate) confirms: Vec<(String, String, u16)>,
     /// Where to put confirmations and read IAM from: moto's URL, and credentials there.

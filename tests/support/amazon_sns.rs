@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use ams_onboard::policy::glob;
 
 use crate::amazon::{set_status, Shared, State};
+use crate::contract::AwsQuery;
 
 fn strings(v: &Value) -> Vec<&str> {
     match v {
@@ -81,29 +82,57 @@ fn access_key(req: &HttpRequest) -> Option<String> {
     Some(credential.split('/').next()?.to_owned())
 }
 
-/// SNS `ConfirmSubscription`: refused unless the signer may; then the subscription with that
-/// topic and token turns ACTIVE.
+/// `ConfirmSubscription` as AWS's service model for SNS describes it.
+fn contract() -> &'static AwsQuery {
+    static CONTRACT: std::sync::OnceLock<AwsQuery> = std::sync::OnceLock::new();
+    CONTRACT.get_or_init(|| AwsQuery::load("sns-confirm-subscription.contract.json"))
+}
+
+/// An SNS answer before it is checked: the XML of a success, or (status, error code, message).
+type SnsAnswer = Result<String, (StatusCode, &'static str, String)>;
+
+/// SNS `ConfirmSubscription`, held to AWS's service model: the request is checked against it
+/// (a breach is answered `InvalidParameter` and recorded), and so is the answer (a breach is
+/// recorded and answered `InternalError`).
 pub(crate) async fn sns(state: Shared, req: HttpRequest, form: web::Form<std::collections::HashMap<String, String>>) -> HttpResponse {
     let f = form.into_inner();
-    if f.get("Action").map(String::as_str) != Some("ConfirmSubscription") {
-        return sns_error(StatusCode::BAD_REQUEST, "InvalidAction", "only ConfirmSubscription is played here");
+    if let Err(v) = contract().check_request(req.method().as_str(), req.path(), &f) {
+        state.lock().unwrap().violations.push(format!("request: {v}"));
+        return sns_error(StatusCode::BAD_REQUEST, "InvalidParameter", &v.rule);
     }
+    let answer = confirm(&state, &req, &f).await;
+    let checked = match &answer {
+        Ok(xml) => contract().check_success(xml),
+        Err((status, code, _)) => contract().check_error(status.as_u16(), code),
+    };
+    if let Err(v) = checked {
+        state.lock().unwrap().violations.push(format!("stand-in answer: {v}"));
+        return sns_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &v.rule);
+    }
+    match answer {
+        Ok(xml) => HttpResponse::Ok().content_type("text/xml").body(xml),
+        Err((status, code, message)) => sns_error(status, code, &message),
+    }
+}
+
+/// Refused unless the signer may; then the subscription with that topic and token turns ACTIVE.
+async fn confirm(state: &Shared, req: &HttpRequest, f: &std::collections::HashMap<String, String>) -> SnsAnswer {
     let topic = f.get("TopicArn").cloned().unwrap_or_default();
-    let (moto, signer) = (state.lock().unwrap().moto.clone(), access_key(&req));
+    let (moto, signer) = (state.lock().unwrap().moto.clone(), access_key(req));
     let mut who = "anonymous".to_owned();
     if let Some(key) = signer {
         match assumed_role(&moto, &key).await {
-            Err(e) => return sns_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e),
+            Err(e) => return Err((StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e)),
             Ok(None) => who = format!("root ({key})"),
             Ok(Some((arn, policies))) => {
                 who = arn;
                 if !allows(&policies, "sns:ConfirmSubscription", &topic) {
                     state.lock().unwrap().confirms.push((who.clone(), topic.clone(), 403));
-                    return sns_error(
+                    return Err((
                         StatusCode::FORBIDDEN,
                         "AuthorizationError",
-                        &format!("User: {who} is not authorized to perform: SNS:ConfirmSubscription on resource: {topic} because no identity-based policy allows the SNS:ConfirmSubscription action"),
-                    );
+                        format!("User: {who} is not authorized to perform: SNS:ConfirmSubscription on resource: {topic} because no identity-based policy allows the SNS:ConfirmSubscription action"),
+                    ));
                 }
             }
         }
@@ -118,20 +147,19 @@ pub(crate) async fn sns(state: Shared, req: HttpRequest, form: web::Form<std::co
             (StatusCode::NOT_FOUND, "NotFound", "Topic does not exist")
         };
         s.confirms.push((who, topic, r.0.as_u16()));
-        return sns_error(r.0, r.1, r.2);
+        return Err((r.0, r.1, r.2.to_owned()));
     };
     if sub.status == "PENDING_CONFIRMATION" {
         set_status(sub, "ACTIVE");
     }
     s.confirms.push((who, topic.clone(), 200));
-    let xml = format!(
+    Ok(format!(
         "<ConfirmSubscriptionResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><ConfirmSubscriptionResult>\
          <SubscriptionArn>{topic}:{}</SubscriptionArn></ConfirmSubscriptionResult><ResponseMetadata><RequestId>{}</RequestId>\
          </ResponseMetadata></ConfirmSubscriptionResponse>",
         uuid::Uuid::new_v4(),
         uuid::Uuid::new_v4()
-    );
-    HttpResponse::Ok().content_type("text/xml").body(xml)
+    ))
 }
 
 fn sns_error(status: StatusCode, code: &str, message: &str) -> HttpResponse {

@@ -287,3 +287,82 @@ fn answers(spec: &Value) -> Vec<(String, Vec<String>)> {
         .map(|(s, r)| (s.clone(), r["content"].as_object().map(|c| c.keys().cloned().collect()).unwrap_or_default()))
         .collect()
 }
+
+/// One operation of an AWS query-protocol service, as AWS's own service model describes it
+/// (`fixtures/aws-api/`, derived by `scripts/aws_contract.py`): the stand-in for Amazon's SNS
+/// checks `ConfirmSubscription` requests and its own answers against it.
+pub struct AwsQuery {
+    spec: Value,
+}
+
+impl AwsQuery {
+    pub fn load(file: &str) -> AwsQuery {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/aws-api").join(file);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("contract file {file}: {e}"));
+        AwsQuery { spec: serde_json::from_str(&text).unwrap_or_else(|e| panic!("contract file {file}: {e}")) }
+    }
+
+    fn names(&self, pointer: &str) -> Vec<&str> {
+        self.spec.pointer(pointer).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect()
+    }
+
+    /// The request: method and path, `Action` and `Version`, every required member, no member
+    /// the operation does not have.
+    pub fn check_request(&self, method: &str, path: &str, form: &HashMap<String, String>) -> Result<(), Violation> {
+        let op = self.spec["operation"].as_str().unwrap_or_default();
+        let bad = |rule: String| Violation { status: 400, rule: format!("{} {op}: {rule}", self.spec["service"].as_str().unwrap_or_default()) };
+        if method != self.spec["http"]["method"] || path != self.spec["http"]["requestUri"] {
+            return Err(bad(format!("{method} {path} is not the operation's {} {}", self.spec["http"]["method"], self.spec["http"]["requestUri"])));
+        }
+        if form.get("Action").map(String::as_str) != Some(op) {
+            return Err(bad(format!("Action is {:?}", form.get("Action"))));
+        }
+        if form.get("Version").map(String::as_str) != self.spec["apiVersion"].as_str() {
+            return Err(bad(format!("Version is {:?}, not {}", form.get("Version"), self.spec["apiVersion"])));
+        }
+        for required in self.names("/input/required") {
+            if form.get(required).is_none_or(|v| v.is_empty()) {
+                return Err(bad(format!("the required {required} is missing")));
+            }
+        }
+        let members = self.names("/input/members");
+        match form.keys().find(|k| !matches!(k.as_str(), "Action" | "Version") && !members.contains(&k.as_str())) {
+            Some(k) => Err(bad(format!("{k} is no member of the operation's input"))),
+            None => Ok(()),
+        }
+    }
+
+    /// An error answer: a code the operation declares, with its HTTP status.
+    pub fn check_error(&self, status: u16, code: &str) -> Result<(), Violation> {
+        let declared = self.spec["errors"].as_array().into_iter().flatten().any(|e| e["code"] == code && e["httpStatusCode"] == status);
+        if declared {
+            Ok(())
+        } else {
+            Err(Violation { status: 500, rule: format!("{} answered {status} {code}, an error the operation does not declare", self.spec["operation"]) })
+        }
+    }
+
+    /// A success: `<{Op}Response xmlns=…><{wrapper}>` holding only the output's members.
+    pub fn check_success(&self, xml: &str) -> Result<(), Violation> {
+        let op = self.spec["operation"].as_str().unwrap_or_default();
+        let bad = |rule: String| Violation { status: 500, rule: format!("{op} answer: {rule}") };
+        let root = format!("<{op}Response xmlns=\"{}\">", self.spec["xmlNamespace"].as_str().unwrap_or_default());
+        if !xml.starts_with(&root) {
+            return Err(bad(format!("it does not begin with {root}")));
+        }
+        let wrapper = self.spec["output"]["resultWrapper"].as_str().unwrap_or_default();
+        let inner = xml
+            .split_once(&format!("<{wrapper}>"))
+            .and_then(|(_, rest)| rest.split_once(&format!("</{wrapper}>")))
+            .map(|(inner, _)| inner)
+            .ok_or_else(|| bad(format!("no <{wrapper}>")))?;
+        let members = self.names("/output/members");
+        for tag in inner.split('<').skip(1).filter(|t| !t.starts_with('/')) {
+            let name = tag.split(['>', ' ']).next().unwrap_or_default();
+            if !members.contains(&name) {
+                return Err(bad(format!("<{name}> is no member of the output")));
+            }
+        }
+        Ok(())
+    }
+}
