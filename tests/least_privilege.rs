@@ -9,12 +9,13 @@
 //! delete, change visibility, read attributes, confirm), that call, and only that one, fails.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use ams_model::{sns_account, DatasetId, Realm};
 use ams_tests::amazon::{profile, AmazonStandIn, CLIENT_ID, CLIENT_SECRET};
 use ams_tests::api::{serve_with_api, ADMIN_TOKEN};
+use ams_tests::aws::venv_python as python;
 use ams_tests::aws::Moto;
+use ams_tests::check::wait_until;
 use ams_tests::TestDb;
 use aws_credential_types::Credentials;
 use serde_json::{json, Value};
@@ -24,10 +25,6 @@ const TOKEN: &str = "Atzr|least-privilege-refresh-token-LLLLLLLLLLLL";
 /// IAM requests moto takes before it enforces IAM: the setup script's six.
 const SETUP_REQUESTS: &str = "6";
 
-fn python() -> String {
-    let lint = std::env::var("AMS_CFN_LINT").unwrap_or_else(|_| "/var/cache/ams-hub/venv/bin/cfn-lint".into());
-    std::path::Path::new(&lint).with_file_name("python").display().to_string()
-}
 
 /// Runs boto3 code against moto with these credentials; its stdout as JSON.
 fn boto(moto: &Moto, credentials: (&str, &str), code: &str) -> Value {
@@ -61,7 +58,7 @@ fn pair(v: &Value) -> (String, String) {
 }
 
 /// The five calls ams-hub makes as the brand's role; each `Ok` or the error code it got.
-async fn calls(moto: &Moto, amazon: &AmazonStandIn, role: &aws_config::SdkConfig, admin: &aws_config::SdkConfig, queue: &str) -> Vec<(&'static str, Result<(), String>)> {
+async fn calls(amazon: &AmazonStandIn, role: &aws_config::SdkConfig, admin: &aws_config::SdkConfig, queue: &str) -> Vec<(&'static str, Result<(), String>)> {
     let code = |e: &dyn std::fmt::Debug| {
         let text = format!("{e:?}");
         ["AccessDenied", "AuthorizationError", "NotFound"].iter().find(|c| text.contains(*c)).map_or(text, |c| c.to_string())
@@ -72,7 +69,6 @@ async fn calls(moto: &Moto, amazon: &AmazonStandIn, role: &aws_config::SdkConfig
     let handle = received.messages.unwrap()[0].receipt_handle.clone().unwrap();
     let sns = aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(role).endpoint_url(&amazon.url).build());
     let topic = format!("arn:aws:sns:us-east-1:{}:FEADMessageDeliveryTopic-sp-traffic-probe", sns_account(DatasetId::SpTraffic, Realm::Na));
-    let _ = moto;
     vec![
         ("sqs:ReceiveMessage", as_role.receive_message().queue_url(queue).send().await.map(|_| ()).map_err(|e| code(&e))),
         (
@@ -90,17 +86,6 @@ async fn calls(moto: &Moto, amazon: &AmazonStandIn, role: &aws_config::SdkConfig
             },
         ),
     ]
-}
-
-fn eventually<T>(what: &str, secs: u64, log: impl Fn() -> String, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}\n--- serve log ---\n{}", log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -159,10 +144,11 @@ async fn the_brand_side_works_with_exactly_the_templates_policy_and_fails_withou
     // role may confirm), subscribes, confirms as the role, and consumes.
     api.ok("POST", &format!("/v1/tenants/least/accounts/{a}/aws-stack"), Some(&key), Some(&described), 200);
     api.ok("PUT", &format!("/v1/tenants/least/accounts/{a}/streams"), Some(&key), Some(&json!({"datasets": ["sp-traffic"]})), 200);
-    eventually("the subscription ACTIVE", 90, || serve.log_text(), || {
+    wait_until("the subscription ACTIVE", 90, &serve, || async {
         let s = api.ok("GET", &format!("/v1/tenants/least/accounts/{a}/streams"), Some(&key), None, 200);
-        (s["subscriptions"][0]["status"] == "ACTIVE").then_some(())
-    });
+        s["subscriptions"][0]["status"] == "ACTIVE"
+    })
+    .await;
     let confirmed = amazon.confirms();
     assert!(
         confirmed.iter().any(|(who, _, status)| who.contains(":assumed-role/ams-hub-") && *status == 200),
@@ -171,10 +157,11 @@ async fn the_brand_side_works_with_exactly_the_templates_policy_and_fails_withou
     let admin_config = moto.config(Credentials::new(&admin.0, &admin.1, None, None, "admin"));
     ams_tests::aws::send_all(&admin_config, &queue_url, &[ams_tests::fixture("sp-traffic.json")]).await;
     let store = db.store().await;
-    eventually("the record committed (received and deleted through the role)", 60, || serve.log_text(), || {
-        let n: i64 = futures_block(sqlx::query_scalar("SELECT count(*) FROM tenant_least.amzn_stream_sp_traffic").fetch_one(store.pool())).unwrap_or(0);
-        (n == 1).then_some(())
-    });
+    wait_until("the record committed (received and deleted through the role)", 60, &serve, || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_least.amzn_stream_sp_traffic").fetch_one(store.pool()).await.unwrap_or(0);
+        n == 1
+    })
+    .await;
     let external_id = serde_json::from_str::<Value>(&template).unwrap()["Resources"]["Role"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
         ["Condition"]["StringEquals"]["sts:ExternalId"]
         .as_str()
@@ -195,7 +182,7 @@ async fn the_brand_side_works_with_exactly_the_templates_policy_and_fails_withou
         .credentials
         .unwrap();
     let role = moto.config(Credentials::new(assumed.access_key_id, assumed.secret_access_key, Some(assumed.session_token), None, "role"));
-    let all = calls(&moto, &amazon, &role, &admin_config, &queue_url).await;
+    let all = calls(&amazon, &role, &admin_config, &queue_url).await;
     assert!(all.iter().all(|(_, r)| r.is_ok()), "every call works with the template's policy: {all:?}");
     let role_name = role_arn.rsplit('/').next().unwrap().to_owned();
     let original = boto(
@@ -234,7 +221,7 @@ async fn the_brand_side_works_with_exactly_the_templates_policy_and_fails_withou
         }
         statements.retain(|s| s["Action"] != json!([]));
         set_policy(&doc);
-        let results = calls(&moto, &amazon, &role, &admin_config, &queue_url).await;
+        let results = calls(&amazon, &role, &admin_config, &queue_url).await;
         for (call, result) in &results {
             if call == action {
                 let code = result.as_ref().expect_err(&format!("{call} must fail without its grant"));
@@ -246,8 +233,4 @@ async fn the_brand_side_works_with_exactly_the_templates_policy_and_fails_withou
     }
     set_policy(&original["doc"]);
     amazon.assert_contract_kept();
-}
-
-fn futures_block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use ams_tests::api::{serve_with_api, Api, ADMIN_TOKEN};
+use ams_tests::aws::venv_python as python;
 use ams_tests::aws::Moto;
 use ams_tests::TestDb;
 use serde_json::{json, Value};
@@ -112,10 +113,6 @@ async fn the_template_is_refused_with_a_reason_and_never_to_read_keys_or_other_t
     assert!(body.contains("platform_principal_unset") && body.contains("AMS_HUB_PLATFORM_PRINCIPAL"), "{body}");
 }
 
-/// The venv's python, which has boto3 (moto's dependency).
-fn python() -> String {
-    std::path::Path::new(&cfn_lint()).with_file_name("python").display().to_string()
-}
 
 /// Deploys a template (JSON) in the brand's account on moto with `scripts/cfn_deploy.py`;
 /// returns `describe-stacks`'s answer.

@@ -20,6 +20,13 @@ fn moto_server() -> String {
     std::env::var("AMS_MOTO_SERVER").unwrap_or_else(|_| "/var/cache/ams-hub/venv/bin/moto_server".into())
 }
 
+/// The venv's python (it has boto3, moto's dependency): `AMS_CFN_LINT`'s sibling, or the venv
+/// scripts/test creates.
+pub fn venv_python() -> String {
+    let lint = std::env::var("AMS_CFN_LINT").unwrap_or_else(|_| "/var/cache/ams-hub/venv/bin/cfn-lint".into());
+    std::path::Path::new(&lint).with_file_name("python").display().to_string()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

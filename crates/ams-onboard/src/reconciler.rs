@@ -435,8 +435,7 @@ impl Pass {
                         "{status}: Amazon would not archive it ({code}: {message}; Amazon archives only ACTIVE subscriptions), \
                          so ams-hub let it go and created the next generation"
                     );
-                    self.store.update_stream(row.id, Some(&id), None, None).await.map_err(store_err)?;
-                    self.store.release_stream(row.id, &status, &why).await.map_err(store_err)?;
+                    self.store.release_stream(row.id, &id, &status, &why).await.map_err(store_err)?;
                 }
                 Err(e) => return Err(e),
             }
@@ -469,8 +468,7 @@ impl Pass {
                     Err(AdsError::Rejected { status: code, message, .. }) if code != 403 => {
                         if failed_status(status) || status == "SUSPENDED" {
                             let why = format!("{status}: Amazon would not archive it ({code}: {message}); it delivers nothing, so ams-hub let it go");
-                            self.store.update_stream(row.id, Some(id), None, None).await.map_err(store_err)?;
-                            return self.store.release_stream(row.id, status, &why).await.map_err(store_err);
+                            return self.store.release_stream(row.id, id, status, &why).await.map_err(store_err);
                         }
                         let why = format!(
                             "no longer wanted; Amazon would not archive it while {status} ({code}: {message}): archived once it is ACTIVE, or let go once it has failed"

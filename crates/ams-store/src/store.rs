@@ -43,17 +43,29 @@ impl Store {
                 .or_else(ignore_duplicate)?;
             conn.close().await?;
         }
-        // Unqualified names mean the control plane; tenant tables are always schema-qualified.
-        let opts = opts
-            .options([("search_path", CONTROL_SCHEMA)])
-            .statement_cache_capacity(1024);
+        Self::open_pool(opts, max_connections, None, None).await
+    }
+
+    /// A pool on an existing database: unqualified names mean the control plane (tenant tables
+    /// are always schema-qualified), with an optional `statement_timeout`.
+    async fn open_pool(
+        opts: PgConnectOptions,
+        max_connections: u32,
+        statement_timeout: Option<Duration>,
+        keyring: Option<crate::Keyring>,
+    ) -> Result<Store, StoreError> {
+        let mut settings = vec![("search_path", CONTROL_SCHEMA.to_owned())];
+        if let Some(t) = statement_timeout {
+            settings.push(("statement_timeout", t.as_millis().to_string()));
+        }
+        let opts = opts.options(settings).statement_cache_capacity(1024);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await?;
         let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone());
-        Ok(Store { pool, db, keyring: None })
+        Ok(Store { pool, db, keyring })
     }
 
     /// A second pool on the same database for the API and the dashboard (the database and
@@ -62,17 +74,8 @@ impl Store {
     /// and every statement on it is cut off after `statement_timeout` (Postgres cancels it:
     /// SQLSTATE 57014), so that no request holds a connection for long.
     pub async fn api_pool(&self, url: &str, max_connections: u32, statement_timeout: Duration) -> Result<Store, StoreError> {
-        let opts = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::InvalidUrl(redact(url, &e)))?
-            .options([("search_path", CONTROL_SCHEMA.to_owned()), ("statement_timeout", statement_timeout.as_millis().to_string())])
-            .statement_cache_capacity(1024);
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
-            .await?;
-        let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone());
-        Ok(Store { pool, db, keyring: self.keyring.clone() })
+        let opts = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(redact(url, &e)))?;
+        Self::open_pool(opts, max_connections, Some(statement_timeout), self.keyring.clone()).await
     }
 
     /// The key that seals secrets stored in the control plane (external ids).

@@ -282,13 +282,7 @@ impl TenantScope {
             let (account_id, name, created) = match found {
                 Some((id, name)) => (id, name, false),
                 None => {
-                    // The advertiser's name, unless another account of the tenant has it.
-                    let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = $1 AND name = $2)")
-                        .bind(self.tenant().id)
-                        .bind(&p.advertiser_name)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let (id, name) = self.new_account(&mut *tx, &p.advertiser_name, &p.advertiser_id, taken, Some(&p.advertiser_id)).await?;
+                    let (id, name) = self.new_account(&mut tx, &p.advertiser_name, &p.advertiser_id, Some(&p.advertiser_id)).await?;
                     (id, name, true)
                 }
             };
@@ -345,12 +339,7 @@ impl TenantScope {
                     (id, name, false)
                 }
                 (None, None) => {
-                    let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = $1 AND name = $2)")
-                        .bind(self.tenant().id)
-                        .bind(&d.name)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let (id, name) = self.new_account(&mut *tx, &d.name, &d.advertiser_id, taken, None).await?;
+                    let (id, name) = self.new_account(&mut tx, &d.name, &d.advertiser_id, None).await?;
                     (id, name, true)
                 }
             };
@@ -401,16 +390,20 @@ impl TenantScope {
         Ok(out)
     }
 
-    /// A new account for an advertiser: its name (qualified by its id when another account
-    /// has the name), a fresh external id.
+    /// A new account for an advertiser: its name (qualified by its id when another account of
+    /// the tenant has the name), a fresh external id.
     async fn new_account(
         &self,
         tx: &mut sqlx::PgConnection,
         advertiser_name: &str,
         advertiser_id: &str,
-        name_taken: bool,
         sponsored_ads_advertiser: Option<&str>,
     ) -> Result<(Uuid, String), StoreError> {
+        let name_taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = $1 AND name = $2)")
+            .bind(self.tenant().id)
+            .bind(advertiser_name)
+            .fetch_one(&mut *tx)
+            .await?;
         let name = match (advertiser_name.trim(), name_taken) {
             ("", _) => format!("advertiser {advertiser_id}"),
             (n, true) => format!("{n} ({advertiser_id})"),
@@ -428,7 +421,7 @@ impl TenantScope {
         .bind(clear)
         .bind(sealed)
         .bind(sponsored_ads_advertiser)
-        .execute(tx)
+        .execute(&mut *tx)
         .await?;
         Ok((id, name))
     }

@@ -222,12 +222,14 @@ impl Store {
 
     /// Lets go of a subscription Amazon will not archive: the reconciler no longer acts on
     /// it; Amazon's last status and the reason stay to be shown.
-    pub async fn release_stream(&self, id: Uuid, status: &str, reason: &str) -> Result<(), StoreError> {
+    pub async fn release_stream(&self, id: Uuid, subscription_id: &str, status: &str, reason: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE stream_subscriptions SET status = $2, last_error = $3, released_at = now(), last_sync_at = now(), updated_at = now()
+            "UPDATE stream_subscriptions SET subscription_id = $2, status = $3, last_error = $4, released_at = now(),
+                 last_sync_at = now(), updated_at = now()
              WHERE id = $1",
         )
         .bind(id)
+        .bind(subscription_id)
         .bind(status)
         .bind(reason)
         .execute(self.pool())
