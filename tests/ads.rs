@@ -463,7 +463,10 @@ fn a_disabled_tenant_is_neither_subscribed_nor_synced_and_resumes_when_enabled()
     let (paused_key, paused) = (accounts[0].1.clone(), accounts[0].2.clone());
     let redirect = format!("{}/oauth/amazon/callback", h.api.base);
     let auth = h.api.ok("GET", &format!("/v1/tenants/paused/ads-connections/authorize?region=NA&redirect_uri={}&name=later", urlencode(&redirect)), Some(&paused_key), None, 200);
-    let state = auth["url"].as_str().unwrap().split("state=").nth(1).unwrap().to_owned();
+    let link = auth["url"].as_str().unwrap().to_owned();
+    let state = link.split("state=").nth(1).unwrap().to_owned();
+    let (status, cookie, _) = visit(&link, None);
+    assert_eq!(status, 200);
 
     h.api.ok("PATCH", "/v1/tenants/paused", ADMIN, Some(&json!({"status": "disabled"})), 200);
     // What was declared just before (as PUT …/streams writes it), and a change at Amazon.
@@ -485,8 +488,10 @@ fn a_disabled_tenant_is_neither_subscribed_nor_synced_and_resumes_when_enabled()
 
     // A consent link minted before connects nothing.
     let code = h.amazon.issue_code(TOKEN_A, &redirect);
-    let (status, body) = h.api.call("GET", &format!("/oauth/amazon/callback?code={code}&state={state}"), None, None);
+    let (status, body) = callback(&h.api, &format!("code={code}&state={state}"), cookie.as_deref());
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("tenant_disabled")), "{body}");
+    let (status, _, page) = visit(&link, cookie.as_deref());
+    assert!(status == 403 && page.contains("disabled"), "the start page refuses too: {status} {page}");
     let n: i64 = rt
         .block_on(sqlx::query_scalar("SELECT count(*) FROM control.ads_connections c JOIN control.tenants t ON t.id = c.tenant_id WHERE t.slug = 'paused'").fetch_one(store.pool()))
         .unwrap();
@@ -562,7 +567,7 @@ fn a_revoked_login_turns_its_connection_invalid_and_others_keep_working() {
 }
 
 #[test]
-fn the_consent_flow_connects_a_login_through_a_signed_expiring_state() {
+fn the_consent_flow_connects_a_login_only_in_the_browser_that_opened_ams_hubs_page() {
     let h = hub();
     let key = tenant(&h.api, "consent");
     h.amazon.add_login(TOKEN_A, vec![profile(1001, "US", "ATVPDKIKX0DER", "ENTITYAAAA1", "Brand A")]);
@@ -574,23 +579,86 @@ fn the_consent_flow_connects_a_login_through_a_signed_expiring_state() {
         None,
         200,
     );
+    // ams-hub's own page first, on the server the callback is on: never straight to Amazon.
     let url = auth["url"].as_str().unwrap();
-    assert!(url.starts_with(&format!("https://www.amazon.com/ap/oa?client_id={CLIENT_ID}&scope=advertising%3A%3Acampaign_management")), "{url}");
+    assert!(url.starts_with(&format!("{}/oauth/amazon/start?state=", h.api.base)), "{url}");
     let state = url.split("state=").nth(1).unwrap().to_owned();
-    // Amazon sends the login back with a code.
+
+    // The person who asked opens it: the page names the tenant and the connection, and binds
+    // the link to this browser with a cookie.
+    let (status, cookie, page) = visit(url, None);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<strong>consent</strong> (tenant <code>consent</code>)") && page.contains("<strong>consented</strong>"), "{page}");
+    let cookie = cookie.expect("the page binds the link to this browser");
+    let amazon = continue_link(&page);
+    assert!(amazon.starts_with(&format!("https://www.amazon.com/ap/oa?client_id={CLIENT_ID}&scope=advertising%3A%3Acampaign_management")), "{amazon}");
+    assert!(amazon.ends_with(&format!("state={state}")), "{amazon}");
+    // Reloaded in the same browser: the same page.
+    assert_eq!(visit(url, Some(&cookie)).0, 200);
+
+    // The link forwarded to someone else: their browser is refused the page ...
+    let (status, other_cookie, page) = visit(url, None);
+    assert_eq!(status, 409, "{page}");
+    assert!(other_cookie.is_none() && page.contains("opened already") && !page.contains("ap/oa"), "{page}");
+    // ... and Amazon's URL, forwarded instead, comes back to a callback that connects nothing.
     let code = h.amazon.issue_code(TOKEN_A, &redirect);
-    let forged = h.api.call("GET", &format!("/oauth/amazon/callback?code={code}&state=eyJ0Ijoib3RoZXIifQ.AAAA"), None, None);
+    let (status, body) = callback(&h.api, &format!("code={code}&state={state}"), None);
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("consent_not_bound")), "{body}");
+    let (status, body) = callback(&h.api, &format!("code={code}&state={state}"), Some("ams_consent_0123456789abcdef0123456789abcdef=1"));
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("consent_not_bound")), "another link's cookie: {body}");
+    let (_, listed) = h.api.call("GET", "/v1/tenants/consent/ads-connections", Some(&key), None);
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "nothing connected: {listed}");
+
+    let forged = callback(&h.api, &format!("code={code}&state=eyJ0Ijoib3RoZXIifQ.AAAA"), Some(&cookie));
     assert_eq!(forged.0, 400, "{}", forged.1);
-    let c = h.api.ok("GET", &format!("/oauth/amazon/callback?code={code}&state={state}"), None, None, 201);
+    assert_eq!(visit(&format!("{}/oauth/amazon/start?state=eyJ0Ijoib3RoZXIifQ.AAAA", h.api.base), None).0, 400);
+    // The browser that opened the page connects (the code was not spent by the refusals).
+    let (status, c) = callback(&h.api, &format!("code={code}&state={state}"), Some(&cookie));
+    assert_eq!(status, 201, "{c}");
     assert_eq!(c["name"], "consented");
     assert_eq!(c["profiles"][0]["advertiser_id"], "ENTITYAAAA1");
     // The code is spent: Amazon refuses it again.
-    let replay = h.api.call("GET", &format!("/oauth/amazon/callback?code={code}&state={state}"), None, None);
+    let replay = callback(&h.api, &format!("code={code}&state={state}"), Some(&cookie));
     assert_eq!(replay.0, 422, "{}", replay.1);
     let declined = h.api.call("GET", "/oauth/amazon/callback?error=access_denied&error_description=declined", None, None);
     assert_eq!(declined.0, 400);
     assert!(!h.serve.log_text().contains(TOKEN_A));
     h.amazon.assert_contract_kept();
+}
+
+/// A browser's visit to a page: status, the cookie set (`name=value`), the HTML.
+fn visit(url: &str, cookie: Option<&str>) -> (u16, Option<String>, String) {
+    let mut req = ureq::get(url).timeout(Duration::from_secs(30));
+    if let Some(c) = cookie {
+        req = req.set("Cookie", c);
+    }
+    let r = match req.call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {url}: {e}"),
+    };
+    let status = r.status();
+    let cookie = r.header("Set-Cookie").map(|c| c.split(';').next().unwrap().to_owned());
+    (status, cookie, r.into_string().unwrap())
+}
+
+/// Where the consent page's "Continue to Amazon" goes.
+fn continue_link(page: &str) -> String {
+    let a = &page[page.find("id=\"continue\"").expect("a continue link")..];
+    let href = a.split("href=\"").nth(1).unwrap().split('"').next().unwrap();
+    href.replace("&amp;", "&").replace("&#x2f;", "/").replace("&#x3d;", "=")
+}
+
+/// Amazon sending a browser (with `cookie`, when it has one) back to the callback.
+fn callback(api: &Api, query: &str, cookie: Option<&str>) -> (u16, Value) {
+    let mut req = ureq::get(&format!("{}/oauth/amazon/callback?{query}", api.base)).timeout(Duration::from_secs(30));
+    if let Some(c) = cookie {
+        req = req.set("Cookie", c);
+    }
+    let r = match req.call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("callback: {e}"),
+    };
+    (r.status(), r.into_json().unwrap_or(Value::Null))
 }
 
 fn urlencode(s: &str) -> String {

@@ -186,3 +186,42 @@ mod faults {
         assert!(Sqs::new("us-east-1", Some("ftp://example.com"), creds).is_err());
     }
 }
+
+/// What a receive asked its room (the memory budget) for, granted at once.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<Vec<u64>>);
+
+impl ams_ingest::queue::ReceiveRoom for Recorded {
+    fn hold(&self, bytes: u64) -> futures_util::future::BoxFuture<'_, ()> {
+        self.0.lock().unwrap().push(bytes);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+#[tokio::test]
+async fn a_receive_takes_room_for_its_answer_before_reading_it() {
+    let moto = Moto::start();
+    let sdk = moto.config(Credentials::new("testing", "testing", None, None, "test"));
+    let url = aws::create_queue(&sdk, "roomy").await;
+    let bodies: Vec<String> = (0..3).map(|i| format!("{i} {}", "x".repeat(100 * 1024))).collect();
+    aws::send_all(&sdk, &url, &bodies).await;
+    let sqs = client(&moto, "testing", "testing");
+    let room = Recorded::default();
+    let mut got = Vec::new();
+    while got.len() < bodies.len() {
+        let batch = sqs.receive_within(&url, 10, 1, 30, || true, &room).await.expect("receive");
+        got.extend(batch.into_iter().map(|m| m.body.len()));
+    }
+    let asked = room.0.lock().unwrap().clone();
+    // Once per answer, from its announced length: twice it (the answer, and the bodies out of
+    // it), so at least twice the bodies, and not much more.
+    let bodies_len: usize = got.iter().sum();
+    let total: u64 = asked.iter().sum();
+    assert!(total >= 2 * bodies_len as u64 && total < 2 * bodies_len as u64 + 64 * 1024, "asked {asked:?} for {bodies_len} bytes of bodies");
+    // An empty long poll asks for its few bytes only.
+    let before = asked.len();
+    assert!(sqs.receive_within(&url, 10, 0, 30, || true, &room).await.unwrap().is_empty());
+    let asked = room.0.lock().unwrap().clone();
+    assert_eq!(asked.len(), before + 1);
+    assert!(asked[before] < 1024, "{asked:?}");
+}

@@ -37,6 +37,7 @@ mod m20261201_000009_stack_verification;
 mod m20261201_000010_ads_api;
 mod m20261201_000011_sealed_external_ids;
 mod m20261203_000012_dsp_advertisers;
+mod m20261203_000013_consent_claims;
 pub mod tenant;
 
 /// The schema holding the control plane (and sea-orm's `seaql_migrations`).
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_ads_api::Migration),
             Box::new(m20261201_000011_sealed_external_ids::Migration),
             Box::new(m20261203_000012_dsp_advertisers::Migration),
+            Box::new(m20261203_000013_consent_claims::Migration),
         ]
     }
 }

@@ -223,6 +223,7 @@ pub fn app(
         .service(ads::get_connection)
         .service(ads::delete_connection)
         .service(ads::import_profiles)
+        .service(consent::start)
         .service(consent::callback)
         .service(streams::get_streams)
         .service(streams::put_streams)

@@ -15,10 +15,21 @@ use crate::cli::{Cli, Command, TenantCommand};
 
 // The runtime allocates per SQS response (bodies, headers, JSON); glibc's malloc spent over a
 // quarter of the runtime's CPU time there (docs/performance.md).
+#[cfg(not(feature = "dhat-heap"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// A heap profile (`--features dhat-heap`): every allocation with its stack, written at exit to
+// `AMS_HUB_HEAP_PROFILE` (default dhat-heap.json); docs/performance.md reads one.
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOCATOR: dhat::Alloc = dhat::Alloc;
+
 fn main() -> ExitCode {
+    #[cfg(feature = "dhat-heap")]
+    let _profiler = dhat::Profiler::builder()
+        .file_name(std::env::var("AMS_HUB_HEAP_PROFILE").unwrap_or_else(|_| "dhat-heap.json".into()))
+        .build();
     let cli = Cli::parse();
     let telemetry = telemetry::init(cli.log_format);
     let result = match &cli.command {

@@ -215,6 +215,7 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
             shared.config.wait_seconds,
             shared.config.visibility_secs,
             &keep_trying,
+            &memory,
         );
         // A receive in progress is not cancelled at Stop: SQS may already have handed its
         // messages to us, and dropping them would leave them invisible until their timeout.

@@ -93,6 +93,11 @@ fn config() -> RuntimeConfig {
 
 impl Harness {
     fn start(config: RuntimeConfig, mode: Mode, queue: Arc<MemoryQueue>) -> Harness {
+        Self::start_within(config, mode, queue, crate::memory::MemoryBudget::new(64 << 20))
+    }
+
+    /// A consumer drawing on `budget` (shared by several harnesses: queues of one process).
+    fn start_within(config: RuntimeConfig, mode: Mode, queue: Arc<MemoryQueue>, budget: Arc<crate::memory::MemoryBudget>) -> Harness {
         let url = "https://sqs.us-east-1.amazonaws.com/123456789012/ams";
         let slug = TenantSlug::parse("acme").unwrap();
         let ctx = Arc::new(QueueContext {
@@ -118,7 +123,6 @@ impl Harness {
         let exits = Rc::new(RefCell::new(Vec::new()));
         let committer = Committer { mode: mode.clone(), seen: seen.clone() }.start();
         let recorder = Exits(exits.clone()).start();
-        let budget = crate::memory::MemoryBudget::new(64 << 20);
         let consumer = QueueConsumer::new(
             ctx,
             queue.clone(),
@@ -281,4 +285,28 @@ async fn an_idle_queue_costs_one_long_poll_per_wait() {
     assert!((10..=11).contains(&receives), "{receives} receives");
     h.queue.send("late");
     until("the late one deleted", || h.queue.deleted() == 1).await;
+}
+
+#[actix::test]
+async fn many_busy_queues_never_hold_more_than_the_budget() {
+    tokio::time::pause();
+    // 20 queues of 256 KiB bodies on a 4 MiB budget: each full receive brings 2.5 MiB, so
+    // admission alone (room checked when the receive starts) would let all 20 read at once.
+    let budget = crate::memory::MemoryBudget::new(4 << 20);
+    let config = RuntimeConfig { max_pollers: 4, ..config() };
+    let body = "#".repeat(256 << 10);
+    let harnesses: Vec<Harness> = (0..20)
+        .map(|_| Harness::start_within(config.clone(), Mode::Commit, filled(0), budget.clone()))
+        .collect();
+    // Every queue long-polling (admitted while the budget was empty), then a flood on all.
+    until("every consumer polling", || harnesses.iter().all(|h| h.queue.calls(Call::Receive) > 0)).await;
+    for h in &harnesses {
+        for _ in 0..15 {
+            h.queue.send(body.clone());
+        }
+    }
+    until("every queue drained", || harnesses.iter().all(|h| h.queue.deleted() == 15)).await;
+    assert!(budget.peak() <= budget.total(), "held {} of a {} budget", budget.peak(), budget.total());
+    assert_eq!(budget.used(), 0);
+    assert!(harnesses.iter().all(|h| h.seen.borrow().messages.len() == 15), "each message handed over once");
 }

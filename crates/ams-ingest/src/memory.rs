@@ -5,22 +5,32 @@
 //! this budget bounds the bytes: one tenant filling its queues with 256 KiB bodies (or JSON
 //! arrays of a thousand records) must not be able to push the pod past its memory limit.
 //!
-//! A receive starts only when the budget has room for the most it can bring (10 × 256 KiB),
-//! and the tenant holds less than its fair share (the budget divided among the tenants with
-//! running consumers). Once it returns, its messages' bytes are held (the
-//! bodies, then what decoding adds) until the batch is deleted. Nothing is dropped:
-//! receiving just pauses.
+//! How a receive takes its memory:
+//! 1. Before it is issued, the consumer is *admitted*: the budget has room for a typical full
+//!    receive (10 × 256 KiB) and the tenant holds less than its fair share (the budget divided
+//!    among the tenants with running consumers). Admission holds nothing: an idle long poll
+//!    (most of a thousand queues) must not sit on memory for 20 s.
+//! 2. When the answer's headers are in, before its body is read, the receive *holds* twice the
+//!    announced length (the response, and the bodies unescaped out of it), waiting for room if
+//!    need be ([`Reservation::hold`], the receive's [`ReceiveRoom`]). A long poll therefore
+//!    never reads more than the budget has, however many queues poll at once and however large
+//!    SQS lets messages be; an answer without a length holds the worst case
+//!    (`sqs::RECEIVE_WORST_CASE`).
+//! 3. Once the bodies are out, the response is dropped and the hold shrinks to the bodies;
+//!    decoding adds what the records take; the delete after the commit gives it all back.
 //!
-//! The room is checked, not held, while the receive is in flight: an idle long poll (most
-//! of a thousand queues) must not sit on 2.5 MiB for 20 s. So the ceiling is the budget plus
-//! what the receives already in flight when it filled bring: at most 2.5 MiB each, one or a
-//! few per busy queue (`max_pollers`).
+//! Nothing is dropped: receiving just pauses. What the budget does not count (buffers of
+//! connections, the allocator's pages, the database client's statement buffers) is a fixed
+//! overhead, measured in docs/performance.md.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
+
+use crate::queue::ReceiveRoom;
 
 /// What one receive may bring: 10 messages of SQS's classic 256 KiB limit (AMS's messages are
 /// a few KiB; bigger ones are counted when they arrive).
@@ -35,6 +45,8 @@ pub struct MemoryBudget {
     changed: Notify,
     /// Receives (or reservations) that had to wait for room.
     waits: AtomicU64,
+    /// The most ever held at once.
+    peak: AtomicU64,
 }
 
 #[derive(Default)]
@@ -64,6 +76,7 @@ impl MemoryBudget {
             state: Mutex::default(),
             changed: Notify::new(),
             waits: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
         })
     }
 
@@ -74,6 +87,11 @@ impl MemoryBudget {
     /// How many times a receive had to wait for room.
     pub fn waits(&self) -> u64 {
         self.waits.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes ever held at once.
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
     }
 
     /// Bytes held now.
@@ -96,18 +114,26 @@ impl MemoryBudget {
 
     /// Waits until `bytes` may be held by `tenant`, then holds them.
     pub async fn reserve(self: &Arc<Self>, tenant: &Arc<str>, bytes: u64) -> Reservation {
-        self.wait_for_room(tenant, bytes, bytes).await
+        let bytes = bytes.min(self.total);
+        self.wait_for_room(tenant, bytes, |s| {
+            s.used += bytes;
+            s.tenants.entry(tenant.clone()).or_default().held += bytes;
+        })
+        .await;
+        Reservation(Arc::new(Inner { budget: self.clone(), tenant: tenant.clone(), bytes: AtomicU64::new(bytes) }))
     }
 
     /// Waits until `room` bytes would fit `tenant` (as [`reserve`](Self::reserve) would),
-    /// then holds nothing yet: the caller sets what it really holds once it knows
-    /// ([`Reservation::set`]). What a receive brings is unknown before it returns, and an
-    /// idle long poll (most of a thousand queues) must not sit on 2.5 MiB it never uses.
+    /// then holds nothing yet: the receive holds what its answer takes once it knows
+    /// ([`Reservation::hold`], as the receive's [`ReceiveRoom`]). An idle long poll (most of a
+    /// thousand queues) must not sit on memory it never uses.
     pub async fn admit(self: &Arc<Self>, tenant: &Arc<str>, room: u64) -> Reservation {
-        self.wait_for_room(tenant, room, 0).await
+        self.wait_for_room(tenant, room.min(self.total), |_| ()).await;
+        Reservation(Arc::new(Inner { budget: self.clone(), tenant: tenant.clone(), bytes: AtomicU64::new(0) }))
     }
 
-    async fn wait_for_room(self: &Arc<Self>, tenant: &Arc<str>, room: u64, bytes: u64) -> Reservation {
+    /// Waits until `room` more bytes fit `tenant`, then runs `take` under the same lock.
+    async fn wait_for_room(&self, tenant: &Arc<str>, room: u64, take: impl FnOnce(&mut State)) {
         let mut registered = false;
         loop {
             let notified = self.changed.notified();
@@ -116,13 +142,12 @@ impl MemoryBudget {
             {
                 let mut s = self.state.lock().expect("memory budget lock");
                 if self.fits(&s, tenant, room) {
-                    s.used += bytes;
-                    let t = s.tenants.entry(tenant.clone()).or_default();
-                    t.held += bytes;
                     if registered {
-                        t.waiting -= 1;
+                        s.tenants.entry(tenant.clone()).or_default().waiting -= 1;
                     }
-                    return Reservation(Arc::new(Inner { budget: self.clone(), tenant: tenant.clone(), bytes: AtomicU64::new(bytes) }));
+                    take(&mut s);
+                    self.peak.fetch_max(s.used, Ordering::Relaxed);
+                    return;
                 }
                 if !registered {
                     s.tenants.entry(tenant.clone()).or_default().waiting += 1;
@@ -163,6 +188,7 @@ impl MemoryBudget {
     fn adjust(&self, tenant: &str, from: u64, to: u64) {
         let mut s = self.state.lock().expect("memory budget lock");
         s.used = s.used.saturating_sub(from) + to;
+        self.peak.fetch_max(s.used, Ordering::Relaxed);
         if let Some(t) = s.tenants.get_mut(tenant) {
             t.held = t.held.saturating_sub(from) + to;
             if t.idle() {
@@ -233,6 +259,29 @@ impl Reservation {
         self.0.budget.adjust(&self.0.tenant, from, bytes);
     }
 
+    /// Waits until the budget has room for this reservation to hold `bytes` (at most the whole
+    /// budget), then holds them in place of what it held. Room is what the budget lacks beyond
+    /// what this reservation holds already.
+    pub async fn hold(&self, bytes: u64) {
+        let inner = &self.0;
+        let bytes = bytes.min(inner.budget.total);
+        let from = inner.bytes.load(Ordering::Relaxed);
+        if bytes <= from {
+            // Less is never waited for.
+            self.set(bytes);
+            return;
+        }
+        inner
+            .budget
+            .wait_for_room(&inner.tenant, bytes.saturating_sub(from), |s| {
+                let from = inner.bytes.swap(bytes, Ordering::Relaxed);
+                s.used = s.used.saturating_sub(from) + bytes;
+                let t = s.tenants.entry(inner.tenant.clone()).or_default();
+                t.held = t.held.saturating_sub(from) + bytes;
+            })
+            .await;
+    }
+
     /// Holds `extra` more bytes.
     pub fn grow(&self, extra: u64) {
         let from = self.0.bytes.fetch_add(extra, Ordering::Relaxed);
@@ -241,6 +290,13 @@ impl Reservation {
 
     pub fn bytes(&self) -> u64 {
         self.0.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// A receive's memory comes from its consumer's reservation.
+impl ReceiveRoom for Reservation {
+    fn hold(&self, bytes: u64) -> BoxFuture<'_, ()> {
+        Box::pin(Reservation::hold(self, bytes))
     }
 }
 
@@ -335,6 +391,32 @@ mod tests {
         drop(polls);
         assert_eq!(budget.used(), 0);
         tokio::time::timeout(Duration::from_secs(1), budget.admit(&a, 3 * MIB)).await.expect("room again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_is_held_only_once_the_budget_has_room_for_it() {
+        let budget = MemoryBudget::new(10 * MIB);
+        let a: Arc<str> = "a".into();
+        let busy = budget.reserve(&a, 8 * MIB).await;
+        // Admitted while the budget had room for a typical receive; its answer is larger.
+        let receive = budget.admit(&a, MIB).await;
+        let reading = tokio::spawn({
+            let receive = receive.clone();
+            async move { receive.hold(6 * MIB).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!reading.is_finished(), "an answer read past the budget");
+        assert_eq!(budget.used(), 8 * MIB);
+        drop(busy);
+        tokio::time::timeout(Duration::from_secs(1), reading).await.expect("room came").unwrap();
+        assert_eq!((receive.bytes(), budget.used()), (6 * MIB, 6 * MIB));
+        // Shrinking to the bodies never waits; an answer larger than the budget takes all of it.
+        receive.hold(2 * MIB).await;
+        assert_eq!(budget.used(), 2 * MIB);
+        receive.hold(40 * MIB).await;
+        assert_eq!(budget.used(), 10 * MIB);
+        drop(receive);
+        assert_eq!((budget.used(), budget.peak()), (0, 10 * MIB));
     }
 
     #[tokio::test(start_paused = true)]

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 pub use crate::queue::{Attributes, Message, SqsError};
-use crate::queue::{Backlog, KeepTrying, Queue};
+use crate::queue::{Backlog, KeepTrying, Queue, ReceiveRoom, Unbounded};
 use crate::events::{InternalEvent, SqsCallRetried};
 use crate::sigv4::{self, SigningKey};
 use crate::sqs_retry::{self, RetryPolicy, Verdict};
@@ -99,6 +99,21 @@ impl Sqs {
         visibility_secs: i32,
         keep_trying: impl Fn() -> bool,
     ) -> Result<Vec<Message>, SqsError> {
+        self.receive_within(queue_url, max, wait_seconds, visibility_secs, keep_trying, &Unbounded).await
+    }
+
+    /// [`receive`](Self::receive), reading the answer only into memory `room` grants: twice the
+    /// response's length (the response, and the bodies unescaped out of it), asked for once
+    /// the headers are in and before the body is read.
+    pub async fn receive_within(
+        &self,
+        queue_url: &str,
+        max: i32,
+        wait_seconds: i32,
+        visibility_secs: i32,
+        keep_trying: impl Fn() -> bool,
+        room: &dyn ReceiveRoom,
+    ) -> Result<Vec<Message>, SqsError> {
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
         struct Req<'a> {
@@ -117,7 +132,7 @@ impl Sqs {
         };
         // A long poll answers within its wait: past that plus the margin, the connection is dead.
         let timeout = Duration::from_secs(wait_seconds.max(0) as u64) + self.policy.request_margin;
-        self.call("AmazonSQS.ReceiveMessage", &req, timeout, keep_trying, |body| {
+        self.call("AmazonSQS.ReceiveMessage", &req, timeout, keep_trying, Some(room), |body| {
             let text = std::str::from_utf8(body).map_err(|e| SqsError::Unreadable(format!("ReceiveMessage response: {e}")))?;
             read_messages(text).map_err(|e| {
                 // The reader's errors are terse: let serde_json say what is wrong.
@@ -146,7 +161,7 @@ impl Sqs {
         }
         let entries = receipts.iter().enumerate().map(|(i, h)| Entry { id: i.to_string(), receipt_handle: h }).collect();
         let req = Req { queue_url, entries };
-        self.call("AmazonSQS.DeleteMessageBatch", &req, self.policy.request_margin, || true, |b| failed("DeleteMessageBatch", b))
+        self.call("AmazonSQS.DeleteMessageBatch", &req, self.policy.request_margin, || true, None, |b| failed("DeleteMessageBatch", b))
             .await
     }
 
@@ -176,7 +191,7 @@ impl Sqs {
             .map(|(i, h)| Entry { id: i.to_string(), receipt_handle: h, visibility_timeout: visibility_secs })
             .collect();
         let req = Req { queue_url, entries };
-        self.call("AmazonSQS.ChangeMessageVisibilityBatch", &req, self.policy.request_margin, || true, |b| {
+        self.call("AmazonSQS.ChangeMessageVisibilityBatch", &req, self.policy.request_margin, || true, None, |b| {
             failed("ChangeMessageVisibilityBatch", b)
         })
             .await
@@ -197,7 +212,7 @@ impl Sqs {
             attributes: std::collections::HashMap<String, String>,
         }
         let req = Req { queue_url, attribute_names: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] };
-        self.call("AmazonSQS.GetQueueAttributes", &req, self.policy.request_margin, || true, |b| {
+        self.call("AmazonSQS.GetQueueAttributes", &req, self.policy.request_margin, || true, None, |b| {
             let r: Resp = serde_json::from_slice(b).map_err(|e| SqsError::Unreadable(format!("GetQueueAttributes response: {e}")))?;
             let get = |k: &str| r.attributes.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
             Ok(Backlog { visible: get("ApproximateNumberOfMessages"), in_flight: get("ApproximateNumberOfMessagesNotVisible") })
@@ -213,14 +228,14 @@ impl Sqs {
         req: &T,
         timeout: Duration,
         keep_trying: impl Fn() -> bool,
+        room: Option<&dyn ReceiveRoom>,
         read: impl Fn(&[u8]) -> Result<R, SqsError>,
     ) -> Result<R, SqsError> {
         let action = target.trim_start_matches("AmazonSQS.");
         let body = Bytes::from(serde_json::to_vec(req).map_err(|e| SqsError::Transport(e.to_string()))?);
         let attempt = || async {
-            let answer = tokio::time::timeout(timeout, self.attempt(target, body.clone()))
-                .await
-                .map_err(|_| SqsError::Timeout(action.to_owned()))??;
+            // The answer's buffer is dropped once it is read: what `read` keeps (the bodies) stays.
+            let answer = self.attempt(target, body.clone(), timeout, room).await?;
             read(&answer)
         };
         attempt
@@ -239,8 +254,52 @@ impl Sqs {
             .await
     }
 
-    /// One attempt: the response body of a success, or the service's error.
-    async fn attempt(&self, target: &'static str, body: Bytes) -> Result<Bytes, SqsError> {
+    /// One attempt: the response body of a success, or the service's error. Until the answer's
+    /// headers are in it may take `timeout`; then, for a success, its body takes memory from
+    /// `room` (waiting for it is not timed: SQS has handed the messages over already) and is
+    /// read within the retry policy's margin.
+    async fn attempt(&self, target: &'static str, body: Bytes, timeout: Duration, room: Option<&dyn ReceiveRoom>) -> Result<Bytes, SqsError> {
+        let action = target.trim_start_matches("AmazonSQS.");
+        let timed_out = |_| SqsError::Timeout(action.to_owned());
+        let response = tokio::time::timeout(timeout, self.send(target, body)).await.map_err(timed_out)??;
+        let status = response.status();
+        if let (true, Some(room)) = (status.is_success(), room) {
+            room.hold(2 * announced_length(&response).unwrap_or(RECEIVE_WORST_CASE)).await;
+        }
+        let server_date = response
+            .headers()
+            .get(http::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
+        // The legacy error code SQS also sends (e.g. `AWS.SimpleQueueService.NonExistentQueue;Sender`).
+        let query_error = response
+            .headers()
+            .get("x-amzn-query-error")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
+        let length = announced_length(&response);
+        let bytes = tokio::time::timeout(self.policy.request_margin, read_body(response.into_body(), length))
+            .await
+            .map_err(timed_out)?
+            .map_err(|e| SqsError::Transport(format!("{action}: {e}")))?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        // `{"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "..."}` (either case).
+        let e: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let field = |k: &str| e.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+        let kind = field("__type").map(|t| t.rsplit('#').next().unwrap_or(t).to_owned());
+        Err(SqsError::Service {
+            status: status.as_u16(),
+            code: query_error.or(kind).unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
+            message: field("message").or(field("Message")).unwrap_or("(no message)").to_owned(),
+            server_date,
+        })
+    }
+
+    /// Signs and sends one request; the answer's head.
+    async fn send(&self, target: &'static str, body: Bytes) -> Result<http::Response<hyper::body::Incoming>, SqsError> {
         let action = target.trim_start_matches("AmazonSQS.");
         // One clock read per request: the date signed and the day of the signing key.
         let now = sqs_retry::shifted(SystemTime::now(), self.clock_offset_ms.load(Ordering::Relaxed));
@@ -260,7 +319,7 @@ impl Sqs {
         if let Some(token) = &signing.session_token {
             headers.insert("x-amz-security-token", token.clone());
         }
-        let response = self.client.request(request).await.map_err(|e| {
+        self.client.request(request).await.map_err(|e| {
             let text = chain(&e);
             // hyper-util's connector reports its connect timeout as an I/O "timed out".
             if text.contains("timed out") {
@@ -268,40 +327,30 @@ impl Sqs {
             } else {
                 SqsError::Transport(format!("{action}: {text}"))
             }
-        })?;
-        let status = response.status();
-        let server_date = response
-            .headers()
-            .get(http::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok());
-        // The legacy error code SQS also sends (e.g. `AWS.SimpleQueueService.NonExistentQueue;Sender`).
-        let query_error = response
-            .headers()
-            .get("x-amzn-query-error")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(str::to_owned);
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| SqsError::Transport(format!("{action}: {e}")))?
-            .to_bytes();
-        if status.is_success() {
-            return Ok(bytes);
-        }
-        // `{"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "..."}` (either case).
-        let e: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let field = |k: &str| e.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
-        let kind = field("__type").map(|t| t.rsplit('#').next().unwrap_or(t).to_owned());
-        Err(SqsError::Service {
-            status: status.as_u16(),
-            code: query_error.or(kind).unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
-            message: field("message").or(field("Message")).unwrap_or("(no message)").to_owned(),
-            server_date,
         })
     }
+}
+
+/// What a ReceiveMessage answer without a `Content-Length` may bring: ten messages of SQS's
+/// largest size (1 MiB since 2025), each escaped in JSON (a body of plain text grows little;
+/// quotes and backslashes double).
+pub const RECEIVE_WORST_CASE: u64 = 10 * 2 * 1024 * 1024;
+
+fn announced_length<B>(response: &http::Response<B>) -> Option<u64> {
+    response.headers().get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// The whole body in one buffer, sized by its `Content-Length` when there is one: no second
+/// copy to join chunks, and each chunk is freed once copied.
+async fn read_body(mut body: hyper::body::Incoming, length: Option<u64>) -> Result<Bytes, hyper::Error> {
+    // A length is trusted only as far as a receive's worst case (hyper enforces it anyway).
+    let mut buf = Vec::with_capacity(length.unwrap_or(0).min(RECEIVE_WORST_CASE) as usize);
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
 }
 
 impl Queue for Sqs {
@@ -312,8 +361,9 @@ impl Queue for Sqs {
         wait_seconds: i32,
         visibility_secs: i32,
         keep_trying: KeepTrying<'a>,
+        room: &'a dyn ReceiveRoom,
     ) -> BoxFuture<'a, Result<Vec<Message>, SqsError>> {
-        Box::pin(Sqs::receive(self, queue_url, max, wait_seconds, visibility_secs, keep_trying))
+        Box::pin(Sqs::receive_within(self, queue_url, max, wait_seconds, visibility_secs, keep_trying, room))
     }
 
     fn delete_batch<'a>(&'a self, queue_url: &'a str, receipts: &'a [String]) -> BoxFuture<'a, Result<usize, SqsError>> {

@@ -15,7 +15,7 @@ use actix_web::{web, HttpResponse};
 use minijinja::Environment;
 use serde::Serialize;
 
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("layout.html", include_str!("../../ui/templates/layout.html")),
     ("login.html", include_str!("../../ui/templates/login.html")),
     ("overview.html", include_str!("../../ui/templates/overview.html")),
@@ -24,6 +24,7 @@ const TEMPLATES: [(&str, &str); 8] = [
     ("quarantine.html", include_str!("../../ui/templates/quarantine.html")),
     ("quarantine_entry.html", include_str!("../../ui/templates/quarantine_entry.html")),
     ("error.html", include_str!("../../ui/templates/error.html")),
+    ("consent.html", include_str!("../../ui/templates/consent.html")),
 ];
 
 /// (name, content type, bytes)
@@ -53,7 +54,7 @@ fn env() -> &'static Environment<'static> {
 }
 
 /// A page: HTML, never cached, framed by nobody, scripts and styles from this server only.
-fn page(status: StatusCode, name: &str, ctx: minijinja::Value) -> HttpResponse {
+pub(crate) fn page(status: StatusCode, name: &str, ctx: minijinja::Value) -> HttpResponse {
     match env().get_template(name).and_then(|t| t.render(ctx)) {
         Ok(html) => HttpResponse::build(status)
             .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))

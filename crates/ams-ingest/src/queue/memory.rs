@@ -13,7 +13,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Attributes, Backlog, KeepTrying, Message, Queue, SqsError};
+use super::{Attributes, Backlog, KeepTrying, Message, Queue, ReceiveRoom, SqsError};
 
 /// The calls, for injected failures and call counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +161,7 @@ impl Queue for MemoryQueue {
         wait_seconds: i32,
         visibility_secs: i32,
         _keep_trying: KeepTrying<'a>,
+        room: &'a dyn ReceiveRoom,
     ) -> BoxFuture<'a, Result<Vec<Message>, SqsError>> {
         Box::pin(async move {
             drop(self.enter(Call::Receive)?);
@@ -170,7 +171,11 @@ impl Queue for MemoryQueue {
                 // Registered before looking, so a send between the look and the wait wakes it.
                 let arrived = self.arrived.notified();
                 let next = match self.take(max.max(1) as usize, visibility) {
-                    Ok(messages) => return Ok(messages),
+                    Ok(messages) => {
+                        // As the thin client: the answer's bytes are held before it is handed over.
+                        room.hold(messages.iter().map(|m| (m.body.len() + m.receipt_handle.len() + m.message_id.len()) as u64).sum()).await;
+                        return Ok(messages);
+                    }
                     Err(next) => next,
                 };
                 if Instant::now() >= deadline {
@@ -244,7 +249,7 @@ mod tests {
     const URL: &str = "memory://q";
 
     async fn receive(q: &MemoryQueue, max: i32, wait: i32, visibility: i32) -> Vec<Message> {
-        q.receive(URL, max, wait, visibility, &|| true).await.unwrap()
+        q.receive(URL, max, wait, visibility, &|| true, &crate::queue::Unbounded).await.unwrap()
     }
 
     #[tokio::test(start_paused = true)]

@@ -162,11 +162,31 @@ impl std::str::FromStr for SqsClient {
 /// new receive).
 pub type KeepTrying<'a> = &'a (dyn Fn() -> bool + Send + Sync);
 
+/// Where a receive's memory comes from (the consumer's share of the process's budget,
+/// memory.rs). A client that reads responses itself asks for the bytes a response will take
+/// once its headers say how long it is, before it reads a byte of the body, and waits until the
+/// budget has them: a long poll holds nothing while it waits for messages, and no response is
+/// read into memory the budget does not have.
+pub trait ReceiveRoom: Send + Sync {
+    /// Waits until `bytes` may be held, then holds them (in place of what was held before).
+    fn hold(&self, bytes: u64) -> BoxFuture<'_, ()>;
+}
+
+/// No budget: every response is read at once (tools and tests of the client alone).
+pub struct Unbounded;
+
+impl ReceiveRoom for Unbounded {
+    fn hold(&self, _: u64) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
 /// What a consumer needs from its queue. Batch calls answer how many entries SQS reported as
 /// failed; an `Err` means the call as a whole failed (after the implementation's retries).
 pub trait Queue: Send + Sync {
     /// Up to `max` messages, long-polling up to `wait_seconds`, invisible to other receivers for
-    /// `visibility_secs`; with `SentTimestamp` and `ApproximateReceiveCount`.
+    /// `visibility_secs`; with `SentTimestamp` and `ApproximateReceiveCount`. The memory the
+    /// answer takes comes from `room`.
     fn receive<'a>(
         &'a self,
         queue_url: &'a str,
@@ -174,6 +194,7 @@ pub trait Queue: Send + Sync {
         wait_seconds: i32,
         visibility_secs: i32,
         keep_trying: KeepTrying<'a>,
+        room: &'a dyn ReceiveRoom,
     ) -> BoxFuture<'a, Result<Vec<Message>, SqsError>>;
 
     fn delete_batch<'a>(&'a self, queue_url: &'a str, receipts: &'a [String]) -> BoxFuture<'a, Result<usize, SqsError>>;

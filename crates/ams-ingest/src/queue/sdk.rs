@@ -13,7 +13,7 @@ use aws_sdk_sqs::types::{
 use aws_smithy_runtime_api::client::result::SdkError;
 use futures_util::future::BoxFuture;
 
-use super::{Attributes, Backlog, KeepTrying, Message, Queue, SqsError};
+use super::{Attributes, Backlog, KeepTrying, Message, Queue, ReceiveRoom, SqsError};
 
 pub struct SdkQueue {
     /// For ReceiveMessage: an attempt may take SQS's longest long poll (20 s) plus the margin.
@@ -88,8 +88,11 @@ impl Queue for SdkQueue {
         wait_seconds: i32,
         visibility_secs: i32,
         _keep_trying: KeepTrying<'a>,
+        room: &'a dyn ReceiveRoom,
     ) -> BoxFuture<'a, Result<Vec<Message>, SqsError>> {
         Box::pin(async move {
+            // The SDK reads the whole answer before it returns: its bytes are held once they are
+            // in memory (counted, not bounded ahead; the thin client bounds them).
             let out = self
                 .receive
                 .receive_message()
@@ -102,6 +105,8 @@ impl Queue for SdkQueue {
                 .send()
                 .await
                 .map_err(|e| error("ReceiveMessage", e))?;
+            let size = out.messages().iter().map(|m| m.body().map_or(0, str::len) as u64).sum();
+            room.hold(size).await;
             Ok(out
                 .messages
                 .unwrap_or_default()

@@ -194,6 +194,21 @@ impl TenantScope {
         })
     }
 
+    /// Claims a consent link's nonce for the first browser that opens it (until `expires_at`):
+    /// true when this call claimed it, false when it was claimed before. Claims a day past
+    /// their expiry are swept on the way.
+    pub async fn claim_consent(&self, nonce: &str, expires_at: chrono::DateTime<chrono::Utc>) -> Result<bool, StoreError> {
+        let pool = self.store().pool();
+        sqlx::query("DELETE FROM consent_claims WHERE expires_at < now() - interval '1 day'").execute(pool).await?;
+        let done = sqlx::query("INSERT INTO consent_claims (nonce, tenant_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (nonce) DO NOTHING")
+            .bind(nonce)
+            .bind(self.tenant().id)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// The tenant's connections (those being deleted included: they say so).
     pub async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
         Ok(sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM ads_connections WHERE tenant_id = $1 ORDER BY created_at, id"))
