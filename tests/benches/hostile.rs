@@ -1,29 +1,27 @@
-//! Hostile load (not a test): one tenant's queue holds 2,000 bodies of 256 KiB that are not
+//! Hostile load (not a test): one tenant's queues hold 2,000 bodies of 256 KiB that are not
 //! JSON while another tenant's normal traffic flows. Measures ams-hub's peak RSS against its
 //! memory budget, and the other tenant's throughput beside its unloaded figure. fauxqs as
 //! the emulator; run by `scripts/bench` (or `cargo bench -p ams-tests --bench hostile` after
-//! a release build). `AMS_BENCH_BUDGET_MIB` sets the budget (default 128, as for a 512 MiB pod).
+//! a release build). `AMS_BENCH_BUDGET_MIB` sets the budget (default 128, as for a 512 MiB pod);
+//! `AMS_BENCH_HOSTILE_QUEUES` spreads the flood over that many queues of the tenant (default 1);
+//! `AMS_BENCH_HOSTILE_KIB` sets the bodies' size (default 256; SQS takes up to 1024).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ams_store::{Store, TenantSlug};
-use ams_tests::bench::{fauxqs, fill, peak_rss_mib, release_bin, sdk};
+use ams_tests::bench::{fauxqs, fill, peak_rss_mib, release_bin, sdk, sp_traffic_body};
 use ams_tests::serve::Serve;
 use ams_tests::TestDb;
 
 const NORMAL: usize = 20_000;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
 /// `AMS_BENCH_HOSTILE` overrides it (quicker iterations).
 fn hostile_count() -> usize {
     std::env::var("AMS_BENCH_HOSTILE").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000)
-}
-
-fn normal_body(i: usize, run: &str) -> String {
-    let record = ams_tests::fixture("sp-traffic.json")
-        .replace("0b6f3f0e-5a8e-4c53-9a7e-2d1c6f4e8a11", &format!("{run}-{i}"))
-        .replace("374615283940172", &format!("{}", 374615283940172u64 + (i % 5000) as u64));
-    let compact: serde_json::Value = serde_json::from_str(&record).unwrap();
-    ams_tests::gen::envelope(&compact.to_string())
 }
 
 async fn count(store: &Store, sql: &str) -> i64 {
@@ -87,6 +85,12 @@ async fn run(db: &TestDb, store: &Store, emulator: &str, budget_mib: u64, hostil
         }
     }
     let peak = peak_rss_mib(pid);
+    let accounted = serve
+        .metrics_text()
+        .lines()
+        .find_map(|l| l.strip_prefix("ams_hub_inflight_bytes_peak ")?.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    println!("  ({}) the budget's own high-water mark: {:.0} MiB", if hostile { "loaded" } else { "alone" }, accounted / 1048576.0);
     if hostile {
         // Who the CPU of the loaded run went to: ams-hub, the emulator, Postgres (2 cores shared).
         let hub = ams_tests::bench::cpu_seconds(pid);
@@ -112,37 +116,61 @@ async fn main() {
     let db = TestDb::new();
     let store = db.store().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk(&fq.1));
-    let mut urls = Vec::new();
+    let (hog_queues, kib) = (env_or("AMS_BENCH_HOSTILE_QUEUES", 1), env_or("AMS_BENCH_HOSTILE_KIB", 256));
+    let mut victim_url = String::new();
+    let mut hog_urls = Vec::new();
     for name in ["victim", "hog"] {
         let slug = TenantSlug::parse(name).unwrap();
         let tenant = store.provision_tenant(&slug, name).await.unwrap();
         store.update_tenant(&slug, None, Some(true)).await.unwrap();
-        let account = store.create_account(tenant.id, "Brand", None, &format!("external-id-{name}")).await.unwrap();
-        let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
-        store.add_queue(account.id, &url, "us-east-1").await.unwrap();
-        urls.push(url);
+        let queues = if name == "hog" { hog_queues } else { 1 };
+        for q in 0..queues {
+            let account = store.create_account(tenant.id, &format!("Brand {q}"), None, &format!("external-id-{name}-{q}")).await.unwrap();
+            let url = sqs
+                .create_queue()
+                .queue_name(format!("{name}-{q}"))
+                // SQS's largest (1 MiB since 2025); fauxqs enforces it as SQS does.
+                .attributes(aws_sdk_sqs::types::QueueAttributeName::MaximumMessageSize, "1048576")
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap();
+            store.add_queue(account.id, &url, "us-east-1").await.unwrap();
+            if name == "hog" {
+                hog_urls.push(url);
+            } else {
+                victim_url = url;
+            }
+        }
     }
 
-    fill(&sqs, &urls[0], Arc::new((0..NORMAL).map(|i| normal_body(i, "alone")).collect())).await;
+    fill(&sqs, &victim_url, Arc::new((0..NORMAL).map(|i| sp_traffic_body(i, "alone")).collect())).await;
     let (alone, alone_peak, _) = run(&db, &store, &fq.1, budget_mib, false).await;
 
     sqlx::query("TRUNCATE tenant_victim.amzn_stream_sp_traffic, tenant_victim.amzn_stream_sp_traffic_hourly")
         .execute(store.pool())
         .await
         .unwrap();
-    // 256 KiB each, not JSON; each distinct (they are quarantined once per distinct body).
-    let junk: Vec<String> = (0..hostile_count()).map(|i| format!("{i:06} {}", "#".repeat(256 * 1024 - 8))).collect();
-    fill(&sqs, &urls[1], Arc::new(junk)).await;
-    fill(&sqs, &urls[0], Arc::new((0..NORMAL).map(|i| normal_body(i, "loaded")).collect())).await;
+    // `kib` KiB each, not JSON; each distinct (they are quarantined once per distinct body),
+    // dealt over the hog's queues.
+    for (q, url) in hog_urls.iter().enumerate() {
+        let junk: Vec<String> = (q..hostile_count())
+            .step_by(hog_urls.len())
+            .map(|i| format!("{i:06} {}", "#".repeat(kib * 1024 - 8)))
+            .collect();
+        fill(&sqs, url, Arc::new(junk)).await;
+    }
+    fill(&sqs, &victim_url, Arc::new((0..NORMAL).map(|i| sp_traffic_body(i, "loaded")).collect())).await;
     let (loaded, loaded_peak, hostile_secs) = run(&db, &store, &fq.1, budget_mib, true).await;
 
     let hostile = hostile_count();
-    println!("hostile load: {hostile} x 256 KiB non-JSON bodies on one tenant, {NORMAL} sp-traffic messages on another (fauxqs)");
+    println!("hostile load: {hostile} x {kib} KiB non-JSON bodies on {hog_queues} queue(s) of one tenant, {NORMAL} sp-traffic messages on another (fauxqs)");
     println!("  memory budget (AMS_HUB_MAX_INFLIGHT_BYTES)          {budget_mib:>8} MiB");
     println!("  victim alone: throughput                           {alone:>8.0} msg/s, peak RSS {alone_peak:.0} MiB");
     println!("  victim beside the flood: throughput                {loaded:>8.0} msg/s ({:.2}x alone)", loaded / alone);
     println!("  peak RSS with the flood                            {loaded_peak:>8.0} MiB (budget + {:.0} MiB)", loaded_peak - budget_mib as f64);
-    println!("  flood quarantined after                            {hostile_secs:>8.1} s ({:.0} MiB/s)", (hostile_count() * 256) as f64 / 1024.0 / hostile_secs);
+    println!("  flood quarantined after                            {hostile_secs:>8.1} s ({:.0} MiB/s)", (hostile_count() * kib) as f64 / 1024.0 / hostile_secs);
 }
 
 /// CPU seconds of every process whose command name is `name` (Linux /proc).

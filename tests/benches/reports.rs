@@ -29,43 +29,8 @@ async fn main() {
     let slug = TenantSlug::parse("bench").unwrap();
     store.provision_tenant(&slug, "bench").await.unwrap();
     let schema = TenantSchema::of(&slug);
-    let s = schema.name();
     let started = Instant::now();
-    // The last day is 2026-06-30 (US, UTC−7 in summer).
-    let hours = format!(
-        "generate_series(timestamptz '2026-07-01 07:00:00+00' - interval '{days} days', timestamptz '2026-07-01 06:00:00+00', interval '1 hour') AS h"
-    );
-    for sql in [
-        format!(
-            "INSERT INTO {s}.amzn_stream_sp_traffic_hourly (key_hash, marketplace_id, advertiser_id, campaign_id, ad_group_id, ad_id,
-                 keyword_id, keyword_text, placement, currency, time_window_start, time_window_start_local, time_window_start_offset,
-                 match_type, clicks, impressions, cost, delta_count, updated_at)
-             SELECT md5('t' || c || h::text)::uuid, 'ATVPDKIKX0DER', 'ADV1', 'C' || c, 'G' || c, 'A' || c, 'K' || c, 'kw ' || c,
-                    'Top of Search on-Amazon', 'USD', h, (h AT TIME ZONE 'America/Los_Angeles'), '-07:00', 'EXACT',
-                    (c + extract(hour FROM h)::int) % 17, 200 + c % 300, ((c * 7 + extract(hour FROM h)::int) % 500) / 100.0, 1, now()
-             FROM generate_series(1, {campaigns}) AS c, {hours}"
-        ),
-        format!(
-            "INSERT INTO {s}.amzn_stream_sp_conversion_hourly (key_hash, marketplace_id, advertiser_id, campaign_id, ad_group_id, ad_id,
-                 keyword_id, placement, currency, time_window_start, time_window_start_local, time_window_start_offset,
-                 attributed_conversions_14d, attributed_units_ordered_14d, attributed_sales_14d, delta_count, updated_at)
-             SELECT md5('c' || c || h::text)::uuid, 'ATVPDKIKX0DER', 'ADV1', 'C' || c, 'G' || c, 'A' || c, 'K' || c,
-                    'Top of Search on-Amazon', 'USD', h, (h AT TIME ZONE 'America/Los_Angeles'), '-07:00',
-                    (c + extract(hour FROM h)::int) % 3, (c + extract(hour FROM h)::int) % 4, ((c * 13) % 9000) / 100.0, 1, now()
-             FROM generate_series(1, {campaigns}) AS c, {hours}"
-        ),
-        format!(
-            "INSERT INTO {s}.amzn_stream_campaigns (marketplace_id, campaign_id, version, advertiser_id, name, state, payload, received_at)
-             SELECT 'ATVPDKIKX0DER', 'C' || c, 1, 'ADV1', 'Campaign ' || c, 'ENABLED', '{{}}'::jsonb, now() FROM generate_series(1, {campaigns}) c"
-        ),
-        format!("ANALYZE {s}.amzn_stream_sp_traffic_hourly"),
-        format!("ANALYZE {s}.amzn_stream_sp_conversion_hourly"),
-        format!("ANALYZE {s}.amzn_stream_campaigns"),
-    ] {
-        if let Err(e) = sqlx::query(&sql).execute(store.pool()).await {
-            panic!("{e}\n{sql}");
-        }
-    }
+    ams_tests::gen::fill_rollups(&store, &schema, campaigns, days).await;
     let rows = campaigns * days * 24;
     println!("filled {rows} traffic and {rows} conversion rollup rows ({campaigns} campaigns × {days} days) in {:.1?}", started.elapsed());
 

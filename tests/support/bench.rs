@@ -122,3 +122,13 @@ pub async fn fill(sqs: &aws_sdk_sqs::Client, url: &str, bodies: std::sync::Arc<V
         t.await.unwrap();
     }
 }
+
+/// An sp-traffic record in an SNS envelope, as Amazon delivers it: idempotency id `<run>-<i>`,
+/// one of 5,000 campaigns.
+pub fn sp_traffic_body(i: usize, run: &str) -> String {
+    let record = crate::fixture("sp-traffic.json")
+        .replace("0b6f3f0e-5a8e-4c53-9a7e-2d1c6f4e8a11", &format!("{run}-{i}"))
+        .replace("374615283940172", &format!("{}", 374615283940172u64 + (i % 5000) as u64));
+    let compact: serde_json::Value = serde_json::from_str(&record).unwrap();
+    crate::gen::envelope(&compact.to_string())
+}

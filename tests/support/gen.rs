@@ -153,3 +153,45 @@ pub fn malformed_bodies(n: usize) -> Vec<(String, &'static str)> {
     }
     out
 }
+
+/// Fills a tenant's sp-traffic and sp-conversion hourly rollups (through `campaign_daily`'s
+/// triggers) with `campaigns` campaigns × `days` days ending 2026-06-30 (US, UTC−7 in summer),
+/// names the campaigns, and analyzes the tables: the reporting benches' data.
+pub async fn fill_rollups(store: &ams_store::Store, schema: &ams_store::TenantSchema, campaigns: usize, days: usize) {
+    let s = schema.name();
+    // The last day is 2026-06-30 (US, UTC−7 in summer).
+    let hours = format!(
+        "generate_series(timestamptz '2026-07-01 07:00:00+00' - interval '{days} days', timestamptz '2026-07-01 06:00:00+00', interval '1 hour') AS h"
+    );
+    for sql in [
+        format!(
+            "INSERT INTO {s}.amzn_stream_sp_traffic_hourly (key_hash, marketplace_id, advertiser_id, campaign_id, ad_group_id, ad_id,
+                 keyword_id, keyword_text, placement, currency, time_window_start, time_window_start_local, time_window_start_offset,
+                 match_type, clicks, impressions, cost, delta_count, updated_at)
+             SELECT md5('t' || c || h::text)::uuid, 'ATVPDKIKX0DER', 'ADV1', 'C' || c, 'G' || c, 'A' || c, 'K' || c, 'kw ' || c,
+                    'Top of Search on-Amazon', 'USD', h, (h AT TIME ZONE 'America/Los_Angeles'), '-07:00', 'EXACT',
+                    (c + extract(hour FROM h)::int) % 17, 200 + c % 300, ((c * 7 + extract(hour FROM h)::int) % 500) / 100.0, 1, now()
+             FROM generate_series(1, {campaigns}) AS c, {hours}"
+        ),
+        format!(
+            "INSERT INTO {s}.amzn_stream_sp_conversion_hourly (key_hash, marketplace_id, advertiser_id, campaign_id, ad_group_id, ad_id,
+                 keyword_id, placement, currency, time_window_start, time_window_start_local, time_window_start_offset,
+                 attributed_conversions_14d, attributed_units_ordered_14d, attributed_sales_14d, delta_count, updated_at)
+             SELECT md5('c' || c || h::text)::uuid, 'ATVPDKIKX0DER', 'ADV1', 'C' || c, 'G' || c, 'A' || c, 'K' || c,
+                    'Top of Search on-Amazon', 'USD', h, (h AT TIME ZONE 'America/Los_Angeles'), '-07:00',
+                    (c + extract(hour FROM h)::int) % 3, (c + extract(hour FROM h)::int) % 4, ((c * 13) % 9000) / 100.0, 1, now()
+             FROM generate_series(1, {campaigns}) AS c, {hours}"
+        ),
+        format!(
+            "INSERT INTO {s}.amzn_stream_campaigns (marketplace_id, campaign_id, version, advertiser_id, name, state, payload, received_at)
+             SELECT 'ATVPDKIKX0DER', 'C' || c, 1, 'ADV1', 'Campaign ' || c, 'ENABLED', '{{}}'::jsonb, now() FROM generate_series(1, {campaigns}) c"
+        ),
+        format!("ANALYZE {s}.amzn_stream_sp_traffic_hourly"),
+        format!("ANALYZE {s}.amzn_stream_sp_conversion_hourly"),
+        format!("ANALYZE {s}.amzn_stream_campaigns"),
+    ] {
+        if let Err(e) = sqlx::query(&sql).execute(store.pool()).await {
+            panic!("{e}\n{sql}");
+        }
+    }
+}

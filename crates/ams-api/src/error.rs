@@ -19,7 +19,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `unauthorized`, `not_found`, `invalid_json`, `invalid_request`,
     /// `conflict`, `payload_too_large`, `unsupported_media_type`, `forbidden`, `read_only`,
-    /// `tenant_disabled`, `role_required`, `too_many_requests`, `still_unreadable`,
+    /// `tenant_disabled`, `consent_not_bound`, `role_required`, `too_many_requests`, `still_unreadable`,
     /// `still_refused`, `not_replayable`, `unavailable`, `internal`.
     pub code: String,
     /// For humans; never contains a secret.

@@ -186,6 +186,9 @@ impl Metrics {
             let limit = Gauge::<i64>::default();
             limit.set(budget.total() as i64);
             r.register("ams_hub_inflight_bytes_limit", "bytes the process may hold received but not deleted (AMS_HUB_MAX_INFLIGHT_BYTES)", limit);
+            let peak = Gauge::<i64>::default();
+            peak.set(budget.peak() as i64);
+            r.register("ams_hub_inflight_bytes_peak", "the most bytes held received but not deleted at once since the process started", peak);
             let waits = Counter::<u64>::default();
             waits.inc_by(budget.waits());
             r.register("ams_hub_inflight_waits", "receives that waited for room in the memory budget (full, or the tenant over its share)", waits);

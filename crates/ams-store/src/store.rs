@@ -62,6 +62,16 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            // A connection keeps its read and write buffers at the largest message it ever
+            // carried: a batch of 8 MiB of quarantined bodies, or a big report, would stay
+            // pinned per connection for its life. Back to 8 KiB whenever it returns to the pool
+            // (a no-op for buffers that are that size already).
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    conn.shrink_buffers();
+                    Ok(true)
+                })
+            })
             .connect_with(opts)
             .await?;
         let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone());
