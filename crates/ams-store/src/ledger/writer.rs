@@ -9,7 +9,7 @@ use super::batch::LedgerBatch;
 use super::buffers::ColumnBuffers;
 use super::deltas::Mode;
 use super::{deltas, statements, DatasetCounts, WriteSummary};
-use crate::{Store, StoreError, TenantSchema};
+use crate::{QuarantineEntry, Store, StoreError, TenantSchema};
 
 /// Concurrent writers of one tenant can deadlock on overlapping keys, or race to COPY the same
 /// new idempotency id or rollup key; Postgres then aborts one of them, and that batch is simply
@@ -132,12 +132,43 @@ async fn write_activity(tx: &mut Transaction<'_, Postgres>, schema: &str, batch:
     Ok(())
 }
 
+/// Bodies one quarantine statement carries at most. A statement is copied whole into the
+/// client's argument buffer and its connection's write buffer (which doubles past it), so a
+/// batch of large bodies goes in several statements of this size, not one of the batch's.
+const QUARANTINE_STATEMENT_BYTES: usize = 4 << 20;
+
 async fn write_quarantine(
     tx: &mut Transaction<'_, Postgres>,
     schema: &str,
     batch: &LedgerBatch,
 ) -> Result<u64, StoreError> {
-    let q = &batch.quarantine;
+    let sql = statements::quarantine(schema);
+    let mut written = 0;
+    for chunk in chunks_by_bytes(&batch.quarantine, QUARANTINE_STATEMENT_BYTES, |e| e.body.len()) {
+        written += write_quarantine_chunk(tx, &sql, chunk).await?;
+    }
+    Ok(written)
+}
+
+/// `items` in order, cut into runs of at most `limit` bytes (a larger item alone).
+fn chunks_by_bytes<T>(items: &[T], limit: usize, size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let n = size(item);
+        if i > start && bytes + n > limit {
+            chunks.push(&items[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += n;
+    }
+    if start < items.len() {
+        chunks.push(&items[start..]);
+    }
+    chunks
+}
+
+async fn write_quarantine_chunk(tx: &mut Transaction<'_, Postgres>, sql: &str, q: &[QuarantineEntry]) -> Result<u64, StoreError> {
     let sha: Vec<Vec<u8>> = q.iter().map(|e| e.body_sha256()).collect();
     // Bodies are bound borrowed: a batch of large quarantined bodies is copied once (into the
     // statement), not twice.
@@ -149,8 +180,7 @@ async fn write_quarantine(
     let message_id: Vec<Option<String>> = q.iter().map(|e| e.message_id.as_deref().map(storable)).collect();
     let account: Vec<Option<uuid::Uuid>> = q.iter().map(|e| e.provenance.hub_account_id).collect();
     let received: Vec<chrono::DateTime<chrono::Utc>> = q.iter().map(|e| e.provenance.received_at).collect();
-    let sql = statements::quarantine(schema);
-    let n: i64 = sqlx::query_scalar(&sql)
+    let n: i64 = sqlx::query_scalar(sql)
         .bind(&sha)
         .bind(&body)
         .bind(&code)
@@ -182,4 +212,17 @@ fn is_transient_conflict(e: &sqlx::Error) -> bool {
 fn rand_jitter_ms() -> u64 {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     u64::from(nanos % 16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunks_by_bytes;
+
+    #[test]
+    fn chunks_hold_at_most_the_limit_and_a_large_item_alone() {
+        let sizes = [3, 3, 3, 10, 1, 1, 4];
+        let chunks = chunks_by_bytes(&sizes, 6, |n| *n);
+        assert_eq!(chunks, vec![&[3, 3][..], &[3][..], &[10][..], &[1, 1, 4][..]]);
+        assert!(chunks_by_bytes(&[] as &[usize], 6, |n| *n).is_empty());
+    }
 }
