@@ -102,7 +102,7 @@ async fn run(db: &TestDb, store: &Store, emulator: &str, total: i64, read_key: &
         .metrics_text()
         .lines()
         .filter_map(|l| l.strip_prefix("ams_hub_write_failures_total")?.split_whitespace().last()?.parse::<f64>().ok())
-        .sum();
+        .fold(0.0, |a, b| a + b);
     let mut serve = serve;
     serve.terminate(35).expect("ams-hub did not stop");
     (rate, failures, seen)

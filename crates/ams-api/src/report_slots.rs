@@ -6,8 +6,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// The default of `AMS_HUB_REPORTS_PER_TENANT`.
-pub const DEFAULT_REPORTS_PER_TENANT: usize = 2;
+/// The default of `AMS_HUB_REPORTS_PER_TENANT`. One: a heavy report keeps a Postgres backend
+/// busy on a core for seconds. Measured with Postgres on 2 cores (the isolation bench,
+/// docs/performance.md), ingest beside one tenant's report loop ran at 0.95× its rate alone
+/// with one slot, 0.67–0.68× with two. Raise it on a database with cores to spare.
+pub const DEFAULT_REPORTS_PER_TENANT: usize = 1;
 
 #[derive(Clone)]
 pub struct ReportSlots {
