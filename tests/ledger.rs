@@ -23,8 +23,8 @@ async fn write_bodies(store: &Store, schema: &TenantSchema, bodies: &[String], r
 /// no subscription confirmation.
 fn push_body(batch: &mut LedgerBatch, body: &str, source: &str) {
     match ams_ingest::decode::decode(body.to_owned(), source.into(), None, Provenance::now(None)) {
-        ams_ingest::decode::Message::Ledger(d) => d.push_into(batch),
-        ams_ingest::decode::Message::Confirmation { .. } => panic!("a confirmation in a test stream"),
+        ams_ingest::decode::DecodedBody::Ledger(d) => d.push_into(batch),
+        ams_ingest::decode::DecodedBody::Confirmation { .. } => panic!("a confirmation in a test stream"),
     }
 }
 

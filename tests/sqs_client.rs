@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use ams_ingest::sqs::{Sqs, SqsError};
+use ams_ingest::queue::thin::{Sqs, SqsError};
 use ams_tests::aws::{self, Moto};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
@@ -80,8 +80,8 @@ async fn signed_receive_delete_and_visibility_pass_moto_signature_checks() {
 mod faults {
     use std::time::{Duration, Instant, SystemTime};
 
-    use ams_ingest::sqs::{Sqs, SqsError};
-    use ams_ingest::sqs_retry::RetryPolicy;
+    use ams_ingest::queue::thin::{Sqs, SqsError};
+    use ams_ingest::queue::thin::retry::RetryPolicy;
     use ams_tests::aws::{self, Moto};
     use ams_tests::faulty::{Fault, FaultyProxy};
     use aws_credential_types::provider::SharedCredentialsProvider;

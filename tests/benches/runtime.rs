@@ -72,7 +72,7 @@ async fn bare_drain(sqs: &aws_sdk_sqs::Client, url: &str, pollers: usize, hold: 
 }
 
 /// The bare drain through ams-ingest's thin SQS client (what the consumers use).
-async fn bare_drain_fast(sqs: &ams_ingest::sqs::Sqs, url: &str, pollers: usize) -> f64 {
+async fn bare_drain_fast(sqs: &ams_ingest::queue::thin::Sqs, url: &str, pollers: usize) -> f64 {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..pollers {
@@ -119,7 +119,7 @@ async fn main() {
     let bare_cpu = cpu_seconds(own) - c0;
     fill(&sqs, &url, "fast").await;
     let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "bench");
-    let fast = ams_ingest::sqs::Sqs::new("us-east-1", Some(&fq.1), aws_credential_types::provider::SharedCredentialsProvider::new(creds)).unwrap();
+    let fast = ams_ingest::queue::thin::Sqs::new("us-east-1", Some(&fq.1), aws_credential_types::provider::SharedCredentialsProvider::new(creds)).unwrap();
     let c0 = cpu_seconds(own);
     let bare_fast = bare_drain_fast(&fast, &url, 4).await;
     let fast_cpu = cpu_seconds(own) - c0;

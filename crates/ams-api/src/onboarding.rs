@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use ams_ingest::queue::sdk::queue_attributes;
-use ams_ingest::queue::FailureKind;
+use ams_ingest::FailureKind;
 use ams_model::DATASETS;
 use ams_onboard::{missing_datasets, render, TemplateInput};
 use serde::{Deserialize, Serialize};

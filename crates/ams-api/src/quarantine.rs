@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpResponse};
-use ams_ingest::decode::{decode, Message};
+use ams_ingest::decode::{decode, DecodedBody};
 use ams_ingest::pipeline::Decoded;
 use ams_store::{Provenance, QuarantinedBody, Replayed};
 use chrono::{DateTime, Utc};
@@ -159,8 +159,8 @@ pub(crate) async fn replay_entry(scope: &ams_store::TenantScope, id: i64) -> Res
     let entry = scope.quarantined(id).await?.ok_or_else(|| ApiError::not_found("quarantine entry"))?;
     let provenance = Provenance { hub_account_id: entry.hub_account_id, received_at: entry.received_at };
     let records = match decode(entry.body.clone(), entry.source.as_str().into(), None, provenance) {
-        Message::Ledger(Decoded::Records { records, .. }) => records,
-        Message::Ledger(Decoded::Quarantined(e)) => {
+        DecodedBody::Ledger(Decoded::Records { records, .. }) => records,
+        DecodedBody::Ledger(Decoded::Quarantined(e)) => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "still_unreadable",
@@ -169,7 +169,7 @@ pub(crate) async fn replay_entry(scope: &ams_store::TenantScope, id: i64) -> Res
         }
         // Confirmations are never replayed from here: that would mean calling a URL or topic
         // taken from a stored body.
-        Message::Confirmation { .. } => {
+        DecodedBody::Confirmation { .. } => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "not_replayable",

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ams_model::{archive_bodies, DatasetId};
-use ams_ingest::decode::{decode, Message};
+use ams_ingest::decode::{decode, DecodedBody};
 use ams_store::{LedgerBatch, LedgerWriter, Provenance, QuarantineEntry, Store, TenantSlug, WriteSummary};
 use anyhow::Context;
 
@@ -26,8 +26,8 @@ pub async fn run(store: &Store, slug: &TenantSlug, args: &IngestFileArgs) -> any
             let prov = Provenance::now(args.account);
             let source: std::sync::Arc<str> = format!("file:{}:{}", path.display(), chunk.line).into();
             match decode(chunk.text.to_owned(), source.clone(), None, prov) {
-                Message::Ledger(decoded) => decoded.push_into(&mut batch),
-                Message::Confirmation { body, confirmation: c, .. } => {
+                DecodedBody::Ledger(decoded) => decoded.push_into(&mut batch),
+                DecodedBody::Confirmation { body, confirmation: c, .. } => {
                     confirmations += 1;
                     batch.quarantine(QuarantineEntry {
                         body,

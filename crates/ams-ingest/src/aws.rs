@@ -104,8 +104,8 @@ impl AccountAws {
         aws_sdk_sqs::Client::from_conf(b.build())
     }
 
-    /// The thin client for receive, delete and visibility (see `sqs.rs`).
-    pub fn sqs_fast(&self, region: &str) -> Result<crate::sqs::Sqs, crate::sqs::SqsError> {
+    /// The thin client for receive, delete and visibility (see `queue/thin/`).
+    pub fn sqs_fast(&self, region: &str) -> Result<crate::queue::thin::Sqs, crate::queue::thin::SqsError> {
         let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS").ok().or_else(|| self.base.endpoint_url().map(str::to_owned));
         // No identity at all: every call fails with a clear credentials error.
         let credentials = self
@@ -113,7 +113,7 @@ impl AccountAws {
             .clone()
             .or_else(|| self.base.credentials_provider())
             .unwrap_or_else(|| SharedCredentialsProvider::new(NoCredentials));
-        crate::sqs::Sqs::new(region, endpoint.as_deref(), credentials)
+        crate::queue::thin::Sqs::new(region, endpoint.as_deref(), credentials)
     }
 
     pub fn sns(&self, region: &str) -> aws_sdk_sns::Client {

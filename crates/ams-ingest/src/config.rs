@@ -70,7 +70,7 @@ impl RuntimeConfig {
         if self.max_inflight_bytes > 0 {
             self.max_inflight_bytes
         } else {
-            crate::memory::default_budget()
+            crate::budget::default_budget()
         }
     }
 

@@ -57,7 +57,7 @@ struct Shared {
     pollers: Cell<usize>,
     /// True once the consumer was told to [`LetGo`].
     let_go: watch::Receiver<bool>,
-    budget: Arc<crate::memory::MemoryBudget>,
+    budget: Arc<crate::budget::MemoryBudget>,
 }
 
 impl QueueConsumer {
@@ -67,7 +67,7 @@ impl QueueConsumer {
         normalizer: Recipient<Ingest>,
         config: RuntimeConfig,
         status: Arc<ConsumerStatus>,
-        budget: Arc<crate::memory::MemoryBudget>,
+        budget: Arc<crate::budget::MemoryBudget>,
         supervisor: Recipient<ConsumerExited>,
     ) -> Self {
         let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
@@ -129,7 +129,7 @@ impl Actor for QueueConsumer {
         ctx.spawn(run.into_actor(self).map(|result, act, ctx| {
             let error = match result {
                 Ok(()) if *act.shared.let_go.borrow() => Some(ConsumerFailure {
-                    kind: crate::queue::FailureKind::Database,
+                    kind: crate::status::FailureKind::Database,
                     message: "let go of the queue: the lease could not be renewed (database unreachable?)".to_owned(),
                 }),
                 other => other.err(),
@@ -200,11 +200,11 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
             p = shared.in_flight.clone().acquire_many_owned(RECEIVE_MAX as u32) => p.expect("semaphore open"),
             _ = stop.changed() => return Ok(()),
         };
-        // Room in the process's memory budget for what this receive may bring (memory.rs):
+        // Room in the process's memory budget for what this receive may bring (budget.rs):
         // when the budget is full, or this tenant holds its share while others wait, the
         // receive waits; nothing is dropped.
         let memory = tokio::select! {
-            m = shared.budget.admit(&q.tenant, crate::memory::RECEIVE_RESERVE) => m,
+            m = shared.budget.admit(&q.tenant, crate::budget::RECEIVE_RESERVE) => m,
             _ = stop.changed() => return Ok(()),
         };
         let stopping = stop.clone();
@@ -285,7 +285,7 @@ async fn settle(
     receipts: Vec<String>,
     mut committed: oneshot::Receiver<Result<Committed, NotCommitted>>,
     // Messages and bytes in flight: both given back when this batch is done.
-    permits: (OwnedSemaphorePermit, crate::memory::Reservation),
+    permits: (OwnedSemaphorePermit, crate::budget::Reservation),
 ) {
     let q = &shared.queue;
     let extend_every = Duration::from_secs((shared.config.visibility_secs.max(2) / 2) as u64);

@@ -17,7 +17,8 @@ use uuid::Uuid;
 use super::{LetGo, QueueConsumer, Stop};
 use crate::pipeline::{Committed, Ingest, IngestAck, NotCommitted, QueueContext};
 use crate::queue::memory::{Call, MemoryQueue};
-use crate::queue::{FailureKind, SqsError};
+use crate::queue::SqsError;
+use crate::status::FailureKind;
 use crate::status::{ConsumerFailure, ConsumerState, ConsumerStatus, Counters};
 use crate::supervisor::ConsumerExited;
 use crate::RuntimeConfig;
@@ -93,11 +94,11 @@ fn config() -> RuntimeConfig {
 
 impl Harness {
     fn start(config: RuntimeConfig, mode: Mode, queue: Arc<MemoryQueue>) -> Harness {
-        Self::start_within(config, mode, queue, crate::memory::MemoryBudget::new(64 << 20))
+        Self::start_within(config, mode, queue, crate::budget::MemoryBudget::new(64 << 20))
     }
 
     /// A consumer drawing on `budget` (shared by several harnesses: queues of one process).
-    fn start_within(config: RuntimeConfig, mode: Mode, queue: Arc<MemoryQueue>, budget: Arc<crate::memory::MemoryBudget>) -> Harness {
+    fn start_within(config: RuntimeConfig, mode: Mode, queue: Arc<MemoryQueue>, budget: Arc<crate::budget::MemoryBudget>) -> Harness {
         let url = "https://sqs.us-east-1.amazonaws.com/123456789012/ams";
         let slug = TenantSlug::parse("acme").unwrap();
         let ctx = Arc::new(QueueContext {
@@ -292,7 +293,7 @@ async fn many_busy_queues_never_hold_more_than_the_budget() {
     tokio::time::pause();
     // 20 queues of 256 KiB bodies on a 4 MiB budget: each full receive brings 2.5 MiB, so
     // admission alone (room checked when the receive starts) would let all 20 read at once.
-    let budget = crate::memory::MemoryBudget::new(4 << 20);
+    let budget = crate::budget::MemoryBudget::new(4 << 20);
     let config = RuntimeConfig { max_pollers: 4, ..config() };
     let body = "#".repeat(256 << 10);
     let harnesses: Vec<Harness> = (0..20)

@@ -9,8 +9,8 @@ use ams_store::{LedgerBatch, Origin, Provenance, QuarantineEntry};
 
 use crate::pipeline::Decoded;
 
-/// A body, decoded.
-pub enum Message {
+/// A body off a queue (or a file line), decoded: what the ledger takes, or a confirmation.
+pub enum DecodedBody {
     /// Its records (with the body as their origin), or its quarantine entry: ready for the
     /// ledger.
     Ledger(Decoded),
@@ -19,16 +19,16 @@ pub enum Message {
 }
 
 /// `source`: the queue URL, or `file:<path>:<line>`.
-pub fn decode(body: String, source: Arc<str>, message_id: Option<String>, provenance: Provenance) -> Message {
+pub fn decode(body: String, source: Arc<str>, message_id: Option<String>, provenance: Provenance) -> DecodedBody {
     match decode_body(&body) {
         Ok(Body::Records(records)) => {
-            Message::Ledger(Decoded::Records { origin: Origin { body, source, message_id, provenance }, records })
+            DecodedBody::Ledger(Decoded::Records { origin: Origin { body, source, message_id, provenance }, records })
         }
-        Ok(Body::Confirmation(confirmation)) => Message::Confirmation { body, message_id, confirmation },
+        Ok(Body::Confirmation(confirmation)) => DecodedBody::Confirmation { body, message_id, confirmation },
         Err(e) => {
             let mut entry = QuarantineEntry::from_error(&body, &e, source.to_string(), provenance);
             entry.message_id = message_id;
-            Message::Ledger(Decoded::Quarantined(entry))
+            DecodedBody::Ledger(Decoded::Quarantined(entry))
         }
     }
 }

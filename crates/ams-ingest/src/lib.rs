@@ -13,7 +13,8 @@
 //! A message is deleted from SQS only after the transaction holding its rows (or its
 //! quarantine row) committed; a crash anywhere means redelivery, which the ledger absorbs.
 //! Where each job lives: the messages between actors in `pipeline.rs`, decoding in
-//! `decode.rs`, the queue seam in `queue/`, the supervisor's seams in `control.rs`, shutdown
+//! `decode.rs`, the queue seam in `queue/` (the thin SQS client in `queue/thin/`), the byte budget in
+//! `budget.rs`, the supervisor's seams in `control.rs`, shutdown
 //! in `shutdown.rs`, log-and-count events in `events.rs`, metrics in `metrics.rs`. The data
 //! path in one picture: `docs/runtime.md`.
 
@@ -23,11 +24,8 @@ mod consumer;
 pub mod events;
 pub mod control;
 pub mod decode;
-pub mod memory;
+pub mod budget;
 pub mod metrics;
-pub mod sqs;
-pub mod sqs_retry;
-mod sigv4;
 mod normalizer;
 pub mod pipeline;
 pub mod queue;
@@ -38,7 +36,7 @@ mod writer;
 
 pub use aws::{AccountAws, Aws};
 pub use config::RuntimeConfig;
-pub use status::{ConsumerReport, ConsumerState, ConsumerStatus};
+pub use status::{ConsumerReport, ConsumerState, ConsumerStatus, FailureKind};
 pub use supervisor::{replica_id, GetStatus, Reconcile, Shutdown, Supervisor};
 
 
@@ -48,7 +46,7 @@ use ams_store::Store;
 /// Starts the runtime on the current actix system; returns the supervisor.
 pub fn start(store: Store, aws: Aws, config: RuntimeConfig) -> Addr<Supervisor> {
     let shutdown = shutdown::ShutdownSignal::default();
-    let budget = memory::MemoryBudget::new(config.inflight_bytes());
+    let budget = budget::MemoryBudget::new(config.inflight_bytes());
     tracing::info!(max_inflight_bytes = budget.total(), "memory budget for received messages");
     tracing::info!(sqs_client = config.sqs_client.as_str(), "SQS client (AMS_HUB_SQS_CLIENT)");
     metrics::metrics().set_memory_budget(budget.clone());

@@ -94,7 +94,7 @@ pub struct Metrics {
     consumer_failures: Family<FailureLabels, Counter>,
     reconcile_read_seconds: Histogram,
     lease_round_seconds: Histogram,
-    memory: OnceLock<Arc<crate::memory::MemoryBudget>>,
+    memory: OnceLock<Arc<crate::budget::MemoryBudget>>,
 }
 
 /// The process's metrics.
@@ -153,7 +153,7 @@ impl Metrics {
         self.credential_failures.get_or_create(&AccountLabels { account: account.to_owned() }).inc();
     }
 
-    pub fn set_memory_budget(&self, budget: Arc<crate::memory::MemoryBudget>) {
+    pub fn set_memory_budget(&self, budget: Arc<crate::budget::MemoryBudget>) {
         let _ = self.memory.set(budget);
     }
 
@@ -167,7 +167,7 @@ impl Metrics {
         self.lease_round_seconds.observe(lease.as_secs_f64());
     }
 
-    pub fn consumer_failure(&self, tenant: &str, queue_url: &str, kind: crate::queue::FailureKind) {
+    pub fn consumer_failure(&self, tenant: &str, queue_url: &str, kind: crate::status::FailureKind) {
         let labels = FailureLabels { tenant: tenant.to_owned(), queue: queue_url.to_owned(), kind: kind.as_str() };
         self.consumer_failures.get_or_create(&labels).inc();
     }
@@ -328,7 +328,7 @@ mod tests {
         let m = metrics();
         m.sqs_retry("ReceiveMessage");
         m.writer("acme").write_failed();
-        m.consumer_failure("acme", "https://q", crate::queue::FailureKind::Throttled);
+        m.consumer_failure("acme", "https://q", crate::status::FailureKind::Throttled);
         let mut out = String::new();
         m.encode(&mut out);
         finish(&mut out);

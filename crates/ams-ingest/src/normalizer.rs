@@ -13,7 +13,7 @@ use ams_store::control::registry::ConfirmationRecord;
 use ams_store::{Provenance, QuarantineEntry, Store, TenantSchema};
 use tokio::sync::oneshot;
 
-use crate::decode::{decode, Message};
+use crate::decode::{decode, DecodedBody};
 use crate::pipeline::{Append, Decoded, Ingest, NotCommitted, QueueContext, SqsMessage};
 use crate::writer::TenantWriter;
 use crate::RuntimeConfig;
@@ -59,8 +59,8 @@ impl Handler<Ingest> for Normalizer {
         let mut confirmations = Vec::new();
         for m in msg.messages {
             match decode(m.body, q.queue_url.clone(), Some(m.message_id), provenance) {
-                Message::Ledger(d) => messages.push(d),
-                Message::Confirmation { body, message_id, confirmation } => {
+                DecodedBody::Ledger(d) => messages.push(d),
+                DecodedBody::Confirmation { body, message_id, confirmation } => {
                     let m = SqsMessage { message_id: message_id.unwrap_or_default(), body, receive_count: m.receive_count };
                     confirmations.push((m, confirmation));
                 }

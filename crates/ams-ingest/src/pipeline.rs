@@ -72,7 +72,7 @@ pub struct Ingest {
     pub messages: Vec<SqsMessage>,
     pub ack: IngestAck,
     /// The bytes the messages hold; decoding adds what their rows take.
-    pub memory: Option<crate::memory::Reservation>,
+    pub memory: Option<crate::budget::Reservation>,
 }
 
 /// Some messages, decoded, answered once they are committed: `ack` gets what was committed

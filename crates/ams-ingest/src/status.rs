@@ -7,7 +7,46 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use ams_store::{AccountId, QueueId};
 
-use crate::queue::FailureKind;
+/// Why a consumer failed, as status and metrics show it (`failure_kind`,
+/// `ams_hub_consumer_failures_total{kind}`): what an operator has to look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// No credentials, AssumeRole refused, or SQS refused the signature or the identity.
+    Credentials,
+    /// The queue does not exist (deleted, or the URL is wrong).
+    QueueMissing,
+    /// SQS throttled the calls past the retries.
+    Throttled,
+    /// No connection or no answer.
+    Network,
+    /// The ledger could not be written.
+    Database,
+    /// Anything else (an unreadable answer, an unexpected service error).
+    Other,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 6] = [
+        FailureKind::Credentials,
+        FailureKind::QueueMissing,
+        FailureKind::Throttled,
+        FailureKind::Network,
+        FailureKind::Database,
+        FailureKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Credentials => "credentials",
+            FailureKind::QueueMissing => "queue_missing",
+            FailureKind::Throttled => "throttled",
+            FailureKind::Network => "network",
+            FailureKind::Database => "database",
+            FailureKind::Other => "other",
+        }
+    }
+}
+
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsumerState {

@@ -79,8 +79,8 @@ pub struct Supervisor {
     leases_renewed: Instant,
     /// The consumers were told to let go, and no renewal has succeeded since.
     let_go: bool,
-    /// Bytes received but not deleted, process-wide (memory.rs).
-    budget: Arc<crate::memory::MemoryBudget>,
+    /// Bytes received but not deleted, process-wide (budget.rs).
+    budget: Arc<crate::budget::MemoryBudget>,
     /// A reconcile round is running; another was asked for meanwhile.
     reconciling: bool,
     reconcile_again: bool,
@@ -94,7 +94,7 @@ impl Supervisor {
         config: RuntimeConfig,
         normalizer: Addr<Normalizer>,
         shutdown: crate::shutdown::ShutdownSignal,
-        budget: Arc<crate::memory::MemoryBudget>,
+        budget: Arc<crate::budget::MemoryBudget>,
     ) -> Self {
         let connector = Rc::new(AwsConnector { aws, client: config.sqs_client });
         Self::with_parts(Rc::new(store), connector, config, normalizer.recipient(), shutdown, budget, replica_id())
@@ -106,7 +106,7 @@ impl Supervisor {
         config: RuntimeConfig,
         normalizer: Recipient<Ingest>,
         shutdown: crate::shutdown::ShutdownSignal,
-        budget: Arc<crate::memory::MemoryBudget>,
+        budget: Arc<crate::budget::MemoryBudget>,
         replica: String,
     ) -> Self {
         Supervisor {

@@ -117,7 +117,7 @@ impl Harness {
             config,
             Committer.start().recipient(),
             crate::shutdown::ShutdownSignal::default(),
-            crate::memory::MemoryBudget::new(64 << 20),
+            crate::budget::MemoryBudget::new(64 << 20),
             "test-replica".into(),
         )
         .start();

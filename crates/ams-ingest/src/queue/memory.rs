@@ -13,7 +13,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Attributes, Backlog, KeepTrying, Message, Queue, ReceiveRoom, SqsError};
+use super::{Attributes, Backlog, KeepTrying, Queue, ReceiveRoom, Received, SqsError};
 
 /// The calls, for injected failures and call counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +122,7 @@ impl MemoryQueue {
     }
 
     /// Takes up to `max` visible messages; or, when none is, the instant the next one will be.
-    fn take(&self, max: usize, visibility: Duration) -> Result<Vec<Message>, Option<Instant>> {
+    fn take(&self, max: usize, visibility: Duration) -> Result<Vec<Received>, Option<Instant>> {
         let mut s = self.state.lock().expect("queue lock");
         let now = Instant::now();
         let mut out = Vec::new();
@@ -135,7 +135,7 @@ impl MemoryQueue {
                 let receipt = format!("{}#{}", m.id, m.receive_count);
                 m.receipts.push(receipt.clone());
                 m.visible_at = now + visibility;
-                out.push(Message {
+                out.push(Received {
                     message_id: m.id.clone(),
                     receipt_handle: receipt,
                     body: m.body.clone(),
@@ -162,7 +162,7 @@ impl Queue for MemoryQueue {
         visibility_secs: i32,
         _keep_trying: KeepTrying<'a>,
         room: &'a dyn ReceiveRoom,
-    ) -> BoxFuture<'a, Result<Vec<Message>, SqsError>> {
+    ) -> BoxFuture<'a, Result<Vec<Received>, SqsError>> {
         Box::pin(async move {
             drop(self.enter(Call::Receive)?);
             let deadline = Instant::now() + Duration::from_secs(wait_seconds.max(0) as u64);
@@ -248,7 +248,7 @@ mod tests {
 
     const URL: &str = "memory://q";
 
-    async fn receive(q: &MemoryQueue, max: i32, wait: i32, visibility: i32) -> Vec<Message> {
+    async fn receive(q: &MemoryQueue, max: i32, wait: i32, visibility: i32) -> Vec<Received> {
         q.receive(URL, max, wait, visibility, &|| true, &crate::queue::Unbounded).await.unwrap()
     }
 

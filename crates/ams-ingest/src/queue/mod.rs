@@ -1,17 +1,18 @@
 //! The seam between a consumer and its SQS queue: the four calls a consumer makes (receive,
 //! delete, change visibility, approximate backlog), behind one trait with three
 //! implementations:
-//! - the thin client (`crate::sqs::Sqs`), the default and the fast path;
+//! - the thin client (`crate::queue::thin::Sqs`), the default and the fast path;
 //! - [`SdkQueue`], `aws-sdk-sqs`, chosen with `AMS_HUB_SQS_CLIENT=sdk` (`[runtime] sqs_client`)
 //!   by operators who want the SDK's own retry, endpoint (FIPS, dual-stack) and credential
 //!   behaviour, at several times the CPU per message (docs/performance.md);
 //! - [`memory::MemoryQueue`], SQS's semantics in memory, for the actors' unit tests.
 //!
-//! Every implementation answers with the same [`Message`] and [`SqsError`], so the consumer and
-//! the retry rules (sqs_retry.rs) do not know which one they talk to.
+//! Every implementation answers with the same [`Received`] and [`SqsError`], so the consumer and
+//! the retry rules (thin/retry.rs) do not know which one they talk to.
 
 pub mod memory;
 pub mod sdk;
+pub mod thin;
 
 use std::time::SystemTime;
 
@@ -20,10 +21,12 @@ use serde::Deserialize;
 
 pub use sdk::SdkQueue;
 
-/// A message as ReceiveMessage returns it.
+use crate::status::FailureKind;
+
+/// A message off a queue, as ReceiveMessage returns it (before anything reads its body).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Message {
+pub struct Received {
     pub message_id: String,
     pub receipt_handle: String,
     pub body: String,
@@ -62,46 +65,6 @@ pub enum SqsError {
     /// message, and the server's clock (its `Date` header) for skew correction.
     #[error("{code}: {message}")]
     Service { status: u16, code: String, message: String, server_date: Option<SystemTime> },
-}
-
-/// Why a consumer failed, as status and metrics show it (`failure_kind`,
-/// `ams_hub_consumer_failures_total{kind}`): what an operator has to look at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FailureKind {
-    /// No credentials, AssumeRole refused, or SQS refused the signature or the identity.
-    Credentials,
-    /// The queue does not exist (deleted, or the URL is wrong).
-    QueueMissing,
-    /// SQS throttled the calls past the retries.
-    Throttled,
-    /// No connection or no answer.
-    Network,
-    /// The ledger could not be written.
-    Database,
-    /// Anything else (an unreadable answer, an unexpected service error).
-    Other,
-}
-
-impl FailureKind {
-    pub const ALL: [FailureKind; 6] = [
-        FailureKind::Credentials,
-        FailureKind::QueueMissing,
-        FailureKind::Throttled,
-        FailureKind::Network,
-        FailureKind::Database,
-        FailureKind::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureKind::Credentials => "credentials",
-            FailureKind::QueueMissing => "queue_missing",
-            FailureKind::Throttled => "throttled",
-            FailureKind::Network => "network",
-            FailureKind::Database => "database",
-            FailureKind::Other => "other",
-        }
-    }
 }
 
 impl SqsError {
@@ -163,7 +126,7 @@ impl std::str::FromStr for SqsClient {
 pub type KeepTrying<'a> = &'a (dyn Fn() -> bool + Send + Sync);
 
 /// Where a receive's memory comes from (the consumer's share of the process's budget,
-/// memory.rs). A client that reads responses itself asks for the bytes a response will take
+/// budget.rs). A client that reads responses itself asks for the bytes a response will take
 /// once its headers say how long it is, before it reads a byte of the body, and waits until the
 /// budget has them: a long poll holds nothing while it waits for messages, and no response is
 /// read into memory the budget does not have.
@@ -195,7 +158,7 @@ pub trait Queue: Send + Sync {
         visibility_secs: i32,
         keep_trying: KeepTrying<'a>,
         room: &'a dyn ReceiveRoom,
-    ) -> BoxFuture<'a, Result<Vec<Message>, SqsError>>;
+    ) -> BoxFuture<'a, Result<Vec<Received>, SqsError>>;
 
     fn delete_batch<'a>(&'a self, queue_url: &'a str, receipts: &'a [String]) -> BoxFuture<'a, Result<usize, SqsError>>;
 

@@ -13,7 +13,7 @@ use aws_sdk_sqs::types::{
 use aws_smithy_runtime_api::client::result::SdkError;
 use futures_util::future::BoxFuture;
 
-use super::{Attributes, Backlog, KeepTrying, Message, Queue, ReceiveRoom, SqsError};
+use super::{Attributes, Backlog, KeepTrying, Queue, ReceiveRoom, Received, SqsError};
 
 pub struct SdkQueue {
     /// For ReceiveMessage: an attempt may take SQS's longest long poll (20 s) plus the margin.
@@ -26,7 +26,7 @@ impl SdkQueue {
     /// Two clients from one configuration (they share its connection pool and credentials),
     /// each with its attempt timeout set once, not rebuilt per call.
     pub fn new(client: aws_sdk_sqs::Client) -> SdkQueue {
-        let margin = crate::sqs_retry::RetryPolicy::default().request_margin;
+        let margin = crate::queue::thin::retry::RetryPolicy::default().request_margin;
         let with_timeout = |attempt: Duration| {
             let timeouts = aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
                 .operation_attempt_timeout(attempt)
@@ -89,7 +89,7 @@ impl Queue for SdkQueue {
         visibility_secs: i32,
         _keep_trying: KeepTrying<'a>,
         room: &'a dyn ReceiveRoom,
-    ) -> BoxFuture<'a, Result<Vec<Message>, SqsError>> {
+    ) -> BoxFuture<'a, Result<Vec<Received>, SqsError>> {
         Box::pin(async move {
             // The SDK reads the whole answer before it returns: its bytes are held once they are
             // in memory (counted, not bounded ahead; the thin client bounds them).
@@ -113,7 +113,7 @@ impl Queue for SdkQueue {
                 .into_iter()
                 .map(|m| {
                     let attrs = m.attributes.unwrap_or_default();
-                    Message {
+                    Received {
                         message_id: m.message_id.unwrap_or_default(),
                         receipt_handle: m.receipt_handle.unwrap_or_default(),
                         body: m.body.unwrap_or_default(),

@@ -7,7 +7,7 @@
 //! (interceptors, runtime components, endpoint rules, retry machinery, per request), which is
 //! 2.5× the whole per-message budget of the runtime (docs/performance.md). SNS and STS stay on
 //! the SDK; `AMS_HUB_SQS_CLIENT=sdk` puts SQS back on it too (queue/sdk.rs). Timeouts, retries and clock-skew
-//! correction: sqs_retry.rs.
+//! correction: retry.rs.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -25,11 +25,11 @@ use hyper_util::client::legacy::Client;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-pub use crate::queue::{Attributes, Message, SqsError};
+pub use crate::queue::{Attributes, Received, SqsError};
 use crate::queue::{Backlog, KeepTrying, Queue, ReceiveRoom, Unbounded};
 use crate::events::{InternalEvent, SqsCallRetried};
-use crate::sigv4::{self, SigningKey};
-use crate::sqs_retry::{self, RetryPolicy, Verdict};
+use super::sigv4::{self, SigningKey};
+use super::retry::{self as sqs_retry, RetryPolicy, Verdict};
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -98,7 +98,7 @@ impl Sqs {
         wait_seconds: i32,
         visibility_secs: i32,
         keep_trying: impl Fn() -> bool,
-    ) -> Result<Vec<Message>, SqsError> {
+    ) -> Result<Vec<Received>, SqsError> {
         self.receive_within(queue_url, max, wait_seconds, visibility_secs, keep_trying, &Unbounded).await
     }
 
@@ -113,7 +113,7 @@ impl Sqs {
         visibility_secs: i32,
         keep_trying: impl Fn() -> bool,
         room: &dyn ReceiveRoom,
-    ) -> Result<Vec<Message>, SqsError> {
+    ) -> Result<Vec<Received>, SqsError> {
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
         struct Req<'a> {
@@ -221,7 +221,7 @@ impl Sqs {
     }
 
     /// One signed JSON-protocol call (`target` is `AmazonSQS.<Action>`), its answer read by
-    /// `read`; retried as sqs_retry.rs says, each attempt within `timeout`.
+    /// `read`; retried as retry.rs says, each attempt within `timeout`.
     async fn call<T: Serialize, R>(
         &self,
         target: &'static str,
@@ -362,7 +362,7 @@ impl Queue for Sqs {
         visibility_secs: i32,
         keep_trying: KeepTrying<'a>,
         room: &'a dyn ReceiveRoom,
-    ) -> BoxFuture<'a, Result<Vec<Message>, SqsError>> {
+    ) -> BoxFuture<'a, Result<Vec<Received>, SqsError>> {
         Box::pin(Sqs::receive_within(self, queue_url, max, wait_seconds, visibility_secs, keep_trying, room))
     }
 
@@ -391,13 +391,13 @@ impl Queue for Sqs {
 struct ReceiveResponse {
     #[serde(default)]
     #[cfg_attr(not(test), allow(dead_code))]
-    messages: Vec<Message>,
+    messages: Vec<Received>,
 }
 
 /// The messages of a ReceiveMessage response, with ams-model's JSON reader: each `Body` is an
 /// escaped SNS envelope, and unescaping it was the largest single cost per message with
 /// serde_json (docs/performance.md).
-fn read_messages(text: &str) -> Result<Vec<Message>, ams_model::json::JsonError> {
+fn read_messages(text: &str) -> Result<Vec<Received>, ams_model::json::JsonError> {
     let mut r = ams_model::json::Reader::new(text);
     let mut messages = Vec::new();
     r.object(|r, key| match &*key {
@@ -426,7 +426,7 @@ fn read_messages(text: &str) -> Result<Vec<Message>, ams_model::json::JsonError>
             let missing = ams_model::json::JsonError { at: 0, what: "a message without MessageId, ReceiptHandle or Body" };
             match (id, receipt, body) {
                 (Some(message_id), Some(receipt_handle), Some(body)) => {
-                    messages.push(Message { message_id, receipt_handle, body, attributes });
+                    messages.push(Received { message_id, receipt_handle, body, attributes });
                     Ok(())
                 }
                 _ => Err(missing),
@@ -584,7 +584,7 @@ fn key_for(secret: &str, amz_date: &str, region: &str) -> SigningKey {
 mod tests {
     use super::*;
 
-    fn view(m: &[Message]) -> Vec<(String, String, String, Option<String>, Option<String>)> {
+    fn view(m: &[Received]) -> Vec<(String, String, String, Option<String>, Option<String>)> {
         m.iter()
             .map(|m| {
                 let a = &m.attributes;

@@ -1,4 +1,4 @@
-//! How the thin SQS client (sqs.rs) rides out a bad network and a busy SQS. Every call it
+//! How the thin SQS client (client.rs) rides out a bad network and a busy SQS. Every call it
 //! makes is idempotent (a receive returns messages or none; a delete or visibility change by
 //! receipt handle can be repeated), so retrying is always safe:
 //!
@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use backon::ExponentialBuilder;
 
-use crate::sqs::SqsError;
+use crate::queue::thin::SqsError;
 
 /// Timeouts and retries of the thin SQS client.
 #[derive(Debug, Clone, Copy)]
