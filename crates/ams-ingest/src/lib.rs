@@ -1,28 +1,20 @@
 //! The ams-hub runtime: many brands' SQS queues drained continuously into the tenant ledger,
 //! with no message lost or counted twice whatever fails.
 //!
-//! ```text
-//! Supervisor ──starts/stops──▶ QueueConsumer (one per queue; long polls; deletes after commit)
-//!                                   │ Ingest{messages, ack}
-//!                                   ▼
-//!                              Normalizer (decode; confirm subscriptions; route by tenant)
-//!                                   │ Append{messages: [Decoded], ack}  (the ack is the consumer's own)
-//!                                   ▼
-//!                              TenantWriter (one per tenant; N rows / T ms per transaction)
-//! ```
+//! The actors (supervisor, one consumer per queue, the normalizer, one writer per tenant) and
+//! what travels between them are written once, in `pipeline.rs`.
+//!
 //! A message is deleted from SQS only after the transaction holding its rows (or its
 //! quarantine row) committed; a crash anywhere means redelivery, which the ledger absorbs.
-//! Where each job lives: the messages between actors in `pipeline.rs`, decoding in
-//! `decode.rs`, the queue seam in `queue/` (the thin SQS client in `queue/thin/`), the byte budget in
-//! `budget.rs`, the supervisor's seams in `control.rs`, shutdown
-//! in `shutdown.rs`, log-and-count events in `events.rs`, metrics in `metrics.rs`. The data
-//! path in one picture: `docs/runtime.md`.
+//! Where each job lives: decoding in `decode.rs`, the queue seam in `queue/` (the thin SQS
+//! client in `queue/thin/`), the byte budget in `budget.rs`, the supervisor's seams in
+//! `supervisor/seams.rs`, shutdown in `shutdown.rs`, log-and-count events in `events.rs`,
+//! metrics in `metrics.rs`. The data path in one picture: `docs/runtime.md`.
 
 mod aws;
 mod config;
 mod consumer;
 pub mod events;
-pub mod control;
 pub mod decode;
 pub mod budget;
 pub mod metrics;

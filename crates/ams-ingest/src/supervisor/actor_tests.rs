@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{GetStatus, Reconcile, Shutdown, Supervisor};
 use crate::aws::AccountAws;
-use crate::control::{Connector, Control};
+use super::seams::{Connector, Control};
 use crate::pipeline::{Committed, Ingest, QueueContext};
 use crate::queue::memory::{Call, MemoryQueue};
 use crate::queue::{Queue, SqsError};

@@ -22,7 +22,9 @@ use uuid::Uuid;
 use crate::consumer::{LetGo, QueueConsumer, Stop};
 use crate::status::ConsumerReport;
 use crate::normalizer::Normalizer;
-use crate::control::{AwsConnector, Connector, Control};
+pub mod seams;
+
+use seams::{AwsConnector, Connector, Control};
 use crate::events::{ConsumerFailed, InternalEvent};
 use crate::pipeline::{Ingest, QueueContext};
 use crate::status::{ConsumerFailure, ConsumerState, ConsumerStatus, Counters};
@@ -419,5 +421,4 @@ impl Handler<Shutdown> for Supervisor {
 }
 
 #[cfg(test)]
-#[path = "supervisor_tests.rs"]
 mod actor_tests;
