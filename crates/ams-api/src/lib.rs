@@ -8,6 +8,8 @@
 //!   `openapi.yaml`; a test fails when they differ.
 
 mod accounts;
+mod marketplaces;
+mod queues;
 pub mod ads;
 mod auth;
 pub mod auth_failures;
@@ -203,12 +205,12 @@ pub fn app(
         .service(accounts::get_account)
         .service(accounts::patch_account)
         .service(accounts::delete_account)
-        .service(accounts::add_marketplace)
-        .service(accounts::list_marketplaces)
-        .service(accounts::delete_marketplace)
-        .service(accounts::add_queue)
-        .service(accounts::list_queues)
-        .service(accounts::delete_queue)
+        .service(marketplaces::add_marketplace)
+        .service(marketplaces::list_marketplaces)
+        .service(marketplaces::delete_marketplace)
+        .service(queues::add_queue)
+        .service(queues::list_queues)
+        .service(queues::delete_queue)
         .service(status::account_status)
         .service(onboarding::aws_template)
         .service(onboarding::aws_stack)

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::accounts::Queue;
+use crate::queues::Queue;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::{validate, ApiState};
