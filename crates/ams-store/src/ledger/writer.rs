@@ -74,6 +74,11 @@ impl LedgerWriter {
             let new = write_quarantine(&mut tx, schema.name(), batch).await?;
             summary.quarantined = new;
             summary.quarantine_known = batch.quarantine.len() as u64 - new;
+            // Large bodies grew this connection's buffers past what normal batches need: give
+            // that memory back now rather than pin it to the connection.
+            if batch.quarantine.iter().map(|e| e.body.len()).sum::<usize>() > (1 << 20) {
+                sqlx::Connection::shrink_buffers(&mut *tx);
+            }
         }
         tx.commit().await?;
         Ok(summary)
