@@ -186,16 +186,14 @@ async fn start_page(state: &ApiState, req: &HttpRequest, signed: &str) -> Result
     let s = open_state(ads.keyring()?, signed)?;
     let scope = active_tenant(state, &s).await?;
     let app = ads.app_of(&scope).await?;
+    let expires = DateTime::from_timestamp(s.e, 0).unwrap_or_else(Utc::now);
     // Opened again in the browser that claimed it: the same page. Anywhere else: refused.
-    if req.cookie(&s.cookie_name()).is_none() {
-        let expires = DateTime::from_timestamp(s.e, 0).unwrap_or_else(Utc::now);
-        if !scope.claim_consent(&s.k, expires).await? {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "consent_link_used",
-                "this consent link was opened already, in another browser: it works only there. Ask for a new link.",
-            ));
-        }
+    if req.cookie(&s.cookie_name()).is_none() && !scope.claim_consent(&s.k, expires).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "consent_link_used",
+            "this consent link was opened already, in another browser: it works only there. Ask for a new link.",
+        ));
     }
     let cookie = Cookie::build(s.cookie_name(), "1")
         .path("/oauth/amazon")
@@ -213,7 +211,7 @@ async fn start_page(state: &ApiState, req: &HttpRequest, signed: &str) -> Result
             tenant_name => scope.tenant().name,
             connection => s.n,
             region => format!("{:?}", s.r),
-            expires_at => DateTime::from_timestamp(s.e, 0).map(|t| t.format("%Y-%m-%d %H:%M").to_string()),
+            expires_at => expires.format("%Y-%m-%d %H:%M").to_string(),
             amazon_url => consent_url(&app.client_id, s.r.realm(), &s.u, signed),
         },
     );

@@ -15,7 +15,7 @@
 //!    need be ([`Reservation::hold`], the receive's [`ReceiveRoom`]). A long poll therefore
 //!    never reads more than the budget has, however many queues poll at once and however large
 //!    SQS lets messages be; an answer without a length holds the worst case
-//!    (`sqs::RECEIVE_WORST_CASE`).
+//!    (`queue::thin::client::RECEIVE_WORST_CASE`).
 //! 3. Once the bodies are out, the response is dropped and the hold shrinks to the bodies;
 //!    decoding adds what the records take; the delete after the commit gives it all back.
 //!
@@ -61,6 +61,15 @@ struct TenantUse {
     waiting: usize,
     /// Running consumers of the tenant: a tenant with consumers is owed its share.
     consumers: usize,
+}
+
+impl State {
+    /// One holding of `tenant` goes from `from` bytes to `to`.
+    fn shift(&mut self, tenant: &Arc<str>, from: u64, to: u64) {
+        self.used = self.used.saturating_sub(from) + to;
+        let t = self.tenants.entry(tenant.clone()).or_default();
+        t.held = t.held.saturating_sub(from) + to;
+    }
 }
 
 impl TenantUse {
@@ -115,11 +124,7 @@ impl MemoryBudget {
     /// Waits until `bytes` may be held by `tenant`, then holds them.
     pub async fn reserve(self: &Arc<Self>, tenant: &Arc<str>, bytes: u64) -> Reservation {
         let bytes = bytes.min(self.total);
-        self.wait_for_room(tenant, bytes, |s| {
-            s.used += bytes;
-            s.tenants.entry(tenant.clone()).or_default().held += bytes;
-        })
-        .await;
+        self.wait_for_room(tenant, bytes, |s| s.shift(tenant, 0, bytes)).await;
         Reservation(Arc::new(Inner { budget: self.clone(), tenant: tenant.clone(), bytes: AtomicU64::new(bytes) }))
     }
 
@@ -185,15 +190,12 @@ impl MemoryBudget {
         ConsumerSlot { budget: self.clone(), tenant: tenant.clone() }
     }
 
-    fn adjust(&self, tenant: &str, from: u64, to: u64) {
+    fn adjust(&self, tenant: &Arc<str>, from: u64, to: u64) {
         let mut s = self.state.lock().expect("memory budget lock");
-        s.used = s.used.saturating_sub(from) + to;
+        s.shift(tenant, from, to);
         self.peak.fetch_max(s.used, Ordering::Relaxed);
-        if let Some(t) = s.tenants.get_mut(tenant) {
-            t.held = t.held.saturating_sub(from) + to;
-            if t.idle() {
-                s.tenants.remove(tenant);
-            }
+        if s.tenants.get(tenant).is_some_and(TenantUse::idle) {
+            s.tenants.remove(tenant);
         }
         drop(s);
         if to < from {
@@ -273,12 +275,7 @@ impl Reservation {
         }
         inner
             .budget
-            .wait_for_room(&inner.tenant, bytes.saturating_sub(from), |s| {
-                let from = inner.bytes.swap(bytes, Ordering::Relaxed);
-                s.used = s.used.saturating_sub(from) + bytes;
-                let t = s.tenants.entry(inner.tenant.clone()).or_default();
-                t.held = t.held.saturating_sub(from) + bytes;
-            })
+            .wait_for_room(&inner.tenant, bytes - from, |s| s.shift(&inner.tenant, inner.bytes.swap(bytes, Ordering::Relaxed), bytes))
             .await;
     }
 
