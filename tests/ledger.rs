@@ -19,12 +19,12 @@ async fn write_bodies(store: &Store, schema: &TenantSchema, bodies: &[String], r
     write_bodies_with(&LedgerWriter::new(store), schema, bodies, rng).await
 }
 
-/// A body into the batch as the runtime puts it there (ams_ingest::decode); these streams hold
+/// A body into the batch as the runtime puts it there (ams_store::ledger::decode); these streams hold
 /// no subscription confirmation.
 fn push_body(batch: &mut LedgerBatch, body: &str, source: &str) {
-    match ams_ingest::decode::decode(body.to_owned(), source.into(), None, Provenance::now(None)) {
-        ams_ingest::decode::DecodedBody::Ledger(d) => d.push_into(batch),
-        ams_ingest::decode::DecodedBody::Confirmation { .. } => panic!("a confirmation in a test stream"),
+    match ams_store::decode(body.to_owned(), source.into(), None, Provenance::now(None)) {
+        ams_store::DecodedBody::Ledger(d) => d.push_into(batch),
+        ams_store::DecodedBody::Confirmation { .. } => panic!("a confirmation in a test stream"),
     }
 }
 

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpResponse};
-use ams_ingest::GetStatus;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -42,7 +41,7 @@ pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
     let db = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(state.ingest_store().pool())).await;
     let db_ok = matches!(db, Ok(Ok(_)));
     checks.insert("database".into(), if db_ok { "ok".into() } else { "unreachable".into() });
-    let runtime_ok = state.runtime.as_ref().is_some_and(|r| r.status.connected());
+    let runtime_ok = state.runtime.as_ref().is_some_and(|r| r.is_running());
     checks.insert("runtime".into(), if runtime_ok { "ok".into() } else { "not running".into() });
     let ready = db_ok && runtime_ok;
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -54,28 +53,9 @@ pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
 /// listener only.
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
-    let reports = match &state.runtime {
-        Some(r) => r.status.send(GetStatus).await.unwrap_or_default(),
-        None => Vec::new(),
+    let out = match &state.runtime {
+        Some(r) => r.metrics().await,
+        None => "# EOF\n".to_owned(),
     };
-    let mut out = String::new();
-    ams_ingest::metrics::encode_consumers(&mut out, &reports);
-    // Metrics must answer while Postgres does not (that is when they matter): the counts are
-    // read with a short timeout, and the last ones read are shown otherwise.
-    let read = tokio::time::timeout(std::time::Duration::from_millis(300), state.store.connection_counts()).await;
-    let rows = match read {
-        Ok(Ok(rows)) => {
-            *state.connection_counts.lock().unwrap() = rows.clone();
-            rows
-        }
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "metrics: Ads connections not counted; showing the last counts");
-            state.connection_counts.lock().unwrap().clone()
-        }
-        Err(_) => state.connection_counts.lock().unwrap().clone(),
-    };
-    ams_ingest::metrics::encode_ads_connections(&mut out, &rows);
-    ams_ingest::metrics::metrics().encode(&mut out);
-    ams_ingest::metrics::finish(&mut out);
     HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(out)
 }

@@ -28,11 +28,10 @@ mod tenants;
 mod ui;
 mod validate;
 
-use actix::Recipient;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, App};
-use ams_ingest::{GetStatus, Reconcile};
+use futures_util::future::BoxFuture;
 use ams_store::Store;
 use sha2::{Digest, Sha256};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -42,29 +41,31 @@ use utoipa_actix_web::AppExt;
 /// Largest request body accepted (413 above).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The runtime the API talks to: reconcile after changes, read consumer status for metrics.
-#[derive(Clone)]
-pub struct Runtime {
-    pub reconcile: Recipient<Reconcile>,
-    pub status: Recipient<GetStatus>,
+/// What the API asks of the runtime. The binary wires it (`ams-hub serve`); the API does not
+/// depend on the runtime crate, so a handler cannot reach into it.
+pub trait RuntimeHandle: Send + Sync + 'static {
+    /// Compare consumers with the registered queues now (after a change the API made).
+    fn reconcile(&self);
+    /// Whether the runtime is up (readiness).
+    fn is_running(&self) -> bool;
+    /// The process's metrics in OpenMetrics text, `# EOF` included.
+    fn metrics(&self) -> BoxFuture<'_, String>;
 }
 
 pub struct ApiState {
     pub store: Store,
     /// SHA-256 of `AMS_HUB_ADMIN_TOKEN`; `None`: tenant management is disabled.
     admin_digest: Option<Vec<u8>>,
-    pub runtime: Option<Runtime>,
+    pub runtime: Option<std::sync::Arc<dyn RuntimeHandle>>,
     /// `AWS_ENDPOINT_URL(_SQS)`: queue URLs on this emulator are accepted too.
     pub emulator_origin: Option<String>,
     auth_failures: auth_failures::AuthFailures,
     /// `AMS_HUB_PLATFORM_PRINCIPAL`: the ARN of ams-hub's own role, which brands' roles trust.
     pub platform_principal: Option<String>,
     /// The platform's AWS identity, for verifying brands' stacks (`POST …/aws-stack`).
-    pub aws: Option<ams_ingest::Aws>,
+    pub aws: Option<std::sync::Arc<dyn ams_onboard::stack::AwsProbe>>,
     /// The Amazon Ads API side of onboarding (connections, imports, declared streams).
     pub ads: Option<ads::AdsServices>,
-    /// The Ads connection counts `/metrics` last read (shown while Postgres does not answer).
-    connection_counts: std::sync::Mutex<Vec<(String, String, i64)>>,
     /// Seals dashboard sessions when the server has no `AMS_HUB_SECRET_KEY`.
     ui_keyring: ams_store::Keyring,
     /// The ingest pool (`/readyz` asks the database through it: the API's own pool may be
@@ -79,7 +80,7 @@ pub struct ApiState {
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 30;
 
 impl ApiState {
-    pub fn new(store: Store, admin_token: Option<&str>, runtime: Option<Runtime>, emulator_origin: Option<String>) -> Self {
+    pub fn new(store: Store, admin_token: Option<&str>, runtime: Option<std::sync::Arc<dyn RuntimeHandle>>, emulator_origin: Option<String>) -> Self {
         let admin_digest = admin_token.map(|t| Sha256::digest(t.trim().as_bytes()).to_vec());
         let quota = std::num::NonZeroU32::new(DEFAULT_AUTH_FAILURES_PER_MINUTE).expect("non-zero");
         ApiState {
@@ -91,7 +92,6 @@ impl ApiState {
             platform_principal: None,
             aws: None,
             ads: None,
-            connection_counts: Default::default(),
             ui_keyring: ams_store::Keyring::random(),
             ingest_store: None,
             report_slots: report_slots::ReportSlots::new(report_slots::DEFAULT_REPORTS_PER_TENANT),
@@ -126,7 +126,7 @@ impl ApiState {
     }
 
     /// The platform's AWS identity (onboarding verifies brands' stacks through it).
-    pub fn with_aws(mut self, aws: ams_ingest::Aws) -> Self {
+    pub fn with_aws(mut self, aws: std::sync::Arc<dyn ams_onboard::stack::AwsProbe>) -> Self {
         self.aws = Some(aws);
         self
     }
@@ -155,7 +155,7 @@ impl ApiState {
     /// reconciler to compare Amazon's subscriptions with what accounts declare.
     pub fn reconcile(&self) {
         if let Some(r) = &self.runtime {
-            r.reconcile.do_send(Reconcile);
+            r.reconcile();
         }
         if self.ads.is_some() {
             // Postgres NOTIFY: every replica's reconciler hears it, this one's included, and

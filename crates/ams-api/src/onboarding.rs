@@ -3,10 +3,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
-use ams_ingest::queue::sdk::queue_attributes;
-use ams_ingest::FailureKind;
 use ams_model::DATASETS;
-use ams_onboard::{missing_datasets, render, TemplateInput};
+use ams_onboard::stack::{verify_queues, StackCheck};
+use ams_onboard::{render, TemplateInput};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -246,63 +245,17 @@ async fn verify_stack(
     let Some(aws) = &state.aws else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "this server has no AWS configuration"));
     };
-    let reach = aws.account(Some(role_arn), &a.external_id()?, ams_store::AccountId(a.account().id)).await;
-    for (url, region) in &queues {
-        let attributes = queue_attributes(&reach.sqs(region), url).await.map_err(|e| match e.kind() {
-            FailureKind::Credentials => unprocessable(
-                "role_not_assumable",
-                format!(
-                    "ams-hub could not assume {role_arn}: its trust policy must name ams-hub's role and require this \
-                     account's external id (deploy the template from GET …/aws-template as it is)"
-                ),
-            ),
-            _ => unprocessable("queue_unreadable", format!("reading {url} through {role_arn} failed: {}", e.kind().as_str())),
-        })?;
-        if attributes.get("FifoQueue").map(String::as_str) == Some("true") || url.ends_with(".fifo") {
-            return Err(unprocessable("fifo_queue", format!("{url} is a FIFO queue: Amazon Marketing Stream delivers to standard queues only")));
-        }
-        let realm = ams_model::Realm::from_region(region).expect("checked against the marketplaces");
-        let missing = missing_datasets(attributes.get("Policy").map(String::as_str), &DATASETS, realm)
-            .map_err(|e| unprocessable("policy_missing_datasets", format!("{url}: {e}")))?;
-        if !missing.is_empty() {
-            let list: Vec<String> = missing.iter().map(|m| format!("{} (account {})", m.dataset, m.account)).collect();
-            return Err(unprocessable(
-                "policy_missing_datasets",
-                format!(
-                    "the policy of {url} does not let Amazon's SNS topics of {} dataset(s) send: {}; add arn:aws:sns:{region}:<account>:* \
-                     for each to its aws:SourceArn condition (the template's policy has them all)",
-                    missing.len(),
-                    list.join(", ")
-                ),
-            ));
-        }
-        // ams-hub confirms Amazon's subscriptions as the role: without the permission SNS
-        // refuses, the subscription fails after three days and no data ever flows.
-        let mut refused = Vec::new();
-        for pattern in ams_onboard::template::topic_arn_patterns(&DATASETS, realm) {
-            let topic = pattern.replace(":*", ":ams-hub-permission-probe");
-            match reach.may_confirm(region, &topic).await {
-                Ok(true) => {}
-                Ok(false) => refused.push(pattern),
-                Err(e) => {
-                    return Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        format!("could not ask SNS whether {role_arn} may confirm subscriptions: {e}"),
-                    ))
-                }
-            }
-        }
-        if !refused.is_empty() {
-            return Err(unprocessable(
-                "confirm_not_allowed",
-                format!(
-                    "{role_arn} may not call sns:ConfirmSubscription on {}: ams-hub confirms Amazon's subscriptions as this role; \
-                     grant it (the template's policy does) or no subscription can be confirmed",
-                    refused.join(", ")
-                ),
-            ));
-        }
-    }
+    let account = ams_store::AccountId(a.account().id);
+    verify_queues(aws.as_ref(), role_arn, &a.external_id()?, account, &queues, &DATASETS).await.map_err(|e| {
+        let code = match e.check {
+            StackCheck::RoleNotAssumable => "role_not_assumable",
+            StackCheck::QueueUnreadable => "queue_unreadable",
+            StackCheck::FifoQueue => "fifo_queue",
+            StackCheck::PolicyMissingDatasets => "policy_missing_datasets",
+            StackCheck::ConfirmNotAllowed => "confirm_not_allowed",
+            StackCheck::Unavailable => return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.message),
+        };
+        unprocessable(code, e.message)
+    })?;
     Ok(queues)
 }

@@ -3,9 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpResponse};
-use ams_ingest::decode::{decode, DecodedBody};
-use ams_ingest::pipeline::Decoded;
-use ams_store::{Provenance, QuarantinedBody, Replayed};
+use ams_store::{decode, Decoded, DecodedBody, Provenance, QuarantinedBody, Replayed};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ams_model::{archive_bodies, DatasetId};
-use ams_ingest::decode::{decode, DecodedBody};
+use ams_store::{decode, DecodedBody};
 use ams_store::{LedgerBatch, LedgerWriter, Provenance, QuarantineEntry, Store, TenantSlug, WriteSummary};
 use anyhow::Context;
 

@@ -3,6 +3,7 @@
 
 mod cli;
 mod ingest_file;
+mod runtime_handle;
 mod serve;
 mod telemetry;
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use actix::Actor;
 use actix_web::{web, HttpServer};
 use ams_api::ads::AdsServices;
-use ams_api::{ApiState, Runtime};
+use ams_api::ApiState;
 use ams_onboard::ads::{AdsApp, AdsClient, Endpoints, Lwa};
 use ams_onboard::reconciler::{Reconciler, ReconcilerConfig};
 use ams_store::Keyring;
@@ -198,7 +198,6 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
     if admin.is_none() {
         tracing::warn!("AMS_HUB_ADMIN_TOKEN is not set: tenant management through the API is disabled");
     }
-    let runtime = Runtime { reconcile: supervisor.clone().recipient(), status: supervisor.clone().recipient() };
     let emulator = std::env::var("AWS_ENDPOINT_URL_SQS").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
     let quota = std::num::NonZeroU32::new(config.api.auth_failures_per_minute).expect("checked by load_config");
     let principal = std::env::var("AMS_HUB_PLATFORM_PRINCIPAL").ok();
@@ -212,12 +211,12 @@ pub async fn run(database_url: &str, config: ServeConfig) -> anyhow::Result<()> 
         .api_pool(database_url, config.api.api_connections, std::time::Duration::from_millis(config.api.api_statement_timeout_ms))
         .await?;
     let state = web::Data::new(
-        ApiState::new(api_store, admin.as_deref(), Some(runtime), emulator)
+        ApiState::new(api_store, admin.as_deref(), Some(std::sync::Arc::new(crate::runtime_handle::Runtime::new(supervisor.clone(), store.clone()))), emulator)
             .with_ingest_store(store.clone())
             .with_reports_per_tenant(config.api.reports_per_tenant)
             .with_auth_failures_per_minute(quota, ams_api::auth_failures::parse_proxies(&config.api.trusted_proxies).map_err(anyhow::Error::msg)?)
             .with_platform_principal(principal)
-            .with_aws(aws)
+            .with_aws(std::sync::Arc::new(crate::runtime_handle::PlatformAws(aws)))
             .with_ads(ads),
     );
     let api_state = state.clone();

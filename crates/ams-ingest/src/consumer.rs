@@ -292,7 +292,7 @@ async fn settle(
     let mut let_go = shared.let_go.clone();
     let result = loop {
         tokio::select! {
-            r = &mut committed => break r.unwrap_or(Err(NotCommitted::Stopped("normalizer"))),
+            r = &mut committed => break r.unwrap_or(Err(NotCommitted::Stopped("writer"))),
             Ok(_) = let_go.wait_for(|v| *v) => {
                 // Visible again now, for the replica that holds the lease (best effort: at
                 // worst they come back when their visibility timeout ends).
@@ -317,17 +317,29 @@ async fn settle(
     };
     match result {
         Ok(done) => {
-            match shared.sqs.delete_batch(&q.queue_url, &receipts).await {
-                Ok(0) => {}
-                Ok(failed) => {
-                    tracing::warn!(queue = %q.queue_url, failed, "some deletes failed; they will be redelivered and ignored as duplicates");
+            // Every receipt but the kept ones (a confirmation to try again): those stay on the
+            // queue alone and come back after their visibility timeout.
+            let deleted: Vec<String> = if done.kept.is_empty() {
+                receipts
+            } else {
+                for (i, why) in &done.kept {
+                    tracing::warn!(queue = %q.queue_url, message = i, error = %why, "message not committed; SQS will redeliver it");
                 }
-                Err(e) => {
-                    tracing::warn!(queue = %q.queue_url, error = %e, "delete failed; the messages will be redelivered and ignored as duplicates");
+                receipts.into_iter().enumerate().filter(|(i, _)| !done.kept.iter().any(|(k, _)| k == i)).map(|(_, r)| r).collect()
+            };
+            if !deleted.is_empty() {
+                match shared.sqs.delete_batch(&q.queue_url, &deleted).await {
+                    Ok(0) => {}
+                    Ok(failed) => {
+                        tracing::warn!(queue = %q.queue_url, failed, "some deletes failed; they will be redelivered and ignored as duplicates");
+                    }
+                    Err(e) => {
+                        tracing::warn!(queue = %q.queue_url, error = %e, "delete failed; the messages will be redelivered and ignored as duplicates");
+                    }
                 }
             }
             let counters = &shared.status.counters;
-            Counters::add(&counters.committed, receipts.len());
+            Counters::add(&counters.committed, deleted.len());
             Counters::add(&counters.quarantined, done.quarantined);
             Counters::add(&counters.truncated, done.truncated as usize);
             for (c, n) in counters.records.iter().zip(done.records) {

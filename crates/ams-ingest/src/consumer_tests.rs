@@ -29,6 +29,8 @@ enum Mode {
     Hold,
     /// Fail this many ingests, then commit.
     Fail(usize),
+    /// Commit every message but the one of this id (as a confirmation SNS refused for now).
+    Keep(&'static str),
 }
 
 #[derive(Default)]
@@ -58,6 +60,11 @@ impl Handler<Ingest> for Committer {
                 let _ = msg.ack.send(Ok(Committed::default()));
             }
             Mode::Hold => seen.held.push((msg.ack, msg.messages.len())),
+            Mode::Keep(id) => {
+                let kept = msg.messages.iter().position(|m| m.message_id == id);
+                let kept = kept.map(|i| (i, NotCommitted::ConfirmationFailed("SNS said no".into()))).into_iter().collect();
+                let _ = msg.ack.send(Ok(Committed { kept, ..Committed::default() }));
+            }
             Mode::Fail(n) => {
                 let _ = msg.ack.send(Err(NotCommitted::GivenUp("connection refused".into())));
                 *mode = if n > 1 { Mode::Fail(n - 1) } else { Mode::Commit };
@@ -211,6 +218,23 @@ async fn a_batch_not_committed_is_redelivered_after_its_timeout_never_deleted() 
     assert!(seen[..3].iter().all(|(_, n)| *n == 1) && seen[3..].iter().all(|(_, n)| *n == 2), "{seen:?}");
     assert_eq!(h.queue.calls(Call::Delete), 1, "only the committed delivery is deleted");
     assert_eq!(h.committed(), 3);
+}
+
+/// One message the pipeline keeps (a confirmation SNS refused for now) is the only one of its
+/// receive left on the queue: the other nine are deleted, and it comes back alone.
+#[actix::test]
+async fn a_kept_message_is_redelivered_alone_and_the_rest_of_its_receive_is_deleted() {
+    tokio::time::pause();
+    let q = filled(10);
+    let h = Harness::start(config(), Mode::Keep("m-4"), q);
+    until("nine deleted", || h.queue.deleted() == 9).await;
+    assert_eq!(h.queue.len(), 1, "only the kept message is left");
+    assert_eq!(h.committed(), 9);
+    // After its visibility timeout it is received again, alone.
+    until("the kept message redelivered", || h.queue.receive_count("m-4") == 2).await;
+    let seen = h.seen.borrow().messages.clone();
+    assert_eq!(seen.iter().filter(|(id, _)| id == "m-4").count(), 2, "{seen:?}");
+    assert_eq!(seen.iter().filter(|(id, _)| id != "m-4").count(), 9, "no other message came back: {seen:?}");
 }
 
 #[actix::test]

@@ -6,7 +6,7 @@
 //!
 //! A message is deleted from SQS only after the transaction holding its rows (or its
 //! quarantine row) committed; a crash anywhere means redelivery, which the ledger absorbs.
-//! Where each job lives: decoding in `decode.rs`, the queue seam in `queue/` (the thin SQS
+//! Where each job lives: decoding below, in `ams_store::ledger::decode`; the queue seam in `queue/` (the thin SQS
 //! client in `queue/thin/`), the byte budget in `budget.rs`, the supervisor's seams in
 //! `supervisor/seams.rs`, shutdown in `shutdown.rs`, log-and-count events in `events.rs`,
 //! metrics in `metrics.rs`. The data path in one picture: `docs/runtime.md`.
@@ -15,7 +15,6 @@ mod aws;
 mod config;
 mod consumer;
 pub mod events;
-pub mod decode;
 pub mod budget;
 pub mod metrics;
 mod normalizer;

@@ -4,42 +4,92 @@
 //! account's credentials) only when the topic is Amazon's for a dataset in that realm
 //! (docs/ams.md §5). Every confirmation is recorded in `control.subscriptions`; one refused is
 //! also quarantined. No URL taken from a message is ever fetched.
+//!
+//! Acks are per message: a confirmation SNS refuses for now is held back (`Append::kept`) and
+//! only its own message stays on the queue; the others of its receive are committed and
+//! deleted. SNS and Postgres are behind the [`Subscriptions`] seam and the writers behind a
+//! factory, so the actor is unit-tested on paused time (`normalizer_tests.rs`).
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use actix::prelude::*;
 use ams_model::{confirmable, QuarantineReason, SubscriptionConfirmation};
-use ams_store::control::registry::ConfirmationRecord;
-use ams_store::{Provenance, QuarantineEntry, Store, TenantSchema};
-use tokio::sync::oneshot;
+use ams_store::control::registry::{ConfirmationRecord, ConfirmationStatus};
+use ams_store::{decode, DecodedBody, Provenance, QuarantineEntry, Store, TenantSchema};
+use futures_util::future::LocalBoxFuture;
 
-use crate::decode::{decode, DecodedBody};
 use crate::pipeline::{Append, Decoded, Ingest, NotCommitted, QueueContext, SqsMessage};
 use crate::writer::TenantWriter;
 use crate::RuntimeConfig;
 
 /// Receives after which a confirmation that SNS keeps rejecting is quarantined.
-const CONFIRM_ATTEMPTS: u32 = 5;
+pub const CONFIRM_ATTEMPTS: u32 = 5;
+
+/// Where subscription confirmations go: SNS (as the queue's account) and Postgres in
+/// production; a test's stand-in.
+pub trait Subscriptions {
+    /// `ConfirmSubscription` in `region` as the queue's account; `Err`: SNS's words.
+    fn confirm<'a>(&'a self, q: &'a QueueContext, region: &'a str, c: &'a SubscriptionConfirmation) -> LocalBoxFuture<'a, Result<(), String>>;
+    /// Records what became of it; a confirmed one also marks the Marketing Stream subscription
+    /// of `queue_arn` (same dataset and marketplace) confirmed. Best effort: logged on failure.
+    fn record<'a>(&'a self, record: ConfirmationRecord<'a>, queue_arn: Option<String>) -> LocalBoxFuture<'a, ()>;
+}
+
+/// SNS through the queue's account's credentials; outcomes in `control.subscriptions`.
+pub struct SnsAndStore(pub Store);
+
+impl Subscriptions for SnsAndStore {
+    fn confirm<'a>(&'a self, q: &'a QueueContext, region: &'a str, c: &'a SubscriptionConfirmation) -> LocalBoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let sns = q.aws.sns(region);
+            match sns.confirm_subscription().topic_arn(&c.topic_arn).token(&c.token).send().await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(format!("ConfirmSubscription: {}", crate::aws::describe(&e))),
+            }
+        })
+    }
+
+    fn record<'a>(&'a self, record: ConfirmationRecord<'a>, queue_arn: Option<String>) -> LocalBoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.0.record_confirmation(&record).await {
+                tracing::warn!(error = %e, "could not record a subscription confirmation");
+            }
+            if let (ConfirmationStatus::Confirmed, Some(d), Some(arn)) = (record.status, record.dataset_id, queue_arn) {
+                if let Err(e) = self.0.stream_confirmed(&arn, d, record.marketplace_id).await {
+                    tracing::warn!(error = %e, "could not mark a Marketing Stream subscription confirmed");
+                }
+            }
+        })
+    }
+}
+
+/// A tenant's writer, started on first use.
+pub type Writers = Box<dyn Fn(&TenantSchema) -> Recipient<Append>>;
 
 pub struct Normalizer {
-    store: Store,
-    config: RuntimeConfig,
-    writers: HashMap<TenantSchema, Addr<TenantWriter>>,
-    shutdown: crate::shutdown::ShutdownSignal,
+    subscriptions: Rc<dyn Subscriptions>,
+    start_writer: Writers,
+    writers: HashMap<TenantSchema, Recipient<Append>>,
 }
 
 impl Normalizer {
     /// `shutdown` tells the writers when to stop retrying failed writes.
     pub fn new(store: Store, config: RuntimeConfig, shutdown: crate::shutdown::ShutdownSignal) -> Self {
-        Normalizer { store, config, writers: HashMap::new(), shutdown }
+        let writers_store = store.clone();
+        let start_writer: Writers = Box::new(move |schema: &TenantSchema| {
+            TenantWriter::new(&writers_store, schema.clone(), config.clone(), shutdown.clone()).start().recipient()
+        });
+        Self::with_seams(Rc::new(SnsAndStore(store)), start_writer)
     }
 
-    fn writer(&mut self, schema: &TenantSchema) -> Addr<TenantWriter> {
-        let (store, config, stop) = (&self.store, &self.config, &self.shutdown);
-        self.writers
-            .entry(schema.clone())
-            .or_insert_with(|| TenantWriter::new(store, schema.clone(), config.clone(), stop.clone()).start())
-            .clone()
+    pub fn with_seams(subscriptions: Rc<dyn Subscriptions>, start_writer: Writers) -> Self {
+        Normalizer { subscriptions, start_writer, writers: HashMap::new() }
+    }
+
+    fn writer(&mut self, schema: &TenantSchema) -> Recipient<Append> {
+        let start = &self.start_writer;
+        self.writers.entry(schema.clone()).or_insert_with(|| start(schema)).clone()
     }
 }
 
@@ -56,13 +106,14 @@ impl Handler<Ingest> for Normalizer {
         // Nearly every message holds one record, and a Record is ~1.1 KB: growing the vector
         // by doubling copied them over and over (docs/performance.md, Runtime).
         let mut messages = Vec::with_capacity(msg.messages.len());
+        // Each with its position in the Ingest: what the ack names when it is kept.
         let mut confirmations = Vec::new();
-        for m in msg.messages {
+        for (i, m) in msg.messages.into_iter().enumerate() {
             match decode(m.body, q.queue_url.clone(), Some(m.message_id), provenance) {
                 DecodedBody::Ledger(d) => messages.push(d),
                 DecodedBody::Confirmation { body, message_id, confirmation } => {
                     let m = SqsMessage { message_id: message_id.unwrap_or_default(), body, receive_count: m.receive_count };
-                    confirmations.push((m, confirmation));
+                    confirmations.push((i, m, confirmation));
                 }
             }
         }
@@ -79,15 +130,15 @@ impl Handler<Ingest> for Normalizer {
         }
         let writer = self.writer(&q.schema);
         if confirmations.is_empty() {
-            // The common case: the writer answers the consumer itself.
-            writer.do_send(Append { messages, ack: msg.ack });
+            // The common case: nothing to wait for before the writer.
+            writer.do_send(Append { messages, kept: Vec::new(), ack: msg.ack });
             return;
         }
-        let store = self.store.clone();
+        let subscriptions = self.subscriptions.clone();
         actix::spawn(async move {
-            let mut failed = None;
-            for (m, c) in confirmations {
-                match confirm(&store, &q, &m, &c).await {
+            let mut kept = Vec::new();
+            for (i, m, c) in confirmations {
+                match confirm(subscriptions.as_ref(), &q, &m, &c).await {
                     Confirmation::Confirmed => {}
                     Confirmation::Refused(entry) => messages.push(Decoded::Quarantined(entry)),
                     Confirmation::Failed(e) if m.receive_count >= CONFIRM_ATTEMPTS => {
@@ -100,19 +151,12 @@ impl Handler<Ingest> for Normalizer {
                             provenance,
                         }));
                     }
-                    Confirmation::Failed(e) => failed = Some(e),
+                    // Amazon sends a confirmation once: its message stays on the queue to be
+                    // tried again; the rest of the receive is committed as usual.
+                    Confirmation::Failed(e) => kept.push((i, NotCommitted::ConfirmationFailed(e))),
                 }
             }
-            let (tx, rx) = oneshot::channel();
-            writer.do_send(Append { messages, ack: tx });
-            let result = match (rx.await, failed) {
-                // Amazon sends a confirmation once: keep it on the queue to try again later.
-                (Ok(Ok(_)), Some(e)) => Err(NotCommitted::ConfirmationFailed(e)),
-                (Ok(r), None) => r,
-                (Ok(Err(e)), _) => Err(e),
-                (Err(_), _) => Err(NotCommitted::Stopped("writer")),
-            };
-            let _ = msg.ack.send(result);
+            writer.do_send(Append { messages, kept, ack: msg.ack });
         });
     }
 }
@@ -126,25 +170,25 @@ enum Confirmation {
 }
 
 /// Confirms an Amazon subscription, or refuses; records the outcome.
-async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &SubscriptionConfirmation) -> Confirmation {
+async fn confirm(subscriptions: &dyn Subscriptions, q: &QueueContext, m: &SqsMessage, c: &SubscriptionConfirmation) -> Confirmation {
     let provenance = Provenance::now(Some(q.account_id.0));
-    let (status, dataset, error, refused) = match confirmable(&c.topic_arn, c.subscribe_url.as_deref()) {
-        Ok((dataset, realm)) => {
-            let sns = q.aws.sns(realm.region());
-            match sns.confirm_subscription().topic_arn(&c.topic_arn).token(&c.token).send().await {
-                Ok(_) => ("confirmed", Some(dataset), None, false),
-                Err(e) => ("confirmation_failed", Some(dataset), Some(format!("ConfirmSubscription: {}", crate::aws::describe(&e))), false),
-            }
-        }
-        Err(reason) => ("refused", None, Some(reason), true),
+    let amazon = confirmable(&c.topic_arn, c.subscribe_url.as_deref());
+    let (status, dataset, error) = match &amazon {
+        Ok((dataset, realm)) => match subscriptions.confirm(q, realm.region(), c).await {
+            Ok(()) => (ConfirmationStatus::Confirmed, Some(*dataset), None),
+            Err(e) => (ConfirmationStatus::ConfirmationFailed, Some(*dataset), Some(e)),
+        },
+        Err(reason) => (ConfirmationStatus::Refused, None, Some(reason.clone())),
     };
-    tracing::info!(topic = %c.topic_arn, status, queue = %q.queue_url, "subscription confirmation");
+    tracing::info!(topic = %c.topic_arn, status = status.as_str(), queue = %q.queue_url, "subscription confirmation");
     // A marketplace id is readable from Amazon's topic names (…-<dataset>-<marketplace>-…).
     let marketplace = dataset.and_then(|d| {
         let name = c.topic_arn.rsplit(':').next()?;
         let after = name.split(&format!("-{d}-")).nth(1)?;
         Some(after.split('-').next()?.to_owned())
     });
+    // The Marketing Stream subscription it belongs to (same queue, dataset, marketplace).
+    let queue_arn = amazon.as_ref().ok().and_then(|(_, realm)| ams_model::queue_arn(&q.queue_url, realm.region()));
     let record = ConfirmationRecord {
         account_id: Some(q.account_id),
         queue_id: Some(q.queue_id),
@@ -155,19 +199,9 @@ async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &Subscripti
         status,
         error: error.as_deref(),
     };
-    if let Err(e) = store.record_confirmation(&record).await {
-        tracing::warn!(error = %e, "could not record a subscription confirmation");
-    }
-    // The Marketing Stream subscription it belongs to (same queue, dataset, marketplace).
-    if let (Some(d), Ok((_, realm)), "confirmed") = (dataset, confirmable(&c.topic_arn, c.subscribe_url.as_deref()), status) {
-        if let Some(arn) = ams_model::queue_arn(&q.queue_url, realm.region()) {
-            if let Err(e) = store.stream_confirmed(&arn, d, marketplace.as_deref()).await {
-                tracing::warn!(error = %e, "could not mark a Marketing Stream subscription confirmed");
-            }
-        }
-    }
-    match (refused, error) {
-        (true, error) => Confirmation::Refused(QuarantineEntry {
+    subscriptions.record(record, queue_arn).await;
+    match (status, error) {
+        (ConfirmationStatus::Refused, error) => Confirmation::Refused(QuarantineEntry {
             body: m.body.clone(),
             reason_code: QuarantineReason::RefusedConfirmation,
             reason: format!("subscription confirmation not confirmed: {}", error.unwrap_or_default()),
@@ -175,7 +209,11 @@ async fn confirm(store: &Store, q: &QueueContext, m: &SqsMessage, c: &Subscripti
             message_id: Some(m.message_id.clone()),
             provenance,
         }),
-        (false, Some(e)) => Confirmation::Failed(e),
-        (false, None) => Confirmation::Confirmed,
+        (_, Some(e)) => Confirmation::Failed(e),
+        (_, None) => Confirmation::Confirmed,
     }
 }
+
+#[cfg(test)]
+#[path = "normalizer_tests.rs"]
+mod actor_tests;

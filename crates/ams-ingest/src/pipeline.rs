@@ -1,18 +1,24 @@
 //! The pipeline contract: what travels between the runtime's actors, in the order it travels.
 //!
 //! ```text
-//! QueueConsumer ── Ingest{queue, messages, ack, memory} ──▶ Normalizer
-//! Normalizer    ── Append{messages: [Decoded], ack}     ──▶ TenantWriter
-//! TenantWriter  ── ack: Result<Committed, NotCommitted> ──▶ QueueConsumer (deletes, or not)
+//! QueueConsumer ── Ingest{queue, messages, ack, memory}      ──▶ Normalizer
+//! Normalizer    ── Append{messages: [Decoded], kept, ack}    ──▶ TenantWriter
+//! TenantWriter  ── ack: Result<Committed{kept}, NotCommitted> ──▶ QueueConsumer
+//!                  (deletes every receipt but the kept ones, or none)
 //! ```
-//! Every message reaches the writer, a subscription confirmation included (as a quarantine
-//! entry or as nothing to write), so every ack comes from the writer after its commit.
+//! Every Ingest reaches the writer, confirmations included (as a quarantine entry, as nothing
+//! to write, or as a kept message), so every ack comes from the writer after its commit, over
+//! one route. A whole Ingest fails only when its commit does (`NotCommitted`); one message
+//! is held back alone (`kept`).
 
 use std::sync::Arc;
 
 use actix::prelude::*;
-use ams_model::{DatasetId, Record};
-use ams_store::{AccountId, Origin, QuarantineEntry, QueueId, TenantSchema};
+use ams_model::DatasetId;
+/// One message as the writer takes it (decoded below the runtime, in the store, so that a
+/// replay from the API decodes the same way).
+pub use ams_store::Decoded;
+use ams_store::{AccountId, QueueId, TenantSchema};
 use tokio::sync::oneshot;
 
 use crate::aws::AccountAws;
@@ -37,9 +43,13 @@ pub struct SqsMessage {
     pub receive_count: u32,
 }
 
-/// What became of an Ingest's messages once committed.
+/// What became of an Ingest's messages once committed: every message is committed except the
+/// `kept` ones, which stay on the queue.
 #[derive(Debug, Default)]
 pub struct Committed {
+    /// Messages (by position in the Ingest) not committed, each with why: the consumer does
+    /// not delete them and SQS delivers them again after their visibility timeout.
+    pub kept: Vec<(usize, NotCommitted)>,
     pub quarantined: usize,
     /// Records per dataset, indexed by [`ams_model::DatasetId::index`].
     pub records: [u32; DatasetId::ALL.len()],
@@ -47,8 +57,8 @@ pub struct Committed {
     pub truncated: u32,
 }
 
-/// Why an Ingest's messages were not committed: they are not deleted, and SQS delivers them
-/// again after their visibility timeout.
+/// Why messages were not committed (all of an Ingest's, or one in [`Committed::kept`]): they
+/// are not deleted, and SQS delivers them again after their visibility timeout.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotCommitted {
     /// The ledger write still failed when shutdown gave up retrying (the database's words).
@@ -75,20 +85,16 @@ pub struct Ingest {
     pub memory: Option<crate::budget::Reservation>,
 }
 
-/// Some messages, decoded, answered once they are committed: `ack` gets what was committed
-/// (counted for the consumer's status) or the error. The ack is the consumer's own when no
-/// confirmation is involved: no task in between, one wake-up fewer.
+/// An Ingest's messages, decoded, answered once they are committed: `ack` (the consumer's
+/// own, so every answer comes straight from the writer) gets what was committed, counted for
+/// the consumer's status, or the error. `kept`: messages of the Ingest the normalizer held back
+/// (a confirmation SNS refused for now), passed through to the answer.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Append {
     pub messages: Vec<Decoded>,
+    pub kept: Vec<(usize, NotCommitted)>,
     pub ack: IngestAck,
 }
 
-/// One message as the writer takes it: its records (with the body, quarantined in their place
-/// if Postgres refuses them), or its quarantine entry.
-pub enum Decoded {
-    Records { origin: Origin, records: Vec<Record> },
-    Quarantined(QuarantineEntry),
-}
 

@@ -174,7 +174,7 @@ impl Handler<Append> for TenantWriter {
     type Result = ();
 
     fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) {
-        let mut done = Committed::default();
+        let mut done = Committed { kept: msg.kept, ..Committed::default() };
         let first = self.pending.units();
         for m in msg.messages {
             match &m {

@@ -72,7 +72,7 @@ fn start(fake: Rc<Fake>, config: RuntimeConfig, shutdown: ShutdownSignal) -> Add
 
 fn append(writer: &Addr<TenantWriter>, messages: std::ops::Range<usize>) -> Answer {
     let (ack, answer) = oneshot::channel();
-    writer.do_send(Append { messages: messages.map(message).collect(), ack });
+    writer.do_send(Append { messages: messages.map(message).collect(), kept: Vec::new(), ack });
     answer
 }
 

@@ -1,6 +1,6 @@
 //! Onboarding a brand:
 //!
-//! * the AWS side ([`template`], [`policy`]): what ams-hub asks of the brand's AWS account,
+//! * the AWS side ([`template`], [`policy`], [`stack`]): what ams-hub asks of the brand's AWS account,
 //!   rendered from the same dataset table (`ams_model::DATASETS`) the confirmation allow-list
 //!   reads, so the two cannot disagree;
 //! * the Amazon Ads API side ([`ads`], [`reconciler`]): a login's profiles imported as
@@ -9,6 +9,7 @@
 pub mod ads;
 pub mod policy;
 pub mod reconciler;
+pub mod stack;
 pub mod template;
 
 pub use policy::{missing_datasets, Missing};

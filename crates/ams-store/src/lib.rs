@@ -23,7 +23,7 @@ pub use secrets::{Keyring, SecretError};
 pub use ids::{AccountId, QueueId};
 pub use quarantine::{QuarantinedBody, Replayed, PREVIEW_CHARS};
 pub use ledger::{
-    DatasetCounts, Isolated, LedgerBatch, LedgerWriter, Origin, Provenance, QuarantineEntry, WriteSummary,
+    decode, Decoded, DecodedBody, DatasetCounts, Isolated, LedgerBatch, LedgerWriter, Origin, Provenance, QuarantineEntry, WriteSummary,
 };
 pub use store::{Store, DEFAULT_DATABASE_URL};
 pub use tenant::{TenantSchema, TenantSlug};

@@ -61,7 +61,7 @@ impl TenantScope {
     }
 
     /// Writes the records the entry's body now decodes into (the caller decodes it:
-    /// ams_ingest::decode), with their original account and receive time, then deletes the
+    /// ams_store::ledger::decode), with their original account and receive time, then deletes the
     /// entry. A crash between the two leaves the entry; replaying it again is harmless (the
     /// ledger ignores known records).
     pub async fn replay_quarantined(&self, entry: &QuarantinedBody, records: &[Record]) -> Result<Replayed, StoreError> {

@@ -139,7 +139,7 @@ impl Store {
         )
         .bind(queue_id)
         .bind(topic_arn)
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(dataset_id)
         .bind(marketplace_id)
@@ -157,7 +157,7 @@ impl Store {
             marketplace_id: Set(marketplace_id.map(str::to_owned)),
             subscription_id: Set(None),
             topic_arn: Set(Some(topic_arn.to_owned())),
-            status: Set(status.to_owned()),
+            status: Set(status.as_str().to_owned()),
             last_error: Set(error.map(str::to_owned)),
             created_at: Set(now.into()),
             updated_at: Set(now.into()),
@@ -165,6 +165,27 @@ impl Store {
         };
         row.insert(self.orm()).await?;
         Ok(())
+    }
+}
+
+/// What became of an SNS subscription confirmation (`control.subscriptions.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmationStatus {
+    /// Amazon's topic, and SNS confirmed it.
+    Confirmed,
+    /// Amazon's topic, but SNS said no or could not be asked: tried again on redelivery.
+    ConfirmationFailed,
+    /// Not Amazon's topic for a dataset in that realm: never confirmed.
+    Refused,
+}
+
+impl ConfirmationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfirmationStatus::Confirmed => "confirmed",
+            ConfirmationStatus::ConfirmationFailed => "confirmation_failed",
+            ConfirmationStatus::Refused => "refused",
+        }
     }
 }
 
@@ -178,8 +199,7 @@ pub struct ConfirmationRecord<'a> {
     pub topic_arn: &'a str,
     pub dataset_id: Option<&'a str>,
     pub marketplace_id: Option<&'a str>,
-    /// `confirmed`, `confirmation_failed` or `refused`.
-    pub status: &'a str,
+    pub status: ConfirmationStatus,
     pub error: Option<&'a str>,
 }
 

@@ -15,12 +15,14 @@
 mod batch;
 mod buffers;
 mod copy;
+pub mod decode;
 mod deltas;
 mod isolation;
 mod statements;
 mod writer;
 
 pub use batch::{LedgerBatch, Origin, Provenance, QuarantineEntry};
+pub use decode::{decode, Decoded, DecodedBody};
 pub use isolation::Isolated;
 pub use writer::LedgerWriter;
 

@@ -1,13 +1,20 @@
 //! Decoding a body into what the ledger takes, in one place for every path that writes: the
 //! runtime's normalizer (SQS), `ams-hub ingest-file` (files), and a replay from quarantine
-//! (the API). The store takes decoded records only.
+//! (the API). It lives here, below the runtime and the API, so that both reach it without
+//! reaching each other; the ledger itself takes decoded records only.
 
 use std::sync::Arc;
 
-use ams_model::{decode_body, Body, SubscriptionConfirmation};
-use ams_store::{LedgerBatch, Origin, Provenance, QuarantineEntry};
+use ams_model::{decode_body, Body, Record, SubscriptionConfirmation};
 
-use crate::pipeline::Decoded;
+use super::{LedgerBatch, Origin, Provenance, QuarantineEntry};
+
+/// One message as the writer takes it: its records (with the body, quarantined in their place
+/// if Postgres refuses them), or its quarantine entry.
+pub enum Decoded {
+    Records { origin: Origin, records: Vec<Record> },
+    Quarantined(QuarantineEntry),
+}
 
 /// A body off a queue (or a file line), decoded: what the ledger takes, or a confirmation.
 pub enum DecodedBody {
