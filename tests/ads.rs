@@ -3,7 +3,7 @@
 //! import its profiles, declare datasets; the reconciler subscribes, the confirmations that
 //! arrive on the brands' queues are confirmed, and Amazon's statuses show in the API.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ams_tests::amazon::{agency_profile, dsp_advertiser, profile, AmazonStandIn, CLIENT_ID, CLIENT_SECRET};
 use ams_tests::api::{serve_with_api, Api, ADMIN_TOKEN};
@@ -66,17 +66,8 @@ fn tenant(api: &Api, slug: &str) -> String {
 }
 
 /// Polls `check` until it returns `Some`, for at most `secs`.
-fn eventually<T>(what: &str, secs: u64, serve: &Serve, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out waiting for {what}\n--- serve log ---\n{}", serve.log_text());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn eventually<T>(what: &str, secs: u64, serve: &Serve, check: impl FnMut() -> Option<T>) -> T {
+    ams_tests::wait::until_blocking(what, secs, check, || format!("--- serve log ---\n{}", serve.log_text()))
 }
 
 /// A queue in moto in `region`, registered on the account.

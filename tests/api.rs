@@ -94,17 +94,19 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
     // settled when every delivery is committed. Exact is what the ledger holds: each record
     // inserted once, every other delivery a duplicate.
     let path = format!("{base}/status");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let s = loop {
-        let s = status(&api, &path, &token).await;
-        let q = &s["queues"][0];
-        let committed = q["messages_committed"].as_i64().unwrap_or(0);
-        if committed >= sent.len() as i64 && q["messages_received"] == q["messages_committed"] && q["approximate_backlog"] == json!(0) {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the status does not show every message: {s}\n{}", serve.log_text());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let s = ams_tests::wait::until(
+        "the status to show every message",
+        30,
+        || async {
+            let s = status(&api, &path, &token).await;
+            let q = &s["queues"][0];
+            let committed = q["messages_committed"].as_i64().unwrap_or(0);
+            let settled = committed >= sent.len() as i64 && q["messages_received"] == q["messages_committed"] && q["approximate_backlog"] == json!(0);
+            settled.then_some(s)
+        },
+        || serve.log_text(),
+    )
+    .await;
     let qs = &s["queues"][0];
     let delivered = qs["messages_committed"].as_i64().unwrap();
     assert_eq!(qs["consumer_state"], "running", "{s}");
@@ -139,16 +141,12 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
     // Paused: the consumer stops; what arrives meanwhile waits on the queue.
     let p = api.ok("PATCH", &base, Some(&token), Some(&json!({"status": "paused"})), 200);
     assert_eq!(p["status"], "paused");
-    wait_until("the consumer to stop", 30, &serve, || async {
-        let m = api.metrics_text();
-        !m.contains(&format!("queue=\"{queue_url}\",state=\"running\""))
-    })
-    .await;
+    // Absence by evidence, not by a quiet window: the runtime's own list of consumers (what
+    // /metrics reports) no longer has one for the queue, so nothing can receive from it.
+    wait_until("the consumer to be gone", 30, &serve, || async { !consumer_listed(&api.metrics_text(), &queue_url) }).await;
     let more: Vec<_> = (60..90).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 10, format!("acme-{i}"))).collect();
     aws::send_all(&sdk, &queue_url, &bodies(&more)).await;
-    // Not synchronisation: a window in which a consumer that should be gone would have
-    // consumed them (this server reconciles only on API changes: its timer is off).
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!consumer_listed(&api.metrics_text(), &queue_url), "a consumer came back for a paused account");
     assert_eq!(delta_count(&store, &schema).await, records.len() as i64, "a paused account was consumed");
     assert_eq!(aws::backlog(&sdk, &queue_url).await, bodies(&more).len() as i64);
 
@@ -620,15 +618,11 @@ async fn a_disabled_tenant_is_not_consumed_and_errors_show_only_its_own_identifi
     wait_until("the first traffic", 60, &serve, || async { delta_count(&store, &schema).await == first.len() as i64 }).await;
 
     api.ok("PATCH", "/v1/tenants/omega", ADMIN, Some(&json!({"status": "disabled"})), 200);
-    wait_until("the consumer to stop", 30, &serve, || async {
-        !api.metrics_text().contains(&format!("queue=\"{queue_url}\",state=\"running\""))
-    })
-    .await;
+    wait_until("the consumer to be gone", 30, &serve, || async { !consumer_listed(&api.metrics_text(), &queue_url) }).await;
     let more: Vec<_> = (20..40).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 5, format!("omega-{i}"))).collect();
     aws::send_all(&sdk, &queue_url, &bodies(&more)).await;
-    // Not synchronisation: a window in which a consumer that should be gone would have
-    // consumed them (this server reconciles only on API changes: its timer is off).
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!consumer_listed(&api.metrics_text(), &queue_url), "a consumer came back for a disabled tenant");
+    assert_eq!(aws::backlog(&sdk, &queue_url).await, bodies(&more).len() as i64, "nothing received from a disabled tenant's queue");
     assert_eq!(delta_count(&store, &schema).await, first.len() as i64, "a disabled tenant was consumed");
 
     api.ok("PATCH", "/v1/tenants/omega", ADMIN, Some(&json!({"status": "active"})), 200);
@@ -798,4 +792,10 @@ async fn an_adsp_body_quarantined_by_an_older_schema_lands_on_replay_after_the_u
     assert_exact_for(&store, &schema, &[record], spec).await;
     let empty = api.ok("GET", "/v1/tenants/legacy/quarantine", t, None, 200);
     assert_eq!(empty["items"], json!([]));
+}
+
+/// Whether the runtime lists a consumer for `queue_url` (its `ams_hub_consumer_state` series):
+/// a consumer stopped for good is dropped from the list.
+fn consumer_listed(metrics: &str, queue_url: &str) -> bool {
+    metrics.lines().any(|l| l.starts_with("ams_hub_consumer_state{") && l.contains(&format!("queue=\"{queue_url}\"")))
 }

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use ams_model::DELTA_SPECS;
 use ams_store::{TenantSchema, TenantSlug};
@@ -106,21 +105,22 @@ async fn each_received_batch_is_exported_as_a_span_naming_its_messages() {
 
     let serve = Serve::start(&db, &moto.url, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_BSP_SCHEDULE_DELAY", "200")]);
     let schema = TenantSchema::of(&slug);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let ids = loop {
-        let exported = spans(&posts.lock().unwrap());
-        let ids: HashSet<String> = exported
-            .iter()
-            .filter(|(name, _)| name == "sqs.batch")
-            .flat_map(|(_, attrs)| attrs.iter().filter(|(k, _)| k == "messaging.message.ids"))
-            .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
-            .collect();
-        if ids.len() == sent.len() && delta_count(&store, &schema).await == records.len() as i64 {
-            break ids;
-        }
-        assert!(Instant::now() < deadline, "{} of {} message ids exported\n{}", ids.len(), sent.len(), serve.log_text());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let ids = ams_tests::wait::until(
+        "every message id exported",
+        60,
+        || async {
+            let exported = spans(&posts.lock().unwrap());
+            let ids: HashSet<String> = exported
+                .iter()
+                .filter(|(name, _)| name == "sqs.batch")
+                .flat_map(|(_, attrs)| attrs.iter().filter(|(k, _)| k == "messaging.message.ids"))
+                .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+                .collect();
+            (ids.len() == sent.len() && delta_count(&store, &schema).await == records.len() as i64).then_some(ids)
+        },
+        || serve.log_text(),
+    )
+    .await;
     assert!(ids.iter().all(|id| !id.is_empty()));
     let posts = posts.lock().unwrap();
     assert!(posts.iter().all(|(path, _)| path == "/v1/traces"), "OTLP/HTTP posts go to /v1/traces");

@@ -67,19 +67,14 @@ async fn tenant_with_queues(store: &ams_store::Store, moto: &Moto, slug: &Tenant
 
 /// Waits until every queue is empty and the tenant holds `rows` deltas; `log` on timeout.
 async fn wait_drained(store: &ams_store::Store, moto: &Moto, urls: &[String], schema: &TenantSchema, rows: usize, secs: u64, log: impl Fn() -> String) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
+    let drained = || async {
         let mut backlog = 0;
         for url in urls {
             backlog += aws::backlog(&moto.platform(), url).await;
         }
-        let n = delta_count(store, schema).await;
-        if backlog == 0 && n == rows as i64 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not drained: backlog {backlog}, {n} rows\n{}", log());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        (backlog == 0 && delta_count(store, schema).await == rows as i64).then_some(())
+    };
+    ams_tests::wait::until(&format!("every queue empty and {rows} rows"), secs, drained, log).await
 }
 
 #[tokio::test]
@@ -107,11 +102,8 @@ async fn three_replicas_share_twenty_queues_and_a_killed_ones_move_within_30_sec
         .unwrap();
     assert_eq!(leases, 3, "every replica holds leases");
     let schema = TenantSchema::of(&slug);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while delta_count(&store, &schema).await < first.len() as i64 {
-        assert!(Instant::now() < deadline, "first batch not drained");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let first_drained = || async { (delta_count(&store, &schema).await >= first.len() as i64).then_some(()) };
+    ams_tests::wait::until("the first batch drained", 90, first_drained, String::new).await;
 
     // SIGKILL one replica mid-stream: what it held is redelivered to the others.
     let second: Vec<GenDelta> = (0..200).map(|i| gen::delta(&mut rng, DELTA_SPECS[0], i % 15, format!("two-{i}"))).collect();
@@ -173,11 +165,8 @@ async fn a_replica_cut_off_from_postgres_lets_go_and_the_others_drain_everything
     for (i, url) in urls.iter().enumerate() {
         aws::send_all(&sdk, url, &bodies(&spread(&records, QUEUES, i))).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while c_received() == before {
-        assert!(Instant::now() < deadline, "replica C received nothing after the cut");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let received = || async { (c_received() != before).then_some(()) };
+    ams_tests::wait::until("replica C to receive after the cut", 30, received, || c.0.log_text()).await;
     let schema = TenantSchema::of(&slug);
     wait_drained(&store, &moto, &urls, &schema, records.len(), 90, || format!("C's log:\n{}", c.0.log_text())).await;
     assert_exact(&store, &schema, &records).await;

@@ -397,11 +397,7 @@ fn a_stuck_report_is_cut_off_and_a_tenant_runs_a_bounded_number_at_once() {
         )
         .unwrap()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !waiting() {
-        assert!(std::time::Instant::now() < deadline, "the report never reached the lock");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    ams_tests::wait::until_blocking("the report to reach the lock", 10, || waiting().then_some(()), String::new);
     let second = ureq::get(&format!("{}/v1/tenants/heavy/reports/budgets", api.base)).set("Authorization", &format!("Bearer {key}")).call();
     let Err(ureq::Error::Status(429, r)) = second else { panic!("expected 429: {second:?}") };
     assert!(r.header("Retry-After").is_some());

@@ -76,15 +76,11 @@ async fn the_dashboard_shows_the_apis_figures_in_a_real_browser() {
     api.ok("POST", &format!("/v1/tenants/agency/accounts/{id}/queues"), Some(&key), Some(&json!({"queue_url": queue, "region": "us-east-1"})), 201);
 
     // The overview shows the queue's consumer: wait until it runs.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
+    let running = || {
         let status = api.ok("GET", &format!("/v1/tenants/agency/accounts/{id}/status"), Some(&key), None, 200);
-        if status["queues"][0]["consumer_state"] == "running" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the consumer never ran: {status}\n{}", serve.log_text());
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+        (status["queues"][0]["consumer_state"] == "running").then_some(())
+    };
+    ams_tests::wait::until_blocking("the consumer to run", 60, running, || serve.log_text());
     let file = std::env::temp_dir().join(format!("ams-ui-{}.ndjson", uuid::Uuid::new_v4().simple()));
     std::fs::write(&file, seed().join("\n")).unwrap();
     let out = Command::new(ams_tests::ams_hub_bin())

@@ -39,38 +39,34 @@ impl Moto {
     /// moto with extra environment, e.g. `INITIAL_NO_AUTH_ACTION_COUNT` to make it verify
     /// request signatures against the IAM users it holds.
     pub fn start_with(env: &[(&str, &str)]) -> Moto {
-        // moto cannot be told to pick its own port and say which, so a port chosen here may
-        // be taken before moto binds it: moto then exits, and is started again on another.
-        for _ in 0..5 {
-            let port = free_port();
-            let mut child = Command::new(moto_server())
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .envs(env.iter().copied())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {} ({e}): run scripts/test, which installs it", moto_server()));
-            // Werkzeug says "Running on http://…" once its socket listens; the rest of its
-            // stderr (a line per request) is drained so that moto never blocks on it.
-            let stderr = child.stderr.take().expect("piped stderr");
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    if line.contains("Running on") {
-                        let _ = tx.send(());
-                    }
-                }
-            });
-            match rx.recv_timeout(Duration::from_secs(30)) {
-                Ok(()) => return Moto { child, url: format!("http://127.0.0.1:{port}") },
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+        // Port 0: the system picks a free port as moto binds it (no race with another test
+        // taking a port chosen in advance), and Werkzeug's "Running on http://…" names it.
+        let mut child = Command::new(moto_server())
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} ({e}): run scripts/test, which installs it", moto_server()));
+        // The rest of its stderr (a line per request) is drained so that moto never blocks on it.
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.split("Running on ").nth(1) {
+                    let _ = tx.send(url.trim().to_owned());
                 }
             }
+        });
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => Moto { child, url },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("moto did not say where it listens within 30 s");
+            }
         }
-        panic!("moto did not start (five tries)");
     }
 
     /// SDK configuration with the platform's credentials (moto's default account 123456789012).

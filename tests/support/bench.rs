@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -30,11 +30,7 @@ pub fn fauxqs() -> Fauxqs {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (scripts/bench installs it)"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "fauxqs did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::wait::until_blocking("fauxqs to listen", 30, || std::net::TcpStream::connect(("127.0.0.1", port)).ok(), String::new);
     Fauxqs(child, format!("http://127.0.0.1:{port}"))
 }
 

@@ -2,7 +2,6 @@
 //! sent for generated records, and exactness of the ledger against the generated truth.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
 
 use ams_model::DELTA_SPECS;
 use ams_store::{Store, TenantSchema};
@@ -16,11 +15,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; serve log:\n{}", serve.log_text());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    crate::wait::until(what, secs, || { let done = cond(); async move { done.await.then_some(()) } }, || format!("serve log:\n{}", serve.log_text())).await
 }
 
 /// Every record once as an SNS envelope, a third of them twice (redeliveries).

@@ -15,6 +15,7 @@ pub mod hostile;
 pub mod serve;
 pub mod streams;
 pub mod tcp_cut;
+pub mod wait;
 
 use std::path::PathBuf;
 

@@ -4,7 +4,6 @@
 //! Secrets (client secrets, refresh tokens) are write-only: sealed in Postgres
 //! (`ams_store::secrets`), sent only to Amazon, never in an answer or a log line.
 
-use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use ams_model::{Marketplace as Seed, Realm};
 use ams_onboard::ads::client::Login;
@@ -17,7 +16,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::{validate, ApiState};
 
 /// What the Ads routes need: the client, the keyring sealing secrets, the platform's app.
@@ -32,9 +31,7 @@ pub struct AdsServices {
 impl AdsServices {
     pub fn keyring(&self) -> Result<&Keyring, ApiError> {
         self.keyring.as_ref().ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "secret_key_unset",
+            ApiError::new(ErrorCode::SecretKeyUnset,
                 "the server has no AMS_HUB_SECRET_KEY, so it cannot store Amazon secrets; the operator must set it",
             )
         })
@@ -47,12 +44,10 @@ impl AdsServices {
             Some((client_id, Ok(client_secret))) => Ok(AdsApp { client_id, client_secret }),
             Some((_, Err(e))) => {
                 tracing::error!(error = %e, "a tenant's LwA client secret does not open");
-                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "secret_unreadable", e.to_string()))
+                Err(ApiError::new(ErrorCode::SecretUnreadable, e.to_string()))
             }
             None => self.platform_app.clone().ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "ads_app_unset",
+                ApiError::new(ErrorCode::AdsAppUnset,
                     "no Amazon Ads app: set the tenant's (PUT /v1/tenants/{tenant}/ads-app) or the platform's (AMS_HUB_ADS_CLIENT_ID, AMS_HUB_ADS_CLIENT_SECRET)",
                 )
             }),
@@ -61,7 +56,7 @@ impl AdsServices {
 }
 
 pub(crate) fn services(state: &ApiState) -> Result<&AdsServices, ApiError> {
-    state.ads.as_ref().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the Amazon Ads API is not configured on this server"))
+    state.ads.as_ref().ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "the Amazon Ads API is not configured on this server"))
 }
 
 /// Amazon's refusal or outage as an answer: a refused login is the caller's to fix (422 with
@@ -69,12 +64,12 @@ pub(crate) fn services(state: &ApiState) -> Result<&AdsServices, ApiError> {
 pub(crate) fn amazon_error(e: AdsError) -> ApiError {
     match &e {
         AdsError::Refused { code, .. } => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "amazon_refused", format!("{e} (Amazon's error code: {code})"))
+            ApiError::new(ErrorCode::AmazonRefused, format!("{e} (Amazon's error code: {code})"))
         }
-        AdsError::Unauthorized(_) | AdsError::Rejected { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "amazon_refused", e.to_string()),
+        AdsError::Unauthorized(_) | AdsError::Rejected { .. } => ApiError::new(ErrorCode::AmazonRefused, e.to_string()),
         AdsError::Throttled(_) | AdsError::Unavailable(_) => {
             tracing::warn!(error = %e, "Amazon unavailable");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "amazon_unavailable", e.to_string())
+            ApiError::new(ErrorCode::AmazonUnavailable, e.to_string())
         }
     }
 }
@@ -513,14 +508,14 @@ pub async fn import_profiles(
     let ads = services(&state)?;
     let login = match scope.connection_login(ads.keyring()?, id).await? {
         None => return Err(ApiError::not_found("connection")),
-        Some(Err(e)) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "secret_unreadable", e.to_string())),
+        Some(Err(e)) => return Err(ApiError::new(ErrorCode::SecretUnreadable, e.to_string())),
         Some(Ok(l)) => l,
     };
     if login.connection.status == "deleting" {
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the connection is being deleted"));
+        return Err(ApiError::new(ErrorCode::Conflict, "the connection is being deleted"));
     }
     let (app, realm, refresh_token) = ams_onboard::ads::login_parts(login, ads.platform_app.as_ref())
-        .map_err(|why| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ads_app_unset", why))?;
+        .map_err(|why| ApiError::new(ErrorCode::AdsAppUnset, why))?;
     let listing = match ams_onboard::ads::list_login(&ads.client, &Login { app: &app, realm, refresh_token: &refresh_token }).await {
         Ok(l) => l,
         Err(e) => {

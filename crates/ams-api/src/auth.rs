@@ -6,13 +6,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 use ams_store::{AccountScope, KeyScope, TenantScope, TenantSlug};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::ApiState;
 
 pub enum Caller {
@@ -63,16 +62,12 @@ impl FromRequest for Caller {
             };
             state.auth_failures.remember(&digest);
             if !holder.tenant_active {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "tenant_disabled",
+                return Err(ApiError::new(ErrorCode::TenantDisabled,
                     "this tenant is disabled by the operator: its API keys reach nothing and its queues are not consumed",
                 ));
             }
             if writes && holder.scope == KeyScope::Read {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "read_only",
+                return Err(ApiError::new(ErrorCode::ReadOnly,
                     "this API key has scope `read`: it may only GET; use a `write` key to change things",
                 ));
             }
@@ -86,13 +81,11 @@ impl Caller {
     pub fn operator(&self, state: &ApiState) -> Result<(), ApiError> {
         match self {
             Caller::Operator => Ok(()),
-            Caller::Tenant(..) if state.admin_digest.is_none() => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
+            Caller::Tenant(..) if state.admin_digest.is_none() => Err(ApiError::new(ErrorCode::Forbidden,
                 "tenant management is disabled: the server has no AMS_HUB_ADMIN_TOKEN",
             )),
             Caller::Tenant(..) => {
-                Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only the operator token manages tenants"))
+                Err(ApiError::new(ErrorCode::Forbidden, "only the operator token manages tenants"))
             }
         }
     }
@@ -101,9 +94,7 @@ impl Caller {
     /// external id): not for `read` keys.
     pub fn may_see_secrets(&self) -> Result<(), ApiError> {
         match self {
-            Caller::Tenant(_, KeyScope::Read) => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "read_only",
+            Caller::Tenant(_, KeyScope::Read) => Err(ApiError::new(ErrorCode::ReadOnly,
                 "this API key has scope `read`: the answer holds a secret (the external id); use a `write` key",
             )),
             _ => Ok(()),
@@ -119,9 +110,7 @@ impl Caller {
     pub fn key_admin(&self) -> Result<(), ApiError> {
         match self {
             Caller::Operator | Caller::Tenant(_, KeyScope::Admin) => Ok(()),
-            Caller::Tenant(..) => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
+            Caller::Tenant(..) => Err(ApiError::new(ErrorCode::Forbidden,
                 "only an API key of scope `admin` (or the operator) creates and revokes API keys",
             )),
         }

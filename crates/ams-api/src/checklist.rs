@@ -124,7 +124,7 @@ pub async fn onboarding(
         if let Some(r) = regions.get_mut(&q.region) {
             r.queues.push(QueueCheck {
                 queue_url: q.queue_url.clone(),
-                consumer_state: q.state.clone().unwrap_or_else(|| "not_started".into()),
+                consumer_state: q.state_word().to_owned(),
                 last_receive_at: q.last_receive_at,
             });
         }

@@ -24,7 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::ads::{amazon_error, connect, services, Connection, RegionCode};
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::{validate, ApiState};
 
 /// How long a consent link works.
@@ -126,7 +126,7 @@ fn origin(url: &str) -> Option<&str> {
 
 /// The state this server signed, unexpired; a 400 otherwise.
 fn open_state(keyring: &ams_store::Keyring, signed: &str) -> Result<State, ApiError> {
-    let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let bad = |m: &str| ApiError::new(ErrorCode::InvalidConsent, m);
     let forged = || bad("the state is not one this server signed (or it was altered)");
     let (payload, signature) = signed.split_once('.').ok_or_else(forged)?;
     let (payload, signature) = (B64.decode(payload).map_err(|_| forged())?, B64.decode(signature).map_err(|_| forged())?);
@@ -146,7 +146,7 @@ async fn active_tenant(state: &ApiState, s: &State) -> Result<ams_store::TenantS
     let scope = state.store.tenant_scope(&slug).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
     // A link minted before the operator disabled the tenant connects nothing.
     if scope.tenant().status != "active" {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "tenant_disabled", "this tenant is disabled by the operator: the login was not connected"));
+        return Err(ApiError::new(ErrorCode::TenantDisabled, "this tenant is disabled by the operator: the login was not connected"));
     }
     Ok(scope)
 }
@@ -177,7 +177,7 @@ pub struct StartQuery {
 pub async fn start(state: web::Data<ApiState>, req: HttpRequest, query: web::Query<StartQuery>) -> HttpResponse {
     match start_page(&state, &req, &query.state).await {
         Ok(ok) => ok,
-        Err(e) => crate::ui::page(e.status, "consent.html", minijinja::context! { error => e.message }),
+        Err(e) => crate::ui::page(e.status(), "consent.html", minijinja::context! { error => e.message }),
     }
 }
 
@@ -189,9 +189,7 @@ async fn start_page(state: &ApiState, req: &HttpRequest, signed: &str) -> Result
     let expires = DateTime::from_timestamp(s.e, 0).unwrap_or_else(Utc::now);
     // Opened again in the browser that claimed it: the same page. Anywhere else: refused.
     if req.cookie(&s.cookie_name()).is_none() && !scope.claim_consent(&s.k, expires).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "consent_link_used",
+        return Err(ApiError::new(ErrorCode::ConsentLinkUsed,
             "this consent link was opened already, in another browser: it works only there. Ask for a new link.",
         ));
     }
@@ -215,7 +213,7 @@ async fn start_page(state: &ApiState, req: &HttpRequest, signed: &str) -> Result
             amazon_url => consent_url(&app.client_id, s.r.realm(), &s.u, signed),
         },
     );
-    page.add_cookie(&cookie).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the consent cookie: {e}")))?;
+    page.add_cookie(&cookie).map_err(|e| ApiError::new(ErrorCode::Internal, format!("the consent cookie: {e}")))?;
     Ok(page)
 }
 
@@ -256,7 +254,7 @@ impl std::fmt::Debug for CallbackQuery {
 )]
 #[get("/oauth/amazon/callback")]
 pub async fn callback(state: web::Data<ApiState>, req: HttpRequest, query: web::Query<CallbackQuery>) -> Result<HttpResponse, ApiError> {
-    let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let bad = |m: &str| ApiError::new(ErrorCode::InvalidConsent, m);
     let q = query.into_inner();
     if let Some(e) = q.error {
         return Err(bad(&format!("Amazon's consent was not given: {e}: {}", q.error_description.unwrap_or_default())));
@@ -266,9 +264,7 @@ pub async fn callback(state: web::Data<ApiState>, req: HttpRequest, query: web::
     let s = open_state(ads.keyring()?, &signed)?;
     // The browser that opened ams-hub's page for this link, and no other.
     if req.cookie(&s.cookie_name()).is_none() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "consent_not_bound",
+        return Err(ApiError::new(ErrorCode::ConsentNotBound,
             "this consent was not started in this browser: open the link ams-hub gave (…/oauth/amazon/start) in the browser that signs in to Amazon",
         ));
     }

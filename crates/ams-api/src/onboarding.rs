@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::queues::Queue;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::{validate, ApiState};
 
 /// The response header carrying the `aws cloudformation deploy` command for the template.
@@ -69,9 +69,7 @@ pub async fn aws_template(
         )));
     }
     let Some(principal) = state.platform_principal.as_deref() else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "platform_principal_unset",
+        return Err(ApiError::new(ErrorCode::PlatformPrincipalUnset,
             "the server has no AMS_HUB_PLATFORM_PRINCIPAL (the ARN of ams-hub's own role, which the brand's role trusts): \
              the operator must set it before templates can be rendered",
         ));
@@ -158,8 +156,9 @@ async fn needed_regions(a: &ams_store::AccountScope) -> Result<Vec<String>, ApiE
     Ok(needed)
 }
 
-fn unprocessable(code: &'static str, message: String) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+fn unprocessable(code: ErrorCode, message: String) -> ApiError {
+    debug_assert_eq!(code.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    ApiError::new(code, message)
 }
 
 /// Verifies the brand's deployed stack and adopts it: ams-hub assumes the role with the
@@ -198,7 +197,7 @@ pub async fn aws_stack(
         Ok(q) => q,
         Err(e) => {
             // The checklist shows why the last attempt failed.
-            if e.status == StatusCode::UNPROCESSABLE_ENTITY {
+            if e.status() == StatusCode::UNPROCESSABLE_ENTITY {
                 a.record_stack_error(&e.message).await?;
             }
             return Err(e);
@@ -224,7 +223,7 @@ async fn verify_stack(
     for raw in urls {
         if raw.trim_end_matches('/').ends_with(".fifo") {
             return Err(unprocessable(
-                "fifo_queue",
+                ErrorCode::FifoQueue,
                 format!("{} is a FIFO queue: Amazon Marketing Stream delivers to standard queues only", validate::shown(raw)),
             ));
         }
@@ -236,26 +235,26 @@ async fn verify_stack(
         };
         if !needed.contains(&region) {
             return Err(unprocessable(
-                "foreign_region",
+                ErrorCode::ForeignRegion,
                 format!("the queue {} is in {region}; the account's marketplaces deliver to {}", url.canonical, needed.join(" or ")),
             ));
         }
         queues.push((url.canonical, region));
     }
     let Some(aws) = &state.aws else {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "this server has no AWS configuration"));
+        return Err(ApiError::new(ErrorCode::Unavailable, "this server has no AWS configuration"));
     };
     let account = ams_store::AccountId(a.account().id);
     verify_queues(aws.as_ref(), role_arn, &a.external_id()?, account, &queues, &DATASETS).await.map_err(|e| {
         let code = match e.check {
-            StackCheck::RoleNotAssumable => "role_not_assumable",
-            StackCheck::QueueUnreadable => "queue_unreadable",
-            StackCheck::FifoQueue => "fifo_queue",
-            StackCheck::PolicyMissingDatasets => "policy_missing_datasets",
-            StackCheck::ConfirmNotAllowed => "confirm_not_allowed",
-            StackCheck::Unavailable => return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.message),
+            StackCheck::RoleNotAssumable => ErrorCode::RoleNotAssumable,
+            StackCheck::QueueUnreadable => ErrorCode::QueueUnreadable,
+            StackCheck::FifoQueue => ErrorCode::FifoQueue,
+            StackCheck::PolicyMissingDatasets => ErrorCode::PolicyMissingDatasets,
+            StackCheck::ConfirmNotAllowed => ErrorCode::ConfirmNotAllowed,
+            StackCheck::Unavailable => ErrorCode::Unavailable,
         };
-        unprocessable(code, e.message)
+        ApiError::new(code, e.message)
     })?;
     Ok(queues)
 }

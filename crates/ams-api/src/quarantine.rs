@@ -1,7 +1,6 @@
 //! A tenant's quarantine: list in pages, replay (decode again, e.g. after upgrading ams-hub),
 //! discard.
 
-use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpResponse};
 use ams_store::{decode, Decoded, DecodedBody, Provenance, QuarantinedBody, Replayed};
 use chrono::{DateTime, Utc};
@@ -10,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::ApiState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -101,7 +100,7 @@ pub async fn list_quarantine(
     let after = query.after.unwrap_or(0);
     let limit = query.limit.unwrap_or(50);
     if after < 0 || !(1..=500).contains(&limit) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "after must be ≥ 0 and limit 1 to 500"));
+        return Err(ApiError::new(ErrorCode::InvalidQuery, "after must be ≥ 0 and limit 1 to 500"));
     }
     let rows = scope.quarantine_page(after, limit).await?;
     let next_after = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
@@ -159,18 +158,14 @@ pub(crate) async fn replay_entry(scope: &ams_store::TenantScope, id: i64) -> Res
     let records = match decode(entry.body.clone(), entry.source.as_str().into(), None, provenance) {
         DecodedBody::Ledger(Decoded::Records { records, .. }) => records,
         DecodedBody::Ledger(Decoded::Quarantined(e)) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "still_unreadable",
+            return Err(ApiError::new(ErrorCode::StillUnreadable,
                 format!("the body still does not decode ({}): {}", e.reason_code, e.reason),
             ))
         }
         // Confirmations are never replayed from here: that would mean calling a URL or topic
         // taken from a stored body.
         DecodedBody::Confirmation { .. } => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "not_replayable",
+            return Err(ApiError::new(ErrorCode::NotReplayable,
                 "a subscription confirmation holds no records; discard it",
             ))
         }
@@ -180,9 +175,7 @@ pub(crate) async fn replay_entry(scope: &ams_store::TenantScope, id: i64) -> Res
             records: summary.datasets.values().map(|c| c.received).sum(),
             inserted: summary.inserted(),
         }),
-        Replayed::StillRefused(e) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "still_refused",
+        Replayed::StillRefused(e) => Err(ApiError::new(ErrorCode::StillRefused,
             format!("the body decodes, but Postgres still refuses its rows: {e}"),
         )),
     }

@@ -66,8 +66,7 @@ pub async fn add_queue(
         // Reading through the platform's own identity could reach any queue that identity can
         // read, other tenants' included: the operator decides that per tenant.
         return Err(ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "role_required",
+            crate::error::ErrorCode::RoleRequired,
             "this account has no aws_role_arn yet: its queues are read through the brand's IAM role. Set it with \
              PATCH /v1/tenants/{tenant}/accounts/{account} {\"aws_role_arn\": …}, then register the queue",
         ));

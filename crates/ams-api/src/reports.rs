@@ -142,7 +142,7 @@ pub(crate) fn answer(report: Report, csv: bool, name: &str) -> Result<HttpRespon
         return Ok(HttpResponse::Ok().json(ReportBody { columns: report.columns, rows: report.rows }));
     }
     let mut w = csv::Writer::from_writer(Vec::new());
-    let fail = |e: csv::Error| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
+    let fail = |e: csv::Error| ApiError::new(crate::error::ErrorCode::Internal, e.to_string());
     w.write_record(&report.columns).map_err(fail)?;
     for row in &report.rows {
         w.write_record(report.columns.iter().map(|c| match row.get(c) {

@@ -85,12 +85,12 @@ pub async fn account_status(
         .clone()
         .into_iter()
         .map(|q| QueueStatus {
+            consumer_state: q.state_word().to_owned(),
             queue_id: q.queue_id,
             queue_url: q.queue_url,
             region: q.region,
-            consumer_state: q.state.unwrap_or_else(|| "not_started".into()),
             last_error: q.last_error.map(shown),
-            failure_kind: q.failure_kind,
+            failure_kind: q.failure_kind.map(|k| k.as_str().to_owned()),
             last_receive_at: q.last_receive_at,
             messages_received: q.messages_received.unwrap_or(0),
             messages_committed: q.messages_committed.unwrap_or(0),

@@ -1,6 +1,5 @@
 //! Tenants (operator only) and their API keys.
 
-use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use ams_store::control::{api_key, tenant};
 use ams_store::{KeyScope, TenantSlug};
@@ -10,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::{validate, ApiState};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -153,7 +152,7 @@ pub async fn create_tenant(
     let slug = TenantSlug::parse(&body.slug).map_err(|e| ApiError::invalid(e.to_string()))?;
     validate::name("name", &body.name, 200).map_err(ApiError::invalid)?;
     if state.store.find_tenant(&slug).await?.is_some() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("tenant {slug} exists")));
+        return Err(ApiError::new(ErrorCode::Conflict, format!("tenant {slug} exists")));
     }
     let t = state.store.provision_tenant(&slug, body.name.trim()).await?;
     tracing::info!(tenant = %slug, "tenant created");

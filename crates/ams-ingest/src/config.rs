@@ -74,8 +74,12 @@ impl RuntimeConfig {
         }
     }
 
+    /// The wait before a consumer's restart after `failures` failures in a row: doubling from
+    /// `backoff_min_ms` up to `backoff_max_ms`, plus up to as much again at random, so that a
+    /// thousand consumers failing together (an STS outage) do not restart in step.
     pub fn backoff(&self, failures: u32) -> Duration {
-        let ms = self.backoff_min_ms.saturating_mul(1u64 << failures.min(16));
-        Duration::from_millis(ms.min(self.backoff_max_ms))
+        crate::retry::doubling(Duration::from_millis(self.backoff_min_ms), Duration::from_millis(self.backoff_max_ms))
+            .nth(failures as usize)
+            .unwrap_or(Duration::from_millis(self.backoff_max_ms))
     }
 }

@@ -58,6 +58,8 @@ struct Shared {
     /// True once the consumer was told to [`LetGo`].
     let_go: watch::Receiver<bool>,
     budget: Arc<crate::budget::MemoryBudget>,
+    /// The tenant's slug, as the budget keys its shares (shared, not copied, by every receive).
+    budget_key: Arc<str>,
 }
 
 impl QueueConsumer {
@@ -73,7 +75,9 @@ impl QueueConsumer {
         let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
         let (stop, _) = watch::channel(false);
         let (let_go, let_go_rx) = watch::channel(false);
+        let budget_key = queue.schema.slug().as_str().into();
         let shared = Rc::new(Shared {
+            budget_key,
             queue,
             sqs,
             normalizer,
@@ -115,7 +119,7 @@ impl Actor for QueueConsumer {
         let span = tracing::info_span!("consumer", tenant = %q.schema, account = %q.account_id, queue = %q.queue_url);
         let run = async move {
             // While it runs, the consumer's tenant is owed its share of the memory budget.
-            let _slot = shared.budget.consumer(&shared.queue.tenant);
+            let _slot = shared.budget.consumer(&shared.budget_key);
             let result = poll(shared.clone(), stop, true).await;
             // Every in-flight batch holds permits until it is committed and deleted (or given up).
             let all = shared.config.max_in_flight as u32;
@@ -204,7 +208,7 @@ async fn poll_loop(shared: &Rc<Shared>, stop: &mut watch::Receiver<bool>, primar
         // when the budget is full, or this tenant holds its share while others wait, the
         // receive waits; nothing is dropped.
         let memory = tokio::select! {
-            m = shared.budget.admit(&q.tenant, crate::budget::RECEIVE_RESERVE) => m,
+            m = shared.budget.admit(&shared.budget_key, crate::budget::RECEIVE_RESERVE) => m,
             _ = stop.changed() => return Ok(()),
         };
         let stopping = stop.clone();

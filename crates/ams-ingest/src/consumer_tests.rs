@@ -111,7 +111,6 @@ impl Harness {
         let ctx = Arc::new(QueueContext {
             queue_id: ams_store::QueueId(Uuid::new_v4()),
             queue_url: url.into(),
-            tenant: "acme".into(),
             region: "us-east-1".into(),
             account_id: ams_store::AccountId(Uuid::new_v4()),
             schema: TenantSchema::of(&slug),
@@ -120,7 +119,7 @@ impl Harness {
         let status = Arc::new(ConsumerStatus {
             queue_id: ctx.queue_id,
             queue_url: url.into(),
-            tenant: "acme".into(),
+            tenant: slug.clone(),
             account_id: ctx.account_id,
             state: std::sync::Mutex::new((ConsumerState::Starting, None)),
             restarts: Default::default(),

@@ -20,6 +20,7 @@ pub mod metrics;
 mod normalizer;
 pub mod pipeline;
 pub mod queue;
+mod retry;
 pub mod shutdown;
 mod status;
 mod supervisor;

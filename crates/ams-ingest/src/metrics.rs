@@ -68,7 +68,7 @@ struct ConsumerDatasetLabels {
     tenant: String,
     account: String,
     queue: String,
-    dataset: String,
+    dataset: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -76,7 +76,7 @@ struct ConsumerStateLabels {
     tenant: String,
     account: String,
     queue: String,
-    state: String,
+    state: &'static str,
 }
 
 type Histograms = Family<TenantLabels, Histogram, fn() -> Histogram>;
@@ -228,7 +228,7 @@ pub fn encode_ads_connections(out: &mut String, rows: &[(String, String, i64)]) 
 /// The consumers' series, from their snapshots.
 pub fn encode_consumers(out: &mut String, reports: &[ConsumerReport]) {
     let labels = |r: &ConsumerReport| ConsumerLabels {
-        tenant: r.tenant.clone(),
+        tenant: r.tenant.as_str().to_owned(),
         account: r.account_id.to_string(),
         queue: r.queue_url.clone(),
     };
@@ -256,17 +256,17 @@ pub fn encode_consumers(out: &mut String, reports: &[ConsumerReport]) {
     }
     let records = Family::<ConsumerDatasetLabels, Counter>::default();
     for r in reports {
-        for (dataset, n) in r.row.records_committed.as_object().into_iter().flatten() {
+        for (dataset, n) in ams_model::DatasetId::ALL.into_iter().zip(r.row.records_committed).filter(|(_, n)| *n > 0) {
             let l = labels(r);
-            let key = ConsumerDatasetLabels { tenant: l.tenant, account: l.account, queue: l.queue, dataset: dataset.clone() };
-            records.get_or_create(&key).inc_by(n.as_u64().unwrap_or(0));
+            let key = ConsumerDatasetLabels { tenant: l.tenant, account: l.account, queue: l.queue, dataset: dataset.as_str() };
+            records.get_or_create(&key).inc_by(n as u64);
         }
     }
     reg.register("ams_hub_records_committed", "records committed, per dataset", records);
     let state = Family::<ConsumerStateLabels, Gauge>::default();
     for r in reports {
         let l = labels(r);
-        state.get_or_create(&ConsumerStateLabels { tenant: l.tenant, account: l.account, queue: l.queue, state: r.row.state.clone() }).set(1);
+        state.get_or_create(&ConsumerStateLabels { tenant: l.tenant, account: l.account, queue: l.queue, state: r.row.state.as_str() }).set(1);
     }
     reg.register("ams_hub_consumer_state", "1 for the consumer's current state", state);
     let gauges: [(&str, &str, fn(&ConsumerReport) -> Option<i64>); 3] = [

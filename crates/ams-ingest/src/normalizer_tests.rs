@@ -96,7 +96,6 @@ impl Harness {
         let queue = Arc::new(QueueContext {
             queue_id: ams_store::QueueId(Uuid::new_v4()),
             queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/ams".into(),
-            tenant: "acme".into(),
             region: "us-east-1".into(),
             account_id: ams_store::AccountId(Uuid::new_v4()),
             schema: TenantSchema::of(&TenantSlug::parse("acme").unwrap()),

@@ -28,10 +28,10 @@ pub struct QueueContext {
     pub queue_id: QueueId,
     /// Shared by the messages' origins (their quarantine source).
     pub queue_url: Arc<str>,
-    /// The tenant's slug: whose share of the memory budget the messages count against.
-    pub tenant: Arc<str>,
     pub region: String,
     pub account_id: AccountId,
+    /// The tenant's schema, and its slug: whose share of the memory budget the messages count
+    /// against.
     pub schema: TenantSchema,
     pub aws: AccountAws,
 }

@@ -65,8 +65,7 @@ impl TenantWriter {
         config: RuntimeConfig,
         shutdown: crate::shutdown::ShutdownSignal,
     ) -> Self {
-        // The schema is `tenant_<slug>`; the metrics are labelled by slug.
-        let metrics = Rc::new(crate::metrics::metrics().writer(schema.name().trim_start_matches("tenant_")));
+        let metrics = Rc::new(crate::metrics::metrics().writer(schema.slug().as_str()));
         TenantWriter {
             schema,
             metrics,
@@ -104,7 +103,7 @@ impl TenantWriter {
         let (writer, schema, stop) = (self.writer.clone(), self.schema.clone(), self.shutdown.clone());
         let metrics = self.metrics.clone();
         let write = async move {
-            let mut delay = Duration::from_millis(100);
+            let mut delays = crate::retry::doubling(Duration::from_millis(100), Duration::from_secs(5));
             let started = std::time::Instant::now();
             loop {
                 match writer.write(&schema, &batch).await {
@@ -122,9 +121,9 @@ impl TenantWriter {
                         return Ok(refused);
                     }
                     Err(e) if !stop.writes_given_up() => {
+                        let delay = delays.next().unwrap_or(Duration::from_secs(5));
                         LedgerWriteFailed { schema: schema.name(), error: &e, retry_in: delay, metrics: &metrics }.emit();
                         tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(5));
                     }
                     Err(e) => return Err(NotCommitted::GivenUp(e.to_string())),
                 }

@@ -16,6 +16,7 @@ pub mod reports;
 pub mod secrets;
 mod store;
 pub mod tenant;
+mod text_enum;
 
 pub use control::scope::{random_secret, AccountScope, KeyHolder, KeyScope, NewApiKey, QueueState, TenantScope};
 pub use error::StoreError;

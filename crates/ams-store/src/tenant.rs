@@ -48,20 +48,28 @@ impl fmt::Display for TenantSlug {
 /// The schema `tenant_<slug>` holding one tenant's ledger. Safe to splice into SQL: it can
 /// only be built from a [`TenantSlug`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TenantSchema(String);
+pub struct TenantSchema {
+    slug: TenantSlug,
+    name: String,
+}
 
 impl TenantSchema {
     pub fn of(slug: &TenantSlug) -> TenantSchema {
-        TenantSchema(format!("tenant_{}", slug.0))
+        TenantSchema { name: format!("tenant_{}", slug.0), slug: slug.clone() }
     }
+    /// The schema's name, `tenant_<slug>`.
     pub fn name(&self) -> &str {
-        &self.0
+        &self.name
+    }
+    /// Whose schema it is.
+    pub fn slug(&self) -> &TenantSlug {
+        &self.slug
     }
 }
 
 impl fmt::Display for TenantSchema {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.name)
     }
 }
 

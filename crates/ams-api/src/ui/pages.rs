@@ -15,7 +15,7 @@ use sha2::Digest;
 use super::format::{count, money, percent, ratio};
 use super::session::{self, UiUser};
 use super::{page, Viewer};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::ApiState;
 
 fn viewer(u: &UiUser) -> Viewer {
@@ -28,7 +28,7 @@ fn see_other(to: &str) -> HttpResponse {
 
 /// An API error as a page.
 fn error_page(u: Option<&UiUser>, e: ApiError) -> HttpResponse {
-    page(e.status, "error.html", context! { user => u.map(viewer), status => e.status.as_u16(), error => e.message })
+    page(e.status(), "error.html", context! { user => u.map(viewer), status => e.status().as_u16(), error => e.message })
 }
 
 async fn tenant(state: &ApiState, u: &UiUser) -> Result<TenantScope, ApiError> {
@@ -88,7 +88,7 @@ pub struct CsrfForm {
 
 pub async fn logout(user: UiUser, req: HttpRequest, form: web::Form<CsrfForm>) -> HttpResponse {
     if !user.check_form(&req, &form.csrf) {
-        return error_page(Some(&user), ApiError::new(StatusCode::FORBIDDEN, "forbidden", "the form is not this session's"));
+        return error_page(Some(&user), ApiError::new(ErrorCode::Forbidden, "the form is not this session's"));
     }
     HttpResponse::SeeOther().insert_header((LOCATION, "/ui/login")).cookie(session::ended()).finish()
 }
@@ -136,7 +136,7 @@ async fn overview_rows(state: &ApiState, user: &UiUser) -> Result<Vec<AccountRow
             .into_iter()
             .map(|q| QueueRow {
                 name: q.queue_url.rsplit('/').next().unwrap_or_default().to_owned(),
-                state: q.state.unwrap_or_else(|| "not_started".into()),
+                state: q.state_word().to_owned(),
                 backlog: q.approximate_visible.map(|v| count(&v.to_string())).unwrap_or_else(|| "–".into()),
                 last_receive: when(q.last_receive_at),
                 quarantined: count(&q.messages_quarantined.unwrap_or(0).to_string()),
@@ -492,10 +492,10 @@ pub async fn quarantine_entry(user: UiUser, state: web::Data<ApiState>, id: web:
 /// A form that changes something: the session's CSRF token and a key that may write.
 fn changing(user: &UiUser, req: &HttpRequest, form: &CsrfForm) -> Result<(), ApiError> {
     if !user.check_form(req, &form.csrf) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "the form is not this session's (reload the page)"));
+        return Err(ApiError::new(ErrorCode::Forbidden, "the form is not this session's (reload the page)"));
     }
     if !user.may_write() {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "read_only", "this API key has scope `read`: sign in with a `write` key"));
+        return Err(ApiError::new(ErrorCode::ReadOnly, "this API key has scope `read`: sign in with a `write` key"));
     }
     Ok(())
 }
@@ -513,7 +513,7 @@ pub async fn replay(user: UiUser, state: web::Data<ApiState>, req: HttpRequest, 
     .await;
     match result {
         Ok(r) => back_with(&format!("#{} replayed: {} records, {} new to the ledger", id, r.records, r.inserted)),
-        Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND => error_page(Some(&user), e),
+        Err(e) if e.status() == StatusCode::FORBIDDEN || e.status() == StatusCode::NOT_FOUND => error_page(Some(&user), e),
         Err(e) => back_with(&format!("#{} not replayed: {}", id, e.message)),
     }
 }

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use ams_store::control::registry::{ActiveQueue, ConsumerStateRow};
-use ams_store::{QueueId, Store, TenantSchema, TenantSlug};
+use ams_store::control::consumer_state::ConsumerStateRow;
+use ams_store::control::registry::ActiveQueue;
+use ams_store::{QueueId, Store, TenantSchema};
 use tokio::sync::oneshot;
 // tokio's clock: the unit tests run the supervisor on paused time.
 use tokio::time::Instant;
@@ -207,7 +208,7 @@ impl Supervisor {
                 status: Arc::new(ConsumerStatus {
                     queue_id: q.queue_id,
                     queue_url: q.queue_url.clone(),
-                    tenant: q.tenant_slug.clone(),
+                    tenant: q.tenant.clone(),
                     account_id: q.account_id,
                     state: std::sync::Mutex::new((ConsumerState::Starting, None)),
                     restarts: Default::default(),
@@ -255,14 +256,12 @@ impl Supervisor {
         let connector = self.connector.clone();
         let setup = async move {
             let account = connector.account(&q).await;
-            let slug = TenantSlug::parse(&q.tenant_slug).expect("active_queues returns valid slugs");
             Arc::new(QueueContext {
                 queue_id: q.queue_id,
                 queue_url: q.queue_url.as_str().into(),
-                tenant: q.tenant_slug.as_str().into(),
                 region: q.region.clone(),
                 account_id: q.account_id,
-                schema: TenantSchema::of(&slug),
+                schema: TenantSchema::of(&q.tenant),
                 aws: account,
             })
         };
@@ -272,7 +271,7 @@ impl Supervisor {
             if act.shutting_down || !e.wanted {
                 return;
             }
-            tracing::info!(queue = %queue.queue_url, tenant = %e.queue.tenant_slug, account = %e.queue.account_id, "starting consumer");
+            tracing::info!(queue = %queue.queue_url, tenant = %e.queue.tenant, account = %e.queue.account_id, "starting consumer");
             match act.connector.queue(&queue) {
                 Ok(sqs) => {
                     let normalizer = act.normalizer.clone();
@@ -353,7 +352,7 @@ impl Handler<ConsumerExited> for Supervisor {
                 let delay = self.config.backoff(e.failures - 1);
                 e.retry_at = Some(Instant::now() + delay);
                 let state = if e.failures >= DEGRADED_AFTER { ConsumerState::Degraded } else { ConsumerState::BackingOff };
-                let (tenant, queue) = (&e.queue.tenant_slug, &e.queue.queue_url);
+                let (tenant, queue) = (e.queue.tenant.as_str(), &e.queue.queue_url);
                 ConsumerFailed { tenant, queue, failures: e.failures, retry_in: delay, failure: &error }.emit();
                 e.status.set(state, Some(error));
                 ctx.run_later(delay, |act, ctx| act.reconcile(ctx));

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ams_store::control::registry::{ActiveQueue, ConsumerStateRow};
+use ams_store::control::consumer_state::ConsumerStateRow;
+use ams_store::control::registry::ActiveQueue;
 use ams_store::{QueueId, Store, StoreError};
 use futures_util::future::LocalBoxFuture;
 

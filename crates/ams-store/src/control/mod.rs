@@ -4,6 +4,7 @@
 pub mod account;
 pub mod ads;
 pub mod api_key;
+pub mod consumer_state;
 pub mod external_ids;
 pub mod marketplace;
 pub mod queue;

@@ -19,7 +19,7 @@ pub struct ActiveQueue {
     pub aws_role_arn: Option<String>,
     /// A secret: never log it.
     pub external_id: String,
-    pub tenant_slug: String,
+    pub tenant: TenantSlug,
 }
 
 impl std::fmt::Debug for ActiveQueue {
@@ -31,7 +31,7 @@ impl std::fmt::Debug for ActiveQueue {
             .field("account_id", &self.account_id)
             .field("aws_role_arn", &self.aws_role_arn)
             .field("external_id", &"<redacted>")
-            .field("tenant_slug", &self.tenant_slug)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }
@@ -105,8 +105,8 @@ impl Store {
         // reached with it, so it is skipped with the reason logged.
         Ok(rows
             .into_iter()
-            .filter(|q| TenantSlug::parse(&q.tenant_slug).is_ok())
             .filter_map(|q| {
+                let tenant = TenantSlug::parse(&q.tenant_slug).ok()?;
                 match self.open_external_id(q.account_id.0, q.external_id.as_deref(), q.external_id_sealed.as_deref()) {
                     Ok(external_id) => Some(ActiveQueue {
                         queue_id: q.queue_id,
@@ -115,7 +115,7 @@ impl Store {
                         account_id: q.account_id,
                         aws_role_arn: q.aws_role_arn,
                         external_id,
-                        tenant_slug: q.tenant_slug,
+                        tenant,
                     }),
                     Err(e) => {
                         tracing::error!(account = %q.account_id.0, error = %e, "an account's external id does not open: its queues are not consumed");
@@ -201,78 +201,6 @@ pub struct ConfirmationRecord<'a> {
     pub marketplace_id: Option<&'a str>,
     pub status: ConfirmationStatus,
     pub error: Option<&'a str>,
-}
-
-/// A consumer's state as the supervisor last saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerStateRow {
-    pub queue_id: QueueId,
-    pub state: String,
-    pub last_error: Option<String>,
-    /// What kind of failure `last_error` is (credentials, queue_missing, throttled, network,
-    /// database, other).
-    pub failure_kind: Option<String>,
-    pub messages_received: i64,
-    pub messages_committed: i64,
-    pub messages_quarantined: i64,
-    pub restarts: i64,
-    pub last_receive_at: Option<chrono::DateTime<Utc>>,
-    /// `{"sp-traffic": n, …}`: records committed per dataset since the consumer started.
-    pub records_committed: serde_json::Value,
-    /// Records committed that Amazon had truncated (`PAYLOAD_TRUNCATED`).
-    pub records_truncated: i64,
-    pub approximate_visible: Option<i64>,
-    pub approximate_in_flight: Option<i64>,
-    pub approximate_updated_at: Option<chrono::DateTime<Utc>>,
-}
-
-impl Store {
-    /// Upserts the consumers' states (one statement for all).
-    pub async fn save_consumer_states(&self, rows: &[ConsumerStateRow]) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let col = |f: fn(&ConsumerStateRow) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
-        sqlx::query(
-            "INSERT INTO consumer_states AS c (queue_id, state, last_error, messages_received,
-                 messages_committed, messages_quarantined, restarts, last_receive_at, records_committed,
-                 approximate_visible, approximate_in_flight, approximate_updated_at, failure_kind,
-                 records_truncated, updated_at)
-             SELECT u.*, now() FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-                 $6::bigint[], $7::bigint[], $8::timestamptz[], $9::jsonb[], $10::bigint[], $11::bigint[],
-                 $12::timestamptz[], $13::text[], $14::bigint[])
-                 AS u(queue_id, state, last_error, received, committed, quarantined, restarts, last_receive_at,
-                      records_committed, approximate_visible, approximate_in_flight, approximate_updated_at,
-                      failure_kind, records_truncated)
-             -- a queue deleted meanwhile has no state to keep
-             WHERE EXISTS (SELECT 1 FROM queues q WHERE q.id = u.queue_id)
-             ON CONFLICT (queue_id) DO UPDATE SET state = excluded.state, last_error = excluded.last_error,
-                 messages_received = excluded.messages_received, messages_committed = excluded.messages_committed,
-                 messages_quarantined = excluded.messages_quarantined, restarts = excluded.restarts,
-                 last_receive_at = excluded.last_receive_at, records_committed = excluded.records_committed,
-                 approximate_visible = excluded.approximate_visible,
-                 approximate_in_flight = excluded.approximate_in_flight,
-                 approximate_updated_at = excluded.approximate_updated_at, failure_kind = excluded.failure_kind,
-                 records_truncated = excluded.records_truncated, updated_at = now()",
-        )
-        .bind(rows.iter().map(|r| r.queue_id.0).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.last_error.clone()).collect::<Vec<_>>())
-        .bind(col(|r| r.messages_received))
-        .bind(col(|r| r.messages_committed))
-        .bind(col(|r| r.messages_quarantined))
-        .bind(col(|r| r.restarts))
-        .bind(rows.iter().map(|r| r.last_receive_at).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.records_committed.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.approximate_visible).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.approximate_in_flight).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.approximate_updated_at).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.failure_kind.clone()).collect::<Vec<_>>())
-        .bind(col(|r| r.records_truncated))
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
 }
 
 /// Inserts a queue row on `conn` (the pool, or a transaction).

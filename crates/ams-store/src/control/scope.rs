@@ -387,9 +387,9 @@ pub struct QueueState {
     pub queue_id: Uuid,
     pub queue_url: String,
     pub region: String,
-    pub state: Option<String>,
+    pub state: Option<super::consumer_state::ConsumerState>,
     pub last_error: Option<String>,
-    pub failure_kind: Option<String>,
+    pub failure_kind: Option<super::consumer_state::FailureKind>,
     pub last_receive_at: Option<chrono::DateTime<Utc>>,
     pub messages_received: Option<i64>,
     pub messages_committed: Option<i64>,
@@ -403,4 +403,11 @@ pub struct QueueState {
     pub approximate_in_flight: Option<i64>,
     pub approximate_updated_at: Option<chrono::DateTime<Utc>>,
     pub updated_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl QueueState {
+    /// The consumer's state as the API shows it: `not_started` before a consumer reported.
+    pub fn state_word(&self) -> &'static str {
+        self.state.map_or("not_started", super::consumer_state::ConsumerState::as_str)
+    }
 }

@@ -38,14 +38,21 @@ impl LedgerWriter {
     pub async fn write(&self, schema: &TenantSchema, batch: &LedgerBatch) -> Result<WriteSummary, StoreError> {
         let mut attempt = 1;
         let mut mode = self.first_mode;
+        // Jittered, so that writers that collided do not collide again in step.
+        let mut delays = backon::BackoffBuilder::build(
+            backon::ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(10))
+                .with_max_delay(Duration::from_millis(320))
+                .without_max_times()
+                .with_jitter(),
+        );
         loop {
             match self.try_write(schema, batch, mode).await {
                 Err(StoreError::Database(e)) if attempt < MAX_ATTEMPTS && is_transient_conflict(&e) => {
                     tracing::debug!(schema = %schema, attempt, error = %e, "ledger write conflicted; retrying");
                     // A COPY lost a race on a new id or key: upsert, which cannot lose it.
                     mode = Mode::Upsert;
-                    let jitter = rand_jitter_ms();
-                    tokio::time::sleep(Duration::from_millis((5 << attempt.min(6)) + jitter)).await;
+                    tokio::time::sleep(delays.next().unwrap_or(Duration::from_millis(320))).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -211,12 +218,6 @@ fn storable(s: &str) -> String {
 
 fn is_transient_conflict(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001" | "23505")))
-}
-
-/// 0–15 ms, so that writers that collided do not collide again in step.
-fn rand_jitter_ms() -> u64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    u64::from(nanos % 16)
 }
 
 #[cfg(test)]
