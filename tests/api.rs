@@ -794,8 +794,11 @@ async fn an_adsp_body_quarantined_by_an_older_schema_lands_on_replay_after_the_u
     assert_eq!(empty["items"], json!([]));
 }
 
-/// Whether the runtime lists a consumer for `queue_url` (its `ams_hub_consumer_state` series):
-/// a consumer stopped for good is dropped from the list.
+/// Whether the runtime lists a live consumer for `queue_url` (its `ams_hub_consumer_state`
+/// series, in any state but `stopped`).
 fn consumer_listed(metrics: &str, queue_url: &str) -> bool {
-    metrics.lines().any(|l| l.starts_with("ams_hub_consumer_state{") && l.contains(&format!("queue=\"{queue_url}\"")))
+    // A stopped consumer stays listed as `stopped` until the next reconcile drops it.
+    metrics.lines().any(|l| {
+        l.starts_with("ams_hub_consumer_state{") && l.contains(&format!("queue=\"{queue_url}\"")) && !l.contains("state=\"stopped\"")
+    })
 }
