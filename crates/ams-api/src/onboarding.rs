@@ -156,11 +156,6 @@ async fn needed_regions(a: &ams_store::AccountScope) -> Result<Vec<String>, ApiE
     Ok(needed)
 }
 
-fn unprocessable(code: ErrorCode, message: String) -> ApiError {
-    debug_assert_eq!(code.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    ApiError::new(code, message)
-}
-
 /// Verifies the brand's deployed stack and adopts it: ams-hub assumes the role with the
 /// account's external id, reads each queue's attributes and policy, checks that the queue is
 /// standard, in a region the account's marketplaces need, that its policy lets every
@@ -222,7 +217,7 @@ async fn verify_stack(
     let mut queues = Vec::new();
     for raw in urls {
         if raw.trim_end_matches('/').ends_with(".fifo") {
-            return Err(unprocessable(
+            return Err(ApiError::new(
                 ErrorCode::FifoQueue,
                 format!("{} is a FIFO queue: Amazon Marketing Stream delivers to standard queues only", validate::shown(raw)),
             ));
@@ -234,7 +229,7 @@ async fn verify_stack(
             None => return Err(ApiError::invalid(format!("{} does not name its region", validate::shown(raw)))),
         };
         if !needed.contains(&region) {
-            return Err(unprocessable(
+            return Err(ApiError::new(
                 ErrorCode::ForeignRegion,
                 format!("the queue {} is in {region}; the account's marketplaces deliver to {}", url.canonical, needed.join(" or ")),
             ));
