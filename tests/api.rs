@@ -94,14 +94,21 @@ async fn onboarding_through_the_api_then_messages_flow_and_pausing_stops_them() 
     // settled when every delivery is committed. Exact is what the ledger holds: each record
     // inserted once, every other delivery a duplicate.
     let path = format!("{base}/status");
+    // The status is the snapshot the runtime saves every second; the metrics are live. Both are
+    // read until they agree, so a delivery counted between the two reads cannot fail the test.
+    let committed_series = format!("ams_hub_messages_committed_total{{tenant=\"acme\",account=\"{account_id}\",queue=\"{queue_url}\"}} ");
     let s = ams_tests::wait::until(
-        "the status to show every message",
+        "the status to show every message, as the metrics do",
         30,
         || async {
             let s = status(&api, &path, &token).await;
             let q = &s["queues"][0];
             let committed = q["messages_committed"].as_i64().unwrap_or(0);
-            let settled = committed >= sent.len() as i64 && q["messages_received"] == q["messages_committed"] && q["approximate_backlog"] == json!(0);
+            let live = api.metrics_text().lines().find_map(|l| l.strip_prefix(&committed_series)?.trim().parse::<i64>().ok());
+            let settled = committed >= sent.len() as i64
+                && q["messages_received"] == q["messages_committed"]
+                && q["approximate_backlog"] == json!(0)
+                && live == Some(committed);
             settled.then_some(s)
         },
         || serve.log_text(),

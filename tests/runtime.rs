@@ -217,7 +217,13 @@ async fn sigterm_commits_and_deletes_what_is_in_flight_then_exits() {
         .unwrap()
         .attributes
         .unwrap_or_default();
-    assert_eq!(attrs.get(&A::ApproximateNumberOfMessagesNotVisible).map(String::as_str), Some("0"));
+    // (Seen failing twice with one receive's 10 left invisible: the log says which batch.)
+    assert_eq!(
+        attrs.get(&A::ApproximateNumberOfMessagesNotVisible).map(String::as_str),
+        Some("0"),
+        "received but not deleted after SIGTERM; serve's log:\n{}",
+        serve.log_text()
+    );
     // A restart finishes the queue, exactly.
     let serve = Serve::start(&db, &moto.url, &[]);
     wait_drained(&store, &a, &serve, 120).await;

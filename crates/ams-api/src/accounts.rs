@@ -4,13 +4,14 @@
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use ams_store::control::account;
-use ams_store::random_secret;
+use ams_store::{random_secret, AccountStatus};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::scope::{AccountPath, TenantPath};
 use crate::error::{ApiError, ErrorBody};
 use crate::{validate, ApiState};
 
@@ -34,14 +35,13 @@ pub struct Account {
     pub id: Uuid,
     pub name: String,
     pub aws_role_arn: Option<String>,
-    /// `active` or `paused`.
-    pub status: String,
+    pub status: AccountStatusValue,
     pub created_at: DateTime<Utc>,
 }
 
 impl From<&account::Model> for Account {
     fn from(a: &account::Model) -> Self {
-        Account { id: a.id, name: a.name.clone(), aws_role_arn: a.aws_role_arn.clone(), status: a.status.clone(), created_at: a.created_at.into() }
+        Account { id: a.id, name: a.name.clone(), aws_role_arn: a.aws_role_arn.clone(), status: a.status.into(), created_at: a.created_at.into() }
     }
 }
 
@@ -54,11 +54,30 @@ pub struct CreatedAccount {
     pub external_id: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// `paused`: the account's queues are not consumed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountStatusValue {
     Active,
     Paused,
+}
+
+impl From<AccountStatus> for AccountStatusValue {
+    fn from(s: AccountStatus) -> Self {
+        match s {
+            AccountStatus::Active => AccountStatusValue::Active,
+            AccountStatus::Paused => AccountStatusValue::Paused,
+        }
+    }
+}
+
+impl From<AccountStatusValue> for AccountStatus {
+    fn from(s: AccountStatusValue) -> Self {
+        match s {
+            AccountStatusValue::Active => AccountStatus::Active,
+            AccountStatusValue::Paused => AccountStatus::Paused,
+        }
+    }
 }
 
 /// What to change; absent fields stay as they are.
@@ -108,21 +127,17 @@ impl std::fmt::Debug for AccountPatch {
     responses(
         (status = 201, description = "created; keep the external id", body = CreatedAccount),
         (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
         (status = 409, description = "an account with this name exists", body = ErrorBody),
         (status = 422, description = "invalid name or role ARN; an external id sent with a tenant key", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[post("/v1/tenants/{tenant}/accounts")]
 pub async fn create_account(
-    caller: Caller,
-    state: web::Data<ApiState>,
-    path: web::Path<String>,
+    at: TenantPath,
     body: web::Json<NewAccount>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+    let TenantPath { caller, scope } = at;
     validate::name("name", &body.name, 200).map_err(ApiError::invalid)?;
     if let Some(arn) = &body.aws_role_arn {
         validate::role_arn(arn).map_err(ApiError::invalid)?;
@@ -154,18 +169,14 @@ fn chosen_external_id(caller: &Caller, id: &str) -> Result<(), ApiError> {
     params(("tenant" = String, Path, description = "tenant slug")),
     responses(
         (status = 200, description = "accounts, oldest first", body = Vec<Account>),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/accounts")]
 pub async fn list_accounts(
-    caller: Caller,
-    state: web::Data<ApiState>,
-    path: web::Path<String>,
+    at: TenantPath,
 ) -> Result<web::Json<Vec<Account>>, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+    let scope = at.scope;
     Ok(web::Json(scope.accounts().await?.iter().map(Account::from).collect()))
 }
 
@@ -175,19 +186,14 @@ pub async fn list_accounts(
     params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
     responses(
         (status = 200, description = "the account", body = Account),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/accounts/{account}")]
 pub async fn get_account(
-    caller: Caller,
-    state: web::Data<ApiState>,
-    path: web::Path<(String, Uuid)>,
+    at: AccountPath,
 ) -> Result<web::Json<Account>, ApiError> {
-    let (tenant, account) = path.into_inner();
-    let a = caller.account(&state, &tenant, account).await?;
+    let a = at.account;
     Ok(web::Json(Account::from(a.account())))
 }
 
@@ -199,21 +205,17 @@ pub async fn get_account(
     responses(
         (status = 200, description = "updated", body = Account),
         (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
         (status = 422, description = "nothing to change, a bad status or role ARN, or an external id sent with a tenant key", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[patch("/v1/tenants/{tenant}/accounts/{account}")]
 pub async fn patch_account(
-    caller: Caller,
+    at: AccountPath,
     state: web::Data<ApiState>,
-    path: web::Path<(String, Uuid)>,
     body: web::Json<AccountPatch>,
 ) -> Result<web::Json<Account>, ApiError> {
-    let (tenant, account) = path.into_inner();
-    let mut a = caller.account(&state, &tenant, account).await?;
+    let AccountPath { caller, tenant, account: mut a } = at;
     if body.status.is_none() && body.aws_role_arn.is_none() && body.external_id.is_none() {
         return Err(ApiError::invalid("nothing to change: send `status`, `aws_role_arn` or (operator) `external_id`"));
     }
@@ -223,12 +225,9 @@ pub async fn patch_account(
     if let Some(id) = &body.external_id {
         chosen_external_id(&caller, id)?;
     }
-    let status = body.status.as_ref().map(|s| match s {
-        AccountStatusValue::Active => "active",
-        AccountStatusValue::Paused => "paused",
-    });
+    let status = body.status.map(AccountStatus::from);
     a.update(status, body.aws_role_arn.as_deref(), body.external_id.as_deref()).await?;
-    tracing::info!(tenant = %tenant, account = %account, status = ?status, role_changed = body.aws_role_arn.is_some(),
+    tracing::info!(tenant = %tenant.slug(), account = %a.account().id, status = ?status, role_changed = body.aws_role_arn.is_some(),
         external_id_changed = body.external_id.is_some(), "account changed");
     state.reconcile();
     Ok(web::Json(Account::from(a.account())))
@@ -240,20 +239,17 @@ pub async fn patch_account(
     params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
     responses(
         (status = 204, description = "deleted"),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[delete("/v1/tenants/{tenant}/accounts/{account}")]
 pub async fn delete_account(
-    caller: Caller,
+    at: AccountPath,
     state: web::Data<ApiState>,
-    path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, account) = path.into_inner();
-    caller.account(&state, &tenant, account).await?.delete().await?;
-    tracing::info!(tenant = %tenant, account = %account, "account deleted");
+    let id = at.account.account().id;
+    at.account.delete().await?;
+    tracing::info!(tenant = %at.tenant.slug(), account = %id, "account deleted");
     state.reconcile();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::scope::TenantPath;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::{validate, ApiState};
 
@@ -98,14 +98,12 @@ pub struct AdsAppInfo {
     params(("tenant" = String, Path, description = "tenant slug")),
     responses(
         (status = 200, description = "the app in use (never its secret)", body = AdsAppInfo),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/ads-app")]
-pub async fn get_ads_app(caller: Caller, state: web::Data<ApiState>, path: web::Path<String>) -> Result<web::Json<AdsAppInfo>, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+pub async fn get_ads_app(at: TenantPath, state: web::Data<ApiState>) -> Result<web::Json<AdsAppInfo>, ApiError> {
+    let scope = at.scope;
     let platform = state.ads.as_ref().and_then(|a| a.platform_app.as_ref()).map(|a| a.client_id.clone());
     Ok(web::Json(match scope.ads_app().await? {
         Some(a) => AdsAppInfo { client_id: Some(a.client_id), source: "tenant".into(), updated_at: Some(a.updated_at) },
@@ -120,21 +118,18 @@ pub async fn get_ads_app(caller: Caller, state: web::Data<ApiState>, path: web::
     request_body = AdsAppInput,
     responses(
         (status = 200, description = "set (the secret is stored encrypted and never shown)", body = AdsAppInfo),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 403, description = "not an `admin` key", body = ErrorBody),
         (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
         (status = 422, description = "empty or malformed values; `secret_key_unset`", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[put("/v1/tenants/{tenant}/ads-app")]
 pub async fn put_ads_app(
-    caller: Caller,
+    at: TenantPath,
     state: web::Data<ApiState>,
-    path: web::Path<String>,
     body: web::Json<AdsAppInput>,
 ) -> Result<web::Json<AdsAppInfo>, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+    let TenantPath { caller, scope } = at;
     caller.key_admin()?;
     let ads = services(&state)?;
     validate::name("client_id", &body.client_id, 200).map_err(ApiError::invalid)?;
@@ -152,15 +147,13 @@ pub async fn put_ads_app(
     params(("tenant" = String, Path, description = "tenant slug")),
     responses(
         (status = 204, description = "removed"),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 403, description = "not an `admin` key", body = ErrorBody),
         (status = 404, description = "no such tenant, or it has no app of its own", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[delete("/v1/tenants/{tenant}/ads-app")]
-pub async fn delete_ads_app(caller: Caller, state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+pub async fn delete_ads_app(at: TenantPath) -> Result<HttpResponse, ApiError> {
+    let TenantPath { caller, scope } = at;
     caller.key_admin()?;
     if !scope.delete_ads_app().await? {
         return Err(ApiError::not_found("ads app"));
@@ -253,7 +246,8 @@ pub struct Connection {
     pub client_id: String,
     /// `active`; `invalid` when Amazon refused the token (see `invalid_reason`; connect the
     /// login again); `deleting` while its subscriptions are archived.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ams_store::ConnectionStatus,
     pub invalid_reason: Option<String>,
     pub profiles: Vec<ConnectionProfile>,
     /// DSP advertisers listed under the login's agency profiles.
@@ -281,7 +275,7 @@ impl From<ConnectionRow> for Connection {
         Connection {
             id: c.id,
             name: c.name,
-            region: c.region,
+            region: c.region.as_str().to_owned(),
             client_id: c.client_id,
             status: c.status,
             invalid_reason: c.invalid_reason,
@@ -328,7 +322,7 @@ pub(crate) async fn connect(
     let listing = ams_onboard::ads::list_login(&ads.client, &login).await.map_err(amazon_error)?;
     let (profiles, dsp) = listing_json(&listing);
     let row = scope
-        .create_connection(ads.keyring()?, name, region.realm().as_str(), &app.client_id, refresh_token, &profiles, &dsp)
+        .create_connection(ads.keyring()?, name, region.realm(), &app.client_id, refresh_token, &profiles, &dsp)
         .await?;
     tracing::info!(tenant = %scope.slug(), connection = %row.id, profiles = listing.profiles.len(),
         dsp_advertisers = listing.dsp_advertisers.len(), "Amazon Ads login connected");
@@ -343,22 +337,19 @@ pub(crate) async fn connect(
     request_body = NewConnection,
     responses(
         (status = 201, description = "connected; the token is stored encrypted and never shown", body = Connection),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
         (status = 409, description = "a connection with this name exists", body = ErrorBody),
         (status = 422, description = "`amazon_refused` (Amazon's error code, e.g. invalid_grant), `ads_app_unset`, `secret_key_unset`, bad values", body = ErrorBody),
         (status = 503, description = "`amazon_unavailable`", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[post("/v1/tenants/{tenant}/ads-connections")]
 pub async fn create_connection(
-    caller: Caller,
+    at: TenantPath,
     state: web::Data<ApiState>,
-    path: web::Path<String>,
     body: web::Json<NewConnection>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+    let scope = at.scope;
     let ads = services(&state)?;
     validate::name("name", &body.name, 200).map_err(ApiError::invalid)?;
     let token = body.refresh_token.trim();
@@ -377,14 +368,12 @@ pub async fn create_connection(
     params(("tenant" = String, Path, description = "tenant slug")),
     responses(
         (status = 200, description = "connections, oldest first", body = Vec<Connection>),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/ads-connections")]
-pub async fn list_connections(caller: Caller, state: web::Data<ApiState>, path: web::Path<String>) -> Result<web::Json<Vec<Connection>>, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+pub async fn list_connections(at: TenantPath) -> Result<web::Json<Vec<Connection>>, ApiError> {
+    let scope = at.scope;
     Ok(web::Json(scope.connections().await?.into_iter().map(Connection::from).collect()))
 }
 
@@ -394,15 +383,12 @@ pub async fn list_connections(caller: Caller, state: web::Data<ApiState>, path: 
     params(("tenant" = String, Path, description = "tenant slug"), ("connection" = Uuid, Path, description = "connection id")),
     responses(
         (status = 200, description = "the connection", body = Connection),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or connection", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/ads-connections/{connection}")]
-pub async fn get_connection(caller: Caller, state: web::Data<ApiState>, path: web::Path<(String, Uuid)>) -> Result<web::Json<Connection>, ApiError> {
-    let (tenant, id) = path.into_inner();
-    let scope = caller.tenant(&state, &tenant).await?;
+pub async fn get_connection(at: TenantPath, path: web::Path<(String, Uuid)>) -> Result<web::Json<Connection>, ApiError> {
+    let (scope, (_, id)) = (at.scope, path.into_inner());
     let c = scope.connection(id).await?.ok_or_else(|| ApiError::not_found("connection"))?;
     Ok(web::Json(Connection::from(c)))
 }
@@ -414,15 +400,12 @@ pub async fn get_connection(caller: Caller, state: web::Data<ApiState>, path: we
     params(("tenant" = String, Path, description = "tenant slug"), ("connection" = Uuid, Path, description = "connection id")),
     responses(
         (status = 202, description = "being deleted (status `deleting` until its subscriptions are archived)"),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or connection", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[delete("/v1/tenants/{tenant}/ads-connections/{connection}")]
-pub async fn delete_connection(caller: Caller, state: web::Data<ApiState>, path: web::Path<(String, Uuid)>) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
-    let scope = caller.tenant(&state, &tenant).await?;
+pub async fn delete_connection(at: TenantPath, state: web::Data<ApiState>, path: web::Path<(String, Uuid)>) -> Result<HttpResponse, ApiError> {
+    let (scope, (_, id)) = (at.scope, path.into_inner());
     if !scope.delete_connection(id).await? {
         return Err(ApiError::not_found("connection"));
     }
@@ -488,30 +471,27 @@ pub struct UnlistedProfile {
     request_body = ImportRequest,
     responses(
         (status = 200, description = "the accounts and marketplaces imported", body = ImportResult),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or connection", body = ErrorBody),
         (status = 409, description = "the connection is being deleted", body = ErrorBody),
         (status = 422, description = "unknown profile ids; `amazon_refused`", body = ErrorBody),
         (status = 503, description = "`amazon_unavailable`", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[post("/v1/tenants/{tenant}/ads-connections/{connection}/import")]
 pub async fn import_profiles(
-    caller: Caller,
+    at: TenantPath,
     state: web::Data<ApiState>,
     path: web::Path<(String, Uuid)>,
     body: Option<web::Json<ImportRequest>>,
 ) -> Result<web::Json<ImportResult>, ApiError> {
-    let (tenant, id) = path.into_inner();
-    let scope = caller.tenant(&state, &tenant).await?;
+    let (scope, (_, id)) = (at.scope, path.into_inner());
     let ads = services(&state)?;
     let login = match scope.connection_login(ads.keyring()?, id).await? {
         None => return Err(ApiError::not_found("connection")),
         Some(Err(e)) => return Err(ApiError::new(ErrorCode::SecretUnreadable, e.to_string())),
         Some(Ok(l)) => l,
     };
-    if login.connection.status == "deleting" {
+    if login.connection.status == ams_store::ConnectionStatus::Deleting {
         return Err(ApiError::new(ErrorCode::Conflict, "the connection is being deleted"));
     }
     let (app, realm, refresh_token) = ams_onboard::ads::login_parts(login, ads.platform_app.as_ref())
@@ -556,7 +536,7 @@ pub async fn import_profiles(
             country: a.country.clone(),
             currency: a.currency.clone(),
             timezone: a.timezone.clone(),
-            realm: realm.as_str().to_owned(),
+            realm,
             region: realm.region().to_owned(),
             account: dsp_accounts.get(&a.advertiser_id).copied(),
         })

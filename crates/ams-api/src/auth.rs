@@ -7,9 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{web, FromRequest, HttpRequest};
-use ams_store::{AccountScope, KeyScope, TenantScope, TenantSlug};
+use ams_store::{KeyScope, TenantScope, TenantSlug};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::ApiState;
@@ -125,11 +124,5 @@ impl Caller {
             }
         }
         state.store.tenant_scope(&slug).await?.ok_or_else(|| ApiError::not_found("tenant"))
-    }
-
-    /// An account of the tenant named in the path; 404 unless both are the caller's to see.
-    pub async fn account(&self, state: &ApiState, tenant: &str, account: Uuid) -> Result<AccountScope, ApiError> {
-        let scope = self.tenant(state, tenant).await?;
-        scope.account(account).await?.ok_or_else(|| ApiError::not_found("account"))
     }
 }

@@ -2,15 +2,15 @@
 //! the role, the queues of each region its marketplaces need, the subscription confirmations
 //! seen, the data received, and the next step in words.
 
+use ams_store::{ConfirmationStatus, StreamStatus};
 use std::collections::BTreeMap;
 
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::scope::AccountPath;
 use crate::error::{ApiError, ErrorBody};
 use crate::ApiState;
 
@@ -75,7 +75,8 @@ pub struct ConfirmationCheck {
     pub marketplace_id: Option<String>,
     /// `confirmed`, `refused` or `confirmation_failed` (the newest outcome; a confirmed one
     /// wins).
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ConfirmationStatus,
     /// Why it was refused or failed (SNS's answer).
     pub error: Option<String>,
     pub at: DateTime<Utc>,
@@ -87,19 +88,15 @@ pub struct ConfirmationCheck {
     params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
     responses(
         (status = 200, description = "where onboarding stands, and the next step", body = Checklist),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/accounts/{account}/onboarding")]
 pub async fn onboarding(
-    caller: Caller,
+    at: AccountPath,
     state: web::Data<ApiState>,
-    path: web::Path<(String, Uuid)>,
 ) -> Result<web::Json<Checklist>, ApiError> {
-    let (tenant, account) = path.into_inner();
-    let a = caller.account(&state, &tenant, account).await?;
+    let AccountPath { tenant, account: a, .. } = at;
     let row = a.account();
     let marketplaces = a.marketplaces().await?;
     let dsp = a.dsp_advertisers().await?;
@@ -129,13 +126,12 @@ pub async fn onboarding(
             });
         }
         let per_dataset: BTreeMap<String, i64> =
-            q.records_committed.clone().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+            q.records_by_dataset();
         for (d, n) in per_dataset {
             data.entry(d).or_default().records_committed += n;
         }
     }
-    let slug = ams_store::TenantSlug::parse(&tenant).map_err(|_| ApiError::not_found("tenant"))?;
-    for (d, first, last) in state.store.account_activity(&ams_store::TenantSchema::of(&slug), account).await? {
+    for (d, first, last) in state.store.account_activity(&ams_store::TenantSchema::of(tenant.slug()), a.account().id).await? {
         let entry = data.entry(d).or_default();
         entry.first_received_at = Some(first);
         entry.last_received_at = Some(last);
@@ -148,11 +144,11 @@ pub async fn onboarding(
         .collect();
     let regions: Vec<RegionCheck> = regions.into_values().collect();
     let streams = crate::streams::streams_of(&a).await?;
-    let subscriptions: Vec<_> = streams.subscriptions.into_iter().filter(|s| s.status != "ARCHIVED" && s.released_at.is_none()).collect();
-    let waiting = subscriptions.iter().filter(|s| s.status != "ACTIVE").count();
+    let subscriptions: Vec<_> = streams.subscriptions.into_iter().filter(|s| s.status != StreamStatus::Archived && s.released_at.is_none()).collect();
+    let waiting = subscriptions.iter().filter(|s| s.status != StreamStatus::Active).count();
     // The brand's role cannot confirm Amazon's subscriptions: SNS refused it (no data would
     // ever flow; Amazon gives up after three days).
-    let unconfirmable = confirmations.iter().find(|c| c.status != "confirmed" && c.error.as_deref().is_some_and(|e| e.contains("AuthorizationError")));
+    let unconfirmable = confirmations.iter().find(|c| c.status != ConfirmationStatus::Confirmed && c.error.as_deref().is_some_and(|e| e.contains("AuthorizationError")));
     let next_step = if marketplaces.is_empty() && dsp.is_empty() {
         Some("add the account's marketplaces (POST …/marketplaces), or import its profiles or DSP advertisers: they decide the queue regions".to_owned())
     } else if let Some(c) = unconfirmable {
@@ -180,13 +176,13 @@ pub async fn onboarding(
              (see `subscriptions` for their status and errors)",
             subscriptions.len()
         ))
-    } else if streams.datasets.is_empty() && !confirmations.iter().any(|c| c.status == "confirmed") {
+    } else if streams.datasets.is_empty() && !confirmations.iter().any(|c| c.status == ConfirmationStatus::Confirmed) {
         Some(
             "declare the datasets the account wants (PUT …/streams, after connecting an Amazon login and importing its \
              profiles), or subscribe by hand with the queue's ARN as destination: ams-hub confirms Amazon's confirmation"
                 .to_owned(),
         )
-    } else if !confirmations.iter().any(|c| c.status == "confirmed") && subscriptions.is_empty() {
+    } else if !confirmations.iter().any(|c| c.status == ConfirmationStatus::Confirmed) && subscriptions.is_empty() {
         Some(
             "subscribe the account's profiles to the datasets with the queue's ARN as destination (Amazon Ads API): \
              ams-hub confirms Amazon's subscription confirmation when it arrives"

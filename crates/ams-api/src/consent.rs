@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ads::{amazon_error, connect, services, Connection, RegionCode};
-use crate::auth::Caller;
+use crate::scope::TenantPath;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::{validate, ApiState};
 
@@ -77,21 +77,18 @@ impl State {
     responses(
         (status = 200, description = "the consent URL, valid ten minutes", body = Authorization),
         (status = 400, description = "missing or malformed parameters", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 403, description = "a `read` key", body = ErrorBody),
         (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
         (status = 422, description = "`ads_app_unset`, `secret_key_unset`, a redirect that is not http(s)", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/ads-connections/authorize")]
 pub async fn authorize(
-    caller: Caller,
+    at: TenantPath,
     state: web::Data<ApiState>,
-    path: web::Path<String>,
     query: web::Query<AuthorizeQuery>,
 ) -> Result<web::Json<Authorization>, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+    let TenantPath { caller, scope } = at;
     // A GET that starts a write: not for read-only keys.
     caller.may_see_secrets()?;
     let ads = services(&state)?;
@@ -145,7 +142,7 @@ async fn active_tenant(state: &ApiState, s: &State) -> Result<ams_store::TenantS
     let slug = ams_store::TenantSlug::parse(&s.t).map_err(|_| ApiError::invalid("the state names no tenant"))?;
     let scope = state.store.tenant_scope(&slug).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
     // A link minted before the operator disabled the tenant connects nothing.
-    if scope.tenant().status != "active" {
+    if scope.tenant().status != ams_store::TenantStatus::Active {
         return Err(ApiError::new(ErrorCode::TenantDisabled, "this tenant is disabled by the operator: the login was not connected"));
     }
     Ok(scope)

@@ -21,6 +21,7 @@ mod health;
 pub mod onboarding;
 mod quarantine;
 mod redact;
+mod scope;
 mod reports;
 mod status;
 mod streams;
@@ -277,6 +278,27 @@ pub mod openapi {
         api.info.contact = None;
         let components = api.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        authenticated(api);
+    }
+
+    /// Every route under `/v1/` authenticates its caller (the `Caller` extractor, directly or
+    /// through `TenantPath`/`AccountPath`) and answers 401 to a missing or unknown token: said
+    /// once here, not by each handler. Routes outside `/v1/` (probes, the consent callback a
+    /// browser follows) are public.
+    fn authenticated(api: &mut OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, SecurityRequirement};
+        let unauthorized = ResponseBuilder::new()
+            .description("no or unknown token")
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+            .build();
+        for (path, item) in api.paths.paths.iter_mut().filter(|(p, _)| p.starts_with("/v1/")) {
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                assert!(op.security.is_none(), "{path}: authentication is declared for all of /v1/ in openapi::describe");
+                op.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+                op.responses.responses.insert("401".into(), unauthorized.clone().into());
+            }
+        }
     }
 
     /// The document as checked in (`openapi.yaml`).

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::scope::AccountPath;
 use crate::error::{ApiError, ErrorBody};
-use crate::{validate, ApiState};
+use crate::validate;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -60,22 +60,17 @@ impl From<marketplace::Model> for Marketplace {
     responses(
         (status = 201, description = "added", body = Marketplace),
         (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
         (status = 409, description = "already added", body = ErrorBody),
         (status = 422, description = "unknown marketplace code or bad profile id", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[post("/v1/tenants/{tenant}/accounts/{account}/marketplaces")]
 pub async fn add_marketplace(
-    caller: Caller,
-    state: web::Data<ApiState>,
-    path: web::Path<(String, Uuid)>,
+    at: AccountPath,
     body: web::Json<NewMarketplace>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, account) = path.into_inner();
-    let a = caller.account(&state, &tenant, account).await?;
+    let a = at.account;
     let seed = Seed::by_code(&body.marketplace).ok_or_else(|| {
         let codes: Vec<_> = ams_model::MARKETPLACES.iter().map(|m| m.code).collect();
         ApiError::invalid(format!(
@@ -97,19 +92,14 @@ pub async fn add_marketplace(
     params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
     responses(
         (status = 200, description = "marketplaces by code", body = Vec<Marketplace>),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/accounts/{account}/marketplaces")]
 pub async fn list_marketplaces(
-    caller: Caller,
-    state: web::Data<ApiState>,
-    path: web::Path<(String, Uuid)>,
+    at: AccountPath,
 ) -> Result<web::Json<Vec<Marketplace>>, ApiError> {
-    let (tenant, account) = path.into_inner();
-    let a = caller.account(&state, &tenant, account).await?;
+    let a = at.account;
     Ok(web::Json(a.marketplaces().await?.into_iter().map(Marketplace::from).collect()))
 }
 
@@ -123,19 +113,15 @@ pub async fn list_marketplaces(
     ),
     responses(
         (status = 204, description = "removed"),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant, account or marketplace", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[delete("/v1/tenants/{tenant}/accounts/{account}/marketplaces/{code}")]
 pub async fn delete_marketplace(
-    caller: Caller,
-    state: web::Data<ApiState>,
+    at: AccountPath,
     path: web::Path<(String, Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, account, code) = path.into_inner();
-    let a = caller.account(&state, &tenant, account).await?;
+    let (a, (_, _, code)) = (at.account, path.into_inner());
     if !a.delete_marketplace(&code).await? {
         return Err(ApiError::not_found("marketplace"));
     }

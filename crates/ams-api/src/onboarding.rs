@@ -8,10 +8,9 @@ use ams_onboard::stack::{verify_queues, StackCheck};
 use ams_onboard::{render, TemplateInput};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use crate::queues::Queue;
-use crate::auth::Caller;
+use crate::scope::AccountPath;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::{validate, ApiState};
 
@@ -38,23 +37,19 @@ pub struct TemplateQuery {
     responses(
         (status = 200, description = "the template (YAML, or JSON with format=json); header `Ams-Hub-Deploy-Command` has the command that deploys it", content_type = "application/yaml", body = String),
         (status = 400, description = "missing or malformed query", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 403, description = "a `read` key", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
         (status = 422, description = "not a region the account's marketplaces need, no marketplaces yet, an unknown format, or the server has no AMS_HUB_PLATFORM_PRINCIPAL", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/accounts/{account}/aws-template")]
 pub async fn aws_template(
-    caller: Caller,
+    at: AccountPath,
     state: web::Data<ApiState>,
-    path: web::Path<(String, Uuid)>,
     query: web::Query<TemplateQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, account) = path.into_inner();
+    let AccountPath { caller, account: a, .. } = at;
     caller.may_see_secrets()?;
-    let a = caller.account(&state, &tenant, account).await?;
     let json = match query.format.as_deref() {
         None | Some("yaml") => false,
         Some("json") => true,
@@ -169,24 +164,20 @@ async fn needed_regions(a: &ams_store::AccountScope) -> Result<Vec<String>, ApiE
     responses(
         (status = 200, description = "verified: the role is set and the queues registered", body = AdoptedStack),
         (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 403, description = "a `read` key", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
         (status = 409, description = "a queue is registered already", body = ErrorBody),
         (status = 422, description = "a check failed, and nothing was registered: `role_not_assumable` (trust policy or external id), `queue_unreadable`, `fifo_queue`, `foreign_region`, `policy_missing_datasets` (names each dataset and its account), `confirm_not_allowed` (the role may not call sns:ConfirmSubscription on the named topic accounts), or the outputs are incomplete", body = ErrorBody),
         (status = 503, description = "AWS could not be asked (`unavailable`)", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[post("/v1/tenants/{tenant}/accounts/{account}/aws-stack")]
 pub async fn aws_stack(
-    caller: Caller,
+    at: AccountPath,
     state: web::Data<ApiState>,
-    path: web::Path<(String, Uuid)>,
     body: web::Json<StackOutputs>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, account) = path.into_inner();
-    let mut a = caller.account(&state, &tenant, account).await?;
+    let AccountPath { tenant, account: mut a, .. } = at;
     let (role_arn, urls) = body.resolve()?;
     let queues = match verify_stack(&state, &a, &role_arn, &urls).await {
         Ok(q) => q,
@@ -199,7 +190,7 @@ pub async fn aws_stack(
         }
     };
     let rows = a.adopt_stack(&role_arn, &queues).await?;
-    tracing::info!(tenant = %tenant, account = %account, queues = rows.len(), "AWS stack verified and adopted");
+    tracing::info!(tenant = %tenant.slug(), account = %a.account().id, queues = rows.len(), "AWS stack verified and adopted");
     state.reconcile();
     Ok(HttpResponse::Ok().json(AdoptedStack { role_arn, queues: rows.into_iter().map(Queue::from).collect() }))
 }

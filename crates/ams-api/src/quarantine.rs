@@ -8,9 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::scope::TenantPath;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::ApiState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -84,19 +83,15 @@ pub struct ReplayResult {
     responses(
         (status = 200, description = "one page", body = QuarantinePage),
         (status = 400, description = "bad query parameters", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/quarantine")]
 pub async fn list_quarantine(
-    caller: Caller,
-    state: web::Data<ApiState>,
-    path: web::Path<String>,
+    at: TenantPath,
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<QuarantinePage>, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+    let scope = at.scope;
     let after = query.after.unwrap_or(0);
     let limit = query.limit.unwrap_or(50);
     if after < 0 || !(1..=500).contains(&limit) {
@@ -113,15 +108,12 @@ pub async fn list_quarantine(
     params(("tenant" = String, Path, description = "tenant slug"), ("id" = i64, Path, description = "entry id")),
     responses(
         (status = 200, description = "the whole body", body = String, content_type = "text/plain"),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or entry", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/quarantine/{id}/body")]
-pub async fn body(caller: Caller, state: web::Data<ApiState>, path: web::Path<(String, i64)>) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
-    let scope = caller.tenant(&state, &tenant).await?;
+pub async fn body(at: TenantPath, path: web::Path<(String, i64)>) -> Result<HttpResponse, ApiError> {
+    let (scope, (_, id)) = (at.scope, path.into_inner());
     let entry = scope.quarantined(id).await?.ok_or_else(|| ApiError::not_found("quarantine entry"))?;
     Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(entry.body))
 }
@@ -132,21 +124,17 @@ pub async fn body(caller: Caller, state: web::Data<ApiState>, path: web::Path<(S
     params(("tenant" = String, Path, description = "tenant slug"), ("id" = i64, Path, description = "entry id")),
     responses(
         (status = 200, description = "written and removed", body = ReplayResult),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or entry", body = ErrorBody),
         (status = 409, description = "a subscription confirmation: nothing to replay", body = ErrorBody),
         (status = 422, description = "still unreadable, or still refused by Postgres; the entry stays", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[post("/v1/tenants/{tenant}/quarantine/{id}/replay")]
 pub async fn replay(
-    caller: Caller,
-    state: web::Data<ApiState>,
+    at: TenantPath,
     path: web::Path<(String, i64)>,
 ) -> Result<web::Json<ReplayResult>, ApiError> {
-    let (tenant, id) = path.into_inner();
-    let scope = caller.tenant(&state, &tenant).await?;
+    let (scope, (_, id)) = (at.scope, path.into_inner());
     replay_entry(&scope, id).await.map(web::Json)
 }
 
@@ -187,19 +175,15 @@ pub(crate) async fn replay_entry(scope: &ams_store::TenantScope, id: i64) -> Res
     params(("tenant" = String, Path, description = "tenant slug"), ("id" = i64, Path, description = "entry id")),
     responses(
         (status = 204, description = "discarded"),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or entry", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[delete("/v1/tenants/{tenant}/quarantine/{id}")]
 pub async fn discard(
-    caller: Caller,
-    state: web::Data<ApiState>,
+    at: TenantPath,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
-    let scope = caller.tenant(&state, &tenant).await?;
+    let (scope, (_, id)) = (at.scope, path.into_inner());
     if !scope.discard_quarantined(id).await? {
         return Err(ApiError::not_found("quarantine entry"));
     }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::scope::AccountPath;
 use crate::error::{ApiError, ErrorBody};
 use crate::{validate, ApiState};
 
@@ -44,23 +44,18 @@ impl From<queue::Model> for Queue {
     responses(
         (status = 201, description = "registered", body = Queue),
         (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
         (status = 409, description = "the queue is registered already (in any spelling of its URL, by anyone)", body = ErrorBody),
         (status = 422, description = "not a standard SQS queue URL, its region does not match the account's marketplaces, or the account has no role yet", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[post("/v1/tenants/{tenant}/accounts/{account}/queues")]
 pub async fn add_queue(
-    caller: Caller,
+    at: AccountPath,
     state: web::Data<ApiState>,
-    path: web::Path<(String, Uuid)>,
     body: web::Json<NewQueue>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, account) = path.into_inner();
-    let scope = caller.tenant(&state, &tenant).await?;
-    let a = scope.account(account).await?.ok_or_else(|| ApiError::not_found("account"))?;
+    let AccountPath { tenant: scope, account: a, .. } = at;
     let url = validate::queue_url(&body.queue_url, state.emulator_origin.as_deref()).map_err(ApiError::invalid)?;
     if a.account().aws_role_arn.is_none() && !scope.tenant().allow_platform_identity {
         // Reading through the platform's own identity could reach any queue that identity can
@@ -98,7 +93,7 @@ pub async fn add_queue(
         )));
     }
     let q = a.add_queue(&url.canonical, &region).await?;
-    tracing::info!(tenant = %tenant, account = %account, queue = %q.queue_url, "queue registered");
+    tracing::info!(tenant = %scope.slug(), account = %a.account().id, queue = %q.queue_url, "queue registered");
     state.reconcile();
     Ok(HttpResponse::Created().json(Queue::from(q)))
 }
@@ -109,19 +104,14 @@ pub async fn add_queue(
     params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
     responses(
         (status = 200, description = "queues, oldest first", body = Vec<Queue>),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/accounts/{account}/queues")]
 pub async fn list_queues(
-    caller: Caller,
-    state: web::Data<ApiState>,
-    path: web::Path<(String, Uuid)>,
+    at: AccountPath,
 ) -> Result<web::Json<Vec<Queue>>, ApiError> {
-    let (tenant, account) = path.into_inner();
-    let a = caller.account(&state, &tenant, account).await?;
+    let a = at.account;
     Ok(web::Json(a.queues().await?.into_iter().map(Queue::from).collect()))
 }
 
@@ -135,19 +125,16 @@ pub async fn list_queues(
     ),
     responses(
         (status = 204, description = "unregistered"),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant, account or queue", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[delete("/v1/tenants/{tenant}/accounts/{account}/queues/{queue}")]
 pub async fn delete_queue(
-    caller: Caller,
+    at: AccountPath,
     state: web::Data<ApiState>,
     path: web::Path<(String, Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, account, queue) = path.into_inner();
-    let a = caller.account(&state, &tenant, account).await?;
+    let (a, (_, _, queue)) = (at.account, path.into_inner());
     if !a.delete_queue(queue).await? {
         return Err(ApiError::not_found("queue"));
     }

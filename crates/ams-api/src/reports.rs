@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::scope::TenantPath;
 use crate::error::{ApiError, ErrorBody};
 use crate::ApiState;
 
@@ -181,23 +181,20 @@ pub(crate) fn spreadsheet_safe(cell: &str) -> String {
     responses(
         (status = 200, description = "the report (JSON; CSV with `Accept: text/csv` or `format=csv`)", body = ReportBody),
         (status = 400, description = "a malformed query", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account (or not yours)", body = ErrorBody),
         (status = 422, description = "a parameter out of what is allowed (the message says what is)", body = ErrorBody),
         (status = 429, description = "the tenant runs as many reports at once as allowed (`AMS_HUB_REPORTS_PER_TENANT`); `Retry-After`", body = ErrorBody),
         (status = 503, description = "`timeout`: the query ran longer than `AMS_HUB_API_STATEMENT_TIMEOUT_MS`", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/reports/performance")]
 pub async fn performance(
-    caller: Caller,
+    at: TenantPath,
     state: web::Data<ApiState>,
-    path: web::Path<String>,
     params: web::Query<PerformanceParams>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+    let scope = at.scope;
     let p = params.into_inner();
     let csv = wants_csv(&req, p.format.as_deref())?;
     let granularity = match p.granularity.as_deref() {
@@ -265,23 +262,20 @@ pub struct BudgetParams {
     responses(
         (status = 200, description = "budget scopes, most used first", body = ReportBody),
         (status = 400, description = "a malformed query", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account (or not yours)", body = ErrorBody),
         (status = 422, description = "an unknown marketplace or format", body = ErrorBody),
         (status = 429, description = "the tenant runs as many reports at once as allowed (`AMS_HUB_REPORTS_PER_TENANT`); `Retry-After`", body = ErrorBody),
         (status = 503, description = "`timeout`: the query ran longer than `AMS_HUB_API_STATEMENT_TIMEOUT_MS`", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/reports/budgets")]
 pub async fn budgets(
-    caller: Caller,
+    at: TenantPath,
     state: web::Data<ApiState>,
-    path: web::Path<String>,
     params: web::Query<BudgetParams>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+    let scope = at.scope;
     let p = params.into_inner();
     let csv = wants_csv(&req, p.format.as_deref())?;
     let advertisers = advertisers(&scope, p.account.as_deref()).await?;

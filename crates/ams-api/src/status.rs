@@ -10,15 +10,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::scope::AccountPath;
 use crate::error::{ApiError, ErrorBody};
-use crate::ApiState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountStatus {
     pub account_id: Uuid,
-    /// `active` or `paused`.
-    pub status: String,
+    pub status: crate::accounts::AccountStatusValue,
     pub queues: Vec<QueueStatus>,
 }
 
@@ -64,19 +62,14 @@ pub struct QueueStatus {
     params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
     responses(
         (status = 200, description = "per queue", body = AccountStatus),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/accounts/{account}/status")]
 pub async fn account_status(
-    caller: Caller,
-    state: web::Data<ApiState>,
-    path: web::Path<(String, Uuid)>,
+    at: AccountPath,
 ) -> Result<web::Json<AccountStatus>, ApiError> {
-    let (tenant, account) = path.into_inner();
-    let a = caller.account(&state, &tenant, account).await?;
+    let AccountPath { caller, account: a, .. } = at;
     let states = a.queue_states().await?;
     let own = crate::redact::own_identifiers(a.account().aws_role_arn.as_deref(), states.iter().map(|q| q.queue_url.as_str()));
     // The operator may see the platform's identifiers; a tenant sees only its own.
@@ -86,6 +79,7 @@ pub async fn account_status(
         .into_iter()
         .map(|q| QueueStatus {
             consumer_state: q.state_word().to_owned(),
+            records_committed: q.records_by_dataset(),
             queue_id: q.queue_id,
             queue_url: q.queue_url,
             region: q.region,
@@ -96,10 +90,6 @@ pub async fn account_status(
             messages_committed: q.messages_committed.unwrap_or(0),
             messages_quarantined: q.messages_quarantined.unwrap_or(0),
             restarts: q.restarts.unwrap_or(0),
-            records_committed: q
-                .records_committed
-                .and_then(|v| serde_json::from_value(v).ok())
-                .unwrap_or_default(),
             records_truncated: q.records_truncated.unwrap_or(0),
             approximate_backlog: q.approximate_visible,
             approximate_in_flight: q.approximate_in_flight,
@@ -107,5 +97,5 @@ pub async fn account_status(
             updated_at: q.updated_at,
         })
         .collect();
-    Ok(web::Json(AccountStatus { account_id: a.account().id, status: a.account().status.clone(), queues }))
+    Ok(web::Json(AccountStatus { account_id: a.account().id, status: a.account().status.into(), queues }))
 }

@@ -6,9 +6,8 @@ use ams_model::DATASETS;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::scope::AccountPath;
 use crate::error::{ApiError, ErrorBody};
 use crate::ApiState;
 
@@ -38,12 +37,14 @@ pub struct StreamSubscription {
     pub profile_id: String,
     /// Amazon's advertiser id: the DSP advertiser a DSP subscription is made for.
     pub advertiser_id: Option<String>,
-    pub dataset: String,
+    #[schema(value_type = String)]
+    pub dataset: ams_model::DatasetId,
     /// Amazon's subscription id; `null` until Amazon answered the create.
     pub subscription_id: Option<String>,
     /// `REQUESTED` (asked, no answer yet), then Amazon's: PROVISIONING, PENDING_CONFIRMATION,
     /// ACTIVE, FAILED_CONFIRMATION, FAILED_PROVISIONING, SUSPENDED, ARCHIVED.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ams_store::StreamStatus,
     pub destination_arn: String,
     /// When ams-hub confirmed the subscription's SNS confirmation (null for one confirmed
     /// elsewhere, e.g. adopted already ACTIVE).
@@ -97,15 +98,12 @@ pub(crate) async fn streams_of(scope: &ams_store::AccountScope) -> Result<Stream
     params(("tenant" = String, Path, description = "tenant slug"), ("account" = Uuid, Path, description = "account id")),
     responses(
         (status = 200, description = "declared datasets and subscriptions", body = Streams),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/accounts/{account}/streams")]
-pub async fn get_streams(caller: Caller, state: web::Data<ApiState>, path: web::Path<(String, Uuid)>) -> Result<web::Json<Streams>, ApiError> {
-    let (tenant, account) = path.into_inner();
-    let a = caller.account(&state, &tenant, account).await?;
+pub async fn get_streams(at: AccountPath) -> Result<web::Json<Streams>, ApiError> {
+    let a = at.account;
     Ok(web::Json(streams_of(&a).await?))
 }
 
@@ -118,21 +116,17 @@ pub async fn get_streams(caller: Caller, state: web::Data<ApiState>, path: web::
     responses(
         (status = 200, description = "declared; the reconciler is at work", body = Streams),
         (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
         (status = 422, description = "unknown dataset ids (the message lists the known ones)", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[put("/v1/tenants/{tenant}/accounts/{account}/streams")]
 pub async fn put_streams(
-    caller: Caller,
+    at: AccountPath,
     state: web::Data<ApiState>,
-    path: web::Path<(String, Uuid)>,
     body: web::Json<StreamsInput>,
 ) -> Result<web::Json<Streams>, ApiError> {
-    let (tenant, account) = path.into_inner();
-    let a = caller.account(&state, &tenant, account).await?;
+    let AccountPath { tenant, account: a, .. } = at;
     let mut datasets: Vec<String> = match body.into_inner().datasets {
         DatasetChoice::All(s) if s == "all" => DATASETS.iter().map(|d| d.name.to_owned()).collect(),
         DatasetChoice::All(s) => return Err(ApiError::invalid(format!("datasets must be a list of dataset ids or \"all\", not {s:?}"))),
@@ -146,7 +140,7 @@ pub async fn put_streams(
     datasets.sort();
     datasets.dedup();
     a.set_stream_datasets(&datasets).await?;
-    tracing::info!(tenant = %tenant, account = %account, datasets = datasets.len(), "streams declared");
+    tracing::info!(tenant = %tenant.slug(), account = %a.account().id, datasets = datasets.len(), "streams declared");
     state.reconcile();
     Ok(web::Json(streams_of(&a).await?))
 }

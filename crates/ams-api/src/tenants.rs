@@ -2,13 +2,14 @@
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use ams_store::control::{api_key, tenant};
-use ams_store::{KeyScope, TenantSlug};
+use ams_store::{KeyScope, TenantSlug, TenantStatus};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::scope::TenantPath;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::{validate, ApiState};
 
@@ -27,8 +28,7 @@ pub struct Tenant {
     pub id: Uuid,
     pub slug: String,
     pub name: String,
-    /// `active` or `disabled`.
-    pub status: String,
+    pub status: TenantStatusValue,
     /// Whether accounts without a role are read with the platform's own AWS identity.
     pub allow_platform_identity: bool,
     /// The Postgres schema holding the tenant's data.
@@ -43,18 +43,37 @@ impl From<tenant::Model> for Tenant {
             schema: format!("tenant_{}", t.slug),
             slug: t.slug,
             name: t.name,
-            status: t.status,
+            status: t.status.into(),
             allow_platform_identity: t.allow_platform_identity,
             created_at: t.created_at.into(),
         }
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// `disabled`: the tenant's keys reach nothing and its queues are not consumed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TenantStatusValue {
     Active,
     Disabled,
+}
+
+impl From<TenantStatus> for TenantStatusValue {
+    fn from(s: TenantStatus) -> Self {
+        match s {
+            TenantStatus::Active => TenantStatusValue::Active,
+            TenantStatus::Disabled => TenantStatusValue::Disabled,
+        }
+    }
+}
+
+impl From<TenantStatusValue> for TenantStatus {
+    fn from(s: TenantStatusValue) -> Self {
+        match s {
+            TenantStatusValue::Active => TenantStatus::Active,
+            TenantStatusValue::Disabled => TenantStatus::Disabled,
+        }
+    }
 }
 
 /// The operator's settings of a tenant; absent fields stay as they are.
@@ -81,6 +100,16 @@ pub enum ApiKeyScope {
     Admin,
 }
 
+impl From<KeyScope> for ApiKeyScope {
+    fn from(s: KeyScope) -> ApiKeyScope {
+        match s {
+            KeyScope::Read => ApiKeyScope::Read,
+            KeyScope::Write => ApiKeyScope::Write,
+            KeyScope::Admin => ApiKeyScope::Admin,
+        }
+    }
+}
+
 impl From<ApiKeyScope> for KeyScope {
     fn from(s: ApiKeyScope) -> KeyScope {
         match s {
@@ -105,15 +134,14 @@ pub struct NewApiKey {
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
-    /// `read`, `write` or `admin`.
-    pub scope: String,
+    pub scope: ApiKeyScope,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl From<api_key::Model> for ApiKey {
     fn from(k: api_key::Model) -> Self {
-        ApiKey { id: k.id, name: k.name, scope: k.scope, created_at: k.created_at.into(), revoked_at: k.revoked_at.map(Into::into) }
+        ApiKey { id: k.id, name: k.name, scope: k.scope.into(), created_at: k.created_at.into(), revoked_at: k.revoked_at.map(Into::into) }
     }
 }
 
@@ -122,7 +150,7 @@ impl From<api_key::Model> for ApiKey {
 pub struct CreatedApiKey {
     pub id: Uuid,
     pub name: String,
-    pub scope: String,
+    pub scope: ApiKeyScope,
     pub created_at: DateTime<Utc>,
     /// `Authorization: Bearer <token>` for this tenant's routes.
     pub token: String,
@@ -135,12 +163,10 @@ pub struct CreatedApiKey {
     responses(
         (status = 201, description = "created", body = Tenant),
         (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 403, description = "not the operator", body = ErrorBody),
         (status = 409, description = "the slug is taken", body = ErrorBody),
         (status = 422, description = "invalid slug or name", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[post("/v1/tenants")]
 pub async fn create_tenant(
@@ -164,10 +190,8 @@ pub async fn create_tenant(
     tag = "tenants",
     responses(
         (status = 200, description = "all tenants", body = Vec<Tenant>),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 403, description = "not the operator", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants")]
 pub async fn list_tenants(caller: Caller, state: web::Data<ApiState>) -> Result<web::Json<Vec<Tenant>>, ApiError> {
@@ -181,18 +205,14 @@ pub async fn list_tenants(caller: Caller, state: web::Data<ApiState>) -> Result<
     params(("tenant" = String, Path, description = "tenant slug")),
     responses(
         (status = 200, description = "the tenant", body = Tenant),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}")]
 pub async fn get_tenant(
-    caller: Caller,
-    state: web::Data<ApiState>,
-    path: web::Path<String>,
+    at: TenantPath,
 ) -> Result<web::Json<Tenant>, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+    let scope = at.scope;
     Ok(web::Json(Tenant::from(scope.tenant().clone())))
 }
 
@@ -204,12 +224,10 @@ pub async fn get_tenant(
     responses(
         (status = 200, description = "updated", body = Tenant),
         (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 403, description = "not the operator", body = ErrorBody),
         (status = 404, description = "no such tenant", body = ErrorBody),
         (status = 422, description = "nothing to change, or an invalid value", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[patch("/v1/tenants/{tenant}")]
 pub async fn patch_tenant(
@@ -223,10 +241,7 @@ pub async fn patch_tenant(
         return Err(ApiError::invalid("nothing to change: send `status` and/or `allow_platform_identity`"));
     }
     let slug = TenantSlug::parse(&path).map_err(|_| ApiError::not_found("tenant"))?;
-    let status = body.status.as_ref().map(|s| match s {
-        TenantStatusValue::Active => "active",
-        TenantStatusValue::Disabled => "disabled",
-    });
+    let status = body.status.map(TenantStatus::from);
     let t = state
         .store
         .update_tenant(&slug, status, body.allow_platform_identity)
@@ -246,21 +261,17 @@ pub async fn patch_tenant(
     responses(
         (status = 201, description = "created; keep the token", body = CreatedApiKey),
         (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 403, description = "not the operator or an admin key; or a disabled tenant", body = ErrorBody),
         (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
         (status = 422, description = "invalid name", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[post("/v1/tenants/{tenant}/api-keys")]
 pub async fn create_api_key(
-    caller: Caller,
-    state: web::Data<ApiState>,
-    path: web::Path<String>,
+    at: TenantPath,
     body: web::Json<NewApiKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+    let TenantPath { caller, scope } = at;
     caller.key_admin()?;
     validate::name("name", &body.name, 100).map_err(ApiError::invalid)?;
     let new = scope.create_api_key(body.name.trim(), body.scope.into()).await?;
@@ -268,7 +279,7 @@ pub async fn create_api_key(
     Ok(HttpResponse::Created().json(CreatedApiKey {
         id: new.key.id,
         name: new.key.name,
-        scope: new.key.scope,
+        scope: new.key.scope.into(),
         created_at: new.key.created_at.into(),
         token: new.token,
     }))
@@ -280,18 +291,14 @@ pub async fn create_api_key(
     params(("tenant" = String, Path, description = "tenant slug")),
     responses(
         (status = 200, description = "keys, oldest first", body = Vec<ApiKey>),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/v1/tenants/{tenant}/api-keys")]
 pub async fn list_api_keys(
-    caller: Caller,
-    state: web::Data<ApiState>,
-    path: web::Path<String>,
+    at: TenantPath,
 ) -> Result<web::Json<Vec<ApiKey>>, ApiError> {
-    let scope = caller.tenant(&state, &path).await?;
+    let scope = at.scope;
     Ok(web::Json(scope.api_keys().await?.into_iter().map(ApiKey::from).collect()))
 }
 
@@ -301,20 +308,16 @@ pub async fn list_api_keys(
     params(("tenant" = String, Path, description = "tenant slug"), ("key" = Uuid, Path, description = "key id")),
     responses(
         (status = 200, description = "revoked", body = ApiKey),
-        (status = 401, description = "no or unknown token", body = ErrorBody),
         (status = 403, description = "not the operator or an admin key; or a disabled tenant", body = ErrorBody),
         (status = 404, description = "no such tenant or key", body = ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[delete("/v1/tenants/{tenant}/api-keys/{key}")]
 pub async fn revoke_api_key(
-    caller: Caller,
-    state: web::Data<ApiState>,
+    at: TenantPath,
     path: web::Path<(String, Uuid)>,
 ) -> Result<web::Json<ApiKey>, ApiError> {
-    let (tenant, key) = path.into_inner();
-    let scope = caller.tenant(&state, &tenant).await?;
+    let (TenantPath { caller, scope }, (_, key)) = (at, path.into_inner());
     caller.key_admin()?;
     let key = scope.revoke_api_key(key).await?.ok_or_else(|| ApiError::not_found("API key"))?;
     tracing::info!(tenant = %scope.slug(), key = %key.id, "API key revoked");

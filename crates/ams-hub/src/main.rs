@@ -2,6 +2,7 @@
 //! ams-model and ams-store.
 
 mod cli;
+mod config;
 mod ingest_file;
 mod runtime_handle;
 mod serve;
@@ -35,8 +36,8 @@ fn main() -> ExitCode {
     let telemetry = telemetry::init(cli.log_format);
     let result = match &cli.command {
         // The runtime's actors live on an actix system.
-        Command::Serve { config } => serve::load_config(config.as_deref())
-            .and_then(|c| actix::System::new().block_on(serve::run(&cli.database_url, c))),
+        Command::Serve { config } => config::load(config.as_deref())
+            .and_then(|c| actix::System::new().block_on(serve::run(&cli.database_url, c, config::Secrets::from_env()))),
         Command::Openapi => {
             print!("{}", ams_api::openapi::yaml());
             Ok(())
@@ -75,7 +76,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("tenant {} ready (schema tenant_{}, id {})", tenant.slug, tenant.slug, tenant.id);
         }
         Command::RotateSecrets => {
-            let keyring = ams_store::Keyring::from_env()?.ok_or(ams_store::SecretError::NoKey)?;
+            let keyring = config::Secrets::from_env().keyring()?.ok_or(ams_store::SecretError::NoKey)?;
             let store = Store::connect(&cli.database_url).await?.with_keyring(Some(keyring));
             store.migrate().await?;
             let r = store.rotate_secrets().await?;

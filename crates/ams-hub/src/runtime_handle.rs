@@ -18,7 +18,7 @@ pub struct Runtime {
     supervisor: Addr<Supervisor>,
     store: Store,
     /// The Ads connection counts `/metrics` last read (shown while Postgres does not answer).
-    connection_counts: Mutex<Vec<(String, String, i64)>>,
+    connection_counts: Mutex<Vec<(String, ams_store::ConnectionStatus, i64)>>,
 }
 
 impl Runtime {

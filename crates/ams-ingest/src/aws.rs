@@ -10,6 +10,9 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 #[derive(Clone)]
 pub struct Aws {
     base: SdkConfig,
+    /// Where SQS is when not AWS's own host (`AWS_ENDPOINT_URL_SQS`, else `AWS_ENDPOINT_URL`),
+    /// for the thin client, which does not resolve endpoints the SDK's way.
+    sqs_endpoint: Option<String>,
 }
 
 /// What reaches one account: its credentials (assumed role or the platform's own).
@@ -17,11 +20,20 @@ pub struct Aws {
 pub struct AccountAws {
     base: SdkConfig,
     credentials: Option<SharedCredentialsProvider>,
+    sqs_endpoint: Option<String>,
 }
 
 impl Aws {
+    /// The standard AWS chain (variables, profile, IRSA), read once here as the SDK reads it.
     pub async fn from_env() -> Aws {
-        Aws { base: aws_config::defaults(BehaviorVersion::latest()).load().await }
+        let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let sqs_endpoint = std::env::var("AWS_ENDPOINT_URL_SQS").ok().or_else(|| base.endpoint_url().map(str::to_owned));
+        Aws { base, sqs_endpoint }
+    }
+
+    /// The SQS endpoint when it is not AWS's (an emulator), as configured.
+    pub fn sqs_endpoint(&self) -> Option<&str> {
+        self.sqs_endpoint.as_deref()
     }
 
     /// Credentials for an account: AssumeRole when it has a role, else the platform's own.
@@ -41,7 +53,7 @@ impl Aws {
             }
             None => None,
         };
-        AccountAws { base: self.base.clone(), credentials }
+        AccountAws { base: self.base.clone(), credentials, sqs_endpoint: self.sqs_endpoint.clone() }
     }
 }
 
@@ -89,7 +101,7 @@ impl AccountAws {
     /// (the actors' unit tests, with the in-memory queue). Any SDK call fails with a clear
     /// credentials error.
     pub fn offline() -> AccountAws {
-        AccountAws { base: SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build(), credentials: None }
+        AccountAws { base: SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build(), credentials: None, sqs_endpoint: None }
     }
 
     pub fn sqs(&self, region: &str) -> aws_sdk_sqs::Client {
@@ -106,7 +118,7 @@ impl AccountAws {
 
     /// The thin client for receive, delete and visibility (see `queue/thin/`).
     pub fn sqs_fast(&self, region: &str) -> Result<crate::queue::thin::Sqs, crate::queue::thin::SqsError> {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS").ok().or_else(|| self.base.endpoint_url().map(str::to_owned));
+        let endpoint = self.sqs_endpoint.clone();
         // No identity at all: every call fails with a clear credentials error.
         let credentials = self
             .credentials

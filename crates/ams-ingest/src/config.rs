@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Rows per ledger transaction: a tenant's writer commits when it holds this many.
@@ -39,6 +39,27 @@ pub struct RuntimeConfig {
     /// (aws-sdk-sqs: the SDK's retry, FIPS/dual-stack endpoints and credential behaviour, at
     /// several times the CPU per message).
     pub sqs_client: crate::queue::SqsClient,
+    /// This process's name in `control.replicas` and `control.queue_leases`; unset: the
+    /// binary names it (host, pid and a random suffix).
+    #[serde(deserialize_with = "text")]
+    pub replica_id: Option<String>,
+}
+
+/// A name that may look like a number (`AMS_HUB_REPLICA_ID=7`): environment layers hand such
+/// a value over as one.
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Text(String),
+        Whole(i64),
+        Number(f64),
+    }
+    Ok(Option::<Text>::deserialize(d)?.map(|t| match t {
+        Text::Text(s) => s,
+        Text::Whole(n) => n.to_string(),
+        Text::Number(n) => n.to_string(),
+    }))
 }
 
 impl Default for RuntimeConfig {
@@ -60,6 +81,7 @@ impl Default for RuntimeConfig {
             backoff_max_ms: 60_000,
             max_inflight_bytes: 0,
             sqs_client: crate::queue::SqsClient::Thin,
+            replica_id: None,
         }
     }
 }

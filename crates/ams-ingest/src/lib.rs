@@ -29,7 +29,7 @@ mod writer;
 pub use aws::{AccountAws, Aws};
 pub use config::RuntimeConfig;
 pub use status::{ConsumerReport, ConsumerState, ConsumerStatus, FailureKind};
-pub use supervisor::{replica_id, GetStatus, Reconcile, Shutdown, Supervisor};
+pub use supervisor::{GetStatus, Reconcile, Shutdown, Supervisor};
 
 
 use actix::{Actor, Addr};

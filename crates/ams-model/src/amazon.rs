@@ -58,6 +58,14 @@ impl Realm {
     }
 }
 
+/// A stored realm code (`NA`, `EU`, `FE`): how a database row becomes a [`Realm`].
+impl TryFrom<String> for Realm {
+    type Error = String;
+    fn try_from(code: String) -> Result<Realm, String> {
+        Realm::from_code(&code).ok_or_else(|| format!("{code:?} is not a realm: NA, EU or FE"))
+    }
+}
+
 
 /// The AWS account owning `dataset`'s SNS topics in `realm`.
 pub fn sns_account(dataset: DatasetId, realm: Realm) -> &'static str {
@@ -105,7 +113,7 @@ impl<'a> TopicArn<'a> {
 /// account for a dataset in that realm, and its name carries that dataset; the `SubscribeURL`
 /// (if any) must point at that region's SNS endpoint. The URL is never fetched: confirmation
 /// goes through the SNS API.
-pub fn confirmable(topic_arn: &str, subscribe_url: Option<&str>) -> Result<(&'static str, Realm), String> {
+pub fn confirmable(topic_arn: &str, subscribe_url: Option<&str>) -> Result<(DatasetId, Realm), String> {
     confirmable_in(&DATASETS, topic_arn, subscribe_url)
 }
 
@@ -114,17 +122,16 @@ pub fn confirmable_in(
     datasets: &[DatasetInfo],
     topic_arn: &str,
     subscribe_url: Option<&str>,
-) -> Result<(&'static str, Realm), String> {
+) -> Result<(DatasetId, Realm), String> {
     let topic = TopicArn::parse(topic_arn).ok_or_else(|| format!("not an SNS topic ARN: {topic_arn:?}"))?;
     let realm = Realm::from_region(topic.region)
         .ok_or_else(|| format!("topic region {} is not an Amazon Marketing Stream region", topic.region))?;
     let dataset = datasets
         .iter()
         .find(|d| d.topic_accounts[realm.index()] == topic.account)
-        .map(|d| d.name)
         .ok_or_else(|| format!("topic account {} is not an Amazon Marketing Stream account", topic.account))?;
-    if !topic.name.contains(&format!("-{dataset}-")) {
-        return Err(format!("topic {} of account {} does not carry dataset {}", topic.name, topic.account, dataset));
+    if !topic.name.contains(&format!("-{}-", dataset.name)) {
+        return Err(format!("topic {} of account {} does not carry dataset {}", topic.name, topic.account, dataset.name));
     }
     if let Some(url) = subscribe_url {
         let expected = format!("https://sns.{}.amazonaws.com/", topic.region);
@@ -132,7 +139,7 @@ pub fn confirmable_in(
             return Err(format!("SubscribeURL does not point at {expected}"));
         }
     }
-    Ok((dataset, realm))
+    Ok((dataset.id, realm))
 }
 
 #[cfg(test)]
@@ -156,7 +163,7 @@ mod tests {
     fn amazon_topics_are_confirmable_and_others_are_not() {
         let arn = "arn:aws:sns:us-east-1:906013806264:FEADMessageDeliveryTopic-sp-traffic-ATVPDKIKX0DER-ENTITYX";
         let url = "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=y";
-        assert_eq!(confirmable(arn, Some(url)), Ok(("sp-traffic", Realm::Na)));
+        assert_eq!(confirmable(arn, Some(url)), Ok((DatasetId::SpTraffic, Realm::Na)));
         assert!(confirmable(arn, Some("https://evil.example.com/?x=sns.us-east-1.amazonaws.com/")).is_err());
         assert!(confirmable(arn, Some("http://sns.us-east-1.amazonaws.com/")).is_err());
         assert!(confirmable("arn:aws:sns:us-east-1:123456789012:FEADMessageDeliveryTopic-sp-traffic-X", None).is_err());
@@ -166,7 +173,7 @@ mod tests {
         assert!(confirmable("arn:aws:sns:us-east-1:055588217351:FEADMessageDeliveryTopic-sp-traffic-X", None).is_err());
         assert!(confirmable("not an arn", None).is_err());
         let dsp = "arn:aws:sns:eu-west-1:738976022360:FEADMessageDeliveryTopic-adsp-traffic-A1PA6795UKMFR9-X";
-        assert_eq!(confirmable(dsp, None), Ok(("adsp-traffic", Realm::Eu)));
+        assert_eq!(confirmable(dsp, None), Ok((DatasetId::AdspTraffic, Realm::Eu)));
         // Amazon's sp-traffic account with an adsp-traffic topic name: refused.
         assert!(confirmable("arn:aws:sns:us-east-1:906013806264:FEADMessageDeliveryTopic-adsp-traffic-X", None).is_err());
     }

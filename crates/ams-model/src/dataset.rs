@@ -167,6 +167,21 @@ impl fmt::Display for DatasetId {
     }
 }
 
+/// As Amazon spells it (`sp-traffic`).
+impl serde::Serialize for DatasetId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A stored dataset id: how a database row becomes a [`DatasetId`].
+impl TryFrom<String> for DatasetId {
+    type Error = String;
+    fn try_from(id: String) -> Result<DatasetId, String> {
+        id.parse().map_err(|()| format!("{id:?} is not a dataset id"))
+    }
+}
+
 impl FromStr for DatasetId {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {

@@ -33,7 +33,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use ams_model::{queue_arn, DatasetId, Realm};
 use ams_store::control::streams::{DesiredStream, StreamRow};
-use ams_store::{Keyring, Store, StoreError};
+use ams_store::{Keyring, Store, StoreError, StreamStatus};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -44,8 +44,6 @@ use crate::ads::{AdsApp, AdsClient, AdsError, StreamSubscription};
 /// The leader lease's role name.
 pub const ROLE: &str = "ads-reconciler";
 
-/// Amazon statuses after which nothing more happens by itself.
-const SETTLED: [&str; 2] = ["ACTIVE", "SUSPENDED"];
 
 #[derive(Debug, Clone)]
 pub struct ReconcilerConfig {
@@ -213,7 +211,7 @@ pub fn client_request_token(scope: Uuid, dataset: &str, destination: &str, gener
 
 /// What one subscription is for: the key both the desired state and the rows are matched on
 /// (marketplace or DSP advertiser, dataset, destination).
-type Key = (Uuid, String, String);
+type Key = (Uuid, DatasetId, String);
 
 #[derive(Clone)]
 struct Pass {
@@ -223,10 +221,6 @@ struct Pass {
     platform_app: Option<AdsApp>,
 }
 
-/// Amazon's statuses of a subscription that will not change by themselves.
-fn failed_status(status: &str) -> bool {
-    matches!(status, "FAILED_CONFIRMATION" | "FAILED_PROVISIONING")
-}
 
 impl Pass {
     /// One pass; `Ok(true)` when something is still on its way (pass again soon).
@@ -243,8 +237,8 @@ impl Pass {
         let covered: HashSet<Key> = open.iter().filter_map(row_key).collect();
         for (key, (d, dest)) in &wanted {
             if !covered.contains(key) {
-                let generation = self.store.stream_generation(d.scope_id(), &d.dataset_id, dest).await?.map_or(0, |g| g + 1);
-                let token = client_request_token(d.scope_id(), &d.dataset_id, dest, generation);
+                let generation = self.store.stream_generation(d.scope_id(), d.dataset_id, dest).await?.map_or(0, |g| g + 1);
+                let token = client_request_token(d.scope_id(), d.dataset_id.as_str(), dest, generation);
                 self.store.insert_stream(d, dest, generation, &token).await?;
             }
         }
@@ -252,7 +246,7 @@ impl Pass {
         let tracked: HashSet<String> = open.iter().filter_map(|r| r.subscription_id.clone()).collect();
         let mut groups: HashMap<(Option<Uuid>, String, bool), Vec<StreamRow>> = HashMap::new();
         for row in open {
-            let dsp = is_dsp(&row.dataset_id);
+            let dsp = row.dataset_id.is_dsp();
             let scope_id = if dsp { row.advertiser_id.clone().unwrap_or_default() } else { row.profile_id.clone() };
             groups.entry((row.connection_id, scope_id, dsp)).or_default().push(row);
         }
@@ -287,14 +281,14 @@ impl Pass {
     async fn wanted(&self) -> Result<HashMap<Key, (DesiredStream, String)>, StoreError> {
         let mut wanted = HashMap::new();
         for d in self.store.desired_streams().await? {
-            if is_dsp(&d.dataset_id) != d.dsp_advertiser_id.is_some() {
+            if d.dataset_id.is_dsp() != d.dsp_advertiser_id.is_some() {
                 continue;
             }
             let Some(dest) = queue_arn(&d.queue_url, &d.queue_region) else {
                 tracing::warn!(queue = %d.queue_url, "a queue URL without an account and name: no subscription to it");
                 continue;
             };
-            wanted.insert((d.scope_id(), d.dataset_id.clone(), dest.clone()), (d, dest));
+            wanted.insert((d.scope_id(), d.dataset_id, dest.clone()), (d, dest));
         }
         Ok(wanted)
     }
@@ -307,7 +301,7 @@ impl Pass {
             Some(Err(e)) => return Ok(Err(e.to_string())),
             Some(Ok(l)) => l,
         };
-        if login.connection.status == "invalid" {
+        if login.connection.status == ams_store::ConnectionStatus::Invalid {
             return Ok(Err(format!(
                 "the connection is invalid: {}",
                 login.connection.invalid_reason.as_deref().unwrap_or("Amazon refused its token")
@@ -347,7 +341,7 @@ impl Pass {
                 // nobody wants that Amazon never answered for is done with.
                 if !e.is_transient() && !e.invalidates_login() {
                     for r in rows.iter().filter(|r| r.subscription_id.is_none() && !is_wanted(r)) {
-                        self.store.update_stream(r.id, None, Some("ARCHIVED"), None).await?;
+                        self.store.update_stream(r.id, None, Some(StreamStatus::Archived), None).await?;
                     }
                 }
                 let open: Vec<StreamRow> = rows.iter().filter(|r| r.subscription_id.is_some() || is_wanted(r)).cloned().collect();
@@ -365,10 +359,10 @@ impl Pass {
                 }
                 // A failed or suspended one is dead: adopting it would only replace it again.
                 listed.iter().find(|s| {
-                    s.data_set_id == row.dataset_id
+                    s.data_set_id == row.dataset_id.as_str()
                         && s.queue_arn() == Some(row.destination_arn.as_str())
-                        && !matches!(s.status.as_str(), "ARCHIVED" | "SUSPENDED")
-                        && !failed_status(&s.status)
+                        && !matches!(s.status, Some(StreamStatus::Archived | StreamStatus::Suspended))
+                        && !s.status.is_some_and(StreamStatus::is_failed)
                         && !tracked.contains(&s.subscription_id)
                         && !adopted.contains(&s.subscription_id)
                 })
@@ -405,7 +399,7 @@ impl Pass {
         outcome: &mut Outcome,
     ) -> Result<(), AdsError> {
         let (id, status) = match on_amazon {
-            Some(s) => (s.subscription_id.clone(), s.status.clone()),
+            Some(s) => (s.subscription_id.clone(), s.status),
             None if row.subscription_id.is_some() => {
                 // Listed pages missed it (or Amazon dropped it): ask for it by id.
                 let s = self.client.get_subscription(login, scope, row.subscription_id.as_deref().unwrap_or_default()).await?;
@@ -415,42 +409,42 @@ impl Pass {
                 let notes = format!("ams-hub {}", row.client_request_token);
                 let created = self
                     .client
-                    .create_subscription(login, scope, &row.dataset_id, &row.destination_arn, &row.client_request_token, &notes)
+                    .create_subscription(login, scope, row.dataset_id.as_str(), &row.destination_arn, &row.client_request_token, &notes)
                     .await?;
                 tracing::info!(dataset = %row.dataset_id, profile = %row.profile_id, subscription = %created.subscription_id, "Marketing Stream subscription created");
-                (created.subscription_id, "PROVISIONING".to_owned())
+                (created.subscription_id, None)
             }
         };
-        let status = if status.is_empty() { "PROVISIONING".to_owned() } else { status };
-        if failed_status(&status) {
+        let status = status.unwrap_or(StreamStatus::Provisioning);
+        if status.is_failed() {
             // Its place (two per advertiser and dataset) is freed if Amazon archives it; the
             // next generation replaces it either way.
             match self.client.archive_subscription(login, scope, &id).await {
                 Ok(()) | Err(AdsError::Rejected { status: 404, .. }) => {
                     let why = format!("{status}: archived and created again");
-                    self.store.update_stream(row.id, Some(&id), Some("ARCHIVED"), Some(&why)).await.map_err(store_err)?;
+                    self.store.update_stream(row.id, Some(&id), Some(StreamStatus::Archived), Some(&why)).await.map_err(store_err)?;
                 }
                 Err(AdsError::Rejected { status: code, message, .. }) if code != 403 => {
                     let why = format!(
                         "{status}: Amazon would not archive it ({code}: {message}; Amazon archives only ACTIVE subscriptions), \
                          so ams-hub let it go and created the next generation"
                     );
-                    self.store.release_stream(row.id, &id, &status, &why).await.map_err(store_err)?;
+                    self.store.release_stream(row.id, &id, status, &why).await.map_err(store_err)?;
                 }
                 Err(e) => return Err(e),
             }
             outcome.recreate = true;
             return Ok(());
         }
-        let error = (status == "SUSPENDED").then(|| {
+        let error = (status == StreamStatus::Suspended).then(|| {
             "SUSPENDED by Amazon: delivery stopped after repeated failures or the login lost access to this advertiser; \
              Amazon cannot reactivate it (fix the destination or connect a login with access, then declare the dataset again)"
                 .to_owned()
         });
-        if !SETTLED.contains(&status.as_str()) {
+        if !status.is_settled() {
             outcome.pending = true;
         }
-        self.store.update_stream(row.id, Some(&id), Some(&status), error.as_deref()).await.map_err(store_err)?;
+        self.store.update_stream(row.id, Some(&id), Some(status), error.as_deref()).await.map_err(store_err)?;
         Ok(())
     }
 
@@ -459,14 +453,14 @@ impl Pass {
     /// one on its way waits until it is ACTIVE (or has failed).
     async fn retire(&self, login: &Login<'_>, scope: Scope<'_>, row: &StreamRow, on_amazon: Option<&StreamSubscription>) -> Result<(), AdsError> {
         let id = on_amazon.map(|s| s.subscription_id.clone()).or_else(|| row.subscription_id.clone());
-        let status = on_amazon.map_or(row.status.as_str(), |s| s.status.as_str());
+        let status = on_amazon.map_or(row.status, |s| s.status.unwrap_or(StreamStatus::Provisioning));
         if let Some(id) = &id {
-            if status != "ARCHIVED" {
+            if status != StreamStatus::Archived {
                 match self.client.archive_subscription(login, scope, id).await {
                     // A 404: already gone at Amazon, nothing left to archive.
                     Ok(()) | Err(AdsError::Rejected { status: 404, .. }) => {}
                     Err(AdsError::Rejected { status: code, message, .. }) if code != 403 => {
-                        if failed_status(status) || status == "SUSPENDED" {
+                        if status.is_failed() || status == StreamStatus::Suspended {
                             let why = format!("{status}: Amazon would not archive it ({code}: {message}); it delivers nothing, so ams-hub let it go");
                             return self.store.release_stream(row.id, id, status, &why).await.map_err(store_err);
                         }
@@ -480,7 +474,7 @@ impl Pass {
             }
             tracing::info!(dataset = %row.dataset_id, profile = %row.profile_id, subscription = %id, "Marketing Stream subscription archived");
         }
-        self.store.update_stream(row.id, id.as_deref(), Some("ARCHIVED"), None).await.map_err(store_err)
+        self.store.update_stream(row.id, id.as_deref(), Some(StreamStatus::Archived), None).await.map_err(store_err)
     }
 
     /// A call failed for these rows: Amazon's definitive refusal of the login turns the
@@ -528,14 +522,10 @@ struct Outcome {
     invalidated: Option<String>,
 }
 
-fn is_dsp(dataset: &str) -> bool {
-    dataset.parse::<DatasetId>().is_ok_and(DatasetId::is_dsp)
-}
-
 /// A row's key, if its account and its marketplace or DSP advertiser still exist.
 fn row_key(r: &StreamRow) -> Option<Key> {
     r.account_id?;
-    Some((r.scope_id()?, r.dataset_id.clone(), r.destination_arn.clone()))
+    Some((r.scope_id()?, r.dataset_id, r.destination_arn.clone()))
 }
 
 #[cfg(test)]

@@ -276,7 +276,7 @@ mod tests {
         let t = render(&input("eu-west-1", &table)).unwrap();
         assert!(sources(&t).contains(&"arn:aws:sns:eu-west-1:444455556666:*".to_string()));
         let arn = "arn:aws:sns:eu-west-1:444455556666:FEADMessageDeliveryTopic-sp-future-dataset-A1PA6795UKMFR9-X";
-        assert_eq!(confirmable_in(&table, arn, None), Ok(("sp-future-dataset", Realm::Eu)));
+        assert_eq!(confirmable_in(&table, arn, None), Ok((DatasetId::SpTraffic, Realm::Eu)));
         assert!(ams_model::confirmable(arn, None).is_err(), "the real table does not have it");
     }
 

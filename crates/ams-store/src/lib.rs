@@ -19,6 +19,11 @@ pub mod tenant;
 mod text_enum;
 
 pub use control::scope::{random_secret, AccountScope, KeyHolder, KeyScope, NewApiKey, QueueState, TenantScope};
+pub use control::account::AccountStatus;
+pub use control::ads::ConnectionStatus;
+pub use control::registry::ConfirmationStatus;
+pub use control::streams::StreamStatus;
+pub use control::tenant::TenantStatus;
 pub use error::StoreError;
 pub use secrets::{Keyring, SecretError};
 pub use ids::{AccountId, QueueId};

@@ -93,14 +93,6 @@ impl Keyring {
         Keyring { keys: std::sync::Arc::new(vec![SealingKey::new(&bytes)]) }
     }
 
-    /// From `AMS_HUB_SECRET_KEY` and `AMS_HUB_SECRET_KEY_PREVIOUS`; `Ok(None)` when unset.
-    pub fn from_env() -> Result<Option<Keyring>, SecretError> {
-        match std::env::var("AMS_HUB_SECRET_KEY").ok().filter(|k| !k.trim().is_empty()) {
-            None => Ok(None),
-            Some(k) => Keyring::new(&k, std::env::var("AMS_HUB_SECRET_KEY_PREVIOUS").ok().as_deref()).map(Some),
-        }
-    }
-
     /// Seals `secret` for the place `context` names.
     pub fn seal(&self, secret: &str, context: &str) -> Vec<u8> {
         let key = &self.keys[0];

@@ -84,7 +84,7 @@ impl Store {
             id: Set(Uuid::new_v4()),
             slug: Set(slug.as_str().to_owned()),
             name: Set(name.to_owned()),
-            status: Set("active".to_owned()),
+            status: Set(crate::control::tenant::TenantStatus::Active),
             allow_platform_identity: Set(false),
             created_at: Set(Utc::now().into()),
         };

@@ -1,10 +1,10 @@
 //! Enums stored as text: a status column holds one of a fixed set of words, and Rust code
-//! sees only the enum. The words are written once, beside their variants; sqlx reads and
-//! binds the enum as `text`, and a word the enum does not know is a decode error, never a
-//! silent default.
+//! sees only the enum. The words are written once, beside their variants; sqlx and sea-orm
+//! read and bind the enum as `text` (so an entity's field may be one), serde reads and writes
+//! it as its word, and a word the enum does not know is an error, never a silent default.
 
 /// `text_enum! { pub enum Name { Variant = "word", … } }`: the enum with `ALL`, `as_str`,
-/// `parse`, `Display`, `Serialize` (as its word), and sqlx's text encoding.
+/// `parse`, `Display`, serde (as its word), sqlx's text encoding and sea-orm's value traits.
 #[macro_export]
 macro_rules! text_enum {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal,)* }) => {
@@ -35,6 +35,55 @@ macro_rules! text_enum {
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let word = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                $name::parse(&word).ok_or_else(|| {
+                    let words: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                    serde::de::Error::custom(format!("{word:?} is not a {}: one of {}", stringify!($name), words.join(", ")))
+                })
+            }
+        }
+
+        impl From<$name> for sea_orm::Value {
+            fn from(v: $name) -> sea_orm::Value {
+                sea_orm::Value::String(Some(Box::new(v.as_str().to_owned())))
+            }
+        }
+
+        impl sea_orm::TryGetable for $name {
+            fn try_get_by<I: sea_orm::ColIdx>(res: &sea_orm::QueryResult, index: I) -> Result<Self, sea_orm::TryGetError> {
+                let word = <String as sea_orm::TryGetable>::try_get_by(res, index)?;
+                $name::parse(&word).ok_or_else(|| {
+                    sea_orm::TryGetError::DbErr(sea_orm::DbErr::Type(format!("{word:?} is not a {}", stringify!($name))))
+                })
+            }
+        }
+
+        impl sea_orm::sea_query::ValueType for $name {
+            fn try_from(v: sea_orm::Value) -> Result<Self, sea_orm::sea_query::ValueTypeErr> {
+                match v {
+                    sea_orm::Value::String(Some(word)) => $name::parse(&word).ok_or(sea_orm::sea_query::ValueTypeErr),
+                    _ => Err(sea_orm::sea_query::ValueTypeErr),
+                }
+            }
+            fn type_name() -> String {
+                stringify!($name).to_owned()
+            }
+            fn array_type() -> sea_orm::sea_query::ArrayType {
+                sea_orm::sea_query::ArrayType::String
+            }
+            fn column_type() -> sea_orm::sea_query::ColumnType {
+                sea_orm::sea_query::ColumnType::Text
+            }
+        }
+
+        impl sea_orm::sea_query::Nullable for $name {
+            fn null() -> sea_orm::Value {
+                sea_orm::Value::String(None)
             }
         }
 
@@ -75,5 +124,8 @@ mod tests {
         }
         assert_eq!(serde_json::to_string(&Colour::DeepBlue).unwrap(), "\"deep_blue\"");
         assert_eq!(Colour::parse("green"), None);
+        assert_eq!(serde_json::from_str::<Colour>("\"deep_blue\"").unwrap(), Colour::DeepBlue);
+        let e = serde_json::from_str::<Colour>("\"green\"").unwrap_err().to_string();
+        assert!(e.contains("one of red, deep_blue"), "{e}");
     }
 }

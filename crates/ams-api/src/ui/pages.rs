@@ -144,8 +144,8 @@ async fn overview_rows(state: &ApiState, user: &UiUser) -> Result<Vec<AccountRow
             })
             .collect();
         let streams = acc.streams().await?;
-        let open: Vec<_> = streams.iter().filter(|(_, s)| s.status != "ARCHIVED" && s.released_at.is_none()).collect();
-        let active = open.iter().filter(|(_, s)| s.status == "ACTIVE").count();
+        let open: Vec<_> = streams.iter().filter(|(_, s)| s.status != ams_store::StreamStatus::Archived && s.released_at.is_none()).collect();
+        let active = open.iter().filter(|(_, s)| s.status == ams_store::StreamStatus::Active).count();
         let subscriptions = if open.is_empty() { "none declared".to_owned() } else { format!("{active} of {} ACTIVE", open.len()) };
         let receiving = queues.iter().any(|q| q.last_receive != "never");
         let onboarding = if marketplaces.is_empty() {
@@ -161,7 +161,7 @@ async fn overview_rows(state: &ApiState, user: &UiUser) -> Result<Vec<AccountRow
         };
         rows.push(AccountRow {
             name: a.name,
-            status: a.status,
+            status: a.status.as_str().to_owned(),
             marketplaces,
             queues,
             subscriptions,

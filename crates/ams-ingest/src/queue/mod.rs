@@ -93,7 +93,7 @@ impl SqsError {
 }
 
 /// Which client talks to SQS: `thin` (default) or `sdk`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SqsClient {
     #[default]

@@ -90,7 +90,7 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// The production supervisor: Postgres, AWS as configured, the process's replica id.
+    /// The production supervisor: Postgres, AWS as configured, the configured replica id.
     pub fn new(
         store: Store,
         aws: Aws,
@@ -100,7 +100,9 @@ impl Supervisor {
         budget: Arc<crate::budget::MemoryBudget>,
     ) -> Self {
         let connector = Rc::new(AwsConnector { aws, client: config.sqs_client });
-        Self::with_parts(Rc::new(store), connector, config, normalizer.recipient(), shutdown, budget, replica_id())
+        // The binary always names the replica; a caller that did not (a bench) gets a fresh name.
+        let replica = config.replica_id.clone().unwrap_or_else(|| format!("ams-hub-{}", Uuid::new_v4().simple()));
+        Self::with_parts(Rc::new(store), connector, config, normalizer.recipient(), shutdown, budget, replica)
     }
 
     pub fn with_parts(
@@ -303,25 +305,6 @@ impl Supervisor {
     fn running(&self) -> usize {
         self.entries.values().filter(|e| e.consumer.is_some() || e.starting).count()
     }
-}
-
-/// `AMS_HUB_REPLICA_ID`, or the host name (the pod name on Kubernetes) with the pid and a
-/// random suffix, so a restarted process never inherits a dead one's leases by name. The same
-/// for the whole process (the Ads reconciler's leader lease lives on this replica's heartbeat).
-pub fn replica_id() -> String {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(new_replica_id).clone()
-}
-
-fn new_replica_id() -> String {
-    if let Ok(id) = std::env::var("AMS_HUB_REPLICA_ID") {
-        return id;
-    }
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
-        .unwrap_or_else(|| "ams-hub".into());
-    format!("{host}-{}-{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..8])
 }
 
 impl Actor for Supervisor {

@@ -6,6 +6,7 @@
 //! [`AdsError::Unauthorized`]); a 429 waits `Retry-After` (at most [`MAX_RETRY_AFTER`], three
 //! times); 5xx and I/O errors are retried with jittered exponential backoff (backon).
 
+use ams_store::StreamStatus;
 use std::time::Duration;
 
 use ams_model::Realm;
@@ -130,8 +131,10 @@ fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 pub struct StreamSubscription {
     pub subscription_id: String,
     pub data_set_id: String,
+    /// One of Amazon's seven statuses (a word outside them fails the answer, loudly); absent
+    /// while Amazon has not settled one.
     #[serde(default)]
-    pub status: String,
+    pub status: Option<StreamStatus>,
     #[serde(default)]
     pub notes: Option<String>,
     #[serde(default)]
@@ -269,7 +272,7 @@ impl AdsClient {
 
     /// Archives a subscription (Amazon has no delete; an archived one delivers nothing).
     pub async fn archive_subscription(&self, login: &Login<'_>, scope: Scope<'_>, id: &str) -> Result<(), AdsError> {
-        let body = serde_json::json!({"status": "ARCHIVED"});
+        let body = serde_json::json!({"status": StreamStatus::Archived});
         self.call(login, Method::PUT, &format!("{}/{id}", base(scope)), &[], Some(scope), Body::Json(&body)).await.map(|_| ())
     }
 

@@ -52,16 +52,17 @@ impl std::fmt::Debug for AdsApp {
 /// Where Amazon's endpoints are; `None` fields are Amazon's own hosts.
 #[derive(Debug, Clone, Default)]
 pub struct Endpoints {
-    /// `AMS_HUB_ADS_API_URL`: one base URL for every region's Ads API.
+    /// One base URL for every region's Ads API (`AMS_HUB_ADS_API_URL`).
     pub ads_api: Option<String>,
-    /// `AMS_HUB_LWA_URL`: the base URL of LwA's token endpoint.
+    /// The base URL of LwA's token endpoint (`AMS_HUB_LWA_URL`).
     pub lwa: Option<String>,
 }
 
 impl Endpoints {
-    pub fn from_env() -> Endpoints {
-        let var = |n: &str| std::env::var(n).ok().map(|v| v.trim().trim_end_matches('/').to_owned()).filter(|v| !v.is_empty());
-        Endpoints { ads_api: var("AMS_HUB_ADS_API_URL"), lwa: var("AMS_HUB_LWA_URL") }
+    /// Base URLs as configured (`[ads] api_url`, `lwa_url`); blank is unset.
+    pub fn new(ads_api: Option<&str>, lwa: Option<&str>) -> Endpoints {
+        let base = |v: Option<&str>| v.map(|v| v.trim().trim_end_matches('/').to_owned()).filter(|v| !v.is_empty());
+        Endpoints { ads_api: base(ads_api), lwa: base(lwa) }
     }
 
     pub fn ads_api(&self, realm: Realm) -> String {
@@ -138,7 +139,7 @@ pub fn login_parts(login: ams_store::control::ads::ConnectionLogin, platform: Op
             ))
         }
     };
-    Ok((app, Realm::from_code(&c.region).unwrap_or(Realm::Na), login.refresh_token))
+    Ok((app, c.region, login.refresh_token))
 }
 
 /// What a login reaches: its profiles, and the DSP advertisers its agency profiles list.

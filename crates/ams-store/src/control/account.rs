@@ -16,12 +16,20 @@ pub struct Model {
     pub external_id: Option<String>,
     /// The external id sealed with the server's key (`ams_store::secrets`).
     pub external_id_sealed: Option<Vec<u8>>,
-    pub status: String,
+    pub status: AccountStatus,
     pub created_at: DateTimeWithTimeZone,
     /// When `POST …/aws-stack` last verified the brand's role and queues.
     pub role_verified_at: Option<DateTimeWithTimeZone>,
     /// Why the last `POST …/aws-stack` failed (cleared by a success).
     pub stack_error: Option<String>,
+}
+
+crate::text_enum! {
+    /// Whether an account's queues are consumed: `paused` stops its consumers.
+    pub enum AccountStatus {
+        Active = "active",
+        Paused = "paused",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -58,7 +66,7 @@ mod tests {
             aws_role_arn: None,
             external_id: Some("ams-secret-external-id-0123456789".into()),
             external_id_sealed: Some(vec![1, 2, 3]),
-            status: "active".into(),
+            status: super::AccountStatus::Active,
             created_at: Default::default(),
             role_verified_at: None,
             stack_error: None,

@@ -5,6 +5,7 @@
 //! Tenant-facing reads and writes go through [`TenantScope`]; the reconciler, which works for
 //! every tenant, reads the whole desired state through [`Store`].
 
+use ams_model::Realm;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::FromRow;
@@ -21,18 +22,30 @@ pub struct AdsAppRow {
     pub updated_at: DateTime<Utc>,
 }
 
+crate::text_enum! {
+    /// Where an Amazon login stands.
+    pub enum ConnectionStatus {
+        Active = "active",
+        /// Amazon refused the token (`invalid_reason` says why): connect the login again.
+        Invalid = "invalid",
+        /// Deleted: its subscriptions are being archived, then it is gone.
+        Deleting = "deleting",
+    }
+}
+
 /// An Amazon login. The refresh token is never part of it.
 #[derive(Debug, Clone, FromRow)]
 pub struct Connection {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub name: String,
-    /// NA, EU or FE.
-    pub region: String,
+    /// The login's realm (stored as `NA`, `EU` or `FE` in the column `region`).
+    #[sqlx(try_from = "String")]
+    pub region: Realm,
     /// The LwA app the token was issued to.
     pub client_id: String,
     /// `active`, `invalid` (Amazon refused the token; `invalid_reason` says why) or `deleting`.
-    pub status: String,
+    pub status: ConnectionStatus,
     pub invalid_reason: Option<String>,
     /// The profiles Amazon listed last (Amazon's JSON).
     pub profiles: Value,
@@ -65,8 +78,8 @@ pub struct DspImport {
     pub country: Option<String>,
     pub currency: Option<String>,
     pub timezone: Option<String>,
-    /// NA, EU or FE: the realm of the login that lists it.
-    pub realm: String,
+    /// The realm of the login that lists it.
+    pub realm: Realm,
     /// The AMS queue region of that realm.
     pub region: String,
     /// The account to attach it to; `None`: the account that has it already, or a new one.
@@ -95,7 +108,8 @@ pub struct DspAdvertiserRow {
     pub connection_id: Option<Uuid>,
     pub advertiser_id: String,
     pub agency_profile_id: String,
-    pub realm: String,
+    #[sqlx(try_from = "String")]
+    pub realm: Realm,
     pub region: String,
     pub name: String,
     pub country: Option<String>,
@@ -164,7 +178,7 @@ impl TenantScope {
         &self,
         keyring: &Keyring,
         name: &str,
-        region: &str,
+        realm: Realm,
         client_id: &str,
         refresh_token: &str,
         profiles: &Value,
@@ -179,7 +193,7 @@ impl TenantScope {
         .bind(id)
         .bind(self.tenant().id)
         .bind(name)
-        .bind(region)
+        .bind(realm.as_str())
         .bind(client_id)
         .bind(sealed)
         .bind(profiles)
@@ -381,7 +395,7 @@ impl TenantScope {
             .bind(connection_id)
             .bind(&d.advertiser_id)
             .bind(&d.agency_profile_id)
-            .bind(&d.realm)
+            .bind(d.realm.as_str())
             .bind(&d.region)
             .bind(&d.name)
             .bind(&d.country)
@@ -530,7 +544,7 @@ impl Store {
     }
 
     /// Connections per status, for the metrics: (tenant slug, status, count).
-    pub async fn connection_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+    pub async fn connection_counts(&self) -> Result<Vec<(String, ConnectionStatus, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT t.slug, c.status, count(*) FROM ads_connections c JOIN tenants t ON t.id = c.tenant_id
              GROUP BY 1, 2 ORDER BY 1, 2",

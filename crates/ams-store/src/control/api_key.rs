@@ -12,7 +12,7 @@ pub struct Model {
     /// SHA-256 of the token; the token is shown once at creation and never stored.
     pub token_sha256: Vec<u8>,
     /// `read` (GET only), `write` (the default) or `admin` (`write` plus API keys).
-    pub scope: String,
+    pub scope: super::scope::KeyScope,
     pub created_at: DateTimeWithTimeZone,
     pub revoked_at: Option<DateTimeWithTimeZone>,
 }

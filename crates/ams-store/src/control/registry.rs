@@ -67,7 +67,7 @@ impl Store {
             aws_role_arn: Set(aws_role_arn.map(str::to_owned)),
             external_id: Set(clear),
             external_id_sealed: Set(sealed),
-            status: Set("active".to_owned()),
+            status: Set(super::account::AccountStatus::Active),
             created_at: Set(Utc::now().into()),
             role_verified_at: Set(None),
             stack_error: Set(None),
@@ -139,9 +139,9 @@ impl Store {
         )
         .bind(queue_id)
         .bind(topic_arn)
-        .bind(status.as_str())
+        .bind(status)
         .bind(error)
-        .bind(dataset_id)
+        .bind(dataset_id.map(|d| d.as_str()))
         .bind(marketplace_id)
         .bind(message_id)
         .execute(self.pool())
@@ -153,11 +153,11 @@ impl Store {
             id: Set(Uuid::new_v4()),
             account_id: Set(account_id),
             queue_id: Set(queue_id),
-            dataset_id: Set(dataset_id.map(str::to_owned)),
+            dataset_id: Set(dataset_id.map(|d| d.as_str().to_owned())),
             marketplace_id: Set(marketplace_id.map(str::to_owned)),
             subscription_id: Set(None),
             topic_arn: Set(Some(topic_arn.to_owned())),
-            status: Set(status.as_str().to_owned()),
+            status: Set(status),
             last_error: Set(error.map(str::to_owned)),
             created_at: Set(now.into()),
             updated_at: Set(now.into()),
@@ -168,24 +168,15 @@ impl Store {
     }
 }
 
-/// What became of an SNS subscription confirmation (`control.subscriptions.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfirmationStatus {
-    /// Amazon's topic, and SNS confirmed it.
-    Confirmed,
-    /// Amazon's topic, but SNS said no or could not be asked: tried again on redelivery.
-    ConfirmationFailed,
-    /// Not Amazon's topic for a dataset in that realm: never confirmed.
-    Refused,
-}
-
-impl ConfirmationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConfirmationStatus::Confirmed => "confirmed",
-            ConfirmationStatus::ConfirmationFailed => "confirmation_failed",
-            ConfirmationStatus::Refused => "refused",
-        }
+crate::text_enum! {
+    /// What became of an SNS subscription confirmation (`control.subscriptions.status`).
+    pub enum ConfirmationStatus {
+        /// Amazon's topic, and SNS confirmed it.
+        Confirmed = "confirmed",
+        /// Amazon's topic, but SNS said no or could not be asked: tried again on redelivery.
+        ConfirmationFailed = "confirmation_failed",
+        /// Not Amazon's topic for a dataset in that realm: never confirmed.
+        Refused = "refused",
     }
 }
 
@@ -197,7 +188,7 @@ pub struct ConfirmationRecord<'a> {
     /// The SQS message it came in.
     pub message_id: &'a str,
     pub topic_arn: &'a str,
-    pub dataset_id: Option<&'a str>,
+    pub dataset_id: Option<ams_model::DatasetId>,
     pub marketplace_id: Option<&'a str>,
     pub status: ConfirmationStatus,
     pub error: Option<&'a str>,

@@ -61,7 +61,7 @@ impl Store {
 
     /// Whose a (not revoked) API key is, and what it may do.
     pub async fn key_holder(&self, token: &str) -> Result<Option<KeyHolder>, StoreError> {
-        let row: Option<(String, String, String)> = sqlx::query_as(
+        let row: Option<(String, KeyScope, super::tenant::TenantStatus)> = sqlx::query_as(
             "SELECT t.slug, k.scope, t.status FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
              WHERE k.token_sha256 = $1 AND k.revoked_at IS NULL",
         )
@@ -71,39 +71,23 @@ impl Store {
         Ok(row.and_then(|(slug, scope, status)| {
             Some(KeyHolder {
                 slug: TenantSlug::parse(&slug).ok()?,
-                scope: KeyScope::parse(&scope)?,
-                tenant_active: status == "active",
+                scope,
+                tenant_active: status == super::tenant::TenantStatus::Active,
             })
         }))
     }
 }
 
-/// What an API key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum KeyScope {
-    /// GET only.
-    Read,
-    /// Accounts, marketplaces, queues, quarantine: everything but API keys.
-    Write,
-    /// `Write` plus creating and revoking API keys.
-    Admin,
-}
-
-impl KeyScope {
-    pub fn parse(s: &str) -> Option<KeyScope> {
-        match s {
-            "read" => Some(KeyScope::Read),
-            "write" => Some(KeyScope::Write),
-            "admin" => Some(KeyScope::Admin),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyScope::Read => "read",
-            KeyScope::Write => "write",
-            KeyScope::Admin => "admin",
-        }
+crate::text_enum! {
+    /// What an API key may do (ordered: each scope may do what the ones before it may).
+    #[derive(PartialOrd, Ord)]
+    pub enum KeyScope {
+        /// GET only.
+        Read = "read",
+        /// Accounts, marketplaces, queues, quarantine: everything but API keys.
+        Write = "write",
+        /// `Write` plus creating and revoking API keys.
+        Admin = "admin",
     }
 }
 
@@ -121,13 +105,13 @@ impl Store {
     pub async fn update_tenant(
         &self,
         slug: &TenantSlug,
-        status: Option<&str>,
+        status: Option<super::tenant::TenantStatus>,
         allow_platform_identity: Option<bool>,
     ) -> Result<Option<tenant::Model>, StoreError> {
         let Some(t) = self.find_tenant(slug).await? else { return Ok(None) };
         let mut active = t.into_active_model();
         if let Some(s) = status {
-            active.status = Set(s.to_owned());
+            active.status = Set(s);
         }
         if let Some(a) = allow_platform_identity {
             active.allow_platform_identity = Set(a);
@@ -157,7 +141,7 @@ impl TenantScope {
             tenant_id: Set(self.tenant.id),
             name: Set(name.to_owned()),
             token_sha256: Set(token_digest(&token)),
-            scope: Set(scope.as_str().to_owned()),
+            scope: Set(scope),
             created_at: Set(Utc::now().into()),
             revoked_at: Set(None),
         };
@@ -231,17 +215,17 @@ impl AccountScope {
         &self.store
     }
 
-    /// Changes what is `Some`: the status (`active` or `paused`; the supervisor stops a
+    /// Changes what is `Some`: the status (the supervisor stops a
     /// paused account's consumers), the role, the external id.
     pub async fn update(
         &mut self,
-        status: Option<&str>,
+        status: Option<super::account::AccountStatus>,
         aws_role_arn: Option<&str>,
         external_id: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut active = self.account.clone().into_active_model();
         if let Some(s) = status {
-            active.status = Set(s.to_owned());
+            active.status = Set(s);
         }
         if let Some(r) = aws_role_arn {
             active.aws_role_arn = Set(Some(r.to_owned()));
@@ -317,7 +301,7 @@ impl AccountScope {
     #[allow(clippy::type_complexity)]
     pub async fn confirmations(
         &self,
-    ) -> Result<Vec<(Option<String>, Option<String>, String, Option<String>, chrono::DateTime<Utc>)>, StoreError> {
+    ) -> Result<Vec<(Option<String>, Option<String>, super::registry::ConfirmationStatus, Option<String>, chrono::DateTime<Utc>)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT DISTINCT ON (dataset_id, marketplace_id) dataset_id, marketplace_id, status, last_error, updated_at
              FROM subscriptions WHERE account_id = $1
@@ -395,8 +379,8 @@ pub struct QueueState {
     pub messages_committed: Option<i64>,
     pub messages_quarantined: Option<i64>,
     pub restarts: Option<i64>,
-    /// Records committed per dataset, `{"sp-traffic": n, …}`.
-    pub records_committed: Option<serde_json::Value>,
+    /// Records committed per dataset, by dataset id (stored as `{"sp-traffic": n, …}`).
+    pub records_committed: Option<sqlx::types::Json<std::collections::BTreeMap<String, i64>>>,
     /// Records committed that Amazon had truncated (`PAYLOAD_TRUNCATED`).
     pub records_truncated: Option<i64>,
     pub approximate_visible: Option<i64>,
@@ -409,5 +393,10 @@ impl QueueState {
     /// The consumer's state as the API shows it: `not_started` before a consumer reported.
     pub fn state_word(&self) -> &'static str {
         self.state.map_or("not_started", super::consumer_state::ConsumerState::as_str)
+    }
+
+    /// Records committed per dataset id; empty before the consumer first reported.
+    pub fn records_by_dataset(&self) -> std::collections::BTreeMap<String, i64> {
+        self.records_committed.as_ref().map(|j| j.0.clone()).unwrap_or_default()
     }
 }

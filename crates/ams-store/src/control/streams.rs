@@ -3,11 +3,39 @@
 //! written before Amazon is asked), and how they are closed (archived at Amazon, or released
 //! when Amazon will not archive them).
 
+use ams_model::{DatasetId, Realm};
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
+
+crate::text_enum! {
+    /// A Marketing Stream subscription's status: Amazon's (`SubscriptionEntityStatus` in its
+    /// API document, all seven), and ams-hub's own `REQUESTED` before Amazon has answered.
+    pub enum StreamStatus {
+        Requested = "REQUESTED",
+        Provisioning = "PROVISIONING",
+        PendingConfirmation = "PENDING_CONFIRMATION",
+        Active = "ACTIVE",
+        FailedConfirmation = "FAILED_CONFIRMATION",
+        FailedProvisioning = "FAILED_PROVISIONING",
+        Suspended = "SUSPENDED",
+        Archived = "ARCHIVED",
+    }
+}
+
+impl StreamStatus {
+    /// Failed for good: Amazon will not get it to ACTIVE.
+    pub fn is_failed(self) -> bool {
+        matches!(self, StreamStatus::FailedConfirmation | StreamStatus::FailedProvisioning)
+    }
+
+    /// Nothing more happens to it by itself (until someone acts).
+    pub fn is_settled(self) -> bool {
+        matches!(self, StreamStatus::Active | StreamStatus::Suspended)
+    }
+}
 
 /// A subscription row, as the API shows it and the reconciler keeps it.
 #[derive(Debug, Clone, FromRow)]
@@ -24,14 +52,16 @@ pub struct StreamRow {
     pub profile_id: String,
     /// Amazon's advertiser id: `accountInfo.id` (sponsored ads) or the DSP advertiser's.
     pub advertiser_id: Option<String>,
-    pub realm: String,
-    pub dataset_id: String,
+    #[sqlx(try_from = "String")]
+    pub realm: Realm,
+    #[sqlx(try_from = "String")]
+    pub dataset_id: DatasetId,
     pub destination_arn: String,
     pub generation: i32,
     pub client_request_token: String,
     pub subscription_id: Option<String>,
     /// `REQUESTED` until Amazon answers the create; then Amazon's status.
-    pub status: String,
+    pub status: StreamStatus,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub last_sync_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
@@ -67,8 +97,10 @@ pub struct DesiredStream {
     pub connection_id: Uuid,
     pub profile_id: String,
     pub advertiser_id: Option<String>,
-    pub realm: String,
-    pub dataset_id: String,
+    #[sqlx(try_from = "String")]
+    pub realm: Realm,
+    #[sqlx(try_from = "String")]
+    pub dataset_id: DatasetId,
     pub queue_url: String,
     pub queue_region: String,
 }
@@ -165,13 +197,13 @@ impl Store {
 
     /// The highest generation of (marketplace or DSP advertiser, dataset, destination),
     /// archived and released rows included.
-    pub async fn stream_generation(&self, scope: Uuid, dataset: &str, destination: &str) -> Result<Option<i32>, StoreError> {
+    pub async fn stream_generation(&self, scope: Uuid, dataset: DatasetId, destination: &str) -> Result<Option<i32>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT max(generation) FROM stream_subscriptions
              WHERE coalesce(marketplace_id, dsp_advertiser_id) = $1 AND dataset_id = $2 AND destination_arn = $3",
         )
         .bind(scope)
-        .bind(dataset)
+        .bind(dataset.as_str())
         .bind(destination)
         .fetch_one(self.pool())
         .await?)
@@ -183,7 +215,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO stream_subscriptions (id, tenant_id, account_id, marketplace_id, dsp_advertiser_id, connection_id,
                  profile_id, advertiser_id, realm, dataset_id, destination_arn, generation, client_request_token, status)
-             VALUES ($1, $2, $3, $4, $13, $5, $6, $7, $8, $9, $10, $11, $12, 'REQUESTED')
+             VALUES ($1, $2, $3, $4, $13, $5, $6, $7, $8, $9, $10, $11, $12, $14)
              ON CONFLICT (client_request_token) DO NOTHING",
         )
         .bind(Uuid::new_v4())
@@ -193,19 +225,20 @@ impl Store {
         .bind(d.connection_id)
         .bind(&d.profile_id)
         .bind(&d.advertiser_id)
-        .bind(&d.realm)
-        .bind(&d.dataset_id)
+        .bind(d.realm.as_str())
+        .bind(d.dataset_id.as_str())
         .bind(destination)
         .bind(generation)
         .bind(token)
         .bind(d.dsp_advertiser_id)
+        .bind(StreamStatus::Requested)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
     /// What Amazon said of a row: its id, its status and any error (a `None` error clears it).
-    pub async fn update_stream(&self, id: Uuid, subscription_id: Option<&str>, status: Option<&str>, error: Option<&str>) -> Result<(), StoreError> {
+    pub async fn update_stream(&self, id: Uuid, subscription_id: Option<&str>, status: Option<StreamStatus>, error: Option<&str>) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE stream_subscriptions SET subscription_id = coalesce($2, subscription_id), status = coalesce($3, status),
                  last_error = $4, last_sync_at = now(), updated_at = now()
@@ -222,7 +255,7 @@ impl Store {
 
     /// Lets go of a subscription Amazon will not archive: the reconciler no longer acts on
     /// it; Amazon's last status and the reason stay to be shown.
-    pub async fn release_stream(&self, id: Uuid, subscription_id: &str, status: &str, reason: &str) -> Result<(), StoreError> {
+    pub async fn release_stream(&self, id: Uuid, subscription_id: &str, status: StreamStatus, reason: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE stream_subscriptions SET subscription_id = $2, status = $3, last_error = $4, released_at = now(),
                  last_sync_at = now(), updated_at = now()
@@ -240,7 +273,7 @@ impl Store {
     /// An SNS confirmation for `dataset` arrived on a queue and was confirmed: the matching
     /// subscription (same destination queue and dataset, the topic's marketplace preferred, the
     /// oldest unconfirmed first) shows when.
-    pub async fn stream_confirmed(&self, queue_arn: &str, dataset: &str, marketplace_id: Option<&str>) -> Result<u64, StoreError> {
+    pub async fn stream_confirmed(&self, queue_arn: &str, dataset: DatasetId, marketplace_id: Option<&str>) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE stream_subscriptions s SET confirmed_at = now(), updated_at = now()
              WHERE s.id = (
@@ -251,7 +284,7 @@ impl Store {
                  ORDER BY m.marketplace_id IS NOT DISTINCT FROM $3 DESC, s2.created_at LIMIT 1)",
         )
         .bind(queue_arn)
-        .bind(dataset)
+        .bind(dataset.as_str())
         .bind(marketplace_id)
         .execute(self.pool())
         .await?;

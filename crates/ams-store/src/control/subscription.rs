@@ -13,7 +13,7 @@ pub struct Model {
     pub marketplace_id: Option<String>,
     pub subscription_id: Option<String>,
     pub topic_arn: Option<String>,
-    pub status: String,
+    pub status: super::registry::ConfirmationStatus,
     pub last_error: Option<String>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,

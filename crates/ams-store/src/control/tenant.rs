@@ -10,11 +10,19 @@ pub struct Model {
     #[sea_orm(unique)]
     pub slug: String,
     pub name: String,
-    pub status: String,
+    pub status: TenantStatus,
     /// Whether accounts without a role may be read with the platform's own AWS identity
     /// (an operator decision: that identity may be able to read other tenants' queues).
     pub allow_platform_identity: bool,
     pub created_at: DateTimeWithTimeZone,
+}
+
+crate::text_enum! {
+    /// Whether a tenant's keys reach anything and its queues are consumed (the operator's switch).
+    pub enum TenantStatus {
+        Active = "active",
+        Disabled = "disabled",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
