@@ -40,8 +40,8 @@ impl From<tenant::Model> for Tenant {
     fn from(t: tenant::Model) -> Self {
         Tenant {
             id: t.id,
-            schema: format!("tenant_{}", t.slug),
-            slug: t.slug,
+            schema: ams_store::TenantSchema::of(&t.slug).name().to_owned(),
+            slug: t.slug.to_string(),
             name: t.name,
             status: t.status.into(),
             allow_platform_identity: t.allow_platform_identity,

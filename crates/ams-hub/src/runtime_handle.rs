@@ -18,7 +18,7 @@ pub struct Runtime {
     supervisor: Addr<Supervisor>,
     store: Store,
     /// The Ads connection counts `/metrics` last read (shown while Postgres does not answer).
-    connection_counts: Mutex<Vec<(String, ams_store::ConnectionStatus, i64)>>,
+    connection_counts: Mutex<Vec<(ams_store::TenantSlug, ams_store::ConnectionStatus, i64)>>,
 }
 
 impl Runtime {

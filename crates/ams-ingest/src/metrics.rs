@@ -215,11 +215,11 @@ struct ConnectionLabels {
 
 /// `ams_hub_ads_connections{tenant, status}`: Amazon Ads logins by status (`invalid` ones need
 /// connecting again), from (tenant, status, count) rows.
-pub fn encode_ads_connections(out: &mut String, rows: &[(String, ams_store::ConnectionStatus, i64)]) {
+pub fn encode_ads_connections(out: &mut String, rows: &[(ams_store::TenantSlug, ams_store::ConnectionStatus, i64)]) {
     let mut reg = Registry::default();
     let family = Family::<ConnectionLabels, Gauge>::default();
     for (tenant, status, n) in rows {
-        family.get_or_create(&ConnectionLabels { tenant: tenant.clone(), status: status.as_str().to_owned() }).set(*n);
+        family.get_or_create(&ConnectionLabels { tenant: tenant.to_string(), status: status.as_str().to_owned() }).set(*n);
     }
     reg.register("ams_hub_ads_connections", "Amazon Ads API connections (logins) by status", family);
     let _ = encode_registry(out, &reg);

@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::control::tenant;
-use crate::tenant::{TenantSchema, TenantSlug};
+use crate::tenant::TenantSchema;
 use crate::StoreError;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/ams_hub";
@@ -119,8 +119,7 @@ impl Store {
         result?;
         let tenants = tenant::Entity::find().order_by_asc(tenant::Column::Slug).all(&self.db).await?;
         for t in tenants {
-            let slug = TenantSlug::parse(&t.slug)?;
-            crate::tenant::migrate_schema(&self.pool, &TenantSchema::of(&slug)).await?;
+            crate::tenant::migrate_schema(&self.pool, &TenantSchema::of(&t.slug)).await?;
         }
         Ok(())
     }

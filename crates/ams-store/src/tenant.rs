@@ -45,6 +45,66 @@ impl fmt::Display for TenantSlug {
     }
 }
 
+// A slug read from the database is parsed like any other: a row holding something else is an
+// error, never a schema name. (sqlx for hand-written queries, sea-orm for the entity.)
+impl sqlx::Type<sqlx::Postgres> for TenantSlug {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for TenantSlug {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(TenantSlug::parse(<&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?)?)
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Postgres> for TenantSlug {
+    fn encode_by_ref(&self, buf: &mut sqlx::postgres::PgArgumentBuffer) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&str as sqlx::Encode<sqlx::Postgres>>::encode(self.as_str(), buf)
+    }
+}
+
+impl From<TenantSlug> for sea_orm::Value {
+    fn from(s: TenantSlug) -> sea_orm::Value {
+        sea_orm::Value::String(Some(Box::new(s.0)))
+    }
+}
+
+impl sea_orm::TryGetable for TenantSlug {
+    fn try_get_by<I: sea_orm::ColIdx>(res: &sea_orm::QueryResult, index: I) -> Result<Self, sea_orm::TryGetError> {
+        let s = <String as sea_orm::TryGetable>::try_get_by(res, index)?;
+        TenantSlug::parse(&s).map_err(|e| sea_orm::TryGetError::DbErr(sea_orm::DbErr::Type(e.to_string())))
+    }
+}
+
+impl sea_orm::sea_query::ValueType for TenantSlug {
+    fn try_from(v: sea_orm::Value) -> Result<Self, sea_orm::sea_query::ValueTypeErr> {
+        match v {
+            sea_orm::Value::String(Some(s)) => TenantSlug::parse(&s).map_err(|_| sea_orm::sea_query::ValueTypeErr),
+            _ => Err(sea_orm::sea_query::ValueTypeErr),
+        }
+    }
+    fn type_name() -> String {
+        "TenantSlug".to_owned()
+    }
+    fn array_type() -> sea_orm::sea_query::ArrayType {
+        sea_orm::sea_query::ArrayType::String
+    }
+    fn column_type() -> sea_orm::sea_query::ColumnType {
+        sea_orm::sea_query::ColumnType::Text
+    }
+}
+
+impl sea_orm::sea_query::Nullable for TenantSlug {
+    fn null() -> sea_orm::Value {
+        sea_orm::Value::String(None)
+    }
+}
+
 /// The schema `tenant_<slug>` holding one tenant's ledger. Safe to splice into SQL: it can
 /// only be built from a [`TenantSlug`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -82,7 +142,7 @@ impl Store {
     ) -> Result<tenant::Model, StoreError> {
         let row = tenant::ActiveModel {
             id: Set(Uuid::new_v4()),
-            slug: Set(slug.as_str().to_owned()),
+            slug: Set(slug.clone()),
             name: Set(name.to_owned()),
             status: Set(crate::control::tenant::TenantStatus::Active),
             allow_platform_identity: Set(false),

@@ -544,7 +544,7 @@ impl Store {
     }
 
     /// Connections per status, for the metrics: (tenant slug, status, count).
-    pub async fn connection_counts(&self) -> Result<Vec<(String, ConnectionStatus, i64)>, StoreError> {
+    pub async fn connection_counts(&self) -> Result<Vec<(crate::TenantSlug, ConnectionStatus, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT t.slug, c.status, count(*) FROM ads_connections c JOIN tenants t ON t.id = c.tenant_id
              GROUP BY 1, 2 ORDER BY 1, 2",

@@ -61,20 +61,14 @@ impl Store {
 
     /// Whose a (not revoked) API key is, and what it may do.
     pub async fn key_holder(&self, token: &str) -> Result<Option<KeyHolder>, StoreError> {
-        let row: Option<(String, KeyScope, super::tenant::TenantStatus)> = sqlx::query_as(
+        let row: Option<(TenantSlug, KeyScope, super::tenant::TenantStatus)> = sqlx::query_as(
             "SELECT t.slug, k.scope, t.status FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
              WHERE k.token_sha256 = $1 AND k.revoked_at IS NULL",
         )
         .bind(token_digest(token))
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.and_then(|(slug, scope, status)| {
-            Some(KeyHolder {
-                slug: TenantSlug::parse(&slug).ok()?,
-                scope,
-                tenant_active: status == super::tenant::TenantStatus::Active,
-            })
-        }))
+        Ok(row.map(|(slug, scope, status)| KeyHolder { slug, scope, tenant_active: status == super::tenant::TenantStatus::Active }))
     }
 }
 

@@ -8,7 +8,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     #[sea_orm(unique)]
-    pub slug: String,
+    pub slug: crate::TenantSlug,
     pub name: String,
     pub status: TenantStatus,
     /// Whether accounts without a role may be read with the platform's own AWS identity
