@@ -3,9 +3,12 @@
 //!
 //! * Auth ([`auth`]): the operator token manages tenants; a tenant API key reaches only its
 //!   own tenant, enforced by the store's tenant scopes: another tenant's things are 404.
+//!   Handlers of a tenant's or an account's routes take [`scope::TenantPath`] or
+//!   [`scope::AccountPath`], which authenticate and resolve the path before the handler runs.
 //! * Errors ([`error`]): always JSON `{"error": {"code", "message"}}`, 4xx for bad input.
 //! * The OpenAPI document is generated from the handlers ([`openapi`]) and checked in as
-//!   `openapi.yaml`; a test fails when they differ.
+//!   `openapi.yaml`; a test fails when they differ. What every `/v1/` route shares (the
+//!   bearer token, its 401) is added there once.
 
 mod accounts;
 mod marketplaces;
