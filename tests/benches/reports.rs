@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use ams_store::reports::{Dimension, Granularity, PerformanceQuery, Range};
+use ams_store::reports::{Granularity, PerformanceQuery, Range};
 use ams_store::{TenantSchema, TenantSlug};
 use ams_tests::TestDb;
 use chrono::NaiveDate;
@@ -35,17 +35,7 @@ async fn main() {
     println!("filled {rows} traffic and {rows} conversion rollup rows ({campaigns} campaigns × {days} days) in {:.1?}", started.elapsed());
 
     let month = Range::Dates(NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 6, 30).unwrap());
-    let base = PerformanceQuery {
-        range: month,
-        granularity: Granularity::Total,
-        group_by: vec![Dimension::Campaign],
-        advertisers: None,
-        marketplace_id: None,
-        product: None,
-        campaign_id: None,
-        sort: Some(("cost".into(), true)),
-        limit: 10_000,
-    };
+    let base = ams_tests::bench::by_campaign(month);
     let cases = [
         ("30 days by campaign (totals)", base.clone(), 300),
         ("30 days by campaign and day", PerformanceQuery { granularity: Granularity::Day, sort: None, ..base.clone() }, 0),

@@ -128,3 +128,20 @@ pub fn sp_traffic_body(i: usize, run: &str) -> String {
     let compact: serde_json::Value = serde_json::from_str(&record).unwrap();
     crate::gen::envelope(&compact.to_string())
 }
+
+/// The report target's query, as the API runs it: totals by campaign over `range`, dearest
+/// first (the reports and scale benches).
+pub fn by_campaign(range: ams_store::reports::Range) -> ams_store::reports::PerformanceQuery {
+    use ams_store::reports::{Dimension, Granularity, PerformanceQuery};
+    PerformanceQuery {
+        range,
+        granularity: Granularity::Total,
+        group_by: vec![Dimension::Campaign],
+        advertisers: None,
+        marketplace_id: None,
+        product: None,
+        campaign_id: None,
+        sort: Some(("cost".into(), true)),
+        limit: 10_000,
+    }
+}
