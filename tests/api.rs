@@ -722,35 +722,11 @@ async fn behind_a_trusted_proxy_a_flood_blocks_only_its_own_client() {
     assert_eq!(get("made-up-spoof", "198.51.100.7, 203.0.113.9"), 429);
 }
 
-/// A tenant schema as an older ams-hub (tenant schema v1, 13 datasets) left it: the tables of
-/// later datasets dropped, their migrations forgotten.
+/// A tenant schema as an older ams-hub (tenant schema v1, 13 datasets) left it: made again
+/// with the first tenant migration only.
 async fn downgrade_to_v1(store: &Store, schema: &TenantSchema) {
-    for d in ams_model::DatasetId::ALL.into_iter().filter(|d| d.info().since_schema > 1) {
-        for suffix in ["", "_hourly", "_history"] {
-            sqlx::query(&format!("DROP TABLE IF EXISTS {schema}.{}{suffix} CASCADE", d.table()))
-                .execute(store.pool())
-                .await
-                .unwrap();
-        }
-    }
-    sqlx::query(&format!("DROP TABLE IF EXISTS {schema}.account_activity")).execute(store.pool()).await.unwrap();
-    // The reporting layer (v4): views, the daily sums and the triggers keeping them.
-    for view in ["budget_pacing", "performance_daily", "performance_hourly", "performance_base", "performance_facts"] {
-        sqlx::query(&format!("DROP VIEW IF EXISTS {schema}.{view}")).execute(store.pool()).await.unwrap();
-    }
-    sqlx::query(&format!(
-        "DO $$ DECLARE f record; BEGIN
-             FOR f IN SELECT p.oid::regprocedure AS sig FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                      WHERE n.nspname = '{schema}' AND p.proname LIKE '%\\_daily\\_%' LOOP
-                 EXECUTE 'DROP FUNCTION ' || f.sig || ' CASCADE';
-             END LOOP;
-         END $$"
-    ))
-    .execute(store.pool())
-    .await
-    .unwrap();
-    sqlx::query(&format!("DROP TABLE IF EXISTS {schema}.marketplace_time_zones, {schema}.campaign_daily")).execute(store.pool()).await.unwrap();
-    sqlx::query(&format!("DELETE FROM {schema}.schema_migrations WHERE version > 1")).execute(store.pool()).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(store.pool()).await.unwrap();
+    assert_eq!(ams_store::tenant::migrate_schema_to(store.pool(), schema, 1).await.unwrap(), 1);
 }
 
 #[tokio::test]

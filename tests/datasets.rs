@@ -76,7 +76,7 @@ async fn the_new_datasets_through_serve_are_exact_and_truncations_are_counted() 
     let moto = Moto::start();
     let slug = TenantSlug::parse("dsp_queue").unwrap();
     let tenant = store.provision_tenant(&slug, "DSP agency").await.unwrap();
-    store.update_tenant(&slug, None, Some(true)).await.unwrap();
+    store.update_tenant(&slug, None, Some(true), None).await.unwrap();
     let sdk = moto.platform();
     let queue_url = aws::create_queue(&sdk, "ams-dsp").await;
     let account = store.create_account(tenant.id, "Brand", None, "ext-id-1").await.unwrap();

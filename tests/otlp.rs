@@ -93,7 +93,7 @@ async fn each_received_batch_is_exported_as_a_span_naming_its_messages() {
     let slug = TenantSlug::parse("traced").unwrap();
     let tenant = store.provision_tenant(&slug, "traced").await.unwrap();
     // Its account has no role: the operator lets it use the platform's identity.
-    store.update_tenant(&slug, None, Some(true)).await.unwrap();
+    store.update_tenant(&slug, None, Some(true), None).await.unwrap();
     let account = store.create_account(tenant.id, "Brand", None, "ext-id-traced-1").await.unwrap();
     let sdk = moto.platform();
     let url = aws::create_queue(&sdk, "traced").await;

@@ -54,7 +54,7 @@ fn spread(records: &[GenDelta], queues: usize, i: usize) -> Vec<GenDelta> {
 /// `n` queues named `<prefix>-<i>`; their URLs.
 async fn tenant_with_queues(store: &ams_store::Store, moto: &Moto, slug: &TenantSlug, n: usize, prefix: &str) -> Vec<String> {
     let tenant = store.provision_tenant(slug, slug.as_str()).await.unwrap();
-    store.update_tenant(slug, None, Some(true)).await.unwrap();
+    store.update_tenant(slug, None, Some(true), None).await.unwrap();
     let account = store.create_account(tenant.id, "Brand", None, &format!("ext-id-{prefix}-1")).await.unwrap();
     let mut urls = Vec::new();
     for i in 0..n {

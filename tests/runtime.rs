@@ -26,7 +26,7 @@ async fn brand(store: &Store, moto: &Moto, slug: &str, role: Option<&str>, n: us
     let tenant = store.provision_tenant(&s, slug).await.unwrap();
     if role.is_none() {
         // Read with the platform's own identity: the operator's decision, per tenant.
-        store.update_tenant(&s, None, Some(true)).await.unwrap();
+        store.update_tenant(&s, None, Some(true), None).await.unwrap();
     }
     let sdk = match role {
         Some(arn) => moto.assume(arn).await,

@@ -38,6 +38,7 @@ mod m20261201_000010_ads_api;
 mod m20261201_000011_sealed_external_ids;
 mod m20261203_000012_dsp_advertisers;
 mod m20261203_000013_consent_claims;
+mod m20261203_000014_tenant_retention;
 pub mod tenant;
 
 /// The schema holding the control plane (and sea-orm's `seaql_migrations`).
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_sealed_external_ids::Migration),
             Box::new(m20261203_000012_dsp_advertisers::Migration),
             Box::new(m20261203_000013_consent_claims::Migration),
+            Box::new(m20261203_000014_tenant_retention::Migration),
         ]
     }
 }

@@ -122,7 +122,7 @@ async fn main() {
     for name in ["victim", "hog"] {
         let slug = TenantSlug::parse(name).unwrap();
         let tenant = store.provision_tenant(&slug, name).await.unwrap();
-        store.update_tenant(&slug, None, Some(true)).await.unwrap();
+        store.update_tenant(&slug, None, Some(true), None).await.unwrap();
         let queues = if name == "hog" { hog_queues } else { 1 };
         for q in 0..queues {
             let account = store.create_account(tenant.id, &format!("Brand {q}"), None, &format!("external-id-{name}-{q}")).await.unwrap();

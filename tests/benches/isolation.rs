@@ -125,7 +125,7 @@ async fn main() {
     // The writer: one queue.
     let writer = TenantSlug::parse("writer").unwrap();
     let w = store.provision_tenant(&writer, "writer").await.unwrap();
-    store.update_tenant(&writer, None, Some(true)).await.unwrap();
+    store.update_tenant(&writer, None, Some(true), None).await.unwrap();
     let account = store.create_account(w.id, "Brand", None, "external-id-writer").await.unwrap();
     let url = sqs.create_queue().queue_name("writer").send().await.unwrap().queue_url.unwrap();
     store.add_queue(account.id, &url, "us-east-1").await.unwrap();

@@ -105,7 +105,7 @@ async fn main() {
     let store = db.store().await;
     let slug = TenantSlug::parse("bench").unwrap();
     let tenant = store.provision_tenant(&slug, "bench").await.unwrap();
-    store.update_tenant(&slug, None, Some(true)).await.unwrap();
+    store.update_tenant(&slug, None, Some(true), None).await.unwrap();
     let account = store.create_account(tenant.id, "Brand", None, "external-id").await.unwrap();
     let config = sdk(&fq.1);
     let sqs = aws_sdk_sqs::Client::new(&config);

@@ -25,19 +25,24 @@ const OFFSETS: [&str; 3] = ["-07:00", "+01:00", "+09:00"];
 /// A record of `spec` for key number `k` with random metrics (negative ones included: they
 /// are corrections).
 pub fn delta(rng: &mut impl Rng, spec: &DeltaSpec, k: usize, idempotency_id: String) -> GenDelta {
+    let hour = 5 + k % 4;
+    let local = chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap().and_hms_opt(hour as u32, 0, 0).unwrap();
+    delta_at(rng, spec, k, idempotency_id, local, OFFSETS[k % OFFSETS.len()])
+}
+
+/// A record of `spec` for key number `k` whose hour starts at `local` in the UTC offset `offset`
+/// (`+01:00`).
+pub fn delta_at(rng: &mut impl Rng, spec: &DeltaSpec, k: usize, idempotency_id: String, local: chrono::NaiveDateTime, offset: &str) -> GenDelta {
     let mut fields: Vec<String> = vec![
         format!("\"idempotency_id\":\"{idempotency_id}\""),
         format!("\"dataset_id\":\"{}\"", spec.dataset.as_str()),
     ];
     let mut key_parts = Vec::new();
-    let offset = OFFSETS[k % OFFSETS.len()];
-    let hour = 5 + k % 4;
     for (j, name) in spec.key.iter().enumerate() {
         let c = spec.column(name);
         match c.kind {
             ColumnKind::Timestamp => {
-                fields.push(format!("\"{name}\":\"2024-05-01T{hour:02}:00:00{offset}\""));
-                let local = chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap().and_hms_opt(hour as u32, 0, 0).unwrap();
+                fields.push(format!("\"{name}\":\"{}{offset}\"", local.format("%Y-%m-%dT%H:%M:%S")));
                 let off = chrono::FixedOffset::east_opt(offset_secs(offset)).unwrap();
                 let instant = local.and_local_timezone(off).unwrap();
                 key_parts.push(instant.timestamp().to_string());

@@ -216,6 +216,7 @@ pub fn app(
         .service(queues::list_queues)
         .service(queues::delete_queue)
         .service(status::account_status)
+        .service(status::ledger_status)
         .service(onboarding::aws_template)
         .service(onboarding::aws_stack)
         .service(checklist::onboarding)

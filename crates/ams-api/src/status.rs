@@ -1,3 +1,4 @@
+//! `GET …/ledger`: what a tenant's ledger keeps (retention, horizons).
 //! `GET …/accounts/{account}/status`: what each of the account's queues is doing, as the
 //! runtime last saved it (every second) in `control.consumer_states`. Read from the database,
 //! not from this process, so it is right whichever replica consumes the queue.
@@ -98,4 +99,43 @@ pub async fn account_status(
         })
         .collect();
     Ok(web::Json(AccountStatus { account_id: a.account().id, status: a.account().status.into(), queues }))
+}
+
+/// What a tenant's ledger holds: its retention settings and the horizons retention has reached.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerStatus {
+    pub retention: crate::tenants::RetentionSettings,
+    /// Deltas before this instant have been dropped; a late delta older than it is quarantined
+    /// (`beyond_retention`). Null: nothing has been dropped.
+    pub deltas_kept_from: Option<DateTime<Utc>>,
+    /// Hourly totals of Sponsored Products, Brands and Display before this instant have been
+    /// dropped (their days remain in `campaign_daily`). Null: nothing has been dropped.
+    pub hourly_kept_from: Option<DateTime<Utc>>,
+    /// The first day (UTC) of the oldest month of deltas held.
+    pub oldest_kept_day: Option<chrono::NaiveDate>,
+}
+
+/// The tenant's ledger: retention settings, horizons and the oldest month kept.
+#[utoipa::path(
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "tenant slug")),
+    responses(
+        (status = 200, description = "the ledger's horizons", body = LedgerStatus),
+        (status = 404, description = "no such tenant (or not yours)", body = ErrorBody),
+    ),
+)]
+#[get("/v1/tenants/{tenant}/ledger")]
+pub async fn ledger_status(at: crate::scope::TenantPath) -> Result<web::Json<LedgerStatus>, ApiError> {
+    let scope = at.scope;
+    let h = scope.store().ledger_horizon(&scope.schema()).await?;
+    let t = scope.tenant();
+    Ok(web::Json(LedgerStatus {
+        retention: crate::tenants::RetentionSettings {
+            deltas_days: t.retention_deltas_days.map(|d| d as u32),
+            hourly_days: t.retention_hourly_days.map(|d| d as u32),
+        },
+        deltas_kept_from: h.deltas_kept_from,
+        hourly_kept_from: h.hourly_kept_from,
+        oldest_kept_day: h.oldest_kept_day,
+    }))
 }

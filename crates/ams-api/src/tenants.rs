@@ -34,6 +34,26 @@ pub struct Tenant {
     /// The Postgres schema holding the tenant's data.
     pub schema: String,
     pub created_at: DateTime<Utc>,
+    /// How long its ledger is kept (the status says what it holds now).
+    pub retention: RetentionSettings,
+}
+
+/// How long a tenant's ledger is kept; `null`: for ever (the default). Whole months go: the
+/// month holding the oldest day kept stays. A delta that arrives older than the deltas kept is
+/// quarantined (`beyond_retention`), never added to totals whose deltas are gone.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Days of raw deltas kept: at least 30 (Amazon corrects an hour for longer than SQS
+    /// keeps a message).
+    #[schema(minimum = 30)]
+    #[serde(default)]
+    pub deltas_days: Option<u32>,
+    /// Days of hourly totals kept for Sponsored Products, Brands and Display (their days stay
+    /// in `campaign_daily`, so reports by day and in total work for any range); at least
+    /// `deltas_days`, and only with it. Other datasets' hourly totals are kept for ever.
+    #[serde(default)]
+    pub hourly_days: Option<u32>,
 }
 
 impl From<tenant::Model> for Tenant {
@@ -46,6 +66,10 @@ impl From<tenant::Model> for Tenant {
             status: t.status.into(),
             allow_platform_identity: t.allow_platform_identity,
             created_at: t.created_at.into(),
+            retention: RetentionSettings {
+                deltas_days: t.retention_deltas_days.map(|d| d as u32),
+                hourly_days: t.retention_hourly_days.map(|d| d as u32),
+            },
         }
     }
 }
@@ -86,6 +110,9 @@ pub struct TenantPatch {
     /// Let accounts without `aws_role_arn` be read with the platform's own AWS identity. Off
     /// by default: that identity may be able to read queues of other tenants.
     pub allow_platform_identity: Option<bool>,
+    /// Replaces the retention settings (a field left out: kept for ever). The runtime applies
+    /// them within the hour.
+    pub retention: Option<RetentionSettings>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
@@ -216,7 +243,8 @@ pub async fn get_tenant(
     Ok(web::Json(Tenant::from(scope.tenant().clone())))
 }
 
-/// Changes a tenant's status or its use of the platform's AWS identity (operator token).
+/// Changes a tenant's status, its use of the platform's AWS identity, or its retention
+/// (operator token).
 #[utoipa::path(
     tag = "tenants",
     params(("tenant" = String, Path, description = "tenant slug")),
@@ -237,17 +265,22 @@ pub async fn patch_tenant(
     body: web::Json<TenantPatch>,
 ) -> Result<web::Json<Tenant>, ApiError> {
     caller.operator(&state)?;
-    if body.status.is_none() && body.allow_platform_identity.is_none() {
-        return Err(ApiError::invalid("nothing to change: send `status` and/or `allow_platform_identity`"));
+    if body.status.is_none() && body.allow_platform_identity.is_none() && body.retention.is_none() {
+        return Err(ApiError::invalid("nothing to change: send `status`, `allow_platform_identity` and/or `retention`"));
     }
     let slug = TenantSlug::parse(&path).map_err(|_| ApiError::not_found("tenant"))?;
     let status = body.status.map(TenantStatus::from);
+    let retention = body.retention.map(|r| ams_store::Retention { deltas_days: r.deltas_days, hourly_days: r.hourly_days });
+    if let Some(Err(e)) = retention.map(|r| r.check()) {
+        return Err(ApiError::invalid(e));
+    }
     let t = state
         .store
-        .update_tenant(&slug, status, body.allow_platform_identity)
+        .update_tenant(&slug, status, body.allow_platform_identity, retention)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
-    tracing::info!(tenant = %slug, status = %t.status, allow_platform_identity = t.allow_platform_identity, "tenant settings changed");
+    tracing::info!(tenant = %slug, status = %t.status, allow_platform_identity = t.allow_platform_identity,
+        retention_deltas_days = ?t.retention_deltas_days, retention_hourly_days = ?t.retention_hourly_days, "tenant settings changed");
     state.reconcile();
     Ok(web::Json(Tenant::from(t)))
 }

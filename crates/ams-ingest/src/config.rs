@@ -43,6 +43,8 @@ pub struct RuntimeConfig {
     /// binary names it (host, pid and a random suffix).
     #[serde(deserialize_with = "text")]
     pub replica_id: Option<String>,
+    /// How often the ledger's upkeep runs (s): month partitions made ahead, retention applied.
+    pub upkeep_secs: u64,
 }
 
 /// A name that may look like a number (`AMS_HUB_REPLICA_ID=7`): environment layers hand such
@@ -82,6 +84,7 @@ impl Default for RuntimeConfig {
             max_inflight_bytes: 0,
             sqs_client: crate::queue::SqsClient::Thin,
             replica_id: None,
+            upkeep_secs: ams_store::UPKEEP_EVERY.as_secs(),
         }
     }
 }

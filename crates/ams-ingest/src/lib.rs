@@ -24,6 +24,7 @@ mod retry;
 pub mod shutdown;
 mod status;
 mod supervisor;
+pub mod upkeep;
 mod writer;
 
 pub use aws::{AccountAws, Aws};
@@ -43,5 +44,8 @@ pub fn start(store: Store, aws: Aws, config: RuntimeConfig) -> Addr<Supervisor> 
     tracing::info!(sqs_client = config.sqs_client.as_str(), "SQS client (AMS_HUB_SQS_CLIENT)");
     metrics::metrics().set_memory_budget(budget.clone());
     let normalizer = normalizer::Normalizer::new(store.clone(), config.clone(), shutdown.clone()).start();
+    if config.upkeep_secs > 0 {
+        upkeep::LedgerUpkeep::new(store.clone(), std::time::Duration::from_secs(config.upkeep_secs)).start();
+    }
     Supervisor::new(store, aws, config, normalizer, shutdown, budget).start()
 }

@@ -94,6 +94,9 @@ pub struct Metrics {
     consumer_failures: Family<FailureLabels, Counter>,
     reconcile_read_seconds: Histogram,
     lease_round_seconds: Histogram,
+    oldest_kept_day: Family<TenantLabels, Gauge>,
+    deltas_kept_from: Family<TenantLabels, Gauge>,
+    partitions_dropped: Family<TenantLabels, Counter>,
     memory: OnceLock<Arc<crate::budget::MemoryBudget>>,
 }
 
@@ -118,6 +121,9 @@ impl Metrics {
             consumer_failures: Family::default(),
             reconcile_read_seconds: Histogram::new(ROUND_SECONDS),
             lease_round_seconds: Histogram::new(ROUND_SECONDS),
+            oldest_kept_day: Family::default(),
+            deltas_kept_from: Family::default(),
+            partitions_dropped: Family::default(),
             memory: OnceLock::new(),
         };
         let mut r = Registry::default();
@@ -141,7 +147,34 @@ impl Metrics {
         );
         r.register("ams_hub_reconcile_read_seconds", "time to read the registered queues at a reconcile", m.reconcile_read_seconds.clone());
         r.register("ams_hub_lease_round_seconds", "time of a lease round (heartbeat, hand-overs, claims)", m.lease_round_seconds.clone());
+        r.register(
+            "ams_hub_ledger_oldest_kept_day_timestamp_seconds",
+            "the first day of the oldest month of deltas a tenant's ledger holds (UTC midnight, Unix time)",
+            m.oldest_kept_day.clone(),
+        );
+        r.register(
+            "ams_hub_ledger_deltas_kept_from_timestamp_seconds",
+            "a tenant's retention horizon: deltas before it were dropped and are refused when late (absent: none dropped)",
+            m.deltas_kept_from.clone(),
+        );
+        r.register("ams_hub_ledger_partitions_dropped", "month partitions retention dropped", m.partitions_dropped.clone());
         Metrics { registry: r, ..m }
+    }
+
+    /// What a tenant's ledger holds, as its upkeep last read it.
+    pub fn ledger_horizon(&self, tenant: &str, h: &ams_store::LedgerHorizon) {
+        let labels = TenantLabels { tenant: tenant.to_owned() };
+        if let Some(day) = h.oldest_kept_day {
+            let secs = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp();
+            self.oldest_kept_day.get_or_create(&labels).set(secs);
+        }
+        if let Some(t) = h.deltas_kept_from {
+            self.deltas_kept_from.get_or_create(&labels).set(t.timestamp());
+        }
+    }
+
+    pub fn partitions_dropped(&self, tenant: &str, n: u64) {
+        self.partitions_dropped.get_or_create(&TenantLabels { tenant: tenant.to_owned() }).inc_by(n);
     }
 
     /// The writer figures of a tenant.

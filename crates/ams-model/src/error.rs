@@ -47,10 +47,16 @@ pub enum QuarantineReason {
     ConfirmationFailed,
     /// Rows Postgres refused for their data (the writer's isolation).
     RefusedByDatabase,
+    /// A delta whose `idempotency_id` the ledger holds with another time window: neither a
+    /// redelivery (skipped) nor a new record (summed), so it is kept aside.
+    IdempotencyConflict,
+    /// A delta older than its tenant's retention horizon: its hour's deltas are gone, so
+    /// adding it could count a redelivery twice.
+    BeyondRetention,
 }
 
 impl QuarantineReason {
-    pub const ALL: [QuarantineReason; 12] = [
+    pub const ALL: [QuarantineReason; 14] = [
         QuarantineReason::NotJson,
         QuarantineReason::UnsupportedShape,
         QuarantineReason::UnsupportedSnsType,
@@ -63,6 +69,8 @@ impl QuarantineReason {
         QuarantineReason::RefusedConfirmation,
         QuarantineReason::ConfirmationFailed,
         QuarantineReason::RefusedByDatabase,
+        QuarantineReason::IdempotencyConflict,
+        QuarantineReason::BeyondRetention,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +87,8 @@ impl QuarantineReason {
             QuarantineReason::RefusedConfirmation => "refused_confirmation",
             QuarantineReason::ConfirmationFailed => "confirmation_failed",
             QuarantineReason::RefusedByDatabase => "refused_by_database",
+            QuarantineReason::IdempotencyConflict => "idempotency_conflict",
+            QuarantineReason::BeyondRetention => "beyond_retention",
         }
     }
 }

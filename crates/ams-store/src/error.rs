@@ -18,6 +18,10 @@ pub enum StoreError {
     /// Postgres refused rows for their data, and there is no body to quarantine instead.
     #[error("Postgres refused the rows: {0}")]
     Refused(String),
+    /// A record the ledger must not take as it stands (the reason says why); the writer's
+    /// isolation quarantines the message that carried it.
+    #[error("{detail}")]
+    RecordRefused { reason: ams_model::QuarantineReason, detail: String },
     #[error("ledger inconsistency: {0}")]
     Inconsistent(String),
     #[error("database error: {0}")]
@@ -48,7 +52,7 @@ impl StoreError {
     /// retrying costs time, quarantining costs an operator's replay.
     pub fn is_permanent(&self) -> bool {
         match self {
-            StoreError::Overflow(_) | StoreError::Refused(_) => true,
+            StoreError::Overflow(_) | StoreError::Refused(_) | StoreError::RecordRefused { .. } => true,
             StoreError::Database(sqlx::Error::Database(d)) => match d.code() {
                 // 23505 is the unique-violation race of concurrent writers (retried upstream).
                 Some(code) if code == "23505" => false,

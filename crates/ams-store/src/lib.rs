@@ -29,7 +29,8 @@ pub use secrets::{Keyring, SecretError};
 pub use ids::{AccountId, QueueId};
 pub use quarantine::{QuarantinedBody, Replayed, PREVIEW_CHARS};
 pub use ledger::{
-    decode, Decoded, DecodedBody, DatasetCounts, Isolated, LedgerBatch, LedgerWriter, Origin, Provenance, QuarantineEntry, WriteSummary,
+    decode, Decoded, DecodedBody, DatasetCounts, Isolated, LedgerBatch, LedgerHorizon, LedgerWriter, Origin, Provenance, QuarantineEntry,
+    Retention, Upkeep, WriteSummary, UPKEEP_EVERY,
 };
 pub use store::{Store, DEFAULT_DATABASE_URL};
 pub use tenant::{TenantSchema, TenantSlug};

@@ -147,6 +147,8 @@ impl Store {
             status: Set(crate::control::tenant::TenantStatus::Active),
             allow_platform_identity: Set(false),
             created_at: Set(Utc::now().into()),
+            retention_deltas_days: Set(None),
+            retention_hourly_days: Set(None),
         };
         tenant::Entity::insert(row)
             .on_conflict(OnConflict::column(tenant::Column::Slug).do_nothing().to_owned())
@@ -191,6 +193,12 @@ impl Store {
 
 /// Applies the tenant migrations `schema` lacks, in one transaction, under a lock per schema.
 pub async fn migrate_schema(pool: &PgPool, schema: &TenantSchema) -> Result<i32, StoreError> {
+    migrate_schema_to(pool, schema, i32::MAX).await
+}
+
+/// Applies the tenant migrations `schema` lacks up to version `target` (tests bring a schema
+/// to an older version, fill it, then upgrade it).
+pub async fn migrate_schema_to(pool: &PgPool, schema: &TenantSchema, target: i32) -> Result<i32, StoreError> {
     let s = schema.name();
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('ams-hub tenant schema ' || $1, 0))")
@@ -209,7 +217,7 @@ pub async fn migrate_schema(pool: &PgPool, schema: &TenantSchema) -> Result<i32,
         .fetch_all(&mut *tx)
         .await?;
     let mut current = applied.iter().copied().max().unwrap_or(0);
-    for m in TENANT_MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+    for m in TENANT_MIGRATIONS.iter().filter(|m| !applied.contains(&m.version) && m.version <= target) {
         for stmt in (m.statements)(s) {
             sqlx::query(&stmt).execute(&mut *tx).await?;
         }

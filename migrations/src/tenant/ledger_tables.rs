@@ -13,16 +13,24 @@ fn column_ddl(c: &Column) -> String {
 
 /// Columns every ledger table carries besides the record's own: which of the tenant's
 /// accounts (control.accounts.id) the record came through, and when it was received.
-const PROVENANCE: &str = "hub_account_id uuid,\n    received_at timestamptz NOT NULL";
+pub(super) const PROVENANCE: &str = "hub_account_id uuid,\n    received_at timestamptz NOT NULL";
 
-fn delta(schema: &str, spec: &DeltaSpec) -> Vec<String> {
-    let table = spec.dataset.table();
+/// The column definitions of a delta table and of its hourly rollup (without provenance,
+/// `key_hash`, `delta_count` and `updated_at`).
+pub(super) fn delta_columns(spec: &DeltaSpec) -> (Vec<String>, Vec<String>) {
     let cols: Vec<String> = spec.columns.iter().map(column_ddl).collect();
     let mut rollup: Vec<String> = spec.key.iter().map(|k| column_ddl(spec.column(k))).collect();
     rollup.extend(spec.attributes().map(column_ddl));
     rollup.extend(spec.metrics.iter().map(|m| {
         format!("{m} {} NOT NULL DEFAULT 0", spec.column(m).kind.sql_type())
     }));
+    (cols, rollup)
+}
+
+/// The unpartitioned tables of v001 and v002 (v005 partitions them: `partitioning.rs`).
+fn delta(schema: &str, spec: &DeltaSpec) -> Vec<String> {
+    let table = spec.dataset.table();
+    let (cols, rollup) = delta_columns(spec);
     vec![
         format!(
             "CREATE TABLE {schema}.{table} (\n    {},\n    {PROVENANCE},\n    PRIMARY KEY (idempotency_id)\n)",

@@ -7,11 +7,14 @@
 //! * Ledger tables are built from the column lists in `ams-model`, each dataset by the migration
 //!   its `since_schema` (in `DATASETS`) names. A new dataset: give it the next version and add
 //!   that version here with `dataset_tables(schema, N)`; existing tenants get its tables in place.
+//! * Since v005 delta tables and rollups are partitioned by month (`partitioning.rs`): a delta
+//!   dataset added later creates its tables with `partitioning::delta_tables`, not v001's.
 //! * When a dataset gains a column, add a migration using `ADD COLUMN IF NOT EXISTS`: new
 //!   tenants already get the column from the dataset's table migration, existing ones get it
 //!   from the new migration.
 
 mod ledger_tables;
+pub mod partitioning;
 pub mod reporting;
 
 pub struct TenantMigration {
@@ -51,6 +54,11 @@ pub const TENANT_MIGRATIONS: &[TenantMigration] = &[
         version: 4,
         name: "reporting views: performance (hourly, daily, base), budget pacing, marketplace time zones",
         statements: reporting::statements,
+    },
+    TenantMigration {
+        version: 5,
+        name: "hourly deltas and rollups partitioned by month; ledger_retention",
+        statements: partitioning::statements,
     },
 ];
 

@@ -28,6 +28,12 @@ const PRODUCTS: [(&str, &str, &str, &str, &str); 3] = [
     ("SD", "amzn_stream_sd_traffic_hourly", "amzn_stream_sd_conversion_hourly", "target_id", "NULL::text"),
 ];
 
+/// The rollups `campaign_daily` sums (by trigger, in the same transaction): their days stay
+/// reportable when retention drops their hours.
+pub const DAILY_ROLLED_UP: [&str; 6] = [
+    PRODUCTS[0].1, PRODUCTS[0].2, PRODUCTS[1].1, PRODUCTS[1].2, PRODUCTS[2].1, PRODUCTS[2].2,
+];
+
 /// The derived ratios of a row (or a group) with these metric expressions.
 pub fn ratios(impressions: &str, clicks: &str, cost: &str, orders: &str, sales: &str) -> String {
     format!(
@@ -52,7 +58,7 @@ const CONVERSION: [(&str, &str); 3] =
 /// two writers lock rows in the same order. A marketplace's time zone changed in
 /// `marketplace_time_zones` re-buckets only what arrives after: run the last statement of this
 /// function again (truncate and fill) to re-bucket the past.
-fn campaign_daily(schema: &str) -> Vec<String> {
+fn campaign_daily(schema: &str, fill: bool) -> Vec<String> {
     let mut out = vec![format!(
         "CREATE TABLE IF NOT EXISTS {schema}.campaign_daily (
     product text NOT NULL,
@@ -87,7 +93,7 @@ fn campaign_daily(schema: &str) -> Vec<String> {
             adds = adds.join(", ")
         )
     };
-    let mut fill = vec![format!("TRUNCATE {schema}.campaign_daily")];
+    let mut refill = vec![format!("TRUNCATE {schema}.campaign_daily")];
     for (product, traffic, conversion, _, _) in PRODUCTS {
         for (table, metrics) in [(traffic, &TRAFFIC), (conversion, &CONVERSION)] {
             for (event, from) in [
@@ -111,14 +117,23 @@ fn campaign_daily(schema: &str) -> Vec<String> {
                     event.to_uppercase()
                 ));
             }
-            fill.push(upsert(product, metrics, &format!("SELECT t.*, 1 AS sign FROM {schema}.{table} t")));
+            refill.push(upsert(product, metrics, &format!("SELECT t.*, 1 AS sign FROM {schema}.{table} t")));
         }
     }
-    out.extend(fill);
+    if fill {
+        out.extend(refill);
+    }
     out
 }
 
+/// v004: the reporting layer, `campaign_daily` filled from the rollups.
 pub fn statements(schema: &str) -> Vec<String> {
+    objects(schema, true)
+}
+
+/// The reporting layer's tables, indexes, views and triggers; with `fill`, `campaign_daily`
+/// truncated and summed again from the rollups.
+pub fn objects(schema: &str, fill: bool) -> Vec<String> {
     let mut out = Vec::new();
     out.push(format!(
         "CREATE TABLE IF NOT EXISTS {schema}.marketplace_time_zones (
@@ -170,7 +185,7 @@ pub fn statements(schema: &str) -> Vec<String> {
          GROUP BY product, marketplace_id, advertiser_id, campaign_id, ad_group_id, ad_id, target_id, placement, currency,
                   hour_utc, hour_local"
     ));
-    out.extend(campaign_daily(schema));
+    out.extend(campaign_daily(schema, fill));
     let names = format!(
         "LEFT JOIN {schema}.marketplace_time_zones z ON z.marketplace_id = b.marketplace_id
          LEFT JOIN {schema}.amzn_stream_campaigns c ON c.marketplace_id = b.marketplace_id AND c.campaign_id = b.campaign_id

@@ -101,9 +101,15 @@ impl Store {
         slug: &TenantSlug,
         status: Option<super::tenant::TenantStatus>,
         allow_platform_identity: Option<bool>,
+        retention: Option<crate::Retention>,
     ) -> Result<Option<tenant::Model>, StoreError> {
         let Some(t) = self.find_tenant(slug).await? else { return Ok(None) };
         let mut active = t.into_active_model();
+        if let Some(r) = retention {
+            r.check().map_err(StoreError::Invalid)?;
+            active.retention_deltas_days = Set(r.deltas_days.map(|d| d as i32));
+            active.retention_hourly_days = Set(r.hourly_days.map(|d| d as i32));
+        }
         if let Some(s) = status {
             active.status = Set(s);
         }

@@ -15,6 +15,10 @@ pub struct Model {
     /// (an operator decision: that identity may be able to read other tenants' queues).
     pub allow_platform_identity: bool,
     pub created_at: DateTimeWithTimeZone,
+    /// Days of deltas kept (None: for ever); at least 30.
+    pub retention_deltas_days: Option<i32>,
+    /// Days of hourly rollups kept (None: for ever); at least `retention_deltas_days`.
+    pub retention_hourly_days: Option<i32>,
 }
 
 crate::text_enum! {

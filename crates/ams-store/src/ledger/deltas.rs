@@ -1,6 +1,8 @@
 //! The hot path: hourly deltas. Per dataset and batch, in the batch's transaction:
 //!
-//! 1. look up which `idempotency_id`s the table already has (one indexed `= ANY($1)` query);
+//! 1. look up which `idempotency_id`s the batch's months already hold, and with which window
+//!    (one indexed `= ANY($1)` query, pruned to those month partitions); a known id with the
+//!    same window is a redelivery, with another window a conflict (refused, quarantined);
 //! 2. binary-COPY the rows that are new (and not twice in the batch) into the delta table;
 //! 3. sum those rows per natural key here, in exact decimals;
 //! 4. add the sums to existing rollup rows (`UPDATE … FROM UNNEST`), then COPY the rollup rows
@@ -15,16 +17,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ams_model::{ColumnKind, DeltaSpec};
-use chrono::Utc;
+use ams_model::{ColumnKind, DeltaSpec, QuarantineReason};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use super::buffers::{Buffer, ColumnBuffers};
+use super::buffers::{Buffer, ColumnBuffers, TextColumn};
 use super::copy::CopyData;
-use super::statements;
+use super::{partitions, statements};
 use crate::StoreError;
 
 /// How new rows go in.
@@ -36,32 +38,70 @@ pub(crate) enum Mode {
     Upsert,
 }
 
-/// Writes the deltas of one dataset; returns how many were new.
+/// The half-open span of whole months a batch's windows cover: bounds every lookup, so that
+/// Postgres prunes the tables to the batch's month partitions (the writer plans each
+/// statement for its values: `plan_cache_mode = force_custom_plan`, `writer.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Months {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+impl Months {
+    fn of(windows: &[Option<DateTime<Utc>>]) -> Months {
+        let mut it = windows.iter().flatten();
+        let first = *it.next().expect("a delta batch has rows, and every delta a window");
+        let (lo, hi) = it.fold((first, first), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        Months { from: partitions::month_start(partitions::month_of(lo)), until: partitions::month_start(partitions::next_month(partitions::month_of(hi))) }
+    }
+}
+
+/// Writes the deltas of one dataset; returns how many were new. `kept_from` is the tenant's
+/// retention horizon: an older delta is refused (`beyond_retention`).
 pub(crate) async fn write(
     tx: &mut Transaction<'_, Postgres>,
     schema: &str,
     spec: &DeltaSpec,
     b: &ColumnBuffers,
     mode: Mode,
+    kept_from: Option<DateTime<Utc>>,
 ) -> Result<u64, StoreError> {
     let table = format!("{schema}.{}", spec.dataset.table());
+    let Buffer::Text(ids) = &b.buffers[0] else { unreachable!("idempotency_id is the first, text column") };
+    let windows = partitions::windows(spec, b);
+    if let Some(horizon) = kept_from {
+        if let Some(i) = windows.iter().position(|w| w.is_some_and(|w| w < horizon)) {
+            return Err(StoreError::RecordRefused {
+                reason: QuarantineReason::BeyondRetention,
+                detail: format!(
+                    "{} delta {:?} is for {}, before the tenant's retention horizon {horizon}: the deltas of that \
+                     hour are gone, so a redelivery could not be told from a new record",
+                    spec.dataset,
+                    ids.get(i).unwrap_or_default(),
+                    windows[i].expect("checked"),
+                ),
+            });
+        }
+    }
+    let months = Months::of(windows);
+    // Every id of the batch that the batch's months hold, with its window. Encode every row
+    // while the server looks them up (most are new in the hot path).
+    let lookup_sql = format!(
+        "SELECT idempotency_id, time_window_start FROM {table}
+         WHERE idempotency_id = ANY($1::text[]) AND time_window_start >= $2 AND time_window_start < $3"
+    );
+    let lookup = sqlx::query_as::<_, (String, DateTime<Utc>)>(&lookup_sql)
+        .bind(ids.values())
+        .bind(months.from)
+        .bind(months.until)
+        .fetch_all(&mut **tx);
     if mode == Mode::Upsert {
+        let known = lookup.await?;
+        fresh_rows(spec, ids, windows, &known)?;
         return write_upsert(tx, &table, spec, b).await;
     }
-    let Buffer::Text(ids) = &b.buffers[0] else { unreachable!("idempotency_id is the first, text column") };
-    // Encode every row while the server looks the ids up (most are new in the hot path).
-    let lookup_sql = format!("SELECT idempotency_id FROM {table} WHERE idempotency_id = ANY($1::text[])");
-    let lookup = sqlx::query_scalar::<_, String>(&lookup_sql).bind(ids.values()).fetch_all(&mut **tx);
     let (known, encoded) = tokio::join!(lookup, async { encode_delta_rows(b) });
-    let known = known?;
-    let known: HashSet<&str> = known.iter().map(String::as_str).collect();
-    let mut seen = HashSet::with_capacity(ids.len());
-    let fresh: Vec<usize> = (0..ids.len())
-        .filter(|&i| {
-            let id = ids.get(i).expect("idempotency_id is required");
-            !known.contains(id) && seen.insert(id)
-        })
-        .collect();
+    let fresh = fresh_rows(spec, ids, windows, &known?)?;
     if fresh.is_empty() {
         return Ok(0);
     }
@@ -82,8 +122,49 @@ pub(crate) async fn write(
         },
     )
     .await??;
-    rollup(tx, &table, spec, b, groups, rows).await?;
+    rollup(tx, &table, spec, b, groups, rows, months).await?;
     Ok(fresh.len() as u64)
+}
+
+/// The rows to insert: each id's first row, unless the ledger has it. An id the ledger (or
+/// the batch) has with the same window is a redelivery, skipped; with another window it is a
+/// conflict, refused whole (`idempotency_conflict`): summing it could count one record twice,
+/// skipping it could lose one.
+fn fresh_rows(
+    spec: &DeltaSpec,
+    ids: &TextColumn,
+    windows: &[Option<DateTime<Utc>>],
+    known: &[(String, DateTime<Utc>)],
+) -> Result<Vec<usize>, StoreError> {
+    let known: HashMap<&str, DateTime<Utc>> = known.iter().map(|(id, w)| (id.as_str(), *w)).collect();
+    let mut seen: HashMap<&str, Option<DateTime<Utc>>> = HashMap::with_capacity(ids.len());
+    let mut fresh = Vec::with_capacity(ids.len());
+    for (i, &window) in windows.iter().enumerate() {
+        let id = ids.get(i).expect("idempotency_id is required");
+        let held = match known.get(id) {
+            Some(&w) => Some(Some(w)),
+            None => seen.get(id).copied(),
+        };
+        match held {
+            Some(w) if w == window => {}
+            Some(w) => {
+                return Err(StoreError::RecordRefused {
+                    reason: QuarantineReason::IdempotencyConflict,
+                    detail: format!(
+                        "{} delta {id:?} is for {}, but the ledger holds that idempotency_id for {}: one id names one record",
+                        spec.dataset,
+                        window.map_or("no hour".into(), |w| w.to_rfc3339()),
+                        w.map_or("no hour".into(), |w| w.to_rfc3339()),
+                    ),
+                })
+            }
+            None => {
+                seen.insert(id, window);
+                fresh.push(i);
+            }
+        }
+    }
+    Ok(fresh)
 }
 
 async fn write_upsert(
@@ -93,7 +174,7 @@ async fn write_upsert(
     b: &ColumnBuffers,
 ) -> Result<u64, StoreError> {
     let sql = format!(
-        "INSERT INTO {table} ({}) {} ON CONFLICT (idempotency_id) DO NOTHING RETURNING idempotency_id",
+        "INSERT INTO {table} ({}) {} ON CONFLICT (idempotency_id, time_window_start) DO NOTHING RETURNING idempotency_id",
         statements::column_list(b.columns),
         statements::unnest_select(b.columns),
     );
@@ -131,7 +212,7 @@ async fn write_upsert(
     let sql = format!(
         "INSERT INTO {table}_hourly AS h ({names}, updated_at)
          SELECT u.*, now() FROM UNNEST({arrays}) AS u({names})
-         ON CONFLICT (key_hash) DO UPDATE SET {updates},
+         ON CONFLICT (key_hash, time_window_start) DO UPDATE SET {updates},
              delta_count = h.delta_count + excluded.delta_count, updated_at = excluded.updated_at",
         names = names.join(", "),
         arrays = arrays.join(", "),
@@ -291,21 +372,26 @@ async fn rollup(
     b: &ColumnBuffers,
     groups: Vec<Group>,
     rows: EncodedRows,
+    months: Months,
 ) -> Result<(), StoreError> {
-    // 1. Keys the rollup already has (an index lookup per key: `= ANY` on the primary key;
-    //    an UPDATE joined to all keys was planned as a full index scan, growing with the
-    //    table): add to those rows.
+    // 1. Keys the rollup already has (an index lookup per key: `= ANY` on the primary key,
+    //    in the batch's months only; an UPDATE joined to all keys was planned as a full index
+    //    scan, growing with the table): add to those rows.
     let hashes: Vec<Uuid> = groups.iter().map(|g| g.key_hash).collect();
-    let existing: HashSet<Uuid> =
-        sqlx::query_scalar::<_, Uuid>(&format!("SELECT key_hash FROM {table}_hourly WHERE key_hash = ANY($1::uuid[])"))
-            .bind(&hashes)
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect();
+    let existing: HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>(&format!(
+        "SELECT key_hash FROM {table}_hourly
+         WHERE key_hash = ANY($1::uuid[]) AND time_window_start >= $2 AND time_window_start < $3"
+    ))
+    .bind(&hashes)
+    .bind(months.from)
+    .bind(months.until)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
     let known: Vec<&Group> = groups.iter().filter(|g| existing.contains(&g.key_hash)).collect();
     if !known.is_empty() {
-        add_to_existing(tx, table, spec, &known).await?;
+        add_to_existing(tx, table, spec, &known, months).await?;
     }
 
     // 2. Keys seen for the first time: COPY their (already encoded) rows.
@@ -407,6 +493,7 @@ async fn add_to_existing(
     table: &str,
     spec: &DeltaSpec,
     groups: &[&Group],
+    months: Months,
 ) -> Result<(), StoreError> {
     let mut arrays = vec!["$1::uuid[]".to_owned()];
     let mut sets = Vec::new();
@@ -415,14 +502,18 @@ async fn add_to_existing(
         arrays.push(format!("${}::{t}", i + 2));
         sets.push(format!("{m} = h.{m} + u.{m}"));
     }
-    arrays.push(format!("${}::bigint[]", spec.metrics.len() + 2));
+    let n = spec.metrics.len();
+    arrays.push(format!("${}::bigint[]", n + 2));
     let sql = format!(
         "UPDATE {table}_hourly AS h SET {}, delta_count = h.delta_count + u.delta_count, updated_at = now()
          FROM UNNEST({}) AS u(key_hash, {}, delta_count)
-         WHERE h.key_hash = u.key_hash AND h.key_hash = ANY($1::uuid[])",
+         WHERE h.key_hash = u.key_hash AND h.key_hash = ANY($1::uuid[])
+           AND h.time_window_start >= ${} AND h.time_window_start < ${}",
         sets.join(", "),
         arrays.join(", "),
         spec.metrics.join(", "),
+        n + 3,
+        n + 4,
     );
     let hashes: Vec<Uuid> = groups.iter().map(|g| g.key_hash).collect();
     let mut q = sqlx::query(&sql).bind(&hashes);
@@ -431,7 +522,7 @@ async fn add_to_existing(
         q = if spec.column(m).kind == ColumnKind::Long { q.bind(&longs[i]) } else { q.bind(&decimals[i]) };
     }
     let counts: Vec<i64> = groups.iter().map(|g| g.count).collect();
-    let done = q.bind(counts).execute(&mut **tx).await?.rows_affected();
+    let done = q.bind(counts).bind(months.from).bind(months.until).execute(&mut **tx).await?.rows_affected();
     if done != groups.len() as u64 {
         // Rollup rows are never deleted; failing the batch beats losing its sums.
         return Err(StoreError::Inconsistent(format!(

@@ -3,6 +3,8 @@
 //! for ever, and every message batched with the culprit waits with it. Instead the batch is
 //! split in halves until the refused units (SQS messages, file values) stand alone. Each of
 //! those is quarantined with Postgres's error text in place of its rows, and the rest commits.
+//! The ledger's own refusals (a delta whose id it holds with another window, a delta beyond
+//! the tenant's retention: [`StoreError::RecordRefused`]) take the same path with their reason.
 //!
 //! Every write here is idempotent (known ids, versions, notifications and quarantined bodies
 //! are skipped), so halves that committed before a transient error are harmless when the
@@ -81,10 +83,14 @@ impl LedgerWriter {
         for e in &batch.quarantine[u.quarantine.clone()] {
             q.quarantine(e.clone());
         }
+        let (reason_code, reason) = match error {
+            StoreError::RecordRefused { reason, detail } => (*reason, detail.clone()),
+            other => (ams_model::QuarantineReason::RefusedByDatabase, format!("Postgres refused its rows: {}", database_text(other))),
+        };
         q.quarantine(QuarantineEntry {
             body: origin.body.clone(),
-            reason_code: ams_model::QuarantineReason::RefusedByDatabase,
-            reason: format!("Postgres refused its rows: {}", database_text(error)),
+            reason_code,
+            reason,
             source: origin.source.to_string(),
             message_id: origin.message_id.clone(),
             provenance: origin.provenance,

@@ -18,12 +18,15 @@ mod copy;
 pub mod decode;
 mod deltas;
 mod isolation;
+pub mod partitions;
+mod retention;
 mod statements;
 mod writer;
 
 pub use batch::{LedgerBatch, Origin, Provenance, QuarantineEntry};
 pub use decode::{decode, Decoded, DecodedBody};
 pub use isolation::Isolated;
+pub use retention::{LedgerHorizon, Retention, Upkeep, UPKEEP_EVERY};
 pub use writer::LedgerWriter;
 
 use std::collections::BTreeMap;

@@ -8,6 +8,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use super::batch::LedgerBatch;
 use super::buffers::ColumnBuffers;
 use super::deltas::Mode;
+use super::partitions::{self, KnownPartitions};
 use super::{deltas, statements, DatasetCounts, WriteSummary};
 use crate::{QuarantineEntry, Store, StoreError, TenantSchema};
 
@@ -20,22 +21,31 @@ const MAX_ATTEMPTS: u32 = 8;
 pub struct LedgerWriter {
     pool: PgPool,
     first_mode: Mode,
+    partitions: KnownPartitions,
 }
 
 impl LedgerWriter {
     pub fn new(store: &Store) -> Self {
-        LedgerWriter { pool: store.pool().clone(), first_mode: Mode::Copy }
+        LedgerWriter { pool: store.pool().clone(), first_mode: Mode::Copy, partitions: KnownPartitions::default() }
     }
 
     /// A writer that always takes the upsert path (normally only the retry after a lost race
     /// does). Slower; the tests use it to hold both paths to the same results.
     pub fn upsert_only(store: &Store) -> Self {
-        LedgerWriter { pool: store.pool().clone(), first_mode: Mode::Upsert }
+        LedgerWriter { pool: store.pool().clone(), first_mode: Mode::Upsert, partitions: KnownPartitions::default() }
     }
 
     /// Writes the batch in one transaction. On `Ok`, everything in it is durable; on `Err`,
     /// nothing is.
     pub async fn write(&self, schema: &TenantSchema, batch: &LedgerBatch) -> Result<WriteSummary, StoreError> {
+        // The month partitions the batch's deltas need, before its transaction (their locks
+        // end with their own).
+        for (dataset, buffers) in &batch.datasets {
+            if let Some(spec) = dataset.delta_spec() {
+                let months = partitions::months(partitions::windows(spec, buffers));
+                self.partitions.ensure(&self.pool, schema.name(), dataset.table(), &months).await?;
+            }
+        }
         let mut attempt = 1;
         let mut mode = self.first_mode;
         // Jittered, so that writers that collided do not collide again in step.
@@ -69,11 +79,25 @@ impl LedgerWriter {
         // Every lookup here is a batch of point lookups that wants a primary key index. With
         // stale statistics (a new or truncated table) Postgres planned the 5,000-id `= ANY`
         // lookup as a sequential scan testing every row against the whole array: 8 s per
-        // batch instead of 5 ms. Once per transaction; SET LOCAL ends with it.
-        sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
+        // batch instead of 5 ms. Each statement is planned for its values, so that Postgres
+        // prunes the month partitions at planning (a generic plan would lock every month).
+        // Both settings end with the transaction.
+        //
+        // With deltas, the same statement reads the retention horizon FOR SHARE: the upkeep
+        // moves it (FOR UPDATE) before dropping months, so a batch either sees the new horizon
+        // or has committed before the drop starts; never a month dropped under its lookup.
+        let settings = "set_config('enable_seqscan', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true)";
+        let kept_from: Option<chrono::DateTime<chrono::Utc>> = if batch.datasets.keys().any(|d| d.delta_spec().is_some()) {
+            sqlx::query_scalar(&format!("SELECT deltas_kept_from, {settings} FROM {schema}.ledger_retention FOR SHARE"))
+                .fetch_one(&mut *tx)
+                .await?
+        } else {
+            sqlx::query(&format!("SELECT {settings}")).execute(&mut *tx).await?;
+            None
+        };
         // BTreeMap order: every writer takes row locks dataset by dataset in the same order.
         for (dataset, buffers) in &batch.datasets {
-            let counts = write_dataset(&mut tx, schema.name(), *dataset, buffers, mode).await?;
+            let counts = write_dataset(&mut tx, schema.name(), *dataset, buffers, mode, kept_from).await?;
             summary.datasets.insert(*dataset, counts);
         }
         write_activity(&mut tx, schema.name(), batch).await?;
@@ -98,11 +122,13 @@ async fn write_dataset(
     dataset: DatasetId,
     buffers: &ColumnBuffers,
     mode: Mode,
+    kept_from: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<DatasetCounts, StoreError> {
     let received = buffers.rows() as u64;
     let sql = match dataset.kind() {
         DatasetKind::HourlyDelta => {
-            let inserted = deltas::write(tx, schema, dataset.delta_spec().expect("delta spec"), buffers, mode).await?;
+            let spec = dataset.delta_spec().expect("delta spec");
+            let inserted = deltas::write(tx, schema, spec, buffers, mode, kept_from).await?;
             return Ok(DatasetCounts { received, inserted, duplicates: received - inserted });
         }
         DatasetKind::Entity => statements::entity(schema, dataset.entity_spec().expect("entity spec")),
