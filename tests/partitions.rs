@@ -366,3 +366,51 @@ async fn retention_drops_whole_months_and_refuses_what_arrives_behind_it() {
     assert!(again.dropped.is_empty());
     assert_eq!(store.ledger_horizon(&schema).await.unwrap().deltas_kept_from.unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
 }
+
+/// Retention through the API: the operator sets it (checked), the tenant reads it with what
+/// its ledger holds, and the runtime's upkeep reports each tenant's oldest kept day on
+/// `/metrics`.
+#[tokio::test]
+async fn retention_is_the_operators_to_set_and_everyone_sees_what_is_kept() {
+    use ams_tests::api::{serve_with_api, ADMIN_TOKEN};
+    use serde_json::json;
+    let db = TestDb::new();
+    let moto = ams_tests::aws::Moto::start();
+    let (serve, api) = serve_with_api(&db, &moto.url, &[("AMS_HUB_UPKEEP_SECS", "1")]);
+    let admin = Some(ADMIN_TOKEN);
+    api.ok("POST", "/v1/tenants", admin, Some(&json!({"slug": "rho", "name": "Rho"})), 201);
+    let key = api.ok("POST", "/v1/tenants/rho/api-keys", admin, Some(&json!({"name": "k", "scope": "admin"})), 201);
+    let token = key["token"].as_str().unwrap().to_owned();
+    let t = api.ok("GET", "/v1/tenants/rho", Some(&token), None, 200);
+    assert_eq!(t["retention"], json!({"deltas_days": null, "hourly_days": null}));
+
+    let patch = |body: serde_json::Value, who: Option<&str>| api.call("PATCH", "/v1/tenants/rho", who, Some(&json!({"retention": body})));
+    let (s, b) = patch(json!({"deltas_days": 90}), Some(&token));
+    assert_eq!((s, b["error"]["code"].as_str()), (403, Some("forbidden")), "a tenant sets its own retention: {b}");
+    for (body, says) in [
+        (json!({"deltas_days": 29}), "at least 30"),
+        (json!({"hourly_days": 400}), "needs retention.deltas_days"),
+        (json!({"deltas_days": 90, "hourly_days": 60}), "at least retention.deltas_days"),
+    ] {
+        let (s, b) = patch(body.clone(), admin);
+        assert_eq!((s, b["error"]["code"].as_str()), (422, Some("invalid_request")), "{body}: {b}");
+        assert!(b["error"]["message"].as_str().unwrap().contains(says), "{body}: {b}");
+    }
+    let (s, b) = patch(json!({"deltas_days": -1}), admin);
+    assert!((400..500).contains(&s), "{b}");
+    let t = api.ok("PATCH", "/v1/tenants/rho", admin, Some(&json!({"retention": {"deltas_days": 90, "hourly_days": 400}})), 200);
+    assert_eq!(t["retention"], json!({"deltas_days": 90, "hourly_days": 400}));
+
+    // Nothing is old enough to drop: the horizons stay empty; the oldest month is this one.
+    let this_month = Utc::now().date_naive().format("%Y-%m-01").to_string();
+    let ledger = api.ok("GET", "/v1/tenants/rho/ledger", Some(&token), None, 200);
+    assert_eq!(ledger["retention"], json!({"deltas_days": 90, "hourly_days": 400}));
+    assert_eq!((ledger["deltas_kept_from"].clone(), ledger["hourly_kept_from"].clone()), (json!(null), json!(null)));
+    assert_eq!(ledger["oldest_kept_day"], json!(this_month));
+    let (s, _) = api.call("GET", "/v1/tenants/other/ledger", Some(&token), None);
+    assert_eq!(s, 404);
+
+    let midnight = NaiveDate::parse_from_str(&this_month, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp();
+    let series = format!("ams_hub_ledger_oldest_kept_day_timestamp_seconds{{tenant=\"rho\"}} {midnight}");
+    ams_tests::wait::until_blocking("the upkeep's oldest kept day on /metrics", 30, || api.metrics_text().contains(&series).then_some(()), || serve.log_text());
+}
