@@ -1,10 +1,12 @@
 //! The ledger as it grows: one tenant filled with `AMS_BENCH_DELTAS` (2,000,000) sp-traffic
 //! deltas through the LedgerWriter, in batches of 5,000, spread in time order over 13 months
 //! with an agency's key cardinality (1,000 advertisers × 20 campaigns, 4 ad groups each, 5
-//! keywords per ad group, 3 placements; three increments per key and hour). Every
-//! `AMS_BENCH_STEP` rows (a tenth of the run) it prints the ingest rate over that step and the
-//! disk the delta table and its hourly rollup take; at the end, the two report targets (30 days
-//! by campaign; one campaign's hourly series) over the last month of data.
+//! keywords per ad group, 3 placements; three increments per key and hour), each delta with a
+//! random UUID for its id, as Amazon's are. Every `AMS_BENCH_STEP` rows (a tenth of the run)
+//! it prints the ingest rate over that step and the disk the delta table's and its hourly
+//! rollup's month partitions take; at the end, the two report targets (30 days by campaign;
+//! one campaign's hourly series) over the last month of data, what autovacuum did, and
+//! retention dropping the oldest month while a writer keeps committing the newest.
 //! Run: `cargo bench -p ams-tests --bench scale` (`AMS_BENCH_DELTAS=50000000` for the full
 //! year of a thousand brands, about an hour here). Prints figures; asserts nothing about speed.
 
@@ -55,7 +57,8 @@ fn delta(i: usize, total: usize, key: &mut Key, rng: &mut impl Rng, template: &s
     }
     let Key(advertiser, campaign, ad_group, keyword, placement) = *key;
     let mut v = template.clone();
-    v["idempotency_id"] = format!("scale-{i:010}").into();
+    // Amazon's ids are random UUIDs: each lands anywhere in the primary key's index.
+    v["idempotency_id"] = uuid::Builder::from_random_bytes(rng.gen()).into_uuid().to_string().into();
     v["advertiser_id"] = format!("ADV{advertiser:06}").into();
     v["campaign_id"] = format!("{}", 100_000_000 + campaign).into();
     v["ad_group_id"] = format!("{}", 200_000_000 + ad_group).into();
@@ -69,8 +72,15 @@ fn delta(i: usize, total: usize, key: &mut Key, rng: &mut impl Rng, template: &s
     decode_record(&v.to_string()).unwrap()
 }
 
+/// Disk of a partitioned table: its month partitions with their indexes and TOAST.
 async fn mib(pool: &sqlx::PgPool, table: &str) -> f64 {
-    let bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size($1::regclass)").bind(table).fetch_one(pool).await.unwrap();
+    let bytes: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::bigint FROM pg_inherits WHERE inhparent = $1::regclass",
+    )
+    .bind(table)
+    .fetch_one(pool)
+    .await
+    .unwrap();
     bytes as f64 / (1024.0 * 1024.0)
 }
 
@@ -117,6 +127,8 @@ async fn main() {
     let hourly_rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {hourly}")).fetch_one(store.pool()).await.unwrap();
     println!("hourly rollup rows: {hourly_rows}; last step's rate / first step's: {:.2}", rates.last().unwrap() / rates[0]);
 
+    // Statistics as autovacuum's analyze would have them (it is off on the benches' server).
+    sqlx::query(&format!("ANALYZE {schema}.campaign_daily")).execute(store.pool()).await.unwrap();
     // Reports over the last month of data, as the API runs them.
     let to = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
     let month = Range::Dates(to - Span::days(29), to);
@@ -139,4 +151,79 @@ async fn main() {
         times.sort();
         println!("{name}: {n} rows; min {:.1?}, median {:.1?}, max {:.1?} over 10 runs (target < {target_ms} ms)", times[0], times[5], times[9]);
     }
+
+    vacuum_figures(store.pool(), &schema).await;
+    drop_the_oldest_month(&store, &schema, &template, total).await;
+}
+
+/// What autovacuum did under the load (dead rows left and runs, per table's partitions), and
+/// what a VACUUM of the newest month costs (autovacuum's work once the month is written).
+async fn vacuum_figures(pool: &sqlx::PgPool, schema: &TenantSchema) {
+    let autovacuum: String = sqlx::query_scalar("SHOW autovacuum").fetch_one(pool).await.unwrap();
+    println!("autovacuum on this server: {autovacuum}");
+    for part in ["amzn_stream_sp_traffic_p2026_10", "amzn_stream_sp_traffic_hourly_p2026_10"] {
+        let t = Instant::now();
+        sqlx::query(&format!("VACUUM (ANALYZE) {schema}.{part}")).execute(pool).await.unwrap();
+        println!("VACUUM (ANALYZE) {part}: {:.1?}", t.elapsed());
+    }
+    for parent in ["amzn_stream_sp_traffic", "amzn_stream_sp_traffic_hourly"] {
+        let (live, dead, vacuums, analyzes): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT coalesce(sum(n_live_tup), 0)::bigint, coalesce(sum(n_dead_tup), 0)::bigint,
+                    coalesce(sum(autovacuum_count), 0)::bigint, coalesce(sum(autoanalyze_count), 0)::bigint
+             FROM pg_stat_user_tables s JOIN pg_inherits i ON i.inhrelid = s.relid
+             WHERE i.inhparent = $1::regclass",
+        )
+        .bind(format!("{schema}.{parent}"))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        println!("{parent}: {live} live rows, {dead} dead, {vacuums} autovacuum runs, {analyzes} autoanalyze runs over its partitions");
+    }
+}
+
+/// Retention drops the oldest month (2025-11) while a writer keeps committing batches of the
+/// newest month: how long the drop takes, and whether the writer waited for it.
+async fn drop_the_oldest_month(store: &ams_store::Store, schema: &TenantSchema, template: &serde_json::Value, total: usize) {
+    let writer = LedgerWriter::new(store);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let background = {
+        let (writer, schema, template, stop) = (writer.clone(), schema.clone(), template.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+            let mut key = Key::default();
+            let mut latencies = Vec::new();
+            let mut i = total - BATCH;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut batch = LedgerBatch::new();
+                for _ in 0..1_000 {
+                    // The last hours of the run: the newest month.
+                    batch.push_records(std::slice::from_ref(&delta(i % total, total, &mut key, &mut rng, &template)), Provenance::now(None));
+                    i = (i + 1).min(total - 1);
+                }
+                let t = Instant::now();
+                writer.write(&schema, &batch).await.unwrap();
+                latencies.push((Instant::now(), t.elapsed()));
+            }
+            latencies
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+    let days = (now - Utc.with_ymd_and_hms(2025, 12, 1, 0, 0, 0).unwrap()).num_days() as u32;
+    let started = Instant::now();
+    let done = store.ledger_upkeep(schema, ams_store::Retention { deltas_days: Some(days), hourly_days: None }, now).await.unwrap();
+    let (from, took) = (started, started.elapsed());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let latencies = background.await.unwrap();
+    let during: Vec<Duration> = latencies.iter().filter(|(end, _)| *end >= from && *end <= from + took + Duration::from_secs(1)).map(|(_, l)| *l).collect();
+    let mut before: Vec<Duration> = latencies.iter().filter(|(end, _)| *end < from).map(|(_, l)| *l).collect();
+    before.sort();
+    println!(
+        "retention dropped {:?} in {took:.1?}; a writer of the newest month meanwhile: {} batches of 1,000, slowest {:.1?} (median before the drop {:.1?})",
+        done.dropped,
+        during.len(),
+        during.iter().max().copied().unwrap_or_default(),
+        before.get(before.len() / 2).copied().unwrap_or_default(),
+    );
 }

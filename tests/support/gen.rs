@@ -169,6 +169,13 @@ pub async fn fill_rollups(store: &ams_store::Store, schema: &ams_store::TenantSc
         "generate_series(timestamptz '2026-07-01 07:00:00+00' - interval '{days} days', timestamptz '2026-07-01 06:00:00+00', interval '1 hour') AS h"
     );
     for sql in [
+        // The rollups are partitioned by month: the months these hours fall in.
+        format!(
+            "SELECT {s}.ensure_month_partition(t, (m AT TIME ZONE 'UTC')::date)
+             FROM unnest(ARRAY['amzn_stream_sp_traffic_hourly', 'amzn_stream_sp_conversion_hourly']) AS t,
+                  generate_series(date_trunc('month', timestamptz '2026-07-01 07:00:00+00' - interval '{days} days', 'UTC'),
+                                  timestamptz '2026-07-01 00:00:00+00', interval '1 month') AS m"
+        ),
         format!(
             "INSERT INTO {s}.amzn_stream_sp_traffic_hourly (key_hash, marketplace_id, advertiser_id, campaign_id, ad_group_id, ad_id,
                  keyword_id, keyword_text, placement, currency, time_window_start, time_window_start_local, time_window_start_offset,
