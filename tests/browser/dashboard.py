@@ -10,6 +10,7 @@ browser logged no error, and that another tenant's key sees nothing of this tena
 screenshot of each page and prints its path. Exits non-zero on the first failed check.
 """
 
+import datetime
 import json
 import os
 import re
@@ -136,6 +137,14 @@ try:
     visit(f"/ui/performance?{q}&granularity=hour")
     wait.until(lambda d: d.find_element(By.ID, "chart").get_attribute("data-drawn") == "true")
     shot("performance-hourly")
+    # One day with data, by day: a single point. The x axis spans that day, not years.
+    day = api(f"/v1/tenants/{tenant}/reports/performance?{q}&granularity=day")["rows"][0]["date"]
+    visit(f"/ui/performance?from={day}&to={day}")
+    wait.until(lambda d: d.find_element(By.ID, "chart").get_attribute("data-drawn") == "true")
+    chart = driver.find_element(By.ID, "chart")
+    start = int(datetime.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=datetime.timezone.utc).timestamp())
+    span = (float(chart.get_attribute("data-x-min")), float(chart.get_attribute("data-x-max")))
+    check(span == (start, start + 86400), f"a single day's chart spans that day: {span}, want {(start, start + 86400)}")
 
     # Budgets: each scope's usage as the API reports it.
     visit("/ui/budgets")

@@ -303,7 +303,11 @@ async fn queries(scope: &TenantScope, f: &PerformanceFilters) -> Result<Built, A
 
 /// The chart's data: one currency's spend, sales and ROAS per hour or day (the currency with
 /// the most spend; sums never mix currencies).
-fn series(report: &Report) -> (String, Value) {
+/// The chart's points in the main currency, and the range asked for (local midnights, as the
+/// points are): the x axis spans the range, not what a single point would stretch to.
+fn series(report: &Report, f: &PerformanceFilters) -> (String, Value) {
+    let midnight = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc().timestamp());
+    let range = midnight(&f.from).zip(midnight(&f.to).map(|t| t + 86_400));
     let mut spend: std::collections::BTreeMap<String, rust_decimal::Decimal> = Default::default();
     for r in &report.rows {
         let cost: rust_decimal::Decimal = text(r, "cost").parse().unwrap_or_default();
@@ -326,7 +330,12 @@ fn series(report: &Report) -> (String, Value) {
         sales.push(num(r, "sales"));
         roas.push(num(r, "roas"));
     }
-    (currency.clone(), serde_json::json!({"currency": currency, "t": t, "cost": cost, "sales": sales, "roas": roas}))
+    let mut out = serde_json::json!({"currency": currency, "t": t, "cost": cost, "sales": sales, "roas": roas});
+    if let Some((from, to)) = range {
+        out["from"] = from.into();
+        out["to"] = to.into();
+    }
+    (currency.clone(), out)
 }
 
 pub async fn performance(user: UiUser, state: web::Data<ApiState>, filters: web::Query<PerformanceFilters>) -> HttpResponse {
@@ -354,7 +363,7 @@ pub async fn performance(user: UiUser, state: web::Data<ApiState>, filters: web:
         Ok((s, t, c)) => (s, t.rows, c.rows, None),
         Err(e) => (Report { columns: vec![], rows: vec![] }, vec![], vec![], Some(e.message)),
     };
-    let (series_currency, series_json) = series(&series_report);
+    let (series_currency, series_json) = series(&series_report, &f);
     let (sort_key, desc) = match f.sort.strip_prefix('-') {
         Some(c) => (c.to_owned(), true),
         None => (f.sort.clone(), false),

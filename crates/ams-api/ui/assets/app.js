@@ -14,13 +14,26 @@
     height: 320,
     // The times are the marketplace's wall-clock hours, sent as if UTC: shown as they are.
     tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
-    scales: { x: { time: true }, roas: { auto: true } },
+    // The x axis spans the range asked for: left to itself, uPlot stretches a single day's
+    // point over years.
+    scales: {
+      x: s.from != null ? { time: true, range: function () { return [s.from, s.to]; } } : { time: true },
+      roas: { auto: true }
+    },
     series: [
       {},
       { label: "Spend", stroke: "#0b6bcb", width: 2, value: function (u, v) { return v == null ? "" : money.format(v); } },
       { label: "Sales", stroke: "#067647", width: 2, value: function (u, v) { return v == null ? "" : money.format(v); } },
       { label: "ROAS", stroke: "#b54708", width: 1.5, dash: [4, 4], scale: "roas", value: function (u, v) { return v == null ? "" : v.toFixed(2); } }
     ],
+    // Once drawn, the x scale's span is on the element (the browser test reads it).
+    hooks: {
+      ready: [function (u) {
+        el.setAttribute("data-x-min", String(u.scales.x.min));
+        el.setAttribute("data-x-max", String(u.scales.x.max));
+        el.setAttribute("data-drawn", "true");
+      }]
+    },
     axes: [
       {},
       { values: function (u, vals) { return vals.map(function (v) { return money.format(v); }); }, size: 80 },
@@ -28,6 +41,6 @@
     ]
   };
   var plot = new uPlot(opts, [s.t, s.cost, s.sales, s.roas], el);
-  el.setAttribute("data-drawn", "true");
+
   window.addEventListener("resize", function () { plot.setSize({ width: Math.max(320, el.clientWidth), height: 320 }); });
 })();
