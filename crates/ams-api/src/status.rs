@@ -128,12 +128,8 @@ pub struct LedgerStatus {
 pub async fn ledger_status(at: crate::scope::TenantPath) -> Result<web::Json<LedgerStatus>, ApiError> {
     let scope = at.scope;
     let h = scope.store().ledger_horizon(&scope.schema()).await?;
-    let t = scope.tenant();
     Ok(web::Json(LedgerStatus {
-        retention: crate::tenants::RetentionSettings {
-            deltas_days: t.retention_deltas_days.map(|d| d as u32),
-            hourly_days: t.retention_hourly_days.map(|d| d as u32),
-        },
+        retention: scope.tenant().retention().into(),
         deltas_kept_from: h.deltas_kept_from,
         hourly_kept_from: h.hourly_kept_from,
         oldest_kept_day: h.oldest_kept_day,

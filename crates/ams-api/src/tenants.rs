@@ -62,14 +62,11 @@ impl From<tenant::Model> for Tenant {
             id: t.id,
             schema: ams_store::TenantSchema::of(&t.slug).name().to_owned(),
             slug: t.slug.to_string(),
+            retention: t.retention().into(),
             name: t.name,
             status: t.status.into(),
             allow_platform_identity: t.allow_platform_identity,
             created_at: t.created_at.into(),
-            retention: RetentionSettings {
-                deltas_days: t.retention_deltas_days.map(|d| d as u32),
-                hourly_days: t.retention_hourly_days.map(|d| d as u32),
-            },
         }
     }
 }
@@ -97,6 +94,18 @@ impl From<TenantStatusValue> for TenantStatus {
             TenantStatusValue::Active => TenantStatus::Active,
             TenantStatusValue::Disabled => TenantStatus::Disabled,
         }
+    }
+}
+
+impl From<ams_store::Retention> for RetentionSettings {
+    fn from(r: ams_store::Retention) -> Self {
+        RetentionSettings { deltas_days: r.deltas_days, hourly_days: r.hourly_days }
+    }
+}
+
+impl From<RetentionSettings> for ams_store::Retention {
+    fn from(r: RetentionSettings) -> Self {
+        ams_store::Retention { deltas_days: r.deltas_days, hourly_days: r.hourly_days }
     }
 }
 
@@ -270,10 +279,7 @@ pub async fn patch_tenant(
     }
     let slug = TenantSlug::parse(&path).map_err(|_| ApiError::not_found("tenant"))?;
     let status = body.status.map(TenantStatus::from);
-    let retention = body.retention.map(|r| ams_store::Retention { deltas_days: r.deltas_days, hourly_days: r.hourly_days });
-    if let Some(Err(e)) = retention.map(|r| r.check()) {
-        return Err(ApiError::invalid(e));
-    }
+    let retention = body.retention.map(ams_store::Retention::from);
     let t = state
         .store
         .update_tenant(&slug, status, body.allow_platform_identity, retention)

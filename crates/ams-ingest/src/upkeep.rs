@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use actix::prelude::*;
-use ams_store::control::tenant;
-use ams_store::{Retention, Store, TenantSchema, TenantStatus};
+use ams_store::{Store, TenantSchema, TenantStatus};
 use chrono::Utc;
 
 use crate::metrics::metrics;
@@ -42,14 +41,6 @@ impl Actor for LedgerUpkeep {
     }
 }
 
-/// The operator's retention of a tenant row.
-pub fn retention_of(t: &tenant::Model) -> Retention {
-    Retention {
-        deltas_days: t.retention_deltas_days.map(|d| d.max(0) as u32),
-        hourly_days: t.retention_hourly_days.map(|d| d.max(0) as u32),
-    }
-}
-
 /// One round over every active tenant; a tenant that fails is logged and the round goes on.
 pub async fn upkeep_all(store: Store) {
     let tenants = match store.list_tenants().await {
@@ -61,7 +52,7 @@ pub async fn upkeep_all(store: Store) {
     };
     for t in tenants.iter().filter(|t| t.status == TenantStatus::Active) {
         let schema = TenantSchema::of(&t.slug);
-        match store.ledger_upkeep(&schema, retention_of(t), Utc::now()).await {
+        match store.ledger_upkeep(&schema, t.retention(), Utc::now()).await {
             Ok(done) => {
                 if done.made > 0 || !done.dropped.is_empty() {
                     tracing::info!(tenant = %t.slug, made = done.made, dropped = ?done.dropped, "ledger upkeep");

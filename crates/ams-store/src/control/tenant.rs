@@ -29,6 +29,16 @@ crate::text_enum! {
     }
 }
 
+impl Model {
+    /// The operator's retention settings of this tenant.
+    pub fn retention(&self) -> crate::Retention {
+        crate::Retention {
+            deltas_days: self.retention_deltas_days.map(|d| d.max(0) as u32),
+            hourly_days: self.retention_hourly_days.map(|d| d.max(0) as u32),
+        }
+    }
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 

@@ -67,15 +67,15 @@ impl KnownPartitions {
     }
 }
 
-/// Makes `table`'s and its rollup's partition for `month` if missing.
-pub(crate) async fn ensure_month(pool: &PgPool, schema: &str, table: &str, month: NaiveDate) -> Result<bool, StoreError> {
-    let mut made = false;
+/// Makes `table`'s and its rollup's partition for `month` if missing; returns how many it made.
+pub(crate) async fn ensure_month(pool: &PgPool, schema: &str, table: &str, month: NaiveDate) -> Result<usize, StoreError> {
+    let mut made = 0;
     for parent in [table.to_owned(), format!("{table}_hourly")] {
-        made |= sqlx::query_scalar::<_, bool>(&format!("SELECT {schema}.ensure_month_partition($1, $2)"))
+        made += sqlx::query_scalar::<_, bool>(&format!("SELECT {schema}.ensure_month_partition($1, $2)"))
             .bind(&parent)
             .bind(month)
             .fetch_one(pool)
-            .await?;
+            .await? as usize;
     }
     Ok(made)
 }
