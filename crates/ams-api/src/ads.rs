@@ -130,7 +130,7 @@ pub async fn put_ads_app(
     body: web::Json<AdsAppInput>,
 ) -> Result<web::Json<AdsAppInfo>, ApiError> {
     let TenantPath { caller, scope } = at;
-    caller.key_admin()?;
+    caller.admin("sets the tenant's Amazon Ads app")?;
     let ads = services(&state)?;
     validate::name("client_id", &body.client_id, 200).map_err(ApiError::invalid)?;
     if body.client_secret.trim().is_empty() || body.client_secret.len() > 512 {
@@ -154,7 +154,7 @@ pub async fn put_ads_app(
 #[delete("/v1/tenants/{tenant}/ads-app")]
 pub async fn delete_ads_app(at: TenantPath) -> Result<HttpResponse, ApiError> {
     let TenantPath { caller, scope } = at;
-    caller.key_admin()?;
+    caller.admin("removes the tenant's Amazon Ads app")?;
     if !scope.delete_ads_app().await? {
         return Err(ApiError::not_found("ads app"));
     }

@@ -104,13 +104,14 @@ impl Caller {
         matches!(self, Caller::Operator)
     }
 
-    /// Creating and revoking API keys: the operator or an `admin` key, so that a leaked
-    /// `write` key cannot mint its own replacement.
-    pub fn key_admin(&self) -> Result<(), ApiError> {
+    /// What hands out or takes away access (API keys, BI logins, the tenant's Ads app): the
+    /// operator or an `admin` key, so that a leaked `write` key cannot mint its own
+    /// replacement. `what` completes the refusal: "only … (or the operator) {what}".
+    pub fn admin(&self, what: &str) -> Result<(), ApiError> {
         match self {
             Caller::Operator | Caller::Tenant(_, KeyScope::Admin) => Ok(()),
             Caller::Tenant(..) => Err(ApiError::new(ErrorCode::Forbidden,
-                "only an API key of scope `admin` (or the operator) creates and revokes API keys",
+                format!("only an API key of scope `admin` (or the operator) {what}"),
             )),
         }
     }

@@ -194,6 +194,10 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidSlug(e) => ApiError::invalid(e.to_string()),
             StoreError::Invalid(m) => ApiError::invalid(m),
             StoreError::UnknownTenant(_) => ApiError::not_found("tenant"),
+            StoreError::Unprivileged(m) => {
+                tracing::error!(error = %m, "the database user lacks a privilege");
+                ApiError::new(ErrorCode::Unavailable, m)
+            }
             // The server's key is missing or wrong: the operator's to fix, not the caller's.
             StoreError::Secret(s) => {
                 tracing::error!(error = %s, "a stored secret does not open");

@@ -15,6 +15,7 @@ mod marketplaces;
 mod queues;
 pub mod ads;
 mod auth;
+pub mod bi_logins;
 pub mod auth_failures;
 pub mod report_slots;
 mod checklist;
@@ -77,6 +78,8 @@ pub struct ApiState {
     ingest_store: Option<Store>,
     /// Report queries running per tenant (`AMS_HUB_REPORTS_PER_TENANT`).
     pub(crate) report_slots: report_slots::ReportSlots,
+    /// Where BI tools reach Postgres, and how BI logins are limited.
+    pub(crate) bi: bi_logins::BiSettings,
 }
 
 /// Failed authentications per client address and minute before it gets 429 (the default of
@@ -99,6 +102,7 @@ impl ApiState {
             ui_keyring: ams_store::Keyring::random(),
             ingest_store: None,
             report_slots: report_slots::ReportSlots::new(report_slots::DEFAULT_REPORTS_PER_TENANT),
+            bi: bi_logins::BiSettings::default(),
         }
     }
 
@@ -106,6 +110,13 @@ impl ApiState {
     /// through it).
     pub fn with_ingest_store(mut self, store: Store) -> Self {
         self.ingest_store = Some(store);
+        self
+    }
+
+    /// Where BI tools reach Postgres (the connection strings of new BI logins), and how the
+    /// logins are limited.
+    pub fn with_bi(mut self, bi: bi_logins::BiSettings) -> Self {
+        self.bi = bi;
         self
     }
 
@@ -236,6 +247,9 @@ pub fn app(
         .service(streams::put_streams)
         .service(reports::performance)
         .service(reports::budgets)
+        .service(bi_logins::create_bi_login)
+        .service(bi_logins::list_bi_logins)
+        .service(bi_logins::delete_bi_login)
         .service(quarantine::list_quarantine)
         .service(quarantine::body)
         .service(quarantine::replay)

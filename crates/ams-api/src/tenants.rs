@@ -311,7 +311,7 @@ pub async fn create_api_key(
     body: web::Json<NewApiKey>,
 ) -> Result<HttpResponse, ApiError> {
     let TenantPath { caller, scope } = at;
-    caller.key_admin()?;
+    caller.admin("creates and revokes API keys")?;
     validate::name("name", &body.name, 100).map_err(ApiError::invalid)?;
     let new = scope.create_api_key(body.name.trim(), body.scope.into()).await?;
     tracing::info!(tenant = %scope.slug(), key = %new.key.id, scope = %new.key.scope, "API key created");
@@ -357,7 +357,7 @@ pub async fn revoke_api_key(
     path: web::Path<(String, Uuid)>,
 ) -> Result<web::Json<ApiKey>, ApiError> {
     let (TenantPath { caller, scope }, (_, key)) = (at, path.into_inner());
-    caller.key_admin()?;
+    caller.admin("creates and revokes API keys")?;
     let key = scope.revoke_api_key(key).await?.ok_or_else(|| ApiError::not_found("API key"))?;
     tracing::info!(tenant = %scope.slug(), key = %key.id, "API key revoked");
     Ok(web::Json(ApiKey::from(key)))

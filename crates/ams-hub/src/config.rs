@@ -51,6 +51,15 @@ pub struct ApiConfig {
     /// The ARN of ams-hub's own IAM role, which brands' roles trust (brands' AWS templates
     /// need it).
     pub platform_principal: Option<String>,
+    /// The host BI tools reach Postgres at, given in BI logins' connection strings; unset: the
+    /// host of `DATABASE_URL`.
+    pub bi_host: Option<String>,
+    /// Its port; unset: the port of `DATABASE_URL`.
+    pub bi_port: Option<u16>,
+    /// Sessions one BI login may hold at once.
+    pub bi_connections: u32,
+    /// Postgres cancels a BI login's statement after this long.
+    pub bi_statement_timeout_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -64,6 +73,10 @@ impl Default for ApiConfig {
             api_statement_timeout_ms: 15_000,
             reports_per_tenant: ams_api::report_slots::DEFAULT_REPORTS_PER_TENANT,
             platform_principal: None,
+            bi_host: None,
+            bi_port: None,
+            bi_connections: ams_store::bi_logins::BiRoleLimits::default().connections,
+            bi_statement_timeout_ms: ams_store::bi_logins::BiRoleLimits::default().statement_timeout_ms,
         }
     }
 }
@@ -151,6 +164,8 @@ fn check(config: &ServeConfig) -> anyhow::Result<()> {
     anyhow::ensure!(api.api_connections >= 2, "api_connections must be at least 2");
     anyhow::ensure!(api.api_statement_timeout_ms >= 100, "api_statement_timeout_ms must be at least 100");
     anyhow::ensure!(api.reports_per_tenant >= 1, "reports_per_tenant must be at least 1");
+    anyhow::ensure!((1..=100).contains(&api.bi_connections), "bi_connections must be 1 to 100");
+    anyhow::ensure!(api.bi_statement_timeout_ms >= 1000, "bi_statement_timeout_ms must be at least 1000");
     anyhow::ensure!(runtime.batch_rows > 0, "batch_rows must be at least 1");
     anyhow::ensure!(runtime.max_in_flight >= 10, "max_in_flight must be at least 10 (one receive)");
     anyhow::ensure!((0..=20).contains(&runtime.wait_seconds), "wait_seconds must be 0 to 20");

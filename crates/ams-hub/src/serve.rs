@@ -73,6 +73,14 @@ pub async fn run(database_url: &str, mut config: ServeConfig, secrets: Secrets) 
         ApiState::new(api_store, admin.as_deref(), Some(std::sync::Arc::new(crate::runtime_handle::Runtime::new(supervisor.clone(), store.clone()))), emulator)
             .with_ingest_store(store.clone())
             .with_reports_per_tenant(config.api.reports_per_tenant)
+            .with_bi(ams_api::bi_logins::BiSettings {
+                host: config.api.bi_host.clone(),
+                port: config.api.bi_port,
+                limits: ams_store::bi_logins::BiRoleLimits {
+                    connections: config.api.bi_connections,
+                    statement_timeout_ms: config.api.bi_statement_timeout_ms,
+                },
+            })
             .with_auth_failures_per_minute(quota, ams_api::auth_failures::parse_proxies(&config.api.trusted_proxies).map_err(anyhow::Error::msg)?)
             .with_platform_principal(principal)
             .with_aws(std::sync::Arc::new(crate::runtime_handle::PlatformAws(aws)))

@@ -29,6 +29,10 @@ pub enum StoreError {
     /// A request the data cannot answer as asked (a report sorted by a column it does not have).
     #[error("{0}")]
     Invalid(String),
+    /// The database user ams-hub connects as lacks a privilege the operation needs (the
+    /// message says which): the operator's to grant.
+    #[error("{0}")]
+    Unprivileged(String),
     /// A stored secret that this server cannot open (no key, or another key).
     #[error(transparent)]
     Secret(#[from] crate::SecretError),

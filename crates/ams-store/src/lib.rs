@@ -4,9 +4,11 @@
 //!   migrations of the control plane and of every tenant schema.
 //! * [`control`]: sea-orm entities of the control plane (schema `control`).
 //! * [`tenant`]: tenant slugs, their schemas and provisioning.
+//! * [`bi_logins`]: Postgres roles that read a tenant's reporting views for BI tools.
 //! * [`ledger`]: the [`LedgerWriter`] that writes a batch of decoded records for one tenant in
 //!   one transaction: dedupe, rollups, entity versions, budget state, quarantine.
 
+pub mod bi_logins;
 pub mod control;
 mod error;
 mod ids;

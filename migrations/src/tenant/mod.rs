@@ -12,7 +12,10 @@
 //! * When a dataset gains a column, add a migration using `ADD COLUMN IF NOT EXISTS`: new
 //!   tenants already get the column from the dataset's table migration, existing ones get it
 //!   from the new migration.
+//! * The BI views (`bi.rs`, v7) are views over the reporting views: a migration that drops
+//!   and recreates reporting views runs `bi::objects` after them.
 
+pub mod bi;
 mod ledger_tables;
 pub mod partitioning;
 pub mod reporting;
@@ -77,6 +80,11 @@ pub const TENANT_MIGRATIONS: &[TenantMigration] = &[
                 format!("ANALYZE {schema}.campaign_daily"),
             ]
         },
+    },
+    TenantMigration {
+        version: 7,
+        name: "BI logins: bi_ views of the reporting views, filtered by the login reading them, and who reads them",
+        statements: bi::statements,
     },
 ];
 
