@@ -5,7 +5,8 @@ and chromium-driver, Python selenium). Run by tests/ui.rs against a seeded serve
     dashboard.py <base url> <tenant> <key> <other tenant's key> <from> <to> <screenshot dir>
 
 Signs in, opens every page, and checks that the figures on the pages equal the API's, that a
-chart is drawn, that sorting and the CSV download work, that replay and discard work, that the
+chart is drawn over the range asked for with gaps where days have no data, that an empty range
+says where the data is, that sorting and the CSV download work, that replay and discard work, that the
 browser logged no error, and that another tenant's key sees nothing of this tenant. Saves a
 screenshot of each page and prints its path. Exits non-zero on the first failed check.
 """
@@ -145,6 +146,24 @@ try:
     start = int(datetime.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=datetime.timezone.utc).timestamp())
     span = (float(chart.get_attribute("data-x-min")), float(chart.get_attribute("data-x-max")))
     check(span == (start, start + 86400), f"a single day's chart spans that day: {span}, want {(start, start + 86400)}")
+    # Days without data are gaps: a point for every day of the range, null where there is none.
+    visit(f"/ui/performance?{q}")
+    series = json.loads(driver.find_element(By.ID, "series").get_attribute("textContent"))
+    days = {r["date"] for r in api(f"/v1/tenants/{tenant}/reports/performance?{q}&granularity=day")["rows"]}
+    wanted = [datetime.date.fromisoformat(date_from) + datetime.timedelta(days=i) for i in range(len(series["t"]))]
+    check(wanted[-1].isoformat() == date_to and len(days) < len(wanted), f"one point per day of the range: {series['t']}")
+    for t, cost, day in zip(series["t"], series["cost"], wanted):
+        check(datetime.datetime.fromtimestamp(t, datetime.timezone.utc).date() == day, f"point {t} is {day}")
+        check((cost is None) == (day.isoformat() not in days), f"{day}: spend {cost}, days with data {sorted(days)}")
+    # An empty range says when the latest data is, and links to the week that ends with it.
+    visit("/ui/performance?from=2026-05-01&to=2026-05-07")
+    latest = max(days)
+    said = driver.find_element(By.ID, "no-data").text
+    check("No data in this range" in said and f"latest data is from {latest}" in said, f"the empty range says where the data is: {said}")
+    shot("performance-empty")
+    driver.find_element(By.ID, "latest-data").click()
+    wait.until(EC.url_contains(f"to={latest}"))
+    check(driver.find_elements(By.CSS_SELECTOR, "#campaigns tbody tr[data-campaign]"), "the link shows data")
 
     # Budgets: each scope's usage as the API reports it.
     visit("/ui/budgets")
@@ -185,7 +204,7 @@ try:
     for a in accounts:
         check(a["name"] not in driver.page_source, f"another tenant sees {a['name']}")
     visit(f"/ui/performance?{q}")
-    check("No data in this range" in driver.page_source, "another tenant's performance is empty")
+    check("No data in this range" in driver.page_source and "Nothing has arrived" in driver.page_source, "another tenant's performance is empty, and says so")
     for c in by_campaign:
         check(c["campaign_id"] not in driver.page_source, "another tenant sees a campaign")
     visit(f"/ui/quarantine/{entries[1]['id']}")

@@ -331,6 +331,25 @@ impl Store {
         Ok(Report { columns: columns.into_iter().map(|(c, _)| c).collect(), rows: out })
     }
 
+    /// The latest local day with performance data under a query's filters (its range and
+    /// grouping aside): where an empty range can point the reader. `None`: no data at all.
+    /// The newest day is the end of `campaign_daily`'s key: Postgres reads the index from its
+    /// end until a row matches the filters.
+    pub async fn latest_performance_day(&self, schema: &TenantSchema, q: &PerformanceQuery) -> Result<Option<NaiveDate>, StoreError> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT max(date_local) FROM {}.campaign_daily
+             WHERE ($1::text[] IS NULL OR advertiser_id = ANY ($1)) AND ($2::text IS NULL OR marketplace_id = $2)
+               AND ($3::text IS NULL OR product = $3) AND ($4::text IS NULL OR campaign_id = $4)",
+            schema.name()
+        ))
+        .bind(&q.advertisers)
+        .bind(&q.marketplace_id)
+        .bind(&q.product)
+        .bind(&q.campaign_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// Budget pacing: the latest usage of every budget scope.
     /// Budgets' latest usage, most used first: at most [`BUDGET_ROWS`] rows.
     pub async fn budget_pacing(

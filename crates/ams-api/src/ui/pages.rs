@@ -302,9 +302,8 @@ async fn queries(scope: &TenantScope, f: &PerformanceFilters) -> Result<Built, A
 }
 
 /// The chart's data: one currency's spend, sales and ROAS per hour or day (the currency with
-/// the most spend; sums never mix currencies).
-/// The chart's points in the main currency, and the range asked for (local midnights, as the
-/// points are): the x axis spans the range, not what a single point would stretch to.
+/// the most spend; sums never mix currencies), and the range asked for (local midnights, as
+/// the points are): the x axis spans the range, not what a single point would stretch to.
 fn series(report: &Report, f: &PerformanceFilters) -> (String, Value) {
     let midnight = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc().timestamp());
     let range = midnight(&f.from).zip(midnight(&f.to).map(|t| t + 86_400));
@@ -316,8 +315,14 @@ fn series(report: &Report, f: &PerformanceFilters) -> (String, Value) {
     let Some(currency) = spend.iter().max_by_key(|(_, v)| **v).map(|(k, _)| k.clone()) else {
         return (String::new(), serde_json::json!({}));
     };
-    let (mut t, mut cost, mut sales, mut roas) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let num = |r: &Map<String, Value>, k: &str| text(r, k).parse::<f64>().ok();
+    // Every day (or hour) of the range gets a point, null where there is no data: uPlot leaves
+    // a gap there instead of drawing a line across the missing days.
+    let mut points: std::collections::BTreeMap<i64, [Option<f64>; 3]> = Default::default();
+    let step = if f.granularity == "hour" { 3_600 } else { 86_400 };
+    if let Some((from, to)) = range {
+        points.extend((from..to).step_by(step).map(|t| (t, [None; 3])));
+    }
     for r in report.rows.iter().filter(|r| text(r, "currency") == currency) {
         let at = match (r.get("hour_local"), r.get("date")) {
             (Some(Value::String(h)), _) => NaiveDateTime::parse_from_str(h, "%Y-%m-%dT%H:%M:%S").ok(),
@@ -325,11 +330,11 @@ fn series(report: &Report, f: &PerformanceFilters) -> (String, Value) {
             _ => None,
         };
         let Some(at) = at else { continue };
-        t.push(at.and_utc().timestamp());
-        cost.push(num(r, "cost"));
-        sales.push(num(r, "sales"));
-        roas.push(num(r, "roas"));
+        points.insert(at.and_utc().timestamp(), [num(r, "cost"), num(r, "sales"), num(r, "roas")]);
     }
+    let t: Vec<i64> = points.keys().copied().collect();
+    let column = |i: usize| points.values().map(|p| p[i]).collect::<Vec<_>>();
+    let (cost, sales, roas) = (column(0), column(1), column(2));
     let mut out = serde_json::json!({"currency": currency, "t": t, "cost": cost, "sales": sales, "roas": roas});
     if let Some((from, to)) = range {
         out["from"] = from.into();
@@ -356,13 +361,25 @@ pub async fn performance(user: UiUser, state: web::Data<ApiState>, filters: web:
         let series = state.store.performance(&schema, &q.series).await?;
         let totals = state.store.performance(&schema, &q.totals).await?;
         let campaigns = state.store.performance(&schema, &q.campaigns).await?;
-        Ok::<_, ApiError>((series, totals, campaigns))
+        // An empty range says where the data is.
+        let latest = match campaigns.rows.is_empty() {
+            true => state.store.latest_performance_day(&schema, &q.campaigns).await?,
+            false => None,
+        };
+        Ok::<_, ApiError>((series, totals, campaigns, latest))
     }
     .await;
-    let (series_report, totals, campaigns, error) = match result {
-        Ok((s, t, c)) => (s, t.rows, c.rows, None),
-        Err(e) => (Report { columns: vec![], rows: vec![] }, vec![], vec![], Some(e.message)),
+    let (series_report, totals, campaigns, latest, error) = match result {
+        Ok((s, t, c, l)) => (s, t.rows, c.rows, l, None),
+        Err(e) => (Report { columns: vec![], rows: vec![] }, vec![], vec![], None, Some(e.message)),
     };
+    // The week up to the latest day with data, with the same filters.
+    let latest = latest.map(|day| {
+        let mut g = f.clone();
+        g.from = (day - chrono::Duration::days(6)).to_string();
+        g.to = day.to_string();
+        serde_json::json!({"day": day.to_string(), "from": g.from, "query": g.query_string()})
+    });
     let (series_currency, series_json) = series(&series_report, &f);
     let (sort_key, desc) = match f.sort.strip_prefix('-') {
         Some(c) => (c.to_owned(), true),
@@ -389,7 +406,7 @@ pub async fn performance(user: UiUser, state: web::Data<ApiState>, filters: web:
             user => viewer(&user), page => "performance", f => f.clone(), query => f.query_string(), accounts, marketplaces,
             totals => totals.iter().map(formatted).collect::<Vec<_>>(),
             campaigns => campaigns.iter().map(formatted).collect::<Vec<_>>(),
-            columns, series_currency, series_json => series_json.to_string().replace("</", "<\\/"), error,
+            columns, series_currency, series_json => series_json.to_string().replace("</", "<\\/"), error, latest,
         },
     )
 }

@@ -7,7 +7,17 @@
   var data = document.getElementById("series");
   if (!el || !data || typeof uPlot === "undefined") return;
   var s = JSON.parse(data.textContent || "{}");
-  if (!s.t || s.t.length === 0) { el.textContent = "No data in this range."; return; }
+  if (!s.t || s.t.length === 0) {
+    // The table's message says where the data is (with a link): the chart says the same.
+    var none = document.getElementById("no-data");
+    if (none) { el.replaceChildren.apply(el, Array.prototype.map.call(none.childNodes, function (n) {
+      var c = n.cloneNode(true);
+      if (c.nodeType === 1) c.removeAttribute("id");
+      return c;
+    })); }
+    else { el.textContent = "No data in this range."; }
+    return;
+  }
   var money = new Intl.NumberFormat(undefined, { style: "currency", currency: s.currency || "USD" });
   var opts = {
     width: Math.max(320, el.clientWidth || 900),
@@ -18,6 +28,8 @@
     // point over years.
     scales: {
       x: s.from != null ? { time: true, range: function () { return [s.from, s.to]; } } : { time: true },
+      // Money from zero: an axis starting at the smallest day exaggerates small changes.
+      y: { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * 1.1 : 1]; } },
       roas: { auto: true }
     },
     series: [
