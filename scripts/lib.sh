@@ -72,6 +72,16 @@ ensure_browser() {
   fi
 }
 
+# Standard Webhooks' own Python library verifies ams-hub's webhook signatures in the tests
+# (tests/webhooks.rs): an implementation that is not ours.
+ensure_standardwebhooks() {
+  ensure_moto
+  if ! "$AMS_HUB_VENV/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
+    log "installing standardwebhooks into $AMS_HUB_VENV"
+    "$AMS_HUB_VENV/bin/pip" install -q standardwebhooks
+  fi
+}
+
 # curl drives the API from the demo and the schemathesis run.
 ensure_curl() {
   if command -v curl >/dev/null 2>&1; then return; fi

@@ -39,6 +39,7 @@ mod m20261201_000011_sealed_external_ids;
 mod m20261203_000012_dsp_advertisers;
 mod m20261203_000013_consent_claims;
 mod m20261203_000014_tenant_retention;
+mod m20261203_000015_webhooks;
 pub mod tenant;
 
 /// The schema holding the control plane (and sea-orm's `seaql_migrations`).
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000012_dsp_advertisers::Migration),
             Box::new(m20261203_000013_consent_claims::Migration),
             Box::new(m20261203_000014_tenant_retention::Migration),
+            Box::new(m20261203_000015_webhooks::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@
 //! * [`control`]: sea-orm entities of the control plane (schema `control`).
 //! * [`tenant`]: tenant slugs, their schemas and provisioning.
 //! * [`bi_logins`]: Postgres roles that read a tenant's reporting views for BI tools.
+//! * [`webhooks`]: tenants' webhook endpoints and the deliveries to them.
 //! * [`ledger`]: the [`LedgerWriter`] that writes a batch of decoded records for one tenant in
 //!   one transaction: dedupe, rollups, entity versions, budget state, quarantine.
 
@@ -18,6 +19,7 @@ pub mod reports;
 pub mod secrets;
 mod store;
 pub mod tenant;
+pub mod webhooks;
 mod text_enum;
 
 pub use control::scope::{random_secret, AccountScope, KeyHolder, KeyScope, NewApiKey, QueueState, TenantScope};
