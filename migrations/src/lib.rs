@@ -40,6 +40,7 @@ mod m20261203_000012_dsp_advertisers;
 mod m20261203_000013_consent_claims;
 mod m20261203_000014_tenant_retention;
 mod m20261203_000015_webhooks;
+mod m20261204_000016_alerts;
 pub mod tenant;
 
 /// The schema holding the control plane (and sea-orm's `seaql_migrations`).
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_consent_claims::Migration),
             Box::new(m20261203_000014_tenant_retention::Migration),
             Box::new(m20261203_000015_webhooks::Migration),
+            Box::new(m20261204_000016_alerts::Migration),
         ]
     }
 }

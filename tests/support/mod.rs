@@ -12,6 +12,7 @@ pub mod contract;
 pub mod faulty;
 pub mod gen;
 pub mod hostile;
+pub mod receiver;
 pub mod serve;
 pub mod streams;
 pub mod tcp_cut;

@@ -11,6 +11,8 @@
 //!   bearer token, its 401) is added there once.
 
 mod accounts;
+mod alerts;
+mod webhooks;
 mod marketplaces;
 mod queues;
 pub mod ads;
@@ -80,6 +82,9 @@ pub struct ApiState {
     pub(crate) report_slots: report_slots::ReportSlots,
     /// Where BI tools reach Postgres, and how BI logins are limited.
     pub(crate) bi: bi_logins::BiSettings,
+    /// Hosts webhooks may reach over plain http and on any address
+    /// (`AMS_HUB_WEBHOOK_ALLOW_HTTP_HOSTS`).
+    pub(crate) webhook_hosts: ams_store::webhooks::rules::AllowedHosts,
 }
 
 /// Failed authentications per client address and minute before it gets 429 (the default of
@@ -103,6 +108,7 @@ impl ApiState {
             ingest_store: None,
             report_slots: report_slots::ReportSlots::new(report_slots::DEFAULT_REPORTS_PER_TENANT),
             bi: bi_logins::BiSettings::default(),
+            webhook_hosts: Default::default(),
         }
     }
 
@@ -117,6 +123,13 @@ impl ApiState {
     /// logins are limited.
     pub fn with_bi(mut self, bi: bi_logins::BiSettings) -> Self {
         self.bi = bi;
+        self
+    }
+
+    /// Hosts webhooks may reach over plain http and on any address (the runtime's sender
+    /// obeys the same list).
+    pub fn with_webhook_hosts(mut self, hosts: ams_store::webhooks::rules::AllowedHosts) -> Self {
+        self.webhook_hosts = hosts;
         self
     }
 
@@ -250,6 +263,18 @@ pub fn app(
         .service(bi_logins::create_bi_login)
         .service(bi_logins::list_bi_logins)
         .service(bi_logins::delete_bi_login)
+        .service(alerts::create_alert_rule)
+        .service(alerts::list_alert_rules)
+        .service(alerts::get_alert_rule)
+        .service(alerts::patch_alert_rule)
+        .service(alerts::delete_alert_rule)
+        .service(alerts::list_alerts)
+        .service(webhooks::create_webhook)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::list_deliveries)
+        .service(webhooks::replay_delivery)
+        .service(webhooks::test_webhook)
         .service(quarantine::list_quarantine)
         .service(quarantine::body)
         .service(quarantine::replay)

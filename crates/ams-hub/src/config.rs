@@ -40,7 +40,7 @@ pub struct ApiConfig {
     pub auth_failures_per_minute: u32,
     /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` names the client, for that limit.
     /// A list in the file; comma-separated in the environment.
-    #[serde(deserialize_with = "list_or_commas")]
+    #[serde(deserialize_with = "ams_ingest::list_or_commas")]
     pub trusted_proxies: Vec<String>,
     /// Connections of the API's own pool (the API and the dashboard; ingest has its own).
     pub api_connections: u32,
@@ -100,20 +100,6 @@ impl Default for AdsConfig {
         let d = ams_onboard::reconciler::ReconcilerConfig::default();
         AdsConfig { sync_secs: d.sync_every.as_secs(), pending_sync_secs: d.pending_every.as_secs(), api_url: None, lwa_url: None }
     }
-}
-
-/// A list, or one string of comma-separated items (how an environment variable holds one).
-fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Items {
-        List(Vec<String>),
-        Commas(String),
-    }
-    Ok(match Items::deserialize(d)? {
-        Items::List(l) => l,
-        Items::Commas(s) => s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect(),
-    })
 }
 
 /// The keys of a table, read off its serialized default.

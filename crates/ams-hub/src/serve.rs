@@ -73,6 +73,7 @@ pub async fn run(database_url: &str, mut config: ServeConfig, secrets: Secrets) 
         ApiState::new(api_store, admin.as_deref(), Some(std::sync::Arc::new(crate::runtime_handle::Runtime::new(supervisor.clone(), store.clone()))), emulator)
             .with_ingest_store(store.clone())
             .with_reports_per_tenant(config.api.reports_per_tenant)
+            .with_webhook_hosts(ams_store::webhooks::rules::AllowedHosts::new(config.runtime.webhook_allow_http_hosts.iter().cloned()))
             .with_bi(ams_api::bi_logins::BiSettings {
                 host: config.api.bi_host.clone(),
                 port: config.api.bi_port,

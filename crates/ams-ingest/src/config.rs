@@ -45,6 +45,31 @@ pub struct RuntimeConfig {
     pub replica_id: Option<String>,
     /// How often the ledger's upkeep runs (s): month partitions made ahead, retention applied.
     pub upkeep_secs: u64,
+    /// How often every tenant's alert rules are evaluated (s): silent streams, hours' spend,
+    /// and budgets (which are also evaluated as their notifications commit). 0: no alerts and
+    /// no webhook sender in this process.
+    pub alerts_secs: u64,
+    /// Hosts webhooks may reach over plain http and on any address, private or loopback
+    /// (tests, receivers on a private network). A list in the file; comma-separated in the
+    /// environment (`AMS_HUB_WEBHOOK_ALLOW_HTTP_HOSTS`).
+    #[serde(deserialize_with = "list_or_commas")]
+    pub webhook_allow_http_hosts: Vec<String>,
+    /// Webhook deliveries one process sends at once.
+    pub webhook_senders: usize,
+}
+
+/// A list, or one string of comma-separated items (how an environment variable holds one).
+pub fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Items {
+        List(Vec<String>),
+        Commas(String),
+    }
+    Ok(match Items::deserialize(d)? {
+        Items::List(l) => l,
+        Items::Commas(s) => s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect(),
+    })
 }
 
 /// A name that may look like a number (`AMS_HUB_REPLICA_ID=7`): environment layers hand such
@@ -85,6 +110,9 @@ impl Default for RuntimeConfig {
             sqs_client: crate::queue::SqsClient::Thin,
             replica_id: None,
             upkeep_secs: ams_store::UPKEEP_EVERY.as_secs(),
+            alerts_secs: 60,
+            webhook_allow_http_hosts: Vec::new(),
+            webhook_senders: 8,
         }
     }
 }

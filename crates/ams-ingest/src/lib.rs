@@ -9,8 +9,10 @@
 //! Where each job lives: decoding below, in `ams_store::ledger::decode`; the queue seam in `queue/` (the thin SQS
 //! client in `queue/thin/`), the byte budget in `budget.rs`, the supervisor's seams in
 //! `supervisor/seams.rs`, shutdown in `shutdown.rs`, log-and-count events in `events.rs`,
-//! metrics in `metrics.rs`. The data path in one picture: `docs/runtime.md`.
+//! metrics in `metrics.rs`; alert rules on a timer in `alerts.rs`, webhook deliveries in
+//! `webhooks.rs`. The data path in one picture: `docs/runtime.md`.
 
+pub mod alerts;
 mod aws;
 mod config;
 mod consumer;
@@ -25,10 +27,11 @@ pub mod shutdown;
 mod status;
 mod supervisor;
 pub mod upkeep;
+pub mod webhooks;
 mod writer;
 
 pub use aws::{AccountAws, Aws};
-pub use config::RuntimeConfig;
+pub use config::{list_or_commas, RuntimeConfig};
 pub use status::{ConsumerReport, ConsumerState, ConsumerStatus, FailureKind};
 pub use supervisor::{GetStatus, Reconcile, Shutdown, Supervisor};
 
@@ -46,6 +49,11 @@ pub fn start(store: Store, aws: Aws, config: RuntimeConfig) -> Addr<Supervisor> 
     let normalizer = normalizer::Normalizer::new(store.clone(), config.clone(), shutdown.clone()).start();
     if config.upkeep_secs > 0 {
         upkeep::LedgerUpkeep::new(store.clone(), std::time::Duration::from_secs(config.upkeep_secs)).start();
+    }
+    if config.alerts_secs > 0 {
+        alerts::AlertSweep::new(store.clone(), std::time::Duration::from_secs(config.alerts_secs)).start();
+        let hosts = ams_store::webhooks::rules::AllowedHosts::new(config.webhook_allow_http_hosts.iter().cloned());
+        webhooks::WebhookSender::new(store.clone(), hosts, config.webhook_senders).start();
     }
     Supervisor::new(store, aws, config, normalizer, shutdown, budget).start()
 }

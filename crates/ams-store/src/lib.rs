@@ -6,9 +6,11 @@
 //! * [`tenant`]: tenant slugs, their schemas and provisioning.
 //! * [`bi_logins`]: Postgres roles that read a tenant's reporting views for BI tools.
 //! * [`webhooks`]: tenants' webhook endpoints and the deliveries to them.
+//! * [`alerts`]: tenants' alert rules, evaluated against their data; alerts go to webhooks.
 //! * [`ledger`]: the [`LedgerWriter`] that writes a batch of decoded records for one tenant in
 //!   one transaction: dedupe, rollups, entity versions, budget state, quarantine.
 
+pub mod alerts;
 pub mod bi_logins;
 pub mod control;
 mod error;

@@ -3,6 +3,7 @@
 //! chart. Everything it serves is embedded: it works with no internet. Signing in takes a
 //! tenant API key ([`session`]); a page shows only that tenant's data.
 
+mod alerts;
 mod format;
 mod pages;
 mod session;
@@ -15,7 +16,7 @@ use actix_web::{web, HttpResponse};
 use minijinja::Environment;
 use serde::Serialize;
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
     ("layout.html", include_str!("../../ui/templates/layout.html")),
     ("login.html", include_str!("../../ui/templates/login.html")),
     ("overview.html", include_str!("../../ui/templates/overview.html")),
@@ -25,6 +26,7 @@ const TEMPLATES: [(&str, &str); 9] = [
     ("quarantine_entry.html", include_str!("../../ui/templates/quarantine_entry.html")),
     ("error.html", include_str!("../../ui/templates/error.html")),
     ("consent.html", include_str!("../../ui/templates/consent.html")),
+    ("alerts.html", include_str!("../../ui/templates/alerts.html")),
 ];
 
 /// (name, content type, bytes)
@@ -96,5 +98,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ui/quarantine/{id}", web::get().to(pages::quarantine_entry))
         .route("/ui/quarantine/{id}/replay", web::post().to(pages::replay))
         .route("/ui/quarantine/{id}/discard", web::post().to(pages::discard))
+        .route("/ui/alerts", web::get().to(alerts::alerts))
+        .route("/ui/alerts/webhooks/{hook}/deliveries/{id}/replay", web::post().to(alerts::replay))
         .route("/ui/assets/{name:.+}", web::get().to(asset));
 }

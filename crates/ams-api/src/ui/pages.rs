@@ -18,20 +18,20 @@ use super::{page, Viewer};
 use crate::error::{ApiError, ErrorCode};
 use crate::ApiState;
 
-fn viewer(u: &UiUser) -> Viewer {
+pub(super) fn viewer(u: &UiUser) -> Viewer {
     Viewer { tenant: u.slug.to_string(), csrf: u.csrf.clone() }
 }
 
-fn see_other(to: &str) -> HttpResponse {
+pub(super) fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((LOCATION, to.to_owned())).finish()
 }
 
 /// An API error as a page.
-fn error_page(u: Option<&UiUser>, e: ApiError) -> HttpResponse {
+pub(super) fn error_page(u: Option<&UiUser>, e: ApiError) -> HttpResponse {
     page(e.status(), "error.html", context! { user => u.map(viewer), status => e.status().as_u16(), error => e.message })
 }
 
-async fn tenant(state: &ApiState, u: &UiUser) -> Result<TenantScope, ApiError> {
+pub(super) async fn tenant(state: &ApiState, u: &UiUser) -> Result<TenantScope, ApiError> {
     state.store.tenant_scope(&u.slug).await?.ok_or_else(|| ApiError::not_found("tenant"))
 }
 
@@ -113,7 +113,7 @@ struct AccountRow {
     onboarding: String,
 }
 
-fn when(t: Option<chrono::DateTime<Utc>>) -> String {
+pub(super) fn when(t: Option<chrono::DateTime<Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| "never".into())
 }
 
@@ -516,7 +516,7 @@ pub async fn quarantine_entry(user: UiUser, state: web::Data<ApiState>, id: web:
 }
 
 /// A form that changes something: the session's CSRF token and a key that may write.
-fn changing(user: &UiUser, req: &HttpRequest, form: &CsrfForm) -> Result<(), ApiError> {
+pub(super) fn changing(user: &UiUser, req: &HttpRequest, form: &CsrfForm) -> Result<(), ApiError> {
     if !user.check_form(req, &form.csrf) {
         return Err(ApiError::new(ErrorCode::Forbidden, "the form is not this session's (reload the page)"));
     }

@@ -65,8 +65,25 @@ impl LedgerWriter {
                     tokio::time::sleep(delays.next().unwrap_or(Duration::from_millis(320))).await;
                     attempt += 1;
                 }
+                Ok(summary) => {
+                    self.alert_on_budgets(schema, batch).await;
+                    return Ok(summary);
+                }
                 other => return other,
             }
+        }
+    }
+
+    /// Budget notifications committed: the tenant's budget rules are evaluated now (a budget
+    /// crossing its line reaches webhooks within seconds). A failure here loses nothing: the
+    /// runtime's alert sweep evaluates the same rules against the same data again.
+    async fn alert_on_budgets(&self, schema: &TenantSchema, batch: &LedgerBatch) {
+        if !batch.datasets.keys().any(|d| d.kind() == DatasetKind::BudgetUsage) {
+            return;
+        }
+        let kinds = [crate::alerts::AlertKind::BudgetUsage, crate::alerts::AlertKind::OutOfBudget];
+        if let Err(e) = crate::alerts::evaluate::evaluate(&self.pool, schema, &kinds, chrono::Utc::now()).await {
+            tracing::warn!(schema = %schema, error = %e, "budget alerts not evaluated after a write; the next sweep will");
         }
     }
 
