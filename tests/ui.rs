@@ -8,6 +8,7 @@ use std::process::Command;
 
 use ams_tests::api::{serve_with_api, ADMIN_TOKEN};
 use ams_tests::aws::{self, Moto};
+use ams_tests::receiver::Receiver;
 use ams_tests::TestDb;
 use serde_json::{json, Value};
 
@@ -62,7 +63,9 @@ fn seed() -> Vec<String> {
 async fn the_dashboard_shows_the_apis_figures_in_a_real_browser() {
     let db = TestDb::new();
     let moto = Moto::start();
-    let (serve, api) = serve_with_api(&db, &moto.url, &[]);
+    // Alerts go to a receiver on loopback, over http: allowed for this host by the operator.
+    let receiver = Receiver::start();
+    let (serve, api) = serve_with_api(&db, &moto.url, &[("AMS_HUB_WEBHOOK_ALLOW_HTTP_HOSTS", "127.0.0.1")]);
     let key_of = |slug: &str| {
         api.ok("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": slug, "name": slug})), 201);
         api.ok("PATCH", &format!("/v1/tenants/{slug}"), ADMIN, Some(&json!({"allow_platform_identity": true})), 200);
@@ -81,6 +84,12 @@ async fn the_dashboard_shows_the_apis_figures_in_a_real_browser() {
         (status["queues"][0]["consumer_state"] == "running").then_some(())
     };
     ams_tests::wait::until_blocking("the consumer to run", 60, running, || serve.log_text());
+    // A budget rule at 50%: the seed's budgets at 60% and 90% each alert once, to the webhook,
+    // whose first answer is an error (a delivery that was retried; the page can replay it).
+    api.ok("POST", "/v1/tenants/agency/alert-rules", Some(&key), Some(&json!({"name": "half spent", "kind": "budget_usage", "threshold": 50})), 201);
+    api.ok("POST", "/v1/tenants/agency/alert-rules", Some(&key), Some(&json!({"name": "quiet 6h", "kind": "stream_silent", "hours": 6, "enabled": false})), 201);
+    receiver.answer_next(&[500]);
+    api.ok("POST", "/v1/tenants/agency/webhooks", ADMIN, Some(&json!({"url": format!("http://127.0.0.1:{}/alerts", receiver.port), "description": "ops channel"})), 201);
     let file = std::env::temp_dir().join(format!("ams-ui-{}.ndjson", uuid::Uuid::new_v4().simple()));
     std::fs::write(&file, seed().join("\n")).unwrap();
     let out = Command::new(ams_tests::ams_hub_bin())
@@ -90,6 +99,8 @@ async fn the_dashboard_shows_the_apis_figures_in_a_real_browser() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_file(&file).ok();
+    let alerts_sent = || (receiver.received().iter().filter(|r| r.status == 204).count() == 2).then_some(());
+    ams_tests::wait::until_blocking("both budget alerts delivered", 60, alerts_sent, || serve.log_text());
 
     let venv = std::env::var("AMS_HUB_VENV").unwrap_or_else(|_| "/var/cache/ams-hub/venv".into());
     let shots = std::env::temp_dir().join(format!("ams-ui-screenshots-{}", uuid::Uuid::new_v4().simple()));
@@ -108,7 +119,7 @@ async fn the_dashboard_shows_the_apis_figures_in_a_real_browser() {
         serve.log_text()
     );
     forms_need_this_sessions_token(&api.base, &key, &api);
-    for page in ["login", "overview", "performance", "performance-hourly", "budgets", "quarantine", "quarantine-entry", "other-tenant"] {
+    for page in ["login", "overview", "performance", "performance-hourly", "budgets", "quarantine", "quarantine-entry", "alerts", "other-tenant"] {
         assert!(shots.join(format!("{page}.png")).exists(), "a screenshot of {page}");
     }
 }

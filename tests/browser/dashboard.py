@@ -6,7 +6,8 @@ and chromium-driver, Python selenium). Run by tests/ui.rs against a seeded serve
 
 Signs in, opens every page, and checks that the figures on the pages equal the API's, that a
 chart is drawn over the range asked for with gaps where days have no data, that an empty range
-says where the data is, that sorting and the CSV download work, that replay and discard work, that the
+says where the data is, that sorting and the CSV download work, that replay and discard work, that the alerts page shows the API's rules, alerts and deliveries
+and replays a delivery, that the
 browser logged no error, and that another tenant's key sees nothing of this tenant. Saves a
 screenshot of each page and prints its path. Exits non-zero on the first failed check.
 """
@@ -192,6 +193,38 @@ try:
     wait.until(EC.url_contains("discarded"))
     check(len(api(f"/v1/tenants/{tenant}/quarantine")["items"]) == len(entries) - 1, "discarded through the page")
     check(not driver.find_elements(By.CSS_SELECTOR, f"tr[data-id='{first_id}']"), "gone from the page")
+
+    # Alerts: the rules, the alerts raised and each webhook's deliveries as the API has them;
+    # a delivery replayed from the page is sent again, under the same message id.
+    visit("/ui/alerts")
+    rules = api(f"/v1/tenants/{tenant}/alert-rules")
+    shown = [r.get_attribute("data-id") for r in driver.find_elements(By.CSS_SELECTOR, "#rules tbody tr[data-id]")]
+    check(shown == [r["id"] for r in rules] and len(rules) == 2, f"rules: page {shown}, API {[r['id'] for r in rules]}")
+    check("budget 50% used" in driver.find_element(By.ID, "rules").text, "a rule's line in words")
+    raised = api(f"/v1/tenants/{tenant}/alerts")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr")
+    check(len(rows) == len(raised) == 2, f"alerts: page {len(rows)}, API {len(raised)}")
+    for row, a in zip(rows, raised):
+        check(a["scope"] in row.text and a["kind"] in row.text, f"alert {a['scope']} on the page: {row.text}")
+    hooks = api(f"/v1/tenants/{tenant}/webhooks")
+    sections = driver.find_elements(By.CSS_SELECTOR, "section.webhook")
+    check([h.get_attribute("data-id") for h in sections] == [h["id"] for h in hooks], "a section per webhook")
+    deliveries = api(f"/v1/tenants/{tenant}/webhooks/{hooks[0]['id']}/deliveries")
+    rows = sections[0].find_elements(By.CSS_SELECTOR, "table.deliveries tbody tr[data-id]")
+    check([(r.get_attribute("data-id"), r.get_attribute("data-status")) for r in rows] == [(d["id"], d["status"]) for d in deliveries],
+          f"deliveries: page {[(r.get_attribute('data-id'), r.get_attribute('data-status')) for r in rows]}, API {[(d['id'], d['status']) for d in deliveries]}")
+    check(any(len(d["attempts"]) == 2 for d in deliveries), "the delivery that met an error was tried again")
+    shot("alerts")
+    first = deliveries[0]
+    rows[0].find_element(By.XPATH, ".//button[text()='Replay']").click()
+    wait.until(EC.url_contains("msg="))
+    check(f"queued to be sent again ({first['message_id']})" in driver.find_element(By.CSS_SELECTOR, ".flash").text, "the page says the replay was queued")
+
+    def replayed(_):
+        again = [d for d in api(f"/v1/tenants/{tenant}/webhooks/{hooks[0]['id']}/deliveries") if d["id"] == first["id"]][0]
+        return again["status"] == "succeeded" and len(again["attempts"]) == len(first["attempts"]) + 1
+
+    wait.until(replayed)
 
     check(not console, f"the browser logged errors: {console}")
 

@@ -48,12 +48,18 @@ pub fn start(store: Store, aws: Aws, config: RuntimeConfig) -> Addr<Supervisor> 
     metrics::metrics().set_memory_budget(budget.clone());
     let normalizer = normalizer::Normalizer::new(store.clone(), config.clone(), shutdown.clone()).start();
     if config.upkeep_secs > 0 {
-        upkeep::LedgerUpkeep::new(store.clone(), std::time::Duration::from_secs(config.upkeep_secs)).start();
+        let upkeep = upkeep::LedgerUpkeep::new(store.clone(), std::time::Duration::from_secs(config.upkeep_secs));
+        shutdown::start_until_shutdown(upkeep, &shutdown);
     }
     if config.alerts_secs > 0 {
-        alerts::AlertSweep::new(store.clone(), std::time::Duration::from_secs(config.alerts_secs)).start();
+        let sweep = alerts::AlertSweep::new(store.clone(), std::time::Duration::from_secs(config.alerts_secs));
+        shutdown::start_until_shutdown(sweep, &shutdown);
+    }
+    // Deliveries are sent whatever raised them (alerts as records commit, the sweep, tests and
+    // replays from the API), so the sender does not depend on the sweep.
+    if config.webhook_senders > 0 {
         let hosts = ams_store::webhooks::rules::AllowedHosts::new(config.webhook_allow_http_hosts.iter().cloned());
-        webhooks::WebhookSender::new(store.clone(), hosts, config.webhook_senders).start();
+        shutdown::start_until_shutdown(webhooks::WebhookSender::new(store.clone(), hosts, config.webhook_senders), &shutdown);
     }
     Supervisor::new(store, aws, config, normalizer, shutdown, budget).start()
 }

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use actix::prelude::*;
 use tokio_util::sync::CancellationToken;
 
 pub const API_DRAIN: Duration = Duration::from_secs(5);
@@ -50,10 +51,30 @@ impl ShutdownSignal {
         self.began.is_cancelled()
     }
 
+    /// Resolves when shutdown begins.
+    pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.began.clone().cancelled_owned()
+    }
+
     /// A failing ledger write is no longer retried.
     pub fn writes_given_up(&self) -> bool {
         self.give_up_writes.is_cancelled()
     }
+}
+
+/// Starts `actor` and stops it when shutdown begins. Why: what the actix system still holds
+/// when `serve` returns is dropped after its Tokio runtime is gone, and sqlx panics (aborting
+/// the process) closing a connection outside a runtime. An actor that keeps a connection
+/// across awaits (a LISTEN, a round of queries in progress) must be gone by then; stopped
+/// here, at the start of the runtime's shutdown, it is dropped while the runtime still runs.
+/// A round in progress is cancelled mid-way; each of its steps commits on its own, so the next
+/// round (here or on another replica) picks up where it stopped.
+pub fn start_until_shutdown<A: Actor<Context = Context<A>>>(actor: A, signal: &ShutdownSignal) -> Addr<A> {
+    let began = signal.cancelled();
+    A::create(move |ctx| {
+        ctx.spawn(fut::wrap_future::<_, A>(began).map(|(), _, ctx: &mut Context<A>| ctx.stop()));
+        actor
+    })
 }
 
 #[cfg(test)]
