@@ -90,7 +90,7 @@ async fn the_client_and_the_stand_in_both_keep_the_contract_on_every_operation()
     amazon.add_login(token, vec![profile(1001, "US", "ATVPDKIKX0DER", "ENTITYAAAA1", "Brand A"), agency_profile(9001, "US", "ATVPDKIKX0DER", "AGENCY1", "Agency")]);
     let advertisers: Vec<_> = (0..230).map(|i| dsp_advertiser(&format!("{}", 5550000 + i), &format!("Brand {i}"), "US")).collect();
     amazon.add_dsp_advertisers(token, 9001, advertisers);
-    let endpoints = Endpoints { ads_api: Some(amazon.url.clone()), lwa: Some(amazon.url.clone()) };
+    let endpoints = Endpoints { ads_api: Some(amazon.url.clone()), lwa: Some(amazon.url.clone()), consent: None };
     let client = AdsClient::new(http_client(), Lwa::new(http_client(), endpoints));
     let app = AdsApp { client_id: CLIENT_ID.into(), client_secret: CLIENT_SECRET.into() };
     let login = Login { app: &app, realm: Realm::Na, refresh_token: token };

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use ams_tests::api::{serve_with_api, Api, ADMIN_TOKEN};
 use ams_tests::aws::venv_python as python;
-use ams_tests::aws::Moto;
+use ams_tests::aws::{deploy, Moto};
 use ams_tests::TestDb;
 use serde_json::{json, Value};
 
@@ -116,22 +116,6 @@ async fn the_template_is_refused_with_a_reason_and_never_to_read_keys_or_other_t
 
 /// Deploys a template (JSON) in the brand's account on moto with `scripts/cfn_deploy.py`;
 /// returns `describe-stacks`'s answer.
-fn deploy(moto: &Moto, deployer: &str, template: &str, stack: &str, region: &str) -> Value {
-    let file = std::env::temp_dir().join(format!("{stack}-{}.json", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&file, template).unwrap();
-    let out = Command::new(python())
-        .arg(ams_tests::repo_root().join("scripts/cfn_deploy.py"))
-        .args([deployer, file.to_str().unwrap(), stack, region])
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .unwrap();
-    std::fs::remove_file(&file).ok();
-    assert!(out.status.success(), "cfn_deploy: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// The brand's own AWS account on moto (another account than the platform's).
 const DEPLOYER: &str = "arn:aws:iam::111111111111:role/brand-deployer";
 

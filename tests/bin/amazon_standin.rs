@@ -1,5 +1,5 @@
 //! The Amazon stand-in (tests/support/amazon.rs) as a program, for `scripts/demo`: LwA, the Ads
-//! API and Amazon's SNS, on a free port, with one login.
+//! API and Amazon's SNS, on a free port, with one login (the one its consent page signs in as).
 //!
 //! `amazon-standin <moto url> <refresh token> <profiles JSON array> [<DSP advertisers JSON:
 //! {"<agency profile id>": [advertiser, …]}>]`; prints `listening <url>` and serves until
@@ -24,6 +24,9 @@ fn main() {
     let profiles: Vec<serde_json::Value> = serde_json::from_value(parse("profiles", profiles)).unwrap_or_default();
     let amazon = ams_tests::amazon::AmazonStandIn::start(moto);
     amazon.add_login(token, profiles);
+    // Its consent page (`/ap/oa`) signs in as this login: the dashboard's "Connect with Amazon"
+    // works by hand in the demo.
+    amazon.consent_as(token);
     if let Some(dsp) = dsp {
         for (agency, advertisers) in parse("DSP advertisers", dsp).as_object().cloned().unwrap_or_default() {
             let agency: u64 = agency.parse().unwrap_or_else(|_| {

@@ -97,6 +97,8 @@ pub(crate) struct State {
     hang_creates: usize,
     /// Every Ads API request: (method, path, status answered).
     seen: Vec<(String, String, u16)>,
+    /// The login that signs in on the consent page.
+    pub(crate) consenting: Option<String>,
     /// Every request body and header value received (to check secrets went only here).
     pub(crate) received: Vec<String>,
     /// Every contract rule broken, by a request or by an answer.
@@ -145,6 +147,7 @@ impl AmazonStandIn {
                         .app_data(contract.clone())
                         .app_data(web::PayloadConfig::new(1 << 20))
                         .route("/auth/o2/token", web::post().to(crate::amazon_lwa::token))
+                        .route("/ap/oa", web::get().to(crate::amazon_lwa::consent_page))
                         .route("/", web::post().to(crate::amazon_sns::sns))
                         .default_service(web::to(ads_api))
                 })
@@ -192,6 +195,11 @@ impl AmazonStandIn {
             l.revoked = true;
         }
         s.access.retain(|_, r| r != refresh_token);
+    }
+
+    /// The login that signs in on the consent page (`/ap/oa`) from now on.
+    pub fn consent_as(&self, refresh_token: &str) {
+        self.state.lock().unwrap().consenting = Some(refresh_token.into());
     }
 
     /// An authorization code the consent page would hand out for this login.

@@ -3,6 +3,11 @@
 //! `grant_type=refresh_token` or `authorization_code` with the app's `client_id` and
 //! `client_secret` → `{access_token, token_type, expires_in, refresh_token}`; otherwise
 //! `{error, error_description}`. Faults on cue answer 429 (with `Retry-After`) or a 5xx.
+//!
+//! And LwA's consent page, `GET /ap/oa` (LwA's authorization request, RFC 6749 §4.1.1): it
+//! checks what Amazon's would (a known `client_id`, `response_type=code`, the Ads API's scope,
+//! a `redirect_uri`), then, as if the login set with `consent_as` had signed in, offers an
+//! "Allow" link back to `redirect_uri` with a fresh `code` and the `state` unchanged.
 
 use std::collections::HashMap;
 
@@ -14,6 +19,34 @@ use crate::amazon::Shared;
 
 fn lwa_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({"error": error, "error_description": description}))
+}
+
+pub(crate) async fn consent_page(state: Shared, q: web::Query<HashMap<String, String>>) -> HttpResponse {
+    let mut s = state.lock().unwrap();
+    let refuse = |why: &str| HttpResponse::BadRequest().content_type("text/html; charset=utf-8").body(format!("<p id=\"refused\">{why}</p>"));
+    if !q.get("client_id").is_some_and(|c| s.apps.contains_key(c)) {
+        return refuse("unknown client_id");
+    }
+    if q.get("response_type").map(String::as_str) != Some("code") {
+        return refuse("response_type must be code");
+    }
+    if q.get("scope").map(String::as_str) != Some("advertising::campaign_management") {
+        return refuse("scope must be advertising::campaign_management");
+    }
+    let (Some(redirect), Some(st)) = (q.get("redirect_uri"), q.get("state")) else { return refuse("redirect_uri and state are required") };
+    let Some(login) = s.consenting.clone() else { return refuse("nobody signed in (consent_as)") };
+    let code = format!("ANcode{}", uuid::Uuid::new_v4().simple());
+    s.codes.insert(code.clone(), (login, redirect.clone()));
+    let Ok(back) = reqwest::Url::parse_with_params(redirect, [("code", code.as_str()), ("state", st), ("scope", "advertising::campaign_management")]) else {
+        return refuse("redirect_uri is not a URL");
+    };
+    let back = back.to_string();
+    let html = format!(
+        "<!doctype html><title>Amazon (stand-in)</title><h1>Allow access?</h1><p>The app asks to manage advertising.</p>\
+         <a id=\"allow\" href=\"{}\">Allow</a>",
+        back.replace('&', "&amp;").replace('"', "&quot;")
+    );
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
 }
 
 pub(crate) async fn token(state: Shared, form: web::Form<HashMap<String, String>>) -> HttpResponse {

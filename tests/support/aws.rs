@@ -146,3 +146,21 @@ pub async fn backlog(config: &SdkConfig, queue_url: &str) -> i64 {
         .map(|a| attrs.get(a).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0))
         .sum()
 }
+
+/// Deploys a template in moto as `deployer` would (`scripts/cfn_deploy.py`: create the stack,
+/// wait for it), and answers what `aws cloudformation describe-stacks` prints.
+pub fn deploy(moto: &Moto, deployer: &str, template: &str, stack: &str, region: &str) -> serde_json::Value {
+    let file = std::env::temp_dir().join(format!("{stack}-{}.json", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, template).unwrap();
+    let out = std::process::Command::new(venv_python())
+        .arg(crate::repo_root().join("scripts/cfn_deploy.py"))
+        .args([deployer, file.to_str().unwrap(), stack, region])
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    std::fs::remove_file(&file).ok();
+    assert!(out.status.success(), "cfn_deploy: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -349,17 +349,20 @@ pub async fn create_connection(
     state: web::Data<ApiState>,
     body: web::Json<NewConnection>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = at.scope;
-    let ads = services(&state)?;
+    Ok(HttpResponse::Created().json(connect_with_token(&state, &at.scope, &body).await?))
+}
+
+/// Connects a login from its refresh token (the API's route and the dashboard's form).
+pub(crate) async fn connect_with_token(state: &ApiState, scope: &TenantScope, body: &NewConnection) -> Result<Connection, ApiError> {
+    let ads = services(state)?;
     validate::name("name", &body.name, 200).map_err(ApiError::invalid)?;
     let token = body.refresh_token.trim();
     if token.is_empty() || token.len() > 2048 || token.chars().any(char::is_control) {
         return Err(ApiError::invalid("refresh_token must be 1 to 2048 printable characters"));
     }
     ads.keyring()?;
-    let app = ads.app_of(&scope).await?;
-    let connection = connect(ads, &scope, body.name.trim(), body.region, &app, token).await?;
-    Ok(HttpResponse::Created().json(connection))
+    let app = ads.app_of(scope).await?;
+    connect(ads, scope, body.name.trim(), body.region, &app, token).await
 }
 
 /// The tenant's connections.
@@ -484,8 +487,14 @@ pub async fn import_profiles(
     path: web::Path<(String, Uuid)>,
     body: Option<web::Json<ImportRequest>>,
 ) -> Result<web::Json<ImportResult>, ApiError> {
-    let (scope, (_, id)) = (at.scope, path.into_inner());
-    let ads = services(&state)?;
+    let request = body.map(|b| b.into_inner()).unwrap_or_default();
+    Ok(web::Json(import(&state, &at.scope, path.into_inner().1, request).await?))
+}
+
+/// Imports connection `id`'s profiles and DSP advertisers as `request` asks (the API's route and
+/// the dashboard's form).
+pub(crate) async fn import(state: &ApiState, scope: &TenantScope, id: Uuid, request: ImportRequest) -> Result<ImportResult, ApiError> {
+    let ads = services(state)?;
     let login = match scope.connection_login(ads.keyring()?, id).await? {
         None => return Err(ApiError::not_found("connection")),
         Some(Err(e)) => return Err(ApiError::new(ErrorCode::SecretUnreadable, e.to_string())),
@@ -507,7 +516,6 @@ pub async fn import_profiles(
     };
     let (profiles_json, dsp_json) = listing_json(&listing);
     scope.set_connection_listing(id, &profiles_json, &dsp_json).await?;
-    let request = body.map(|b| b.into_inner()).unwrap_or_default();
     let (profiles, advertisers) = (&listing.profiles, &listing.dsp_advertisers);
     let wanted = request.profile_ids;
     if let Some(ids) = &wanted {
@@ -557,7 +565,7 @@ pub async fn import_profiles(
     tracing::info!(tenant = %scope.slug(), connection = %id, accounts = accounts.len(), profiles = imports.len(),
         dsp_advertisers = dsp.len(), "profiles imported");
     state.reconcile();
-    Ok(web::Json(ImportResult {
+    Ok(ImportResult {
         accounts: accounts
             .into_iter()
             .map(|a| ImportedAccount {
@@ -575,5 +583,5 @@ pub async fn import_profiles(
             .into_iter()
             .map(|(profile_id, reason)| UnlistedProfile { profile_id, reason })
             .collect(),
-    }))
+    })
 }

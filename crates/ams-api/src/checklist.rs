@@ -96,7 +96,11 @@ pub async fn onboarding(
     at: AccountPath,
     state: web::Data<ApiState>,
 ) -> Result<web::Json<Checklist>, ApiError> {
-    let AccountPath { tenant, account: a, .. } = at;
+    Ok(web::Json(checklist_of(&state, &at.tenant, &at.account).await?))
+}
+
+/// The checklist of `a`, an account of `tenant` (the API's route and the dashboard's pages).
+pub(crate) async fn checklist_of(state: &ApiState, tenant: &ams_store::TenantScope, a: &ams_store::AccountScope) -> Result<Checklist, ApiError> {
     let row = a.account();
     let marketplaces = a.marketplaces().await?;
     let dsp = a.dsp_advertisers().await?;
@@ -143,7 +147,7 @@ pub async fn onboarding(
         .map(|(dataset, marketplace_id, status, error, at)| ConfirmationCheck { dataset, marketplace_id, status, error, at })
         .collect();
     let regions: Vec<RegionCheck> = regions.into_values().collect();
-    let streams = crate::streams::streams_of(&a).await?;
+    let streams = crate::streams::streams_of(a).await?;
     let subscriptions: Vec<_> = streams.subscriptions.into_iter().filter(|s| s.status != StreamStatus::Archived && s.released_at.is_none()).collect();
     let waiting = subscriptions.iter().filter(|s| s.status != StreamStatus::Active).count();
     // The brand's role cannot confirm Amazon's subscriptions: SNS refused it (no data would
@@ -193,7 +197,7 @@ pub async fn onboarding(
     } else {
         None
     };
-    Ok(web::Json(Checklist {
+    Ok(Checklist {
         status: if next_step.is_none() { "ready" } else { "incomplete" }.to_owned(),
         next_step,
         role: RoleCheck {
@@ -206,5 +210,5 @@ pub async fn onboarding(
         subscriptions,
         last_receive_at: states.iter().filter_map(|q| q.last_receive_at).max(),
         data,
-    }))
+    })
 }

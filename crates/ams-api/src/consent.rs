@@ -62,6 +62,10 @@ struct State {
     e: i64,
     /// The nonce the browser that opens the link claims, as the cookie `ams_consent_<k>`.
     k: String,
+    /// Started from the dashboard: the page (a `/ui/` path) the callback sends the browser
+    /// back to, instead of answering JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    b: Option<String>,
 }
 
 impl State {
@@ -91,11 +95,16 @@ pub async fn authorize(
     let TenantPath { caller, scope } = at;
     // A GET that starts a write: not for read-only keys.
     caller.may_see_secrets()?;
-    let ads = services(&state)?;
+    Ok(web::Json(consent_link(&state, &scope, query.into_inner(), None).await?))
+}
+
+/// A consent link for `scope` (the API's route and the dashboard's Connect button). With
+/// `back` (a dashboard path), the callback returns the browser there.
+pub(crate) async fn consent_link(state: &ApiState, scope: &ams_store::TenantScope, q: AuthorizeQuery, back: Option<&str>) -> Result<Authorization, ApiError> {
+    let ads = services(state)?;
     let keyring = ads.keyring()?;
     // The tenant's Amazon app must be set before a link is worth handing out.
-    ads.app_of(&scope).await?;
-    let q = query.into_inner();
+    ads.app_of(scope).await?;
     if !(q.redirect_uri.starts_with("https://") || q.redirect_uri.starts_with("http://")) || q.redirect_uri.len() > 1000 {
         return Err(ApiError::invalid("redirect_uri must be an http(s) URL of at most 1000 characters"));
     }
@@ -108,10 +117,18 @@ pub async fn authorize(
     let expires_at = now + chrono::Duration::seconds(STATE_TTL_SECS);
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     let payload =
-        serde_json::to_vec(&State { t: scope.slug().to_string(), r: q.region, u: q.redirect_uri.clone(), n: name, e: expires_at.timestamp(), k: nonce })
-            .expect("state serializes");
+        serde_json::to_vec(&State {
+            t: scope.slug().to_string(),
+            r: q.region,
+            u: q.redirect_uri.clone(),
+            n: name,
+            e: expires_at.timestamp(),
+            k: nonce,
+            b: back.filter(|b| b.starts_with("/ui/")).map(str::to_owned),
+        })
+        .expect("state serializes");
     let signed = format!("{}.{}", B64.encode(&payload), B64.encode(keyring.sign(&payload)));
-    Ok(web::Json(Authorization { url: format!("{origin}/oauth/amazon/start?state={signed}"), expires_at }))
+    Ok(Authorization { url: format!("{origin}/oauth/amazon/start?state={signed}"), expires_at })
 }
 
 /// `scheme://host[:port]` of an http(s) URL.
@@ -207,7 +224,7 @@ async fn start_page(state: &ApiState, req: &HttpRequest, signed: &str) -> Result
             connection => s.n,
             region => format!("{:?}", s.r),
             expires_at => expires.format("%Y-%m-%d %H:%M").to_string(),
-            amazon_url => consent_url(&app.client_id, s.r.realm(), &s.u, signed),
+            amazon_url => consent_url(ads.client.lwa().endpoints(), &app.client_id, s.r.realm(), &s.u, signed),
         },
     );
     page.add_cookie(&cookie).map_err(|e| ApiError::new(ErrorCode::Internal, format!("the consent cookie: {e}")))?;
@@ -242,6 +259,7 @@ impl std::fmt::Debug for CallbackQuery {
     params(CallbackQuery),
     responses(
         (status = 201, description = "connected", body = Connection),
+        (status = 303, description = "a consent started from the dashboard: back to its page, saying whether the login was connected"),
         (status = 400, description = "no code or state; a forged or expired state; the login declined", body = ErrorBody),
         (status = 403, description = "`consent_not_bound`: this browser did not open the link's ams-hub page; `tenant_disabled`: the tenant was disabled since the link was made", body = ErrorBody),
         (status = 409, description = "a connection with this name exists", body = ErrorBody),
@@ -265,11 +283,23 @@ pub async fn callback(state: web::Data<ApiState>, req: HttpRequest, query: web::
             "this consent was not started in this browser: open the link ams-hub gave (…/oauth/amazon/start) in the browser that signs in to Amazon",
         ));
     }
-    let scope = active_tenant(&state, &s).await?;
-    let app = ads.app_of(&scope).await?;
-    let (_, refresh) = ads.client.lwa().redeem_code(&app, s.r.realm(), &code, &s.u).await.map_err(amazon_error)?;
-    let connection = connect(ads, &scope, &s.n, s.r, &app, &refresh).await?;
+    let connected = async {
+        let scope = active_tenant(&state, &s).await?;
+        let app = ads.app_of(&scope).await?;
+        let (_, refresh) = ads.client.lwa().redeem_code(&app, s.r.realm(), &code, &s.u).await.map_err(amazon_error)?;
+        connect(ads, &scope, &s.n, s.r, &app, &refresh).await
+    }
+    .await;
     let mut done = Cookie::build(s.cookie_name(), "").path("/oauth/amazon").finish();
     done.make_removal();
-    Ok(HttpResponse::Created().cookie(done).json(connection))
+    // Started from the dashboard: back to its page, with what happened in words.
+    if let Some(back) = &s.b {
+        let said = match &connected {
+            Ok(c) => [("msg", format!("Connected the Amazon login {:?}: {} profiles, {} DSP advertisers", c.name, c.profiles.len(), c.dsp_advertisers.len()))],
+            Err(e) => [("err", format!("The Amazon login was not connected: {}", e.message))],
+        };
+        let to = format!("{back}?{}", serde_urlencoded::to_string(said).unwrap_or_default());
+        return Ok(HttpResponse::SeeOther().insert_header((actix_web::http::header::LOCATION, to)).cookie(done).finish());
+    }
+    Ok(HttpResponse::Created().cookie(done).json(connected?))
 }

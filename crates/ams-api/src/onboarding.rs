@@ -50,16 +50,39 @@ pub async fn aws_template(
 ) -> Result<HttpResponse, ApiError> {
     let AccountPath { caller, account: a, .. } = at;
     caller.may_see_secrets()?;
-    let json = match query.format.as_deref() {
+    let t = template_of(&state, &a, &query.region, query.format.as_deref()).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(t.content_type)
+        .insert_header((DEPLOY_COMMAND_HEADER, t.command))
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{}\"", t.file)))
+        .body(t.body))
+}
+
+/// A brand's template, rendered: what `GET …/aws-template` answers.
+pub(crate) struct RenderedTemplate {
+    /// The file name to save it as.
+    pub file: String,
+    /// The `aws cloudformation deploy` command for that file.
+    pub command: String,
+    /// The stack's name in that command.
+    pub stack: String,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// Renders `a`'s template for `region` in `format` (`yaml`, the default, or `json`). The caller
+/// has checked that its viewer may see the external id it holds.
+pub(crate) async fn template_of(state: &ApiState, a: &ams_store::AccountScope, region: &str, format: Option<&str>) -> Result<RenderedTemplate, ApiError> {
+    let json = match format {
         None | Some("yaml") => false,
         Some("json") => true,
         Some(other) => return Err(ApiError::invalid(format!("format {other:?}: use yaml or json"))),
     };
-    let needed = needed_regions(&a).await?;
-    if !needed.contains(&query.region) {
+    let needed = needed_regions(a).await?;
+    if !needed.iter().any(|r| r == region) {
         return Err(ApiError::invalid(format!(
             "region {:?} is not one the account's marketplaces need: use {}",
-            query.region,
+            region,
             needed.join(" or ")
         )));
     }
@@ -72,9 +95,9 @@ pub async fn aws_template(
     let account_row = a.account();
     let external_id = a.external_id()?;
     let short = account_row.id.simple().to_string();
-    let resource_name = format!("{}-{}", &short[..8], query.region);
+    let resource_name = format!("{}-{}", &short[..8], region);
     let template = render(&TemplateInput {
-        region: &query.region,
+        region,
         platform_principal: principal,
         external_id: &external_id,
         resource_name: &resource_name,
@@ -82,14 +105,11 @@ pub async fn aws_template(
     })
     .map_err(|e| ApiError::invalid(e.to_string()))?;
     let file = format!("ams-hub-{resource_name}.{}", if json { "json" } else { "yaml" });
-    let command = template.deploy_command(&file, &format!("ams-hub-{resource_name}"), &query.region);
+    let stack = format!("ams-hub-{resource_name}");
+    let command = template.deploy_command(&file, &stack, region);
     let (content_type, body) =
         if json { ("application/json", template.to_json()) } else { ("application/yaml", template.to_yaml()) };
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((DEPLOY_COMMAND_HEADER, command))
-        .insert_header(("Content-Disposition", format!("attachment; filename=\"{file}\"")))
-        .body(body))
+    Ok(RenderedTemplate { file, command, stack, content_type, body })
 }
 
 /// The stack's outputs: `{role_arn, queue_urls}`, or `aws cloudformation describe-stacks`'s
@@ -138,7 +158,7 @@ pub struct AdoptedStack {
 
 /// The AMS queue regions the account's marketplaces and DSP advertisers deliver to (422 when
 /// it has none yet).
-async fn needed_regions(a: &ams_store::AccountScope) -> Result<Vec<String>, ApiError> {
+pub(crate) async fn needed_regions(a: &ams_store::AccountScope) -> Result<Vec<String>, ApiError> {
     let mut needed: Vec<String> = a.marketplaces().await?.into_iter().map(|m| m.region).collect();
     needed.extend(a.dsp_advertisers().await?.into_iter().map(|d| d.region));
     needed.sort();
@@ -178,8 +198,19 @@ pub async fn aws_stack(
     body: web::Json<StackOutputs>,
 ) -> Result<HttpResponse, ApiError> {
     let AccountPath { tenant, account: mut a, .. } = at;
-    let (role_arn, urls) = body.resolve()?;
-    let queues = match verify_stack(&state, &a, &role_arn, &urls).await {
+    Ok(HttpResponse::Ok().json(adopt_stack(&state, &tenant, &mut a, &body).await?))
+}
+
+/// Verifies the stack `outputs` name and adopts it for `a`, all or nothing (the API's route and
+/// the dashboard's form).
+pub(crate) async fn adopt_stack(
+    state: &ApiState,
+    tenant: &ams_store::TenantScope,
+    a: &mut ams_store::AccountScope,
+    outputs: &StackOutputs,
+) -> Result<AdoptedStack, ApiError> {
+    let (role_arn, urls) = outputs.resolve()?;
+    let queues = match verify_stack(state, a, &role_arn, &urls).await {
         Ok(q) => q,
         Err(e) => {
             // The checklist shows why the last attempt failed.
@@ -192,7 +223,7 @@ pub async fn aws_stack(
     let rows = a.adopt_stack(&role_arn, &queues).await?;
     tracing::info!(tenant = %tenant.slug(), account = %a.account().id, queues = rows.len(), "AWS stack verified and adopted");
     state.reconcile();
-    Ok(HttpResponse::Ok().json(AdoptedStack { role_arn, queues: rows.into_iter().map(Queue::from).collect() }))
+    Ok(AdoptedStack { role_arn, queues: rows.into_iter().map(Queue::from).collect() })
 }
 
 /// Every check of `POST …/aws-stack`, before anything is written: the queues to register
@@ -204,7 +235,7 @@ async fn verify_stack(
     urls: &[String],
 ) -> Result<Vec<(String, String)>, ApiError> {
     validate::role_arn(role_arn).map_err(ApiError::invalid)?;
-    let needed = needed_regions(&a).await?;
+    let needed = needed_regions(a).await?;
     let mut queues = Vec::new();
     for raw in urls {
         if raw.trim_end_matches('/').ends_with(".fifo") {

@@ -126,8 +126,12 @@ pub async fn put_streams(
     state: web::Data<ApiState>,
     body: web::Json<StreamsInput>,
 ) -> Result<web::Json<Streams>, ApiError> {
-    let AccountPath { tenant, account: a, .. } = at;
-    let mut datasets: Vec<String> = match body.into_inner().datasets {
+    Ok(web::Json(declare(&state, &at.tenant, &at.account, body.into_inner()).await?))
+}
+
+/// Declares `a`'s datasets and wakes the reconciler (the API's route and the dashboard's form).
+pub(crate) async fn declare(state: &ApiState, tenant: &ams_store::TenantScope, a: &ams_store::AccountScope, input: StreamsInput) -> Result<Streams, ApiError> {
+    let mut datasets: Vec<String> = match input.datasets {
         DatasetChoice::All(s) if s == "all" => DATASETS.iter().map(|d| d.name.to_owned()).collect(),
         DatasetChoice::All(s) => return Err(ApiError::invalid(format!("datasets must be a list of dataset ids or \"all\", not {s:?}"))),
         DatasetChoice::List(l) => l,
@@ -142,5 +146,5 @@ pub async fn put_streams(
     a.set_stream_datasets(&datasets).await?;
     tracing::info!(tenant = %tenant.slug(), account = %a.account().id, datasets = datasets.len(), "streams declared");
     state.reconcile();
-    Ok(web::Json(streams_of(&a).await?))
+    streams_of(a).await
 }

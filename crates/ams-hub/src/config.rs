@@ -93,12 +93,14 @@ pub struct AdsConfig {
     pub api_url: Option<String>,
     /// The base URL of Login with Amazon's token endpoint; unset: Amazon's.
     pub lwa_url: Option<String>,
+    /// The base URL of Login with Amazon's consent page (`/ap/oa`); unset: Amazon's.
+    pub lwa_consent_url: Option<String>,
 }
 
 impl Default for AdsConfig {
     fn default() -> Self {
         let d = ams_onboard::reconciler::ReconcilerConfig::default();
-        AdsConfig { sync_secs: d.sync_every.as_secs(), pending_sync_secs: d.pending_every.as_secs(), api_url: None, lwa_url: None }
+        AdsConfig { sync_secs: d.sync_every.as_secs(), pending_sync_secs: d.pending_every.as_secs(), api_url: None, lwa_url: None, lwa_consent_url: None }
     }
 }
 
@@ -285,6 +287,7 @@ mod tests {
                 ("AMS_HUB_PLATFORM_PRINCIPAL", "arn:aws:iam::123456789012:role/ams-hub"),
                 ("AMS_HUB_REPLICA_ID", "7"),
                 ("AMS_HUB_LWA_URL", "http://127.0.0.1:9"),
+                ("AMS_HUB_LWA_CONSENT_URL", "http://127.0.0.1:11"),
                 ("AMS_HUB_ADS_API_URL", "http://127.0.0.1:10"),
                 // Not settings: ignored, not an error.
                 ("AMS_HUB_VENV", "/tmp/venv"),
@@ -298,6 +301,7 @@ mod tests {
         assert_eq!(c.api.platform_principal.as_deref(), Some("arn:aws:iam::123456789012:role/ams-hub"));
         assert_eq!(c.runtime.replica_id.as_deref(), Some("7"), "a number-like value kept as the string it is");
         assert_eq!(c.ads.lwa_url.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(c.ads.lwa_consent_url.as_deref(), Some("http://127.0.0.1:11"));
         assert_eq!(c.ads.api_url.as_deref(), Some("http://127.0.0.1:10"));
     }
 

@@ -22,7 +22,7 @@ fn ads_services(store: &Store, config: &AdsConfig, platform_app: Option<AdsApp>,
         pending_every: std::time::Duration::from_secs(config.pending_sync_secs),
     };
     let http = ams_onboard::ads::http_client();
-    let endpoints = Endpoints::new(config.api_url.as_deref(), config.lwa_url.as_deref());
+    let endpoints = Endpoints::new(config.api_url.as_deref(), config.lwa_url.as_deref()).with_consent(config.lwa_consent_url.as_deref());
     let client = AdsClient::new(http.clone(), Lwa::new(http, endpoints));
     let actor = keyring.as_ref().map(|k| {
         Reconciler::new(store.clone(), client.clone(), k.clone(), platform_app.clone(), replica.to_owned(), reconciler).start()

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod format;
+mod onboarding;
 mod pages;
 mod session;
 
@@ -16,7 +17,7 @@ use actix_web::{web, HttpResponse};
 use minijinja::Environment;
 use serde::Serialize;
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("layout.html", include_str!("../../ui/templates/layout.html")),
     ("login.html", include_str!("../../ui/templates/login.html")),
     ("overview.html", include_str!("../../ui/templates/overview.html")),
@@ -27,12 +28,16 @@ const TEMPLATES: [(&str, &str); 10] = [
     ("error.html", include_str!("../../ui/templates/error.html")),
     ("consent.html", include_str!("../../ui/templates/consent.html")),
     ("alerts.html", include_str!("../../ui/templates/alerts.html")),
+    ("onboarding.html", include_str!("../../ui/templates/onboarding.html")),
+    ("onboarding_connection.html", include_str!("../../ui/templates/onboarding_connection.html")),
+    ("onboarding_account.html", include_str!("../../ui/templates/onboarding_account.html")),
 ];
 
 /// (name, content type, bytes)
-const ASSETS: [(&str, &str, &[u8]); 4] = [
+const ASSETS: [(&str, &str, &[u8]); 5] = [
     ("app.css", "text/css; charset=utf-8", include_bytes!("../../ui/assets/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../ui/assets/app.js")),
+    ("onboarding.js", "text/javascript; charset=utf-8", include_bytes!("../../ui/assets/onboarding.js")),
     ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8", include_bytes!("../../ui/assets/vendor/uPlot.iife.min.js")),
     ("vendor/uPlot.min.css", "text/css; charset=utf-8", include_bytes!("../../ui/assets/vendor/uPlot.min.css")),
 ];
@@ -100,5 +105,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ui/quarantine/{id}/discard", web::post().to(pages::discard))
         .route("/ui/alerts", web::get().to(alerts::alerts))
         .route("/ui/alerts/webhooks/{hook}/deliveries/{id}/replay", web::post().to(alerts::replay))
+        .route("/ui/onboarding", web::get().to(onboarding::home))
+        .route("/ui/onboarding/connect", web::post().to(onboarding::connect))
+        .route("/ui/onboarding/connections", web::post().to(onboarding::paste))
+        .route("/ui/onboarding/connections/{id}", web::get().to(onboarding::connection))
+        .route("/ui/onboarding/connections/{id}/import", web::post().to(onboarding::import))
+        .route("/ui/onboarding/accounts/{id}", web::get().to(onboarding::brand))
+        .route("/ui/onboarding/accounts/{id}/checklist.json", web::get().to(onboarding::checklist))
+        .route("/ui/onboarding/accounts/{id}/template", web::get().to(onboarding::template))
+        .route("/ui/onboarding/accounts/{id}/stack", web::post().to(onboarding::stack))
+        .route("/ui/onboarding/accounts/{id}/datasets", web::post().to(onboarding::datasets))
         .route("/ui/assets/{name:.+}", web::get().to(asset));
 }

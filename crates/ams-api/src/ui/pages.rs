@@ -83,7 +83,7 @@ pub async fn login(state: web::Data<ApiState>, req: HttpRequest, form: web::Form
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 pub async fn logout(user: UiUser, req: HttpRequest, form: web::Form<CsrfForm>) -> HttpResponse {
@@ -105,12 +105,15 @@ struct QueueRow {
 
 #[derive(Serialize)]
 struct AccountRow {
+    id: String,
+    /// The onboarding checklist's status is `ready`; else `next_step` says why not.
+    ready: bool,
+    next_step: String,
     name: String,
     status: String,
     marketplaces: Vec<String>,
     queues: Vec<QueueRow>,
     subscriptions: String,
-    onboarding: String,
 }
 
 pub(super) fn when(t: Option<chrono::DateTime<Utc>>) -> String {
@@ -147,25 +150,17 @@ async fn overview_rows(state: &ApiState, user: &UiUser) -> Result<Vec<AccountRow
         let open: Vec<_> = streams.iter().filter(|(_, s)| s.status != ams_store::StreamStatus::Archived && s.released_at.is_none()).collect();
         let active = open.iter().filter(|(_, s)| s.status == ams_store::StreamStatus::Active).count();
         let subscriptions = if open.is_empty() { "none declared".to_owned() } else { format!("{active} of {} ACTIVE", open.len()) };
-        let receiving = queues.iter().any(|q| q.last_receive != "never");
-        let onboarding = if marketplaces.is_empty() {
-            "add marketplaces"
-        } else if queues.is_empty() {
-            "AWS side missing"
-        } else if !open.is_empty() && active < open.len() {
-            "subscribing"
-        } else if receiving {
-            "receiving"
-        } else {
-            "waiting for data"
-        };
+        // Where onboarding stands, in the checklist's words (the API's own).
+        let checklist = crate::checklist::checklist_of(state, &scope, &acc).await?;
         rows.push(AccountRow {
+            id: a.id.to_string(),
+            ready: checklist.status == "ready",
+            next_step: checklist.next_step.unwrap_or_default(),
             name: a.name,
             status: a.status.as_str().to_owned(),
             marketplaces,
             queues,
             subscriptions,
-            onboarding: onboarding.to_owned(),
         });
     }
     Ok(rows)

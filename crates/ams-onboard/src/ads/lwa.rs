@@ -170,12 +170,8 @@ const DEFINITIVE: [&str; 3] = ["invalid_grant", "invalid_client", "unauthorized_
 
 /// Amazon's consent page for `realm`, asking for [`CONSENT_SCOPE`] and sending the login back to
 /// `redirect_uri` with `code` and `state`.
-pub fn consent_url(client_id: &str, realm: Realm, redirect_uri: &str, state: &str) -> String {
-    let host = match realm {
-        Realm::Na => "https://www.amazon.com/ap/oa",
-        Realm::Eu => "https://eu.account.amazon.com/ap/oa",
-        Realm::Fe => "https://apac.account.amazon.com/ap/oa",
-    };
+pub fn consent_url(endpoints: &super::Endpoints, client_id: &str, realm: Realm, redirect_uri: &str, state: &str) -> String {
+    let host = endpoints.consent_page(realm);
     let query = [
         ("client_id", client_id),
         ("scope", CONSENT_SCOPE),
@@ -183,7 +179,11 @@ pub fn consent_url(client_id: &str, realm: Realm, redirect_uri: &str, state: &st
         ("redirect_uri", redirect_uri),
         ("state", state),
     ];
-    reqwest::Url::parse_with_params(host, query).expect("a constant URL").to_string()
+    match reqwest::Url::parse_with_params(&host, query) {
+        Ok(u) => u.to_string(),
+        // A consent URL configured wrong: the link says so where it is followed.
+        Err(e) => format!("about:blank#bad-AMS_HUB_LWA_CONSENT_URL:{e}"),
+    }
 }
 
 #[cfg(test)]
@@ -203,8 +203,12 @@ mod tests {
 
     #[test]
     fn the_consent_url_asks_amazon_for_the_ads_scope_and_returns_to_the_redirect() {
-        let url = consent_url("amzn1.application-oa2-client.x", Realm::Eu, "https://hub.example/oauth/amazon/callback", "a.b");
+        let amazon = super::super::Endpoints::default();
+        let url = consent_url(&amazon, "amzn1.application-oa2-client.x", Realm::Eu, "https://hub.example/oauth/amazon/callback", "a.b");
         assert!(url.starts_with("https://eu.account.amazon.com/ap/oa?client_id=amzn1.application-oa2-client.x&"), "{url}");
+        let standin = amazon.with_consent(Some("http://127.0.0.1:9/"));
+        let url = consent_url(&standin, "c", Realm::Fe, "https://hub.example/cb", "a.b");
+        assert!(url.starts_with("http://127.0.0.1:9/ap/oa?client_id=c&"), "{url}");
         assert!(url.contains("scope=advertising%3A%3Acampaign_management"), "{url}");
         assert!(url.contains("redirect_uri=https%3A%2F%2Fhub.example%2Foauth%2Famazon%2Fcallback"), "{url}");
         assert!(url.contains("response_type=code") && url.ends_with("state=a.b"), "{url}");

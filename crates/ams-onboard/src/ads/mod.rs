@@ -56,13 +56,35 @@ pub struct Endpoints {
     pub ads_api: Option<String>,
     /// The base URL of LwA's token endpoint (`AMS_HUB_LWA_URL`).
     pub lwa: Option<String>,
+    /// The base URL of LwA's consent page (`AMS_HUB_LWA_CONSENT_URL`): a stand-in's in tests
+    /// and the demo.
+    pub consent: Option<String>,
 }
 
 impl Endpoints {
     /// Base URLs as configured (`[ads] api_url`, `lwa_url`); blank is unset.
     pub fn new(ads_api: Option<&str>, lwa: Option<&str>) -> Endpoints {
         let base = |v: Option<&str>| v.map(|v| v.trim().trim_end_matches('/').to_owned()).filter(|v| !v.is_empty());
-        Endpoints { ads_api: base(ads_api), lwa: base(lwa) }
+        Endpoints { ads_api: base(ads_api), lwa: base(lwa), consent: None }
+    }
+
+    /// With the consent page at `consent` (`[ads] consent_url`); blank is Amazon's.
+    pub fn with_consent(mut self, consent: Option<&str>) -> Endpoints {
+        self.consent = consent.map(|v| v.trim().trim_end_matches('/').to_owned()).filter(|v| !v.is_empty());
+        self
+    }
+
+    /// The consent page (`/ap/oa`) of `realm`'s Login with Amazon.
+    pub fn consent_page(&self, realm: Realm) -> String {
+        match &self.consent {
+            Some(base) => format!("{base}/ap/oa"),
+            None => match realm {
+                Realm::Na => "https://www.amazon.com/ap/oa",
+                Realm::Eu => "https://eu.account.amazon.com/ap/oa",
+                Realm::Fe => "https://apac.account.amazon.com/ap/oa",
+            }
+            .to_owned(),
+        }
     }
 
     pub fn ads_api(&self, realm: Realm) -> String {
