@@ -2,7 +2,8 @@
 //! campaign names, budget usage and quarantined bodies, then tests/browser/dashboard.py drives
 //! headless Chromium through every page and compares what it shows with the API (see that
 //! script for the checks). Needs Debian's `chromium` and `chromium-driver` and selenium in the
-//! venv (scripts/test installs them). Screenshots: printed paths, under the system temp dir.
+//! venv (scripts/test installs them). Screenshots: printed paths, under the system temp dir
+//! (or `AMS_UI_SHOTS`).
 
 use std::process::Command;
 
@@ -102,22 +103,9 @@ async fn the_dashboard_shows_the_apis_figures_in_a_real_browser() {
     let alerts_sent = || (receiver.received().iter().filter(|r| r.status == 204).count() == 2).then_some(());
     ams_tests::wait::until_blocking("both budget alerts delivered", 60, alerts_sent, || serve.log_text());
 
-    let venv = std::env::var("AMS_HUB_VENV").unwrap_or_else(|_| "/var/cache/ams-hub/venv".into());
-    let shots = std::env::temp_dir().join(format!("ams-ui-screenshots-{}", uuid::Uuid::new_v4().simple()));
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/dashboard.py");
-    let out = Command::new(format!("{venv}/bin/python"))
-        .arg(&script)
-        .args([&api.base, "agency", &key, &other, "2026-06-09", "2026-06-12", shots.to_str().unwrap()])
-        .output()
-        .unwrap_or_else(|e| panic!("{venv}/bin/python ({e}): run scripts/test, which installs selenium and chromium"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(
-        out.status.success() && stdout.contains("every check passed"),
-        "the browser test failed:\n{stdout}\n{}\n--- serve log ---\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        serve.log_text()
-    );
+    let shots = ams_tests::browser::screenshot_dir("ui");
+    let args = [api.base.as_str(), "agency", &key, &other, "2026-06-09", "2026-06-12", shots.to_str().unwrap()];
+    ams_tests::browser::run("dashboard.py", &args, &[], || serve.log_text());
     forms_need_this_sessions_token(&api.base, &key, &api);
     for page in ["login", "overview", "performance", "performance-hourly", "budgets", "quarantine", "quarantine-entry", "alerts", "other-tenant"] {
         assert!(shots.join(format!("{page}.png")).exists(), "a screenshot of {page}");

@@ -2,7 +2,8 @@
 //! tokens, redirects followed by hand): `ams-hub serve` against the Amazon stand-in (LwA with
 //! its consent page, the Ads API, SNS) and moto (the brand's stack deployed from the template
 //! the page offers). A `write` key goes from an empty tenant to data on the checklist; a
-//! `read` key sees the pages and can change nothing.
+//! `read` key sees the pages and can change nothing. The same in headless Chromium:
+//! tests/browser/onboarding.py (screenshots under the system temp dir, or `AMS_UI_SHOTS`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -102,8 +103,16 @@ fn tenant_keys(api: &Api, slug: &str) -> (String, String) {
     (key("write"), key("read"))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_write_key_onboards_a_brand_in_the_dashboard_and_a_read_key_only_looks() {
+/// The server under test and its Amazon and AWS.
+struct Hub {
+    _db: TestDb,
+    moto: Moto,
+    amazon: AmazonStandIn,
+    serve: ams_tests::serve::Serve,
+    api: Api,
+}
+
+fn hub() -> Hub {
     let db = TestDb::new();
     let moto = Moto::start();
     let amazon = AmazonStandIn::start(&moto.url);
@@ -121,10 +130,16 @@ async fn a_write_key_onboards_a_brand_in_the_dashboard_and_a_read_key_only_looks
     ];
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (serve, api) = serve_with_api(&db, &moto.url, &pairs);
-    let base = api.base.clone();
-    let (write, read) = tenant_keys(&api, "onboarded");
     amazon.add_login(TOKEN, vec![profile(1001, "US", "ATVPDKIKX0DER", "ENTITYUIUI1", "Brand UI")]);
     amazon.consent_as(TOKEN);
+    Hub { _db: db, moto, amazon, serve, api }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_key_onboards_a_brand_in_the_dashboard_and_a_read_key_only_looks() {
+    let Hub { _db, moto, amazon, serve, api } = hub();
+    let base = api.base.clone();
+    let (write, read) = tenant_keys(&api, "onboarded");
     let mut me = Browser::sign_in(&base, &write);
 
     // 1. Connect with Amazon: ams-hub's consent page, Amazon's, and back to the dashboard.
@@ -209,5 +224,38 @@ async fn a_write_key_onboards_a_brand_in_the_dashboard_and_a_read_key_only_looks
     assert_eq!(reader.call("GET", &format!("{brand_url}/template?region=us-east-1"), None).status, 403);
     let streams = api.ok("GET", &format!("/v1/tenants/onboarded/accounts/{account}/streams"), Some(&write), None, 200);
     assert_eq!(streams["datasets"], json!(["sp-traffic"]), "the read key changed nothing");
+    amazon.assert_contract_kept();
+}
+
+/// Three sp-traffic hours of the brand's campaign on 2026-06-10 (US): $7.50 of spend.
+fn records() -> Vec<String> {
+    let template: Value = serde_json::from_str(&ams_tests::fixture("sp-traffic.json")).unwrap();
+    ["1.25", "2.50", "3.75"]
+        .iter()
+        .enumerate()
+        .map(|(i, cost)| {
+            let mut t = template.as_object().unwrap().clone();
+            t.insert("idempotency_id".into(), json!(format!("browser-{i}")));
+            t.insert("time_window_start".into(), json!(format!("2026-06-10T{:02}:00:00-07:00", 9 + i)));
+            t.insert("cost".into(), serde_json::from_str::<Value>(cost).unwrap());
+            Value::Object(t).to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_onboarding_pages_onboard_a_brand_in_a_real_browser() {
+    let Hub { _db, moto, amazon, serve, api } = hub();
+    let (write, read) = tenant_keys(&api, "browsed");
+    let file = std::env::temp_dir().join(format!("ams-onboarding-{}.json", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, serde_json::to_string(&records()).unwrap()).unwrap();
+    let shots = ams_tests::browser::screenshot_dir("onboarding");
+    let args = [api.base.as_str(), &write, &read, file.to_str().unwrap(), shots.to_str().unwrap()];
+    let env = [("AWS_ENDPOINT_URL", moto.url.as_str()), ("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("DEPLOYER", DEPLOYER)];
+    ams_tests::browser::run("onboarding.py", &args, &env, || serve.log_text());
+    std::fs::remove_file(&file).ok();
+    for step in ["1-start", "2-consent", "3-connected", "4-import", "5-stack-refused", "6-aws", "7-subscribed", "8-ready", "9-performance", "10-read-key"] {
+        assert!(shots.join(format!("onboarding-{step}.png")).exists(), "a screenshot of {step}");
+    }
     amazon.assert_contract_kept();
 }

@@ -20,12 +20,11 @@ import sys
 import urllib.request
 from decimal import Decimal
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+
+import chromium
 
 base, tenant, key, other_key, date_from, date_to, shots = sys.argv[1:8]
 os.makedirs(shots, exist_ok=True)
@@ -52,13 +51,7 @@ def number(text):
     return -Decimal(s) if neg else Decimal(s)
 
 
-opts = Options()
-for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"]:
-    opts.add_argument(a)
-opts.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=opts)
-driver.set_page_load_timeout(30)
+driver = chromium.start(1400, 1000)
 wait = WebDriverWait(driver, 15)
 console = []
 

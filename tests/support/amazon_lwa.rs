@@ -42,7 +42,7 @@ pub(crate) async fn consent_page(state: Shared, q: web::Query<HashMap<String, St
     };
     let back = back.to_string();
     let html = format!(
-        "<!doctype html><title>Amazon (stand-in)</title><h1>Allow access?</h1><p>The app asks to manage advertising.</p>\
+        "<!doctype html><title>Amazon (stand-in)</title><link rel=\"icon\" href=\"data:,\"><h1>Allow access?</h1><p>The app asks to manage advertising.</p>\
          <a id=\"allow\" href=\"{}\">Allow</a>",
         back.replace('&', "&amp;").replace('"', "&quot;")
     );

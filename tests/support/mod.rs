@@ -7,6 +7,7 @@ pub mod amazon_sns;
 pub mod api;
 pub mod aws;
 pub mod bench;
+pub mod browser;
 pub mod check;
 pub mod contract;
 pub mod faulty;

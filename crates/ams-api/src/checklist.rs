@@ -21,6 +21,9 @@ pub struct Checklist {
     pub status: String,
     /// What to do next, in words; null when ready.
     pub next_step: Option<String>,
+    /// The same, for the dashboard to put in its own words.
+    #[serde(skip)]
+    pub(crate) next: Option<NextStep>,
     pub role: RoleCheck,
     /// One entry per AMS queue region the account's marketplaces need.
     pub regions: Vec<RegionCheck>,
@@ -35,6 +38,86 @@ pub struct Checklist {
     /// The last message received on any of the account's queues.
     pub last_receive_at: Option<DateTime<Utc>>,
 }
+
+/// What a brand's onboarding waits for, the first thing first.
+#[derive(Debug, Clone)]
+pub(crate) enum NextStep {
+    /// No marketplace or DSP advertiser: nothing says where its data is delivered.
+    Marketplaces,
+    /// SNS refused the role's ConfirmSubscription: no data would ever flow.
+    RoleMayNotConfirm { role: String, error: String },
+    /// No role yet: the first stack.
+    Stack { region: String, last_error: Option<String> },
+    /// A region the marketplaces need has no queue.
+    RegionStack { region: String },
+    /// Subscriptions on their way to ACTIVE.
+    Subscriptions { waiting: usize, of: usize },
+    /// Nothing declared, nothing confirmed.
+    Datasets,
+    /// Declared but nothing subscribed or confirmed.
+    Subscribe,
+    FirstData,
+}
+
+impl NextStep {
+    /// In the API's words (its routes).
+    fn for_the_api(&self) -> String {
+        match self {
+            NextStep::Marketplaces => {
+                "add the account's marketplaces (POST …/marketplaces), or import its profiles or DSP advertisers: they decide the queue regions".to_owned()
+            }
+            NextStep::RoleMayNotConfirm { role, error } => format!(
+                "the role {role} may not confirm Amazon's subscriptions ({error}): grant sns:ConfirmSubscription on arn:aws:sns:<region>:<account>:* \
+                 for each of Amazon's topic accounts, as the template's policy does (redeploy the template from GET …/aws-template)"
+            ),
+            NextStep::Stack { region, last_error } => format!(
+                "render the AWS template (GET …/aws-template?region={region}), deploy it in the brand's AWS account, \
+                 and post the stack's outputs to POST …/aws-stack{}",
+                last_error.as_deref().map(|e| format!(" (the last attempt failed: {e})")).unwrap_or_default()
+            ),
+            NextStep::RegionStack { region } => {
+                format!("deploy the template for {region} (GET …/aws-template?region={region}, with CreateRole=false) and post its outputs to …/aws-stack")
+            }
+            NextStep::Subscriptions { waiting, of } => format!(
+                "{waiting} of {of} subscriptions are not ACTIVE yet at Amazon: ams-hub confirms each when its confirmation arrives \
+                 (see `subscriptions` for their status and errors)"
+            ),
+            NextStep::Datasets => "declare the datasets the account wants (PUT …/streams, after connecting an Amazon login and importing its \
+                 profiles), or subscribe by hand with the queue's ARN as destination: ams-hub confirms Amazon's confirmation"
+                .to_owned(),
+            NextStep::Subscribe => "subscribe the account's profiles to the datasets with the queue's ARN as destination (Amazon Ads API): \
+                 ams-hub confirms Amazon's subscription confirmation when it arrives"
+                .to_owned(),
+            NextStep::FirstData => FIRST_DATA.to_owned(),
+        }
+    }
+
+    /// In the dashboard's words (its pages' steps and buttons).
+    pub(crate) fn for_the_dashboard(&self) -> String {
+        match self {
+            NextStep::Marketplaces => "import the brand's profiles (Onboarding, step 2): they decide where its data is delivered".to_owned(),
+            NextStep::RoleMayNotConfirm { role, error } => format!(
+                "the role {role} may not confirm Amazon's subscriptions ({error}): redeploy the template below, whose policy grants \
+                 sns:ConfirmSubscription on Amazon's topics"
+            ),
+            NextStep::Stack { region, last_error } => format!(
+                "download the template for {region} below, deploy it in the brand's AWS account, and paste what describe-stacks printed{}",
+                last_error.as_deref().map(|e| format!(" (the last attempt failed: {e})")).unwrap_or_default()
+            ),
+            NextStep::RegionStack { region } => {
+                format!("deploy the template for {region} below (the role exists already: CreateRole=false) and paste its outputs")
+            }
+            NextStep::Subscriptions { waiting, of } => format!(
+                "{waiting} of {of} subscriptions are not ACTIVE yet at Amazon: ams-hub confirms each as its confirmation arrives (statuses below)"
+            ),
+            NextStep::Datasets => "tick the datasets the brand wants below and save them".to_owned(),
+            NextStep::Subscribe => "tick the datasets below (or subscribe by hand with the queue's ARN as destination)".to_owned(),
+            NextStep::FirstData => FIRST_DATA.to_owned(),
+        }
+    }
+}
+
+const FIRST_DATA: &str = "wait for the first data: Amazon delivers traffic hourly and entity changes as they happen";
 
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct DataCheck {
@@ -153,53 +236,33 @@ pub(crate) async fn checklist_of(state: &ApiState, tenant: &ams_store::TenantSco
     // The brand's role cannot confirm Amazon's subscriptions: SNS refused it (no data would
     // ever flow; Amazon gives up after three days).
     let unconfirmable = confirmations.iter().find(|c| c.status != ConfirmationStatus::Confirmed && c.error.as_deref().is_some_and(|e| e.contains("AuthorizationError")));
-    let next_step = if marketplaces.is_empty() && dsp.is_empty() {
-        Some("add the account's marketplaces (POST …/marketplaces), or import its profiles or DSP advertisers: they decide the queue regions".to_owned())
+    let confirmed = confirmations.iter().any(|c| c.status == ConfirmationStatus::Confirmed);
+    let next = if marketplaces.is_empty() && dsp.is_empty() {
+        Some(NextStep::Marketplaces)
     } else if let Some(c) = unconfirmable {
-        Some(format!(
-            "the role {} may not confirm Amazon's subscriptions ({}): grant sns:ConfirmSubscription on arn:aws:sns:<region>:<account>:* \
-             for each of Amazon's topic accounts, as the template's policy does (redeploy the template from GET …/aws-template)",
-            row.aws_role_arn.as_deref().unwrap_or("of the account"),
-            c.error.as_deref().unwrap_or_default()
-        ))
+        Some(NextStep::RoleMayNotConfirm {
+            role: row.aws_role_arn.clone().unwrap_or_else(|| "of the account".into()),
+            error: c.error.clone().unwrap_or_default(),
+        })
     } else if row.aws_role_arn.is_none() {
-        let region = &regions[0].region;
-        Some(format!(
-            "render the AWS template (GET …/aws-template?region={region}), deploy it in the brand's AWS account, \
-             and post the stack's outputs to POST …/aws-stack{}",
-            row.stack_error.as_deref().map(|e| format!(" (the last attempt failed: {e})")).unwrap_or_default()
-        ))
+        Some(NextStep::Stack { region: regions[0].region.clone(), last_error: row.stack_error.clone() })
     } else if let Some(r) = regions.iter().find(|r| r.queues.is_empty()) {
-        Some(format!(
-            "deploy the template for {} (GET …/aws-template?region={}, with CreateRole=false) and post its outputs to …/aws-stack",
-            r.region, r.region
-        ))
+        Some(NextStep::RegionStack { region: r.region.clone() })
     } else if waiting > 0 {
-        Some(format!(
-            "{waiting} of {} subscriptions are not ACTIVE yet at Amazon: ams-hub confirms each when its confirmation arrives \
-             (see `subscriptions` for their status and errors)",
-            subscriptions.len()
-        ))
-    } else if streams.datasets.is_empty() && !confirmations.iter().any(|c| c.status == ConfirmationStatus::Confirmed) {
-        Some(
-            "declare the datasets the account wants (PUT …/streams, after connecting an Amazon login and importing its \
-             profiles), or subscribe by hand with the queue's ARN as destination: ams-hub confirms Amazon's confirmation"
-                .to_owned(),
-        )
-    } else if !confirmations.iter().any(|c| c.status == ConfirmationStatus::Confirmed) && subscriptions.is_empty() {
-        Some(
-            "subscribe the account's profiles to the datasets with the queue's ARN as destination (Amazon Ads API): \
-             ams-hub confirms Amazon's subscription confirmation when it arrives"
-                .to_owned(),
-        )
+        Some(NextStep::Subscriptions { waiting, of: subscriptions.len() })
+    } else if streams.datasets.is_empty() && !confirmed {
+        Some(NextStep::Datasets)
+    } else if !confirmed && subscriptions.is_empty() {
+        Some(NextStep::Subscribe)
     } else if data.values().all(|d| d.records_committed == 0 && d.last_received_at.is_none()) {
-        Some("wait for the first data: Amazon delivers traffic hourly and entity changes as they happen".to_owned())
+        Some(NextStep::FirstData)
     } else {
         None
     };
     Ok(Checklist {
-        status: if next_step.is_none() { "ready" } else { "incomplete" }.to_owned(),
-        next_step,
+        status: if next.is_none() { "ready" } else { "incomplete" }.to_owned(),
+        next_step: next.as_ref().map(NextStep::for_the_api),
+        next,
         role: RoleCheck {
             arn: row.aws_role_arn.clone(),
             verified_at: row.role_verified_at.map(Into::into),

@@ -74,6 +74,13 @@ fn csrf(fields: &[(String, String)]) -> CsrfForm {
     CsrfForm { csrf: one(fields, "csrf").to_owned() }
 }
 
+/// The checklist as the API gives it, with the next step in the dashboard's words.
+pub(super) fn in_page_words(c: &crate::checklist::Checklist) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or_default();
+    v["next_step"] = json!(c.next.as_ref().map(|n| n.for_the_dashboard()));
+    v
+}
+
 async fn account(scope: &TenantScope, id: Uuid) -> Result<AccountScope, ApiError> {
     scope.account(id).await?.ok_or_else(|| ApiError::not_found("account"))
 }
@@ -96,7 +103,7 @@ pub async fn home(user: UiUser, state: web::Data<ApiState>, said: web::Query<Sai
         for a in scope.accounts().await? {
             let acc = account(&scope, a.id).await?;
             let c = crate::checklist::checklist_of(&state, &scope, &acc).await?;
-            brands.push(json!({"id": a.id, "name": a.name, "status": c.status, "next_step": c.next_step}));
+            brands.push(json!({"id": a.id, "name": a.name, "status": c.status, "next_step": in_page_words(&c)["next_step"]}));
         }
         Ok::<_, ApiError>((connections, brands))
     }
@@ -255,7 +262,7 @@ pub async fn brand(user: UiUser, state: web::Data<ApiState>, id: web::Path<Uuid>
         let row = a.account();
         Ok::<_, ApiError>(json!({
             "account": {"id": row.id, "name": row.name},
-            "checklist": serde_json::to_value(&checklist).unwrap_or_default(),
+            "checklist": in_page_words(&checklist),
             "regions": regions, "datasets": datasets, "all_declared": declared.len() == DATASETS.len(),
             "templates": state.platform_principal.is_some(),
         }))
@@ -274,7 +281,8 @@ pub async fn brand(user: UiUser, state: web::Data<ApiState>, id: web::Path<Uuid>
     }
 }
 
-/// The checklist as the API gives it, for the brand page to refresh itself.
+/// The checklist as the API gives it (the next step in the page's words), for the brand page
+/// to refresh itself.
 pub async fn checklist(user: UiUser, state: web::Data<ApiState>, id: web::Path<Uuid>) -> HttpResponse {
     let result = async {
         let scope = tenant(&state, &user).await?;
@@ -283,7 +291,7 @@ pub async fn checklist(user: UiUser, state: web::Data<ApiState>, id: web::Path<U
     }
     .await;
     match result {
-        Ok(c) => HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(c),
+        Ok(c) => HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(in_page_words(&c)),
         Err(e) => actix_web::ResponseError::error_response(&e),
     }
 }

@@ -155,7 +155,7 @@ async fn overview_rows(state: &ApiState, user: &UiUser) -> Result<Vec<AccountRow
         rows.push(AccountRow {
             id: a.id.to_string(),
             ready: checklist.status == "ready",
-            next_step: checklist.next_step.unwrap_or_default(),
+            next_step: checklist.next.as_ref().map(|n| n.for_the_dashboard()).unwrap_or_default(),
             name: a.name,
             status: a.status.as_str().to_owned(),
             marketplaces,
