@@ -185,6 +185,9 @@ async fn a_write_key_onboards_a_brand_in_the_dashboard_and_a_read_key_only_looks
     let token = csrf(&brand.body);
     let wrong = me.call("POST", &format!("{brand_url}/stack"), Some(&[("csrf", &token), ("outputs", "hello")]));
     assert!(said(&wrong.location).contains("neither a role ARN nor a queue URL"), "{}", wrong.location);
+    let elsewhere = "arn:aws:iam::906013806264:role/x\nhttps://sqs.eu-west-1.amazonaws.com/906013806264/x";
+    let foreign = me.call("POST", &format!("{brand_url}/stack"), Some(&[("csrf", &token), ("outputs", elsewhere)]));
+    assert!(said(&foreign.location).ends_with("deliver to us-east-1 (foreign_region)"), "the failed check is named: {}", said(&foreign.location));
     let adopted = me.call("POST", &format!("{brand_url}/stack"), Some(&[("csrf", &token), ("outputs", &described.to_string())]));
     assert!(said(&adopted.location).starts_with("msg: Verified the stack"), "{}", said(&adopted.location));
 

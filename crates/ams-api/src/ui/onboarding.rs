@@ -52,7 +52,10 @@ fn back(user: &UiUser, to: &str, outcome: Result<String, ApiError>) -> HttpRespo
         Err(e) if matches!(e.status(), StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED) => {
             return error_page(Some(user), e)
         }
-        Err(e) => ("err", e.message),
+        // A named refusal (a failed check of the stack, Amazon's refusal…) keeps its name: the
+        // README and the API's documentation say what each means.
+        Err(e) if e.code == ErrorCode::InvalidRequest => ("err", e.message),
+        Err(e) => ("err", format!("{} ({})", e.message, e.code.as_str())),
     };
     see_other(&format!("{to}?{}", serde_urlencoded::to_string([said]).unwrap_or_default()))
 }
