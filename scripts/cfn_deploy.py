@@ -32,12 +32,19 @@ cfn.get_waiter("stack_create_complete").wait(StackName=stack, WaiterConfig={"Del
 described = cfn.describe_stacks(StackName=stack)
 outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0]["Outputs"]}
 sqs = session.client("sqs")
-attrs = sqs.get_queue_attributes(QueueUrl=outputs["QueueUrl"], AttributeNames=["Policy"]).get("Attributes", {})
-if not attrs.get("Policy"):
-    template = json.loads(body)
-    policy = template["Resources"]["QueuePolicy"]["Properties"]["PolicyDocument"]
-    text = json.dumps(policy).replace(json.dumps({"Fn::GetAtt": ["Queue", "Arn"]}), json.dumps(outputs["QueueArn"]))
-    sqs.set_queue_attributes(QueueUrl=outputs["QueueUrl"], Attributes={"Policy": text})
-    print("moto did not create AWS::SQS::QueuePolicy: applied the template's policy with SetQueueAttributes",
-          file=sys.stderr)
+template = json.loads(body)
+# (policy resource, queue resource, queue URL output, queue ARN output): the v1 queue's and the
+# v2 notification queue's.
+for policy_name, queue_name, url_key, arn_key in [("QueuePolicy", "Queue", "QueueUrl", "QueueArn"),
+                                                  ("StreamDestinationQueuePolicy", "StreamDestinationQueue",
+                                                   "StreamDestinationQueueUrl", "StreamDestinationQueueArn")]:
+    if policy_name not in template["Resources"]:
+        continue
+    attrs = sqs.get_queue_attributes(QueueUrl=outputs[url_key], AttributeNames=["Policy"]).get("Attributes", {})
+    if not attrs.get("Policy"):
+        policy = template["Resources"][policy_name]["Properties"]["PolicyDocument"]
+        text = json.dumps(policy).replace(json.dumps({"Fn::GetAtt": [queue_name, "Arn"]}), json.dumps(outputs[arn_key]))
+        sqs.set_queue_attributes(QueueUrl=outputs[url_key], Attributes={"Policy": text})
+        print(f"moto did not create AWS::SQS::QueuePolicy {policy_name}: applied the template's policy with SetQueueAttributes",
+              file=sys.stderr)
 print(json.dumps(described, default=str))

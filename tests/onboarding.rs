@@ -5,16 +5,12 @@ use std::process::Command;
 
 use ams_tests::api::{serve_with_api, Api, ADMIN_TOKEN};
 use ams_tests::aws::venv_python as python;
-use ams_tests::aws::{deploy, Moto};
+use ams_tests::aws::{cfn_lint as lint, deploy, Moto};
 use ams_tests::TestDb;
 use serde_json::{json, Value};
 
 const ADMIN: Option<&str> = Some(ADMIN_TOKEN);
 const PRINCIPAL: &str = "arn:aws:iam::999999999999:role/ams-hub-platform";
-
-fn cfn_lint() -> String {
-    std::env::var("AMS_CFN_LINT").unwrap_or_else(|_| "/var/cache/ams-hub/venv/bin/cfn-lint".into())
-}
 
 /// A tenant with an `admin` key and an account selling in the US, Germany and Japan (one
 /// marketplace per AMS region); returns (key, account id, external id).
@@ -40,11 +36,6 @@ fn template(api: &Api, path: &str, token: &str) -> (u16, String, Option<String>,
     };
     let (status, ct, cmd) = (r.status(), r.content_type().to_owned(), r.header("Ams-Hub-Deploy-Command").map(str::to_owned));
     (status, ct, cmd, r.into_string().unwrap())
-}
-
-fn lint(file: &std::path::Path) {
-    let out = Command::new(cfn_lint()).arg(file).output().unwrap_or_else(|e| panic!("{} ({e}): run scripts/test", cfn_lint()));
-    assert!(out.status.success(), "cfn-lint {}:\n{}{}", file.display(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test]
@@ -149,12 +140,7 @@ async fn a_stack_deployed_from_the_template_is_adopted_and_its_messages_reach_th
     // sp-traffic account here, so that the subscription confirmation below can be confirmed.
     let deployer = "arn:aws:iam::906013806264:role/brand-deployer";
     let described = deploy(&moto, deployer, &template_json, "ams-hub-brand", "us-east-1");
-    let outputs: std::collections::BTreeMap<String, String> = described["Stacks"][0]["Outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| (o["OutputKey"].as_str().unwrap().to_owned(), o["OutputValue"].as_str().unwrap().to_owned()))
-        .collect();
+    let outputs = ams_tests::aws::stack_outputs(&described);
     assert!(outputs["RoleArn"].starts_with("arn:aws:iam::906013806264:role/"), "{outputs:?}");
 
     // The outputs pasted as describe-stacks prints them.

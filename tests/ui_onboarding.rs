@@ -227,6 +227,19 @@ async fn a_write_key_onboards_a_brand_in_the_dashboard_and_a_read_key_only_looks
     assert_eq!(reader.call("GET", &format!("{brand_url}/template?region=us-east-1"), None).status, 403);
     let streams = api.ok("GET", &format!("/v1/tenants/onboarded/accounts/{account}/streams"), Some(&write), None, 200);
     assert_eq!(streams["datasets"], json!(["sp-traffic"]), "the read key changed nothing");
+
+    // Another tenant's key reaches none of it, by any of the pages' routes.
+    let (rival, _) = tenant_keys(&api, "rival");
+    let mut other = Browser::sign_in(&base, &rival);
+    let token = csrf(&other.call("GET", &format!("{base}/ui/onboarding"), None).body);
+    for path in ["", "/checklist.json", "/template?region=us-east-1"] {
+        assert_eq!(other.call("GET", &format!("{brand_url}{path}"), None).status, 404, "{path}");
+    }
+    assert_eq!(other.call("GET", &format!("{base}/ui/onboarding/connections/{connection}"), None).status, 404);
+    assert_eq!(other.call("POST", &format!("{brand_url}/datasets"), Some(&[("csrf", &token), ("all", "on")])).status, 404);
+    assert_eq!(other.call("POST", &format!("{base}/ui/onboarding/connections/{connection}/import"), Some(&[("csrf", &token), ("profile", "1001")])).status, 404);
+    let streams = api.ok("GET", &format!("/v1/tenants/onboarded/accounts/{account}/streams"), Some(&write), None, 200);
+    assert_eq!(streams["datasets"], json!(["sp-traffic"]), "another tenant changed nothing");
     amazon.assert_contract_kept();
 }
 

@@ -164,3 +164,20 @@ pub fn deploy(moto: &Moto, deployer: &str, template: &str, stack: &str, region: 
     assert!(out.status.success(), "cfn_deploy: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// `cfn-lint` (AWS's linter, in the venv scripts/test makes) passes `file`.
+pub fn cfn_lint(file: &std::path::Path) {
+    let lint = std::env::var("AMS_CFN_LINT").unwrap_or_else(|_| "/var/cache/ams-hub/venv/bin/cfn-lint".into());
+    let out = std::process::Command::new(&lint).arg(file).output().unwrap_or_else(|e| panic!("{lint} ({e}): run scripts/test"));
+    assert!(out.status.success(), "cfn-lint {}:\n{}{}", file.display(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// A described stack's outputs by key.
+pub fn stack_outputs(described: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    described["Stacks"][0]["Outputs"]
+        .as_array()
+        .expect("the stack's outputs")
+        .iter()
+        .map(|o| (o["OutputKey"].as_str().unwrap().to_owned(), o["OutputValue"].as_str().unwrap().to_owned()))
+        .collect()
+}

@@ -25,10 +25,18 @@ pub struct TemplateQuery {
     pub region: String,
     /// `yaml` (the default) or `json`.
     pub format: Option<String>,
+    /// `v1` (the default: the SQS queue Amazon Marketing Stream delivers to) or `v2` (preview:
+    /// the Stream v2 destination, a bucket and its notification queue). For `v2` the region is
+    /// one where Amazon delivers Stream v2 for the account's realms: NA us-east-1; EU
+    /// eu-west-1, eu-west-2, eu-south-2; FE us-west-2, ap-southeast-1.
+    pub stream: Option<String>,
 }
 
 /// The account's CloudFormation template for one region: the queue, its dead-letter queue, the
 /// queue policy admitting Amazon's SNS topics of every dataset, and the role ams-hub assumes.
+/// With `stream=v2`, the Stream v2 destination (preview): a versioned bucket and its
+/// notification queue under their own KMS keys, Amazon's publisher and reviewer grants, and
+/// the role ams-hub's loader assumes.
 /// The template holds the account's external id (the role's trust policy needs it): a `read`
 /// key may not fetch it.
 #[utoipa::path(
@@ -50,7 +58,16 @@ pub async fn aws_template(
 ) -> Result<HttpResponse, ApiError> {
     let AccountPath { caller, account: a, .. } = at;
     caller.may_see_secrets()?;
-    let t = template_of(&state, &a, &query.region, query.format.as_deref()).await?;
+    let v2 = match query.stream.as_deref() {
+        None | Some("v1") => false,
+        Some("v2") => true,
+        Some(other) => return Err(ApiError::invalid(format!("stream {other:?}: use v1 or v2"))),
+    };
+    let t = if v2 {
+        template_v2_of(&state, &a, &query.region, query.format.as_deref()).await?
+    } else {
+        template_of(&state, &a, &query.region, query.format.as_deref()).await?
+    };
     Ok(HttpResponse::Ok()
         .content_type(t.content_type)
         .insert_header((DEPLOY_COMMAND_HEADER, t.command))
@@ -70,14 +87,54 @@ pub(crate) struct RenderedTemplate {
     pub body: String,
 }
 
+/// `yaml` (false) or `json` (true).
+fn json_format(format: Option<&str>) -> Result<bool, ApiError> {
+    match format {
+        None | Some("yaml") => Ok(false),
+        Some("json") => Ok(true),
+        Some(other) => Err(ApiError::invalid(format!("format {other:?}: use yaml or json"))),
+    }
+}
+
+/// The platform's role, which brands' roles trust; 422 when the operator did not set it.
+fn platform_principal(state: &ApiState) -> Result<&str, ApiError> {
+    state.platform_principal.as_deref().ok_or_else(|| {
+        ApiError::new(ErrorCode::PlatformPrincipalUnset,
+            "the server has no AMS_HUB_PLATFORM_PRINCIPAL (the ARN of ams-hub's own role, which the brand's role trusts): \
+             the operator must set it before templates can be rendered",
+        )
+    })
+}
+
+/// `a`'s Stream v2 destination in `region` (a region of one of its realms), as `GET
+/// …/aws-template?stream=v2` renders it.
+pub(crate) async fn template_v2_of(state: &ApiState, a: &ams_store::AccountScope, region: &str, format: Option<&str>) -> Result<RenderedTemplate, ApiError> {
+    let json = json_format(format)?;
+    let realms: Vec<ams_model::Realm> = needed_regions(a).await?.iter().filter_map(|r| ams_model::Realm::from_region(r)).collect();
+    let allowed: Vec<&str> = ams_onboard::V2_REGIONS.iter().filter(|(_, realm)| realms.contains(realm)).map(|(r, _)| *r).collect();
+    if !allowed.contains(&region) {
+        return Err(ApiError::invalid(format!(
+            "region {region:?} is not one where Amazon delivers Stream v2 for the account's marketplaces: use {}",
+            allowed.join(", ")
+        )));
+    }
+    let principal = platform_principal(state)?;
+    let external_id = a.external_id()?;
+    let short = a.account().id.simple().to_string();
+    let destination_name = format!("ams-{}", &short[..8]);
+    let template = ams_onboard::render_v2(&ams_onboard::V2TemplateInput { region, platform_principal: principal, external_id: &external_id, destination_name: &destination_name })
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let stack = format!("ams-hub-{destination_name}-{region}-v2");
+    let file = format!("{stack}.{}", if json { "json" } else { "yaml" });
+    let command = template.deploy_command(&file, &stack, region);
+    let (content_type, body) = if json { ("application/json", template.to_json()) } else { ("application/yaml", template.to_yaml()) };
+    Ok(RenderedTemplate { file, command, stack, content_type, body })
+}
+
 /// Renders `a`'s template for `region` in `format` (`yaml`, the default, or `json`). The caller
 /// has checked that its viewer may see the external id it holds.
 pub(crate) async fn template_of(state: &ApiState, a: &ams_store::AccountScope, region: &str, format: Option<&str>) -> Result<RenderedTemplate, ApiError> {
-    let json = match format {
-        None | Some("yaml") => false,
-        Some("json") => true,
-        Some(other) => return Err(ApiError::invalid(format!("format {other:?}: use yaml or json"))),
-    };
+    let json = json_format(format)?;
     let needed = needed_regions(a).await?;
     if !needed.iter().any(|r| r == region) {
         return Err(ApiError::invalid(format!(
@@ -86,12 +143,7 @@ pub(crate) async fn template_of(state: &ApiState, a: &ams_store::AccountScope, r
             needed.join(" or ")
         )));
     }
-    let Some(principal) = state.platform_principal.as_deref() else {
-        return Err(ApiError::new(ErrorCode::PlatformPrincipalUnset,
-            "the server has no AMS_HUB_PLATFORM_PRINCIPAL (the ARN of ams-hub's own role, which the brand's role trusts): \
-             the operator must set it before templates can be rendered",
-        ));
-    };
+    let principal = platform_principal(state)?;
     let account_row = a.account();
     let external_id = a.external_id()?;
     let short = account_row.id.simple().to_string();

@@ -83,9 +83,7 @@ pub fn topic_arn_patterns(datasets: &[DatasetInfo], realm: Realm) -> Vec<String>
 
 pub fn render(input: &TemplateInput<'_>) -> Result<AwsTemplate, TemplateError> {
     let realm = Realm::from_region(input.region).ok_or_else(|| TemplateError::NotAnAmsRegion(input.region.to_owned()))?;
-    if !(input.platform_principal.starts_with("arn:aws:iam::") || input.platform_principal.starts_with("arn:aws:sts::")) {
-        return Err(TemplateError::BadPrincipal(input.platform_principal.to_owned()));
-    }
+    check_principal(input.platform_principal)?;
     let queue_arn = json!({"Fn::GetAtt": ["Queue", "Arn"]});
     let body = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -94,12 +92,7 @@ pub fn render(input: &TemplateInput<'_>) -> Result<AwsTemplate, TemplateError> {
             input.resource_name, input.region, realm.as_str()
         ),
         "Parameters": {
-            "CreateRole": {
-                "Type": "String",
-                "AllowedValues": ["true", "false"],
-                "Default": "true",
-                "Description": "Create the IAM role (IAM is global: for a second region of the same brand, deploy with false)"
-            },
+            "CreateRole": create_role_parameter(),
             "RoleName": {
                 "Type": "String",
                 "Default": format!("ams-hub-{}", input.resource_name),
@@ -142,23 +135,7 @@ pub fn render(input: &TemplateInput<'_>) -> Result<AwsTemplate, TemplateError> {
                     "PolicyDocument": queue_policy(queue_arn.clone(), input.datasets, realm)
                 }
             },
-            "Role": {
-                "Type": "AWS::IAM::Role",
-                "Condition": "CreateRoleCondition",
-                "Properties": {
-                    "RoleName": {"Ref": "RoleName"},
-                    "Description": "Assumed by ams-hub to read Amazon Marketing Stream queues",
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [{
-                            "Effect": "Allow",
-                            "Principal": {"AWS": input.platform_principal},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"sts:ExternalId": input.external_id}}
-                        }]
-                    }
-                }
-            },
+            "Role": role(input.platform_principal, input.external_id, "Assumed by ams-hub to read Amazon Marketing Stream queues"),
             "ReadPolicy": {
                 "Type": "AWS::IAM::Policy",
                 "Properties": {
@@ -187,20 +164,66 @@ pub fn render(input: &TemplateInput<'_>) -> Result<AwsTemplate, TemplateError> {
             }
         },
         "Outputs": {
-            "RoleArn": {
-                "Description": "Post as role_arn",
-                "Value": {"Fn::If": [
-                    "CreateRoleCondition",
-                    {"Fn::GetAtt": ["Role", "Arn"]},
-                    {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${RoleName}"}
-                ]}
-            },
+            "RoleArn": role_arn_output("Post as role_arn"),
             "QueueUrl": {"Description": "Post in queue_urls", "Value": {"Ref": "Queue"}},
             "QueueArn": {"Description": "The subscriptions' destination", "Value": queue_arn},
             "DeadLetterQueueUrl": {"Description": "Messages ams-hub failed 100 times", "Value": {"Ref": "DeadLetterQueue"}}
         }
     });
     Ok(AwsTemplate { body, realm })
+}
+
+/// `CreateRole`: IAM is global, so a brand's stack in a second region uses the first one's role.
+pub(crate) fn create_role_parameter() -> Value {
+    json!({
+        "Type": "String",
+        "AllowedValues": ["true", "false"],
+        "Default": "true",
+        "Description": "Create the IAM role (IAM is global: for a second region of the same brand, deploy with false)"
+    })
+}
+
+/// ams-hub's own role must be an IAM (or STS) ARN: the brand's role trusts exactly it.
+pub(crate) fn check_principal(principal: &str) -> Result<(), TemplateError> {
+    if principal.starts_with("arn:aws:iam::") || principal.starts_with("arn:aws:sts::") {
+        Ok(())
+    } else {
+        Err(TemplateError::BadPrincipal(principal.to_owned()))
+    }
+}
+
+/// The role ams-hub assumes, made when `CreateRole` is `true`: it trusts ams-hub's own role
+/// (`principal`) with the account's external id, and nothing else.
+pub(crate) fn role(principal: &str, external_id: &str, description: &str) -> Value {
+    json!({
+        "Type": "AWS::IAM::Role",
+        "Condition": "CreateRoleCondition",
+        "Properties": {
+            "RoleName": {"Ref": "RoleName"},
+            "Description": description,
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"AWS": principal},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"sts:ExternalId": external_id}}
+                }]
+            }
+        }
+    })
+}
+
+/// The `RoleArn` output: the role made here, or the one a stack in another region made.
+pub(crate) fn role_arn_output(description: &str) -> Value {
+    json!({
+        "Description": description,
+        "Value": {"Fn::If": [
+            "CreateRoleCondition",
+            {"Fn::GetAtt": ["Role", "Arn"]},
+            {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${RoleName}"}
+        ]}
+    })
 }
 
 /// The queue policy: Amazon's SNS topics of every dataset may send, Amazon's reviewer role may

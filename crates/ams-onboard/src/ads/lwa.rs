@@ -206,11 +206,12 @@ mod tests {
         let amazon = super::super::Endpoints::default();
         let url = consent_url(&amazon, "amzn1.application-oa2-client.x", Realm::Eu, "https://hub.example/oauth/amazon/callback", "a.b");
         assert!(url.starts_with("https://eu.account.amazon.com/ap/oa?client_id=amzn1.application-oa2-client.x&"), "{url}");
-        let standin = amazon.with_consent(Some("http://127.0.0.1:9/"));
-        let url = consent_url(&standin, "c", Realm::Fe, "https://hub.example/cb", "a.b");
-        assert!(url.starts_with("http://127.0.0.1:9/ap/oa?client_id=c&"), "{url}");
         assert!(url.contains("scope=advertising%3A%3Acampaign_management"), "{url}");
         assert!(url.contains("redirect_uri=https%3A%2F%2Fhub.example%2Foauth%2Famazon%2Fcallback"), "{url}");
         assert!(url.contains("response_type=code") && url.ends_with("state=a.b"), "{url}");
+        // The stand-in's page instead (tests, the demo), for every realm.
+        let standin = amazon.with_consent(Some("http://127.0.0.1:9/"));
+        let url = consent_url(&standin, "c", Realm::Fe, "https://hub.example/cb", "a.b");
+        assert!(url.starts_with("http://127.0.0.1:9/ap/oa?client_id=c&"), "{url}");
     }
 }
