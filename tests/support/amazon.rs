@@ -17,6 +17,8 @@
 //!   dataset); a repeated `clientRequestToken` returns the same subscription; statuses go
 //!   PROVISIONING → PENDING_CONFIRMATION (a `SubscriptionConfirmation` put on the destination
 //!   queue in moto, from Amazon's topic account for the dataset) → ACTIVE once confirmed.
+//! * **Stream v2 subscriptions** `POST /adsApi/v1/{create,delete,query,retrieve}/streamSubscriptions`
+//!   (`amazon_v2.rs`), for the advertiser accounts a login reaches.
 //! * **SNS** `ConfirmSubscription` (`amazon_sns.rs`), refused like AWS refuses it when the
 //!   signing role's policy (read from moto) does not allow `sns:ConfirmSubscription` on the
 //!   topic.
@@ -71,6 +73,8 @@ pub(crate) struct LoginState {
     /// (agency profile id, DSP advertiser as `GET /dsp/advertisers` lists it).
     dsp: Vec<(String, Value)>,
     pub(crate) revoked: bool,
+    /// The advertiser accounts (Amazon's `advertiserAccountId`) its Stream v2 calls may name.
+    pub(crate) v2_accounts: Vec<String>,
 }
 
 #[derive(Default)]
@@ -99,6 +103,10 @@ pub(crate) struct State {
     seen: Vec<(String, String, u16)>,
     /// The login that signs in on the consent page.
     pub(crate) consenting: Option<String>,
+    /// Stream v2 subscriptions (`amazon_v2.rs`), the last id's number, datasets refused.
+    pub(crate) v2_subs: Vec<crate::amazon_v2::V2Sub>,
+    pub(crate) v2_next: u64,
+    pub(crate) v2_datasets_refused: Vec<String>,
     /// Every request body and header value received (to check secrets went only here).
     pub(crate) received: Vec<String>,
     /// Every contract rule broken, by a request or by an answer.
@@ -177,7 +185,7 @@ impl AmazonStandIn {
 
     /// A login made with another app.
     pub fn add_login_for(&self, client_id: &str, refresh_token: &str, profiles: Vec<Value>) {
-        let login = LoginState { client_id: client_id.into(), profiles, dsp: Vec::new(), revoked: false };
+        let login = LoginState { client_id: client_id.into(), profiles, dsp: Vec::new(), revoked: false, v2_accounts: Vec::new() };
         self.state.lock().unwrap().logins.insert(refresh_token.into(), login);
     }
 
@@ -195,6 +203,22 @@ impl AmazonStandIn {
             l.revoked = true;
         }
         s.access.retain(|_, r| r != refresh_token);
+    }
+
+    /// The login reaches this advertiser account in Stream v2 calls.
+    pub fn add_v2_account(&self, refresh_token: &str, advertiser_account_id: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.logins.get_mut(refresh_token).expect("add the login first").v2_accounts.push(advertiser_account_id.into());
+    }
+
+    /// Stream v2 creates of this dataset id fail (Amazon does not know it).
+    pub fn refuse_v2_dataset(&self, dataset: &str) {
+        self.state.lock().unwrap().v2_datasets_refused.push(dataset.into());
+    }
+
+    /// Every Stream v2 subscription made.
+    pub fn v2_subscriptions(&self) -> Vec<crate::amazon_v2::V2Sub> {
+        self.state.lock().unwrap().v2_subs.clone()
     }
 
     /// The login that signs in on the consent page (`/ap/oa`) from now on.
@@ -298,18 +322,18 @@ pub(crate) fn set_status(sub: &mut Sub, status: &str) {
 }
 
 /// An answer before it is checked against the contract and sent.
-struct Answer {
+pub(crate) struct Answer {
     status: u16,
     body: Option<Value>,
     retry_after: Option<u64>,
 }
 
-fn answer(status: u16, body: Value) -> Answer {
+pub(crate) fn answer(status: u16, body: Value) -> Answer {
     Answer { status, body: Some(body), retry_after: None }
 }
 
 /// Amazon's error shape: `{code, message}` (the DSP API's `{message, requestId}`).
-fn error(status: u16, code: &str, message: &str) -> Answer {
+pub(crate) fn error(status: u16, code: &str, message: &str) -> Answer {
     answer(status, json!({"code": code, "message": message}))
 }
 
@@ -393,12 +417,13 @@ fn respond(state: &Shared, contract: &Contract, op: &Operation, a: Answer) -> Ht
 /// The login behind a request's headers, or Amazon's error.
 fn authorize(s: &mut State, req: &HttpRequest) -> Result<(String, String), Answer> {
     let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    for n in ["amazon-advertising-api-clientid", "authorization", "amazon-advertising-api-scope", "amazon-ads-account-id"] {
+    for n in ["amazon-advertising-api-clientid", "amazon-ads-clientid", "authorization", "amazon-advertising-api-scope", "amazon-ads-account-id"] {
         if let Some(v) = header(n) {
             s.received.push(v);
         }
     }
-    let client_id = header("Amazon-Advertising-API-ClientId").unwrap_or_default();
+    // The newer API (`/adsApi/v1/…`) names the app in `Amazon-Ads-ClientId`.
+    let client_id = header("Amazon-Advertising-API-ClientId").or_else(|| header("Amazon-Ads-ClientId")).unwrap_or_default();
     let unauthorized = || error(401, "UNAUTHORIZED", "Not authorized to access this advertiser");
     let Some(refresh) = header("Authorization").and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned)).and_then(|t| s.access.get(&t).cloned()) else {
         return Err(unauthorized());
@@ -424,6 +449,7 @@ fn serve(s: &mut State, c: &Call<'_>) -> (Answer, bool, Confirm) {
     match c.op.as_str() {
         "GET /v2/profiles" => plain(answer(200, Value::Array(login.profiles))),
         "GET /dsp/advertisers" => plain(dsp_advertisers(s, &login, c)),
+        op if op.starts_with("POST /adsApi/v1/") => plain(crate::amazon_v2::serve(s, &login, &c.client, op, c.body)),
         op => {
             let dsp = op.contains("/dsp/");
             let scope = match scope_of(s, &login, c, dsp) {

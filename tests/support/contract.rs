@@ -22,7 +22,8 @@ use std::sync::Mutex;
 use serde_json::{json, Map, Value};
 
 /// The contract files the stand-in enforces.
-pub const FILES: [&str; 3] = ["marketing-stream-v1.contract.json", "profiles.contract.json", "dsp-advertisers.contract.json"];
+pub const FILES: [&str; 4] =
+    ["marketing-stream-v1.contract.json", "profiles.contract.json", "dsp-advertisers.contract.json", "stream-v2-subscriptions.contract.json"];
 
 /// A rule broken, with what broke it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +169,14 @@ impl Contract {
         Violation { status: 400, rule }
     }
 
+    /// A parameter, its `$ref` (within the same document) followed.
+    fn parameter<'a>(&'a self, doc: usize, p: &'a Value) -> &'a Value {
+        match p.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/")) {
+            Some(path) => path.split('/').fold(&self.docs[doc], |v, k| &v[k]),
+            None => p,
+        }
+    }
+
     /// Checks a request; the operation it is, or the rule it broke.
     pub fn check_request(&self, r: &Request<'_>) -> Result<Operation, Violation> {
         let method = r.method.to_ascii_lowercase();
@@ -185,7 +194,9 @@ impl Contract {
         let name = op.name();
         let mut parameters: Vec<&Value> = Vec::new();
         for list in [path_item.get("parameters"), spec.get("parameters")].into_iter().flatten() {
-            parameters.extend(list.as_array().into_iter().flatten());
+            // A parameter may be a `$ref` to `#/components/parameters/…` (the v2 document's
+            // `Amazon-Ads-ClientId` is).
+            parameters.extend(list.as_array().into_iter().flatten().map(|p| self.parameter(doc, p)));
         }
         for p in &parameters {
             let (pname, place) = (p["name"].as_str().unwrap_or_default(), p["in"].as_str().unwrap_or_default());

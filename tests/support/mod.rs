@@ -4,6 +4,7 @@
 pub mod amazon;
 pub mod amazon_lwa;
 pub mod amazon_sns;
+pub mod amazon_v2;
 pub mod api;
 pub mod aws;
 pub mod bench;

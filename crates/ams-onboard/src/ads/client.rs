@@ -29,12 +29,16 @@ pub struct Login<'a> {
 }
 
 /// Whose call it is: a sponsored-ads profile's or a DSP advertiser's subscriptions, or an
-/// agency profile's listing of DSP advertisers.
+/// agency profile's listing of DSP advertisers; or, in Amazon's newer API (`/adsApi/v1/…`, the
+/// Stream v2 subscriptions), the accounts named in the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope<'a> {
     Profile(&'a str),
     Dsp(&'a str),
     Agency(&'a str),
+    /// No scope header: the body's `accessRequestedAccounts` say whose; the client id goes in
+    /// `Amazon-Ads-ClientId`, the bodies are plain JSON.
+    InBody,
 }
 
 /// `GET /v2/profiles`: one advertiser in one marketplace.
@@ -183,7 +187,7 @@ pub struct AdsClient {
     lwa: Lwa,
 }
 
-enum Body<'a> {
+pub(crate) enum Body<'a> {
     None,
     Json(&'a Value),
 }
@@ -276,7 +280,7 @@ impl AdsClient {
         self.call(login, Method::PUT, &format!("{}/{id}", base(scope)), &[], Some(scope), Body::Json(&body)).await.map(|_| ())
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         login: &Login<'_>,
         method: Method,
@@ -291,15 +295,13 @@ impl AdsClient {
         let (mut refreshed, mut throttled) = (false, 0);
         loop {
             let token = self.lwa.access_token(login.app, login.realm, login.refresh_token).await?;
-            let mut request = self
-                .http
-                .request(method.clone(), url.clone())
-                .header("Amazon-Advertising-API-ClientId", &login.app.client_id)
-                .bearer_auth(&token.token);
+            let client_id_header =
+                if scope == Some(Scope::InBody) { "Amazon-Ads-ClientId" } else { "Amazon-Advertising-API-ClientId" };
+            let mut request = self.http.request(method.clone(), url.clone()).header(client_id_header, &login.app.client_id).bearer_auth(&token.token);
             match scope {
                 Some(Scope::Profile(p) | Scope::Agency(p)) => request = request.header("Amazon-Advertising-API-Scope", p),
                 Some(Scope::Dsp(a)) => request = request.header(DSP_ACCOUNT_HEADER, a),
-                None => {}
+                Some(Scope::InBody) | None => {}
             }
             // Subscription calls speak Amazon's Marketing Stream media type both ways; the
             // profile and DSP advertiser listings plain JSON.
@@ -369,8 +371,8 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
 
 fn base(scope: Scope<'_>) -> &'static str {
     match scope {
-        Scope::Profile(_) | Scope::Agency(_) => "/streams/subscriptions",
         Scope::Dsp(_) => "/dsp/streams/subscriptions",
+        Scope::Profile(_) | Scope::Agency(_) | Scope::InBody => "/streams/subscriptions",
     }
 }
 

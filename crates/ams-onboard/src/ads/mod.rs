@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod lwa;
+pub mod stream_v2;
 
 use std::time::Duration;
 
