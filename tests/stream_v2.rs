@@ -172,3 +172,35 @@ fn the_v2_contract_refuses_what_amazons_document_does_not_allow() {
     assert!(c.check_response(&op, 207, Some("application/json"), bad.to_string().as_bytes()).is_err(), "a v1 status");
     assert!(c.check_response(&op, 200, Some("application/json"), ok.to_string().as_bytes()).is_err(), "create answers 207, not 200");
 }
+
+/// `PUT …/streams` takes `v2_datasets` beside `datasets`: their form is checked (not their
+/// names, which are Amazon's), each list is replaced only when given, and `GET` shows both.
+#[tokio::test]
+async fn v2_datasets_are_declared_beside_v1_ones_and_checked_for_their_form() {
+    let db = TestDb::new();
+    let moto = Moto::start();
+    let (_serve, api) = serve_with_api(&db, &moto.url, &[]);
+    let (key, id, _) = brand(&api, "declares", &["US"]);
+    let path = format!("/v1/tenants/declares/accounts/{id}/streams");
+    let put = |body: Value, status: u16| api.ok("PUT", &path, Some(&key), Some(&body), status);
+    let v = put(json!({"datasets": ["sp-traffic"], "v2_datasets": ["sponsored-ads-performance-hourly", "dsp.performance:v1", "sponsored-ads-performance-hourly"]}), 200);
+    assert_eq!((&v["datasets"], &v["v2_datasets"]), (&json!(["sp-traffic"]), &json!(["dsp.performance:v1", "sponsored-ads-performance-hourly"])));
+    // Only v2 given: v1 unchanged; only v1 given: v2 unchanged.
+    let v = put(json!({"v2_datasets": ["x_1"]}), 200);
+    assert_eq!((&v["datasets"], &v["v2_datasets"]), (&json!(["sp-traffic"]), &json!(["x_1"])));
+    let v = put(json!({"datasets": []}), 200);
+    assert_eq!((&v["datasets"], &v["v2_datasets"]), (&json!([]), &json!(["x_1"])));
+    let got = api.ok("GET", &path, Some(&key), None, 200);
+    assert_eq!(got["v2_datasets"], json!(["x_1"]));
+    // Refused, and nothing changed: a bad form, too long, neither list.
+    for bad in [json!({"v2_datasets": ["has space"]}), json!({"v2_datasets": [""]}), json!({"v2_datasets": ["x".repeat(129)]}), json!({}), json!({"v2_datasets": "all"})] {
+        let (status, body) = api.call("PUT", &path, Some(&key), Some(&bad));
+        assert!(status == 422 || status == 400, "{bad} → {status} {body}");
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+    assert_eq!(api.ok("GET", &path, Some(&key), None, 200)["v2_datasets"], json!(["x_1"]));
+    // Another tenant's key reaches nothing.
+    let (other, _, _) = brand(&api, "elsewhere", &["US"]);
+    assert_eq!(api.call("PUT", &path, Some(&other), Some(&json!({"v2_datasets": ["y"]}))).0, 404);
+    assert_eq!(api.ok("GET", &path, Some(&key), None, 200)["v2_datasets"], json!(["x_1"]));
+}

@@ -41,6 +41,7 @@ mod m20261203_000013_consent_claims;
 mod m20261203_000014_tenant_retention;
 mod m20261203_000015_webhooks;
 mod m20261204_000016_alerts;
+mod m20261204_000017_stream_v2_datasets;
 pub mod tenant;
 
 /// The schema holding the control plane (and sea-orm's `seaql_migrations`).
@@ -68,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000014_tenant_retention::Migration),
             Box::new(m20261203_000015_webhooks::Migration),
             Box::new(m20261204_000016_alerts::Migration),
+            Box::new(m20261204_000017_stream_v2_datasets::Migration),
         ]
     }
 }

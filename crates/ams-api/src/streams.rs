@@ -24,8 +24,11 @@ pub enum DatasetChoice {
 #[serde(deny_unknown_fields)]
 pub struct StreamsInput {
     /// Dataset ids (`sp-traffic`, `budget-usage`, `adsp-traffic`, …) or `"all"`; `[]` archives
-    /// every subscription of the account.
-    pub datasets: DatasetChoice,
+    /// every subscription of the account. Omitted: unchanged.
+    pub datasets: Option<DatasetChoice>,
+    /// Stream v2 (preview) dataset ids, as Amazon publishes them: ams-hub checks their form (1
+    /// to 128 of letters, digits, `.`, `_`, `-`, `:`), not their names. Omitted: unchanged.
+    pub v2_datasets: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,12 +67,15 @@ pub struct StreamSubscription {
 pub struct Streams {
     /// The datasets declared.
     pub datasets: Vec<String>,
+    /// The Stream v2 datasets declared (preview: declared only; not yet subscribed).
+    pub v2_datasets: Vec<String>,
     /// Every subscription ams-hub made for the account, archived ones last.
     pub subscriptions: Vec<StreamSubscription>,
 }
 
 pub(crate) async fn streams_of(scope: &ams_store::AccountScope) -> Result<Streams, ApiError> {
     let datasets = scope.stream_datasets().await?;
+    let v2_datasets = scope.stream_v2_datasets().await?;
     let subscriptions = scope
         .streams()
         .await?
@@ -89,7 +95,7 @@ pub(crate) async fn streams_of(scope: &ams_store::AccountScope) -> Result<Stream
             released_at: r.released_at,
         })
         .collect();
-    Ok(Streams { datasets, subscriptions })
+    Ok(Streams { datasets, v2_datasets, subscriptions })
 }
 
 /// The account's declared datasets and its subscriptions' state at Amazon.
@@ -129,9 +135,9 @@ pub async fn put_streams(
     Ok(web::Json(declare(&state, &at.tenant, &at.account, body.into_inner()).await?))
 }
 
-/// Declares `a`'s datasets and wakes the reconciler (the API's route and the dashboard's form).
-pub(crate) async fn declare(state: &ApiState, tenant: &ams_store::TenantScope, a: &ams_store::AccountScope, input: StreamsInput) -> Result<Streams, ApiError> {
-    let mut datasets: Vec<String> = match input.datasets {
+/// The v1 dataset ids a choice names, sorted, each one AMS offers.
+fn v1_dataset_ids(choice: DatasetChoice) -> Result<Vec<String>, ApiError> {
+    let mut datasets: Vec<String> = match choice {
         DatasetChoice::All(s) if s == "all" => DATASETS.iter().map(|d| d.name.to_owned()).collect(),
         DatasetChoice::All(s) => return Err(ApiError::invalid(format!("datasets must be a list of dataset ids or \"all\", not {s:?}"))),
         DatasetChoice::List(l) => l,
@@ -143,8 +149,45 @@ pub(crate) async fn declare(state: &ApiState, tenant: &ams_store::TenantScope, a
     }
     datasets.sort();
     datasets.dedup();
-    a.set_stream_datasets(&datasets).await?;
-    tracing::info!(tenant = %tenant.slug(), account = %a.account().id, datasets = datasets.len(), "streams declared");
+    Ok(datasets)
+}
+
+/// Stream v2 dataset ids: Amazon names them, so only their form is checked.
+fn v2_dataset_ids(mut ids: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if ids.len() > 100 {
+        return Err(ApiError::invalid("at most 100 v2_datasets"));
+    }
+    for id in &ids {
+        let ok = (1..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));
+        if !ok {
+            return Err(ApiError::invalid(format!(
+                "v2 dataset id {} is not of the form Amazon uses: 1 to 128 of letters, digits, '.', '_', '-', ':'",
+                crate::validate::shown(id)
+            )));
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Declares `a`'s datasets and wakes the reconciler (the API's route and the dashboard's form).
+pub(crate) async fn declare(state: &ApiState, tenant: &ams_store::TenantScope, a: &ams_store::AccountScope, input: StreamsInput) -> Result<Streams, ApiError> {
+    if input.datasets.is_none() && input.v2_datasets.is_none() {
+        return Err(ApiError::invalid("give datasets, v2_datasets, or both"));
+    }
+    let v2 = input.v2_datasets.map(v2_dataset_ids).transpose()?;
+    let datasets = match input.datasets {
+        Some(choice) => Some(v1_dataset_ids(choice)?),
+        None => None,
+    };
+    if let Some(d) = &datasets {
+        a.set_stream_datasets(d).await?;
+    }
+    if let Some(d) = &v2 {
+        a.set_stream_v2_datasets(d).await?;
+    }
+    tracing::info!(tenant = %tenant.slug(), account = %a.account().id, datasets = ?datasets.map(|d| d.len()), v2_datasets = ?v2.map(|d| d.len()), "streams declared");
     state.reconcile();
     streams_of(a).await
 }

@@ -384,7 +384,7 @@ pub async fn datasets(user: UiUser, state: web::Data<ApiState>, req: HttpRequest
         };
         let scope = tenant(&state, &user).await?;
         let a = account(&scope, *id).await?;
-        let s = crate::streams::declare(&state, &scope, &a, crate::streams::StreamsInput { datasets: choice }).await?;
+        let s = crate::streams::declare(&state, &scope, &a, crate::streams::StreamsInput { datasets: Some(choice), v2_datasets: None }).await?;
         Ok(if s.datasets.is_empty() {
             "No datasets declared: every subscription of the brand is being archived.".to_owned()
         } else {

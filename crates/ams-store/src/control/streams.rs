@@ -129,6 +129,23 @@ impl super::scope::AccountScope {
         Ok(())
     }
 
+    /// The Stream v2 dataset ids the account declares.
+    pub async fn stream_v2_datasets(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT stream_v2_datasets FROM accounts WHERE id = $1")
+            .bind(self.account().id)
+            .fetch_one(self.store().pool())
+            .await?)
+    }
+
+    pub async fn set_stream_v2_datasets(&self, datasets: &[String]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET stream_v2_datasets = $2 WHERE id = $1")
+            .bind(self.account().id)
+            .bind(datasets)
+            .execute(self.store().pool())
+            .await?;
+        Ok(())
+    }
+
     /// The account's subscriptions (archived ones last), with the marketplace code.
     pub async fn streams(&self) -> Result<Vec<(Option<String>, StreamRow)>, StoreError> {
         let rows: Vec<StreamWithCode> = sqlx::query_as(&format!(
