@@ -177,6 +177,13 @@ async fn a_write_key_onboards_a_brand_in_the_dashboard_and_a_read_key_only_looks
     // in words; the stack's outputs pasted.
     let brand = me.call("GET", &brand_url, None);
     assert!(brand.body.contains("aws cloudformation deploy"), "{}", brand.body);
+    // The page's command is the one the API gives with the template (YAML).
+    let api_template = ureq::get(&format!("{base}/v1/tenants/onboarded/accounts/{account}/aws-template?region=us-east-1"))
+        .set("Authorization", &format!("Bearer {write}"))
+        .call()
+        .unwrap();
+    let command = api_template.header("Ams-Hub-Deploy-Command").unwrap().to_owned();
+    assert!(brand.body.contains(&command), "{command} on the page:\n{}", brand.body);
     let link = format!("/ui/onboarding/accounts/{account}/template?region=us-east-1&amp;format=json");
     assert!(brand.body.contains(&link), "{}", brand.body);
     let template = me.call("GET", &format!("{base}{}", link.replace("&amp;", "&")), None);

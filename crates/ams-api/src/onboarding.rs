@@ -81,8 +81,6 @@ pub(crate) struct RenderedTemplate {
     pub file: String,
     /// The `aws cloudformation deploy` command for that file.
     pub command: String,
-    /// The stack's name in that command.
-    pub stack: String,
     pub content_type: &'static str,
     pub body: String,
 }
@@ -126,9 +124,14 @@ pub(crate) async fn template_v2_of(state: &ApiState, a: &ams_store::AccountScope
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let stack = format!("ams-hub-{destination_name}-{region}-v2");
     let file = format!("{stack}.{}", if json { "json" } else { "yaml" });
-    let command = template.deploy_command(&file, &stack, region);
+    let command = ams_onboard::deploy_command(&file, &stack, region);
     let (content_type, body) = if json { ("application/json", template.to_json()) } else { ("application/yaml", template.to_yaml()) };
-    Ok(RenderedTemplate { file, command, stack, content_type, body })
+    Ok(RenderedTemplate { file, command, content_type, body })
+}
+
+/// The name of `a`'s v1 stack in `region` (its resources are named after it).
+pub(crate) fn stack_name(a: &ams_store::AccountScope, region: &str) -> String {
+    format!("ams-hub-{}-{region}", &a.account().id.simple().to_string()[..8])
 }
 
 /// Renders `a`'s template for `region` in `format` (`yaml`, the default, or `json`). The caller
@@ -144,24 +147,22 @@ pub(crate) async fn template_of(state: &ApiState, a: &ams_store::AccountScope, r
         )));
     }
     let principal = platform_principal(state)?;
-    let account_row = a.account();
     let external_id = a.external_id()?;
-    let short = account_row.id.simple().to_string();
-    let resource_name = format!("{}-{}", &short[..8], region);
+    let stack = stack_name(a, region);
+    let resource_name = stack.trim_start_matches("ams-hub-");
     let template = render(&TemplateInput {
         region,
         platform_principal: principal,
         external_id: &external_id,
-        resource_name: &resource_name,
+        resource_name,
         datasets: &DATASETS,
     })
     .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let file = format!("ams-hub-{resource_name}.{}", if json { "json" } else { "yaml" });
-    let stack = format!("ams-hub-{resource_name}");
-    let command = template.deploy_command(&file, &stack, region);
+    let file = format!("{stack}.{}", if json { "json" } else { "yaml" });
+    let command = ams_onboard::deploy_command(&file, &stack, region);
     let (content_type, body) =
         if json { ("application/json", template.to_json()) } else { ("application/yaml", template.to_yaml()) };
-    Ok(RenderedTemplate { file, command, stack, content_type, body })
+    Ok(RenderedTemplate { file, command, content_type, body })
 }
 
 /// The stack's outputs: `{role_arn, queue_urls}`, or `aws cloudformation describe-stacks`'s

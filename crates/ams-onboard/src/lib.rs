@@ -14,5 +14,5 @@ pub mod template;
 pub mod template_v2;
 
 pub use policy::{missing_datasets, Missing};
-pub use template::{render, AwsTemplate, TemplateError, TemplateInput, AMAZON_REVIEWER_ROLE};
+pub use template::{deploy_command, render, AwsTemplate, TemplateError, TemplateInput, AMAZON_REVIEWER_ROLE};
 pub use template_v2::{render_v2, v2_realm, V2TemplateInput, V2_REGIONS};

@@ -64,13 +64,14 @@ impl AwsTemplate {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(&self.body).expect("a JSON value")
     }
-    /// The `aws cloudformation deploy` command for this template saved as `file`.
-    pub fn deploy_command(&self, file: &str, stack: &str, region: &str) -> String {
-        format!(
-            "aws cloudformation deploy --template-file {file} --stack-name {stack} --region {region} \
-             --capabilities CAPABILITY_NAMED_IAM --parameter-overrides CreateRole=true"
-        )
-    }
+}
+
+/// The `aws cloudformation deploy` command for a template (v1 or v2) saved as `file`.
+pub fn deploy_command(file: &str, stack: &str, region: &str) -> String {
+    format!(
+        "aws cloudformation deploy --template-file {file} --stack-name {stack} --region {region} \
+         --capabilities CAPABILITY_NAMED_IAM --parameter-overrides CreateRole=true"
+    )
 }
 
 /// The `aws:SourceArn` patterns of Amazon's SNS topics for every dataset in `realm`.

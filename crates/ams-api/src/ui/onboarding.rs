@@ -247,18 +247,18 @@ pub async fn brand(user: UiUser, state: web::Data<ApiState>, id: web::Path<Uuid>
         let streams = crate::streams::streams_of(&a).await?;
         let declared: BTreeSet<&str> = streams.datasets.iter().map(String::as_str).collect();
         let datasets: Vec<Value> = DATASETS.iter().map(|d| json!({"id": d.name, "declared": declared.contains(d.name)})).collect();
-        // The deploy command of each region's template, as the API's header gives it; the
-        // template holds the external id, so `read` keys get neither.
+        // The commands that deploy each region's template (saved as its download names it) and
+        // print its outputs; `read` keys get no template, so no commands either.
         let mut regions = Vec::new();
         for r in &checklist.regions {
-            let command = if user.may_write() && state.platform_principal.is_some() {
-                crate::onboarding::template_of(&state, &a, &r.region, Some("yaml"))
-                    .await
-                    .ok()
-                    .map(|t| format!("{}\naws cloudformation describe-stacks --region {} --stack-name {}", t.command, r.region, t.stack))
-            } else {
-                None
-            };
+            let command = (user.may_write() && state.platform_principal.is_some()).then(|| {
+                let stack = crate::onboarding::stack_name(&a, &r.region);
+                format!(
+                    "{}\naws cloudformation describe-stacks --region {} --stack-name {stack}",
+                    ams_onboard::deploy_command(&format!("{stack}.yaml"), &stack, &r.region),
+                    r.region
+                )
+            });
             regions.push(json!({"region": r.region, "marketplaces": r.marketplaces, "dsp_advertisers": r.dsp_advertisers,
                                 "queues": r.queues.iter().map(|q| &q.queue_url).collect::<Vec<_>>(), "command": command}));
         }

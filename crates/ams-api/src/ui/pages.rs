@@ -146,12 +146,12 @@ async fn overview_rows(state: &ApiState, user: &UiUser) -> Result<Vec<AccountRow
                 queue_url: q.queue_url,
             })
             .collect();
-        let streams = acc.streams().await?;
-        let open: Vec<_> = streams.iter().filter(|(_, s)| s.status != ams_store::StreamStatus::Archived && s.released_at.is_none()).collect();
-        let active = open.iter().filter(|(_, s)| s.status == ams_store::StreamStatus::Active).count();
-        let subscriptions = if open.is_empty() { "none declared".to_owned() } else { format!("{active} of {} ACTIVE", open.len()) };
-        // Where onboarding stands, in the checklist's words (the API's own).
+        // Where onboarding stands, in the checklist's words (the API's own); its subscriptions
+        // are the open ones (neither archived nor let go).
         let checklist = crate::checklist::checklist_of(state, &scope, &acc).await?;
+        let open = &checklist.subscriptions;
+        let active = open.iter().filter(|s| s.status == ams_store::StreamStatus::Active).count();
+        let subscriptions = if open.is_empty() { "none declared".to_owned() } else { format!("{active} of {} ACTIVE", open.len()) };
         rows.push(AccountRow {
             id: a.id.to_string(),
             ready: checklist.status == "ready",
