@@ -42,6 +42,7 @@ mod m20261203_000014_tenant_retention;
 mod m20261203_000015_webhooks;
 mod m20261204_000016_alerts;
 mod m20261204_000017_stream_v2_datasets;
+mod m20261204_000018_stream_v2_destinations;
 pub mod tenant;
 
 /// The schema holding the control plane (and sea-orm's `seaql_migrations`).
@@ -70,6 +71,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000015_webhooks::Migration),
             Box::new(m20261204_000016_alerts::Migration),
             Box::new(m20261204_000017_stream_v2_datasets::Migration),
+            Box::new(m20261204_000018_stream_v2_destinations::Migration),
         ]
     }
 }

@@ -17,6 +17,7 @@ pub mod hostile;
 pub mod receiver;
 pub mod serve;
 pub mod streams;
+pub mod parquet_gen;
 pub mod tcp_cut;
 pub mod wait;
 

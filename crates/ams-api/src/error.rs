@@ -107,6 +107,10 @@ error_codes! {
     PolicyMissingDatasets = "policy_missing_datasets" => UNPROCESSABLE_ENTITY,
     /// The role may not confirm Amazon's subscriptions.
     ConfirmNotAllowed = "confirm_not_allowed" => UNPROCESSABLE_ENTITY,
+    /// A Stream v2 bucket whose object versions the role may not list.
+    BucketUnreadable = "bucket_unreadable" => UNPROCESSABLE_ENTITY,
+    /// A Stream v2 bucket without versioning: an overwritten file could not be told apart.
+    BucketNotVersioned = "bucket_not_versioned" => UNPROCESSABLE_ENTITY,
     /// Too many failed authentications, or reports at once; see `Retry-After`.
     TooManyRequests = "too_many_requests" => TOO_MANY_REQUESTS,
     /// A bug: the server log has the detail.

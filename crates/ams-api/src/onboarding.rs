@@ -166,11 +166,18 @@ pub(crate) async fn template_of(state: &ApiState, a: &ams_store::AccountScope, r
 }
 
 /// The stack's outputs: `{role_arn, queue_urls}`, or `aws cloudformation describe-stacks`'s
-/// answer pasted whole (`{"Stacks": [{"Outputs": [{"OutputKey": "RoleArn", …}]}]}`).
+/// answer pasted whole (`{"Stacks": [{"Outputs": [{"OutputKey": "RoleArn", …}]}]}`). A Stream v2
+/// destination is told by its `StreamDestinationConfiguration` (an output, or
+/// `stream_destination_configuration` with `role_arn` and the notification queue's URL in
+/// `queue_urls`).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StackOutputs {
     pub role_arn: Option<String>,
     pub queue_urls: Option<Vec<String>>,
+    /// Stream v2: the subscription's `s3Destination`, `{"bucketArn": …, "notification":
+    /// {"queueArn": …}}`, as an object or as the JSON text the stack outputs.
+    #[schema(value_type = Option<Object>)]
+    pub stream_destination_configuration: Option<serde_json::Value>,
     /// As `aws cloudformation describe-stacks` prints it: `RoleArn` and `QueueUrl` outputs are read.
     #[serde(rename = "Stacks")]
     #[schema(value_type = Option<Vec<Object>>)]
@@ -205,8 +212,160 @@ impl StackOutputs {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdoptedStack {
     pub role_arn: String,
-    /// The queues now registered; the runtime consumes them within seconds.
+    /// The queues now registered; the runtime consumes them within seconds (none for a Stream
+    /// v2 destination, whose queue only wakes its loader).
     pub queues: Vec<Queue>,
+    /// A Stream v2 destination, when the stack was one: its loader starts within seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_v2: Option<V2DestinationView>,
+}
+
+/// A Stream v2 destination as adopted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct V2DestinationView {
+    pub region: String,
+    pub bucket: String,
+    pub queue_url: String,
+    pub role_arn: String,
+    /// Object versions last modified before this (less a margin) have all landed.
+    pub listed_through: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_loaded_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why the loader's last pass failed, if it did.
+    pub last_error: Option<String>,
+    pub adopted_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<ams_store::stream_v2::Destination> for V2DestinationView {
+    fn from(d: ams_store::stream_v2::Destination) -> Self {
+        V2DestinationView {
+            region: d.region,
+            bucket: d.bucket,
+            queue_url: d.queue_url,
+            role_arn: d.role_arn,
+            listed_through: d.listed_through,
+            last_loaded_at: d.last_loaded_at,
+            last_error: d.last_error,
+            adopted_at: d.adopted_at,
+        }
+    }
+}
+
+/// A v2 stack's outputs, read: the role and the destination (not yet checked against AWS).
+struct V2Outputs {
+    role_arn: String,
+    destination: ams_onboard::stack_v2::V2Destination,
+}
+
+impl StackOutputs {
+    /// `Some` when the outputs are a Stream v2 destination's.
+    fn resolve_v2(&self, emulator: Option<&str>) -> Result<Option<V2Outputs>, ApiError> {
+        let mut config = self.stream_destination_configuration.clone();
+        let mut role = self.role_arn.clone();
+        let mut queue_urls = self.queue_urls.clone().unwrap_or_default();
+        let mut region = None;
+        for stack in self.stacks.iter().flatten() {
+            for o in stack.get("Outputs").and_then(|o| o.as_array()).into_iter().flatten() {
+                let value = o.get("OutputValue").and_then(|v| v.as_str()).map(str::to_owned);
+                match o.get("OutputKey").and_then(|k| k.as_str()) {
+                    Some("StreamDestinationConfiguration") if config.is_none() => config = value.map(serde_json::Value::String),
+                    Some("StreamDestinationQueueUrl") => queue_urls.extend(value),
+                    Some("DestinationRegion") => region = value,
+                    Some("RoleArn") if role.is_none() => role = value,
+                    _ => {}
+                }
+            }
+        }
+        let Some(config) = config else { return Ok(None) };
+        let config = match config {
+            serde_json::Value::String(text) => serde_json::from_str(&text)
+                .map_err(|_| ApiError::invalid("StreamDestinationConfiguration is not JSON: post it as the stack outputs it"))?,
+            other => other,
+        };
+        let bucket_arn = config.get("bucketArn").and_then(|v| v.as_str()).unwrap_or_default();
+        let queue_arn = config.pointer("/notification/queueArn").and_then(|v| v.as_str()).unwrap_or_default();
+        let bucket = bucket_arn
+            .strip_prefix("arn:aws:s3:::")
+            .filter(|b| (3..=63).contains(&b.len()) && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.'))
+            .ok_or_else(|| ApiError::invalid(format!("bucketArn {} is not an S3 bucket ARN (arn:aws:s3:::<bucket>)", validate::shown(bucket_arn))))?;
+        let arn_parts: Vec<&str> = queue_arn.split(':').collect();
+        let [_, _, "sqs", arn_region, arn_account, arn_name] = arn_parts[..] else {
+            return Err(ApiError::invalid(format!(
+                "notification.queueArn {} is not an SQS queue ARN (arn:aws:sqs:<region>:<account>:<name>)",
+                validate::shown(queue_arn)
+            )));
+        };
+        let role = role.ok_or_else(|| ApiError::invalid("no role: post role_arn, or the stack's outputs with RoleArn"))?;
+        queue_urls.sort();
+        queue_urls.dedup();
+        let [raw_url] = &queue_urls[..] else {
+            return Err(ApiError::invalid(
+                "a Stream v2 destination has one notification queue: post its URL in queue_urls, or the stack's outputs with StreamDestinationQueueUrl",
+            ));
+        };
+        let url = validate::queue_url(raw_url, emulator).map_err(ApiError::invalid)?;
+        if !url.canonical.ends_with(&format!("/{arn_account}/{arn_name}")) {
+            return Err(ApiError::invalid(format!("the queue URL {} is not the queue {queue_arn} names", url.canonical)));
+        }
+        let region = url.region.or(region).unwrap_or_else(|| arn_region.to_owned());
+        if region != arn_region {
+            return Err(ApiError::invalid(format!("the queue {queue_arn} is not in {region}")));
+        }
+        if ams_onboard::v2_realm(&region).is_none() {
+            let regions: Vec<&str> = ams_onboard::V2_REGIONS.iter().map(|(r, _)| *r).collect();
+            return Err(ApiError::new(
+                ErrorCode::ForeignRegion,
+                format!("Stream v2 delivers in {}, not {region}", regions.join(", ")),
+            ));
+        }
+        Ok(Some(V2Outputs {
+            role_arn: role,
+            destination: ams_onboard::stack_v2::V2Destination {
+                region,
+                bucket: bucket.to_owned(),
+                queue_url: url.canonical,
+                queue_arn: Some(queue_arn.to_owned()),
+            },
+        }))
+    }
+}
+
+/// Verifies a v2 destination through its role and records it, all or nothing.
+async fn adopt_v2_stack(
+    state: &ApiState,
+    tenant: &ams_store::TenantScope,
+    a: &mut ams_store::AccountScope,
+    v2: V2Outputs,
+) -> Result<AdoptedStack, ApiError> {
+    validate::role_arn(&v2.role_arn).map_err(ApiError::invalid)?;
+    let Some(aws) = &state.aws else {
+        return Err(ApiError::new(ErrorCode::Unavailable, "this server has no AWS configuration"));
+    };
+    let account = ams_store::AccountId(a.account().id);
+    let d = &v2.destination;
+    if let Err(e) = ams_onboard::stack_v2::verify_v2_destination(aws.as_ref(), &v2.role_arn, &a.external_id()?, account, d).await {
+        let e = stack_error(e);
+        if e.status() == StatusCode::UNPROCESSABLE_ENTITY {
+            a.record_stack_error(&e.message).await?;
+        }
+        return Err(e);
+    }
+    let adopted = a.adopt_v2_destination(&d.region, &d.bucket, &d.queue_url, &v2.role_arn).await?;
+    tracing::info!(tenant = %tenant.slug(), account = %a.account().id, region = %d.region, "Stream v2 destination verified and adopted");
+    Ok(AdoptedStack { role_arn: v2.role_arn, queues: Vec::new(), stream_v2: Some(adopted.into()) })
+}
+
+fn stack_error(e: ams_onboard::stack::StackRejected) -> ApiError {
+    let code = match e.check {
+        StackCheck::RoleNotAssumable => ErrorCode::RoleNotAssumable,
+        StackCheck::QueueUnreadable => ErrorCode::QueueUnreadable,
+        StackCheck::FifoQueue => ErrorCode::FifoQueue,
+        StackCheck::PolicyMissingDatasets => ErrorCode::PolicyMissingDatasets,
+        StackCheck::ConfirmNotAllowed => ErrorCode::ConfirmNotAllowed,
+        StackCheck::BucketUnreadable => ErrorCode::BucketUnreadable,
+        StackCheck::BucketNotVersioned => ErrorCode::BucketNotVersioned,
+        StackCheck::Unavailable => ErrorCode::Unavailable,
+    };
+    ApiError::new(code, e.message)
 }
 
 /// The AMS queue regions the account's marketplaces and DSP advertisers deliver to (422 when
@@ -240,7 +399,7 @@ pub(crate) async fn needed_regions(a: &ams_store::AccountScope) -> Result<Vec<St
         (status = 403, description = "a `read` key", body = ErrorBody),
         (status = 404, description = "no such tenant or account", body = ErrorBody),
         (status = 409, description = "a queue is registered already", body = ErrorBody),
-        (status = 422, description = "a check failed, and nothing was registered: `role_not_assumable` (trust policy or external id), `queue_unreadable`, `fifo_queue`, `foreign_region`, `policy_missing_datasets` (names each dataset and its account), `confirm_not_allowed` (the role may not call sns:ConfirmSubscription on the named topic accounts), or the outputs are incomplete", body = ErrorBody),
+        (status = 422, description = "a check failed, and nothing was registered: `role_not_assumable` (trust policy or external id), `queue_unreadable`, `fifo_queue`, `foreign_region`, `policy_missing_datasets` (names each dataset and its account), `confirm_not_allowed` (the role may not call sns:ConfirmSubscription on the named topic accounts), for a Stream v2 destination `bucket_unreadable` or `bucket_not_versioned`, or the outputs are incomplete", body = ErrorBody),
         (status = 503, description = "AWS could not be asked (`unavailable`)", body = ErrorBody),
     ),
 )]
@@ -262,6 +421,9 @@ pub(crate) async fn adopt_stack(
     a: &mut ams_store::AccountScope,
     outputs: &StackOutputs,
 ) -> Result<AdoptedStack, ApiError> {
+    if let Some(v2) = outputs.resolve_v2(state.emulator_origin.as_deref())? {
+        return adopt_v2_stack(state, tenant, a, v2).await;
+    }
     let (role_arn, urls) = outputs.resolve()?;
     let queues = match verify_stack(state, a, &role_arn, &urls).await {
         Ok(q) => q,
@@ -276,7 +438,7 @@ pub(crate) async fn adopt_stack(
     let rows = a.adopt_stack(&role_arn, &queues).await?;
     tracing::info!(tenant = %tenant.slug(), account = %a.account().id, queues = rows.len(), "AWS stack verified and adopted");
     state.reconcile();
-    Ok(AdoptedStack { role_arn, queues: rows.into_iter().map(Queue::from).collect() })
+    Ok(AdoptedStack { role_arn, queues: rows.into_iter().map(Queue::from).collect(), stream_v2: None })
 }
 
 /// Every check of `POST …/aws-stack`, before anything is written: the queues to register
@@ -315,16 +477,6 @@ async fn verify_stack(
         return Err(ApiError::new(ErrorCode::Unavailable, "this server has no AWS configuration"));
     };
     let account = ams_store::AccountId(a.account().id);
-    verify_queues(aws.as_ref(), role_arn, &a.external_id()?, account, &queues, &DATASETS).await.map_err(|e| {
-        let code = match e.check {
-            StackCheck::RoleNotAssumable => ErrorCode::RoleNotAssumable,
-            StackCheck::QueueUnreadable => ErrorCode::QueueUnreadable,
-            StackCheck::FifoQueue => ErrorCode::FifoQueue,
-            StackCheck::PolicyMissingDatasets => ErrorCode::PolicyMissingDatasets,
-            StackCheck::ConfirmNotAllowed => ErrorCode::ConfirmNotAllowed,
-            StackCheck::Unavailable => ErrorCode::Unavailable,
-        };
-        ApiError::new(code, e.message)
-    })?;
+    verify_queues(aws.as_ref(), role_arn, &a.external_id()?, account, &queues, &DATASETS).await.map_err(stack_error)?;
     Ok(queues)
 }

@@ -67,8 +67,12 @@ pub struct StreamSubscription {
 pub struct Streams {
     /// The datasets declared.
     pub datasets: Vec<String>,
-    /// The Stream v2 datasets declared (preview: declared only; not yet subscribed).
+    /// The Stream v2 datasets declared (preview: landed from the destination's bucket; not
+    /// yet subscribed at Amazon by ams-hub).
     pub v2_datasets: Vec<String>,
+    /// The account's Stream v2 destinations (adopted with `POST …/aws-stack`) and their
+    /// loaders' progress.
+    pub v2_destinations: Vec<crate::onboarding::V2DestinationView>,
     /// Every subscription ams-hub made for the account, archived ones last.
     pub subscriptions: Vec<StreamSubscription>,
 }
@@ -76,6 +80,7 @@ pub struct Streams {
 pub(crate) async fn streams_of(scope: &ams_store::AccountScope) -> Result<Streams, ApiError> {
     let datasets = scope.stream_datasets().await?;
     let v2_datasets = scope.stream_v2_datasets().await?;
+    let v2_destinations = scope.v2_destinations().await?.into_iter().map(Into::into).collect();
     let subscriptions = scope
         .streams()
         .await?
@@ -95,7 +100,7 @@ pub(crate) async fn streams_of(scope: &ams_store::AccountScope) -> Result<Stream
             released_at: r.released_at,
         })
         .collect();
-    Ok(Streams { datasets, v2_datasets, subscriptions })
+    Ok(Streams { datasets, v2_datasets, v2_destinations, subscriptions })
 }
 
 /// The account's declared datasets and its subscriptions' state at Amazon.
@@ -158,8 +163,7 @@ fn v2_dataset_ids(mut ids: Vec<String>) -> Result<Vec<String>, ApiError> {
         return Err(ApiError::invalid("at most 100 v2_datasets"));
     }
     for id in &ids {
-        let ok = (1..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));
-        if !ok {
+        if !ams_store::stream_v2::is_dataset_id(id) {
             return Err(ApiError::invalid(format!(
                 "v2 dataset id {} is not of the form Amazon uses: 1 to 128 of letters, digits, '.', '_', '-', ':'",
                 crate::validate::shown(id)
@@ -168,6 +172,16 @@ fn v2_dataset_ids(mut ids: Vec<String>) -> Result<Vec<String>, ApiError> {
     }
     ids.sort();
     ids.dedup();
+    // Each lands in a table named after it; two that name one table cannot both be declared.
+    let mut tables = std::collections::HashMap::new();
+    for id in &ids {
+        if let Some(other) = tables.insert(ams_store::stream_v2::table_name(id), id) {
+            return Err(ApiError::invalid(format!(
+                "v2 datasets {other} and {id} would land in the same table ({}): declare one of them",
+                ams_store::stream_v2::table_name(id)
+            )));
+        }
+    }
     Ok(ids)
 }
 

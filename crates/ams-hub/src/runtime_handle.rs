@@ -89,4 +89,13 @@ impl RoleProbe for Role {
     fn may_confirm<'a>(&'a self, region: &'a str, topic_arn: &'a str) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(self.reach.may_confirm(region, topic_arn))
     }
+
+    fn bucket_versioning<'a>(&'a self, region: &'a str, bucket: &'a str) -> BoxFuture<'a, Result<Option<String>, ProbeError>> {
+        Box::pin(async move {
+            ams_ingest::stream_v2::bucket_versioning(&self.reach.s3(region), bucket).await.map_err(|e| match e {
+                ams_ingest::stream_v2::ProbeFailure::Credentials => ProbeError::Credentials,
+                ams_ingest::stream_v2::ProbeFailure::Other(why) => ProbeError::Other(why),
+            })
+        })
+    }
 }

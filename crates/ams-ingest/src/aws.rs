@@ -128,6 +128,19 @@ impl AccountAws {
         crate::queue::thin::Sqs::new(region, endpoint.as_deref(), credentials)
     }
 
+    /// S3 (Stream v2's bucket). Against an emulator (an endpoint is configured) requests are
+    /// path-style: virtual-hosted names (`bucket.localhost`) do not resolve there.
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let mut b = aws_sdk_s3::config::Builder::from(&self.base).region(Region::new(region.to_owned()));
+        if self.base.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() {
+            b = b.force_path_style(true);
+        }
+        if let Some(c) = &self.credentials {
+            b = b.credentials_provider(c.clone());
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
+    }
+
     pub fn sns(&self, region: &str) -> aws_sdk_sns::Client {
         let mut b = aws_sdk_sns::config::Builder::from(&self.base).region(Region::new(region.to_owned()));
         if let Some(c) = &self.credentials {

@@ -56,6 +56,13 @@ pub struct RuntimeConfig {
     pub webhook_allow_http_hosts: Vec<String>,
     /// Webhook deliveries one process sends at once.
     pub webhook_senders: usize,
+    /// Stream v2: how often a loader lists its whole bucket when no notification arrived (s).
+    /// 0: Stream v2 destinations are not loaded by this process.
+    pub v2_sweep_secs: u64,
+    /// Stream v2: where object versions are downloaded before they are read (one file per
+    /// loader at a time, removed after). Unset: the system's temporary directory.
+    #[serde(deserialize_with = "text")]
+    pub v2_spool_dir: Option<String>,
 }
 
 /// A list, or one string of comma-separated items (how an environment variable holds one).
@@ -113,6 +120,8 @@ impl Default for RuntimeConfig {
             alerts_secs: 60,
             webhook_allow_http_hosts: Vec::new(),
             webhook_senders: 8,
+            v2_sweep_secs: 900,
+            v2_spool_dir: None,
         }
     }
 }

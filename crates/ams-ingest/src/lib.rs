@@ -25,6 +25,7 @@ pub mod queue;
 mod retry;
 pub mod shutdown;
 mod status;
+pub mod stream_v2;
 mod supervisor;
 pub mod upkeep;
 pub mod webhooks;
@@ -60,6 +61,18 @@ pub fn start(store: Store, aws: Aws, config: RuntimeConfig) -> Addr<Supervisor> 
     if config.webhook_senders > 0 {
         let hosts = ams_store::webhooks::rules::AllowedHosts::new(config.webhook_allow_http_hosts.iter().cloned());
         shutdown::start_until_shutdown(webhooks::WebhookSender::new(store.clone(), hosts, config.webhook_senders), &shutdown);
+    }
+    if config.v2_sweep_secs > 0 {
+        let spool = config.v2_spool_dir.as_deref().map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let loaders = stream_v2::V2Loaders::new(
+            store.clone(),
+            aws.clone(),
+            std::time::Duration::from_secs(config.reconcile_secs.max(1)),
+            std::time::Duration::from_secs(config.v2_sweep_secs),
+            config.wait_seconds,
+            spool,
+        );
+        shutdown::start_until_shutdown(loaders, &shutdown);
     }
     Supervisor::new(store, aws, config, normalizer, shutdown, budget).start()
 }

@@ -10,6 +10,7 @@ pub mod ads;
 pub mod policy;
 pub mod reconciler;
 pub mod stack;
+pub mod stack_v2;
 pub mod template;
 pub mod template_v2;
 

@@ -28,6 +28,9 @@ pub trait RoleProbe: Send + Sync {
     /// Whether the role may call `sns:ConfirmSubscription` on `topic_arn` (asked of SNS).
     /// `Err`: SNS could not be asked.
     fn may_confirm<'a>(&'a self, region: &'a str, topic_arn: &'a str) -> BoxFuture<'a, Result<bool, String>>;
+    /// The bucket's versioning status (`Enabled`, `Suspended`, or `None` when never set), after
+    /// listing one object version (what the Stream v2 loader does).
+    fn bucket_versioning<'a>(&'a self, region: &'a str, bucket: &'a str) -> BoxFuture<'a, Result<Option<String>, ProbeError>>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +49,10 @@ pub enum StackCheck {
     FifoQueue,
     PolicyMissingDatasets,
     ConfirmNotAllowed,
+    /// Stream v2: the bucket's object versions cannot be listed through the role.
+    BucketUnreadable,
+    /// Stream v2: the bucket is not versioned.
+    BucketNotVersioned,
     /// AWS could not be asked: not the stack's fault.
     Unavailable,
 }
@@ -158,6 +165,10 @@ mod tests {
         fn may_confirm<'a>(&'a self, _: &'a str, topic: &'a str) -> BoxFuture<'a, Result<bool, String>> {
             self.asked.lock().unwrap().push(format!("confirm {topic}"));
             Box::pin(std::future::ready(self.may_confirm.clone()))
+        }
+        fn bucket_versioning<'a>(&'a self, _: &'a str, bucket: &'a str) -> BoxFuture<'a, Result<Option<String>, ProbeError>> {
+            self.asked.lock().unwrap().push(format!("bucket {bucket}"));
+            Box::pin(std::future::ready(Ok(Some("Enabled".to_owned()))))
         }
     }
 

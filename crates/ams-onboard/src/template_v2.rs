@@ -10,7 +10,8 @@
 //! * the notification queue (KMS, 14 days, long polling) and its dead-letter queue; the
 //!   publisher may send, the reviewer may read attributes, TLS only;
 //! * the role ams-hub's loader assumes (trusting ams-hub's role with the account's external id),
-//!   allowed exactly what the loader does: list the bucket's object versions and read them,
+//!   allowed exactly what the loader does: list the bucket's object versions (and read whether it
+//!   is versioned, which adopting the stack checks) and read them,
 //!   decrypt with the two keys, and receive, delete, change the visibility of and read the
 //!   attributes of the notification queue. Nothing else: no writes, no other bucket.
 //!
@@ -291,7 +292,7 @@ pub fn render_v2(input: &V2TemplateInput<'_>) -> Result<AwsTemplate, TemplateErr
                     "PolicyDocument": {
                         "Version": "2012-10-17",
                         "Statement": [
-                            {"Sid": "ListObjectVersions", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketVersions"], "Resource": bucket_arn},
+                            {"Sid": "ListObjectVersions", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning"], "Resource": bucket_arn},
                             {"Sid": "ReadObjectVersions", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": objects},
                             {
                                 "Sid": "DecryptWithTheDestinationsKeys",
@@ -370,7 +371,7 @@ mod tests {
         assert_eq!(
             actions,
             [
-                "s3:ListBucket", "s3:ListBucketVersions", "s3:GetObject", "s3:GetObjectVersion", "kms:Decrypt",
+                "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning", "s3:GetObject", "s3:GetObjectVersion", "kms:Decrypt",
                 "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"
             ]
         );

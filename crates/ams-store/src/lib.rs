@@ -19,6 +19,7 @@ pub mod ledger;
 mod quarantine;
 pub mod reports;
 pub mod secrets;
+pub mod stream_v2;
 mod store;
 pub mod tenant;
 pub mod webhooks;

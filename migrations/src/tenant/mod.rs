@@ -86,6 +86,46 @@ pub const TENANT_MIGRATIONS: &[TenantMigration] = &[
         name: "BI logins: bi_ views of the reporting views, filtered by the login reading them, and who reads them",
         statements: bi::statements,
     },
+    TenantMigration {
+        version: 8,
+        name: "stream_v2_objects: each Stream v2 object version landed or quarantined, once",
+        statements: |schema| {
+            // The primary key is what makes a version land once: the loader inserts this row
+            // first in the transaction that copies the version's rows, so a second loader
+            // (another replica, a redelivered notification) waits on it and then finds it.
+            // `amzn_stream_v2_<dataset>` tables are created by the loader from the files'
+            // schemas, not here.
+            vec![
+                format!(
+                    "CREATE TABLE {schema}.stream_v2_objects (
+    bucket text NOT NULL,
+    object_key text NOT NULL,
+    version_id text NOT NULL,
+    hub_account_id uuid NOT NULL,
+    last_modified timestamptz NOT NULL,
+    size_bytes bigint NOT NULL,
+    dataset text,
+    table_name text,
+    status text NOT NULL CHECK (status IN ('loading', 'loaded', 'quarantined')),
+    reason text,
+    rows bigint NOT NULL DEFAULT 0,
+    landed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (bucket, object_key, version_id)
+)"
+                ),
+                format!("CREATE INDEX stream_v2_objects_recent ON {schema}.stream_v2_objects (hub_account_id, last_modified)"),
+                // The newest landed version of each object key: an overwritten file supersedes
+                // the old one in the per-dataset `_latest` views.
+                format!(
+                    "CREATE VIEW {schema}.stream_v2_latest_versions AS
+SELECT DISTINCT ON (hub_account_id, bucket, object_key) hub_account_id, bucket, object_key, version_id
+FROM {schema}.stream_v2_objects
+WHERE status = 'loaded'
+ORDER BY hub_account_id, bucket, object_key, last_modified DESC, landed_at DESC"
+                ),
+            ]
+        },
+    },
 ];
 
 /// The newest tenant schema version this build knows.

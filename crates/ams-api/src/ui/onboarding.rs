@@ -348,7 +348,7 @@ fn stack_outputs(text: &str) -> Result<crate::onboarding::StackOutputs, ApiError
             )));
         }
     }
-    Ok(crate::onboarding::StackOutputs { role_arn: role, queue_urls: Some(queues), stacks: None })
+    Ok(crate::onboarding::StackOutputs { role_arn: role, queue_urls: Some(queues), stacks: None, stream_destination_configuration: None })
 }
 
 /// The stack's outputs pasted: the API's verification and adoption.
