@@ -5,7 +5,9 @@ the stack as `aws cloudformation describe-stacks` does: what the brand posts to 
 
 moto's CloudFormation does not create AWS::SQS::QueuePolicy resources: when the queue has no
 policy after the deploy, the template's own policy document is applied with SetQueueAttributes
-(and this script says so on stderr).
+(and this script says so on stderr). Nor does it apply an AWS::S3::Bucket's
+VersioningConfiguration: when the bucket's versioning differs from the template's, the
+template's is applied with PutBucketVersioning (said on stderr too).
 
 Usage (the venv's python; AWS_ENDPOINT_URL points at moto):
   cfn_deploy.py DEPLOYER_ROLE_ARN TEMPLATE.json STACK_NAME REGION [Key=Value ...]
@@ -46,5 +48,15 @@ for policy_name, queue_name, url_key, arn_key in [("QueuePolicy", "Queue", "Queu
         text = json.dumps(policy).replace(json.dumps({"Fn::GetAtt": [queue_name, "Arn"]}), json.dumps(outputs[arn_key]))
         sqs.set_queue_attributes(QueueUrl=outputs[url_key], Attributes={"Policy": text})
         print(f"moto did not create AWS::SQS::QueuePolicy {policy_name}: applied the template's policy with SetQueueAttributes",
+              file=sys.stderr)
+s3 = session.client("s3")
+for resource in cfn.describe_stack_resources(StackName=stack)["StackResources"]:
+    if resource.get("ResourceType") != "AWS::S3::Bucket":
+        continue
+    wanted = template["Resources"][resource["LogicalResourceId"]]["Properties"].get("VersioningConfiguration", {}).get("Status")
+    bucket = resource["PhysicalResourceId"]
+    if wanted and s3.get_bucket_versioning(Bucket=bucket).get("Status") != wanted:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": wanted})
+        print(f"moto did not apply {resource['LogicalResourceId']}'s VersioningConfiguration: applied it with PutBucketVersioning",
               file=sys.stderr)
 print(json.dumps(described, default=str))

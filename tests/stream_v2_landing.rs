@@ -184,3 +184,202 @@ async fn each_version_lands_once_through_a_crash_two_loaders_new_columns_and_cha
     let Landed::Quarantined { reason } = store.land_v2_object(&unsure, &v7, &spool(&bytes)).await.unwrap() else { panic!("not quarantined") };
     assert!(reason.contains("declares 2"), "{reason}");
 }
+
+mod end_to_end {
+    use super::*;
+    use ams_tests::api::{serve_with_api, Api, ADMIN_TOKEN};
+    use ams_tests::aws::{backlog, deploy, send_all, stack_outputs, Moto};
+    use ams_tests::serve::Serve;
+    use ams_tests::wait::until;
+    use aws_config::SdkConfig;
+    use serde_json::{json, Value};
+
+    const ADMIN: Option<&str> = Some(ADMIN_TOKEN);
+    const PRINCIPAL: &str = "arn:aws:iam::999999999999:role/ams-hub-platform";
+    const BRAND: &str = "arn:aws:iam::111111111111:role/brand-deployer";
+
+    fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build())
+    }
+
+    /// Amazon's publisher writing a file: its version id.
+    async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, bytes: Vec<u8>) -> String {
+        let out = s3.put_object().bucket(bucket).key(key).body(bytes.into()).send().await.unwrap();
+        out.version_id.expect("a versioned bucket names the version")
+    }
+
+    /// An S3 event notification naming `keys` (as S3 sends it; Amazon's own format is not public).
+    fn s3_event(bucket: &str, keys: &[&str]) -> String {
+        let records: Vec<Value> = keys
+            .iter()
+            .map(|k| json!({"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": k.replace(' ', "+")}}}))
+            .collect();
+        json!({"Records": records}).to_string()
+    }
+
+    /// (status, rows) of a version in `stream_v2_objects`.
+    async fn landed(pool: &sqlx::PgPool, version_id: &str) -> Option<(String, i64)> {
+        sqlx::query_as("SELECT status, rows FROM tenant_vland.stream_v2_objects WHERE version_id = $1")
+            .bind(version_id)
+            .fetch_optional(pool)
+            .await
+            .unwrap()
+            .filter(|(s, _): &(String, i64)| s != "loading")
+    }
+
+    async fn wait_landed(pool: &sqlx::PgPool, version_id: &str, serves: &[&Serve]) -> (String, i64) {
+        let logs = || serves.iter().map(|s| s.log_text()).collect::<Vec<_>>().join("\n----\n");
+        until(&format!("version {version_id} landed"), 60, || landed(pool, version_id), logs).await
+    }
+
+    async fn table_rows(pool: &sqlx::PgPool) -> (i64, i64) {
+        sqlx::query_as(
+            "SELECT count(*), count(DISTINCT (_object_key, _version_id, _row_number)) FROM tenant_vland.amzn_stream_v2_ads_performance",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    }
+
+    fn brand(api: &Api) -> (String, String) {
+        api.ok("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": "vland", "name": "V land"})), 201);
+        let key = api.ok("POST", "/v1/tenants/vland/api-keys", ADMIN, Some(&json!({"name": "k", "scope": "write"})), 201)["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let a = api.ok("POST", "/v1/tenants/vland/accounts", Some(&key), Some(&json!({"name": "Brand"})), 201);
+        let id = a["id"].as_str().unwrap().to_owned();
+        api.ok("POST", &format!("/v1/tenants/vland/accounts/{id}/marketplaces"), Some(&key), Some(&json!({"marketplace": "US"})), 201);
+        (key, id)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_deployed_destination_lands_every_version_once_whatever_the_notifications_say() {
+        let db = TestDb::new();
+        let moto = Moto::start();
+        let env = [("AMS_HUB_PLATFORM_PRINCIPAL", PRINCIPAL), ("AMS_HUB_V2_SWEEP_SECS", "3600")];
+        let (serve, api) = serve_with_api(&db, &moto.url, &env);
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let (key, id) = brand(&api);
+        let account = format!("/v1/tenants/vland/accounts/{id}");
+
+        // The destination, deployed in the brand's account from ams-hub's template.
+        let template = ureq::get(&format!("{}{account}/aws-template?region=us-east-1&stream=v2&format=json", api.base))
+            .set("Authorization", &format!("Bearer {key}"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+        let described = deploy(&moto, BRAND, &template, "ams-hub-v2", "us-east-1");
+        let outputs = stack_outputs(&described);
+        let bucket = outputs["StreamDataBucketName"].clone();
+        let queue_url = outputs["StreamDestinationQueueUrl"].clone();
+        let brand_aws = moto.assume(BRAND).await;
+        let s3 = s3(&brand_aws);
+
+        // A bucket whose versioning is suspended is refused, and nothing is adopted. (A bucket
+        // never versioned would do, but moto answers GetBucketVersioning for one in a shape
+        // AWS does not use, which the SDK cannot read.)
+        s3.create_bucket().bucket("brand-plain-bucket").send().await.unwrap();
+        for status in [aws_sdk_s3::types::BucketVersioningStatus::Enabled, aws_sdk_s3::types::BucketVersioningStatus::Suspended] {
+            let config = aws_sdk_s3::types::VersioningConfiguration::builder().status(status).build();
+            s3.put_bucket_versioning().bucket("brand-plain-bucket").versioning_configuration(config).send().await.unwrap();
+        }
+        let plain = json!({"role_arn": outputs["RoleArn"], "queue_urls": [queue_url],
+            "stream_destination_configuration": {"bucketArn": "arn:aws:s3:::brand-plain-bucket",
+                "notification": {"queueArn": outputs["StreamDestinationQueueArn"]}}});
+        let (status, body) = api.call("POST", &format!("{account}/aws-stack"), Some(&key), Some(&plain));
+        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("bucket_not_versioned")), "{body}");
+        let streams = api.ok("GET", &format!("{account}/streams"), Some(&key), None, 200);
+        assert_eq!(streams["v2_destinations"], json!([]));
+
+        // The stack's outputs as describe-stacks prints them: verified and adopted.
+        let adopted = api.ok("POST", &format!("{account}/aws-stack"), Some(&key), Some(&described), 200);
+        assert_eq!(adopted["stream_v2"]["bucket"], bucket.as_str(), "{adopted}");
+        assert_eq!(adopted["queues"], json!([]), "a v2 queue is not an AMS queue");
+        api.ok("PUT", &format!("{account}/streams"), Some(&key), Some(&json!({"v2_datasets": ["ads-performance"]})), 200);
+
+        // A file and an S3 event naming it.
+        let key_a = "ads-performance/2026/12/01/00/part 0.parquet";
+        let (bytes, a) = ads_file(4_000, 11, "ADV1", Variant::Usual);
+        let va = put(&s3, &bucket, key_a, bytes).await;
+        send_all(&brand_aws, &queue_url, &[s3_event(&bucket, &[key_a])]).await;
+        assert_eq!(wait_landed(&pool, &va, &[&serve]).await, ("loaded".to_owned(), a.rows));
+        let (impressions, cost): (i64, String) = sqlx::query_as(
+            "SELECT sum(impressions)::bigint, sum(cost)::text FROM tenant_vland.amzn_stream_v2_ads_performance WHERE _version_id = $1",
+        )
+        .bind(&va)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!((impressions, cost), (a.impressions, cost_text(a.cost_micros)));
+
+        // The same notification again: consumed, and nothing lands twice.
+        send_all(&brand_aws, &queue_url, &[s3_event(&bucket, &[key_a])]).await;
+        until("the redelivered notification consumed", 60, || async { (backlog(&brand_aws, &queue_url).await == 0).then_some(()) }, || serve.log_text()).await;
+        assert_eq!(table_rows(&pool).await, (a.rows, a.rows));
+
+        // A notification in a shape nobody documented: the bucket is listed and the new file lands.
+        let (bytes, b) = ads_file(2_000, 12, "ADV2", Variant::Usual);
+        let vb = put(&s3, &bucket, "ads-performance/2026/12/01/01/part-0.parquet", bytes).await;
+        send_all(&brand_aws, &queue_url, &[json!({"datasetId": "ads-performance", "note": "files landed"}).to_string()]).await;
+        assert_eq!(wait_landed(&pool, &vb, &[&serve]).await, ("loaded".to_owned(), b.rows));
+
+        // The first file overwritten, announced inside an SNS envelope: a new version lands and
+        // the _latest view shows it in place of the old one.
+        let (bytes, a2) = ads_file(300, 13, "ADV1", Variant::Usual);
+        let va2 = put(&s3, &bucket, key_a, bytes).await;
+        assert_ne!(va2, va);
+        let envelope = json!({"Type": "Notification", "MessageId": "m-1", "Message": s3_event(&bucket, &[key_a])}).to_string();
+        send_all(&brand_aws, &queue_url, &[envelope]).await;
+        assert_eq!(wait_landed(&pool, &va2, &[&serve]).await, ("loaded".to_owned(), a2.rows));
+        let latest: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT _version_id, count(*) FROM tenant_vland.amzn_stream_v2_ads_performance_latest WHERE _object_key = $1 GROUP BY 1",
+        )
+        .bind(key_a)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(latest, [(va2.clone(), a2.rows)]);
+
+        // A file whose column changed type is quarantined; the file beside it lands.
+        let (bytes, _) = ads_file(50, 14, "ADV3", Variant::ChangedType);
+        let vd = put(&s3, &bucket, "ads-performance/2026/12/01/02/part-0.parquet", bytes).await;
+        let (bytes, e) = ads_file(60, 15, "ADV3", Variant::NewColumn);
+        let ve = put(&s3, &bucket, "ads-performance/2026/12/01/02/part-1.parquet", bytes).await;
+        send_all(
+            &brand_aws,
+            &queue_url,
+            &[s3_event(&bucket, &["ads-performance/2026/12/01/02/part-0.parquet", "ads-performance/2026/12/01/02/part-1.parquet"])],
+        )
+        .await;
+        assert_eq!(wait_landed(&pool, &vd, &[&serve]).await.0, "quarantined");
+        assert_eq!(wait_landed(&pool, &ve, &[&serve]).await, ("loaded".to_owned(), e.rows));
+
+        // Two replicas on one destination: every version once.
+        let (second, _) = serve_with_api(&db, &moto.url, &env);
+        let mut expected = a.rows + b.rows + a2.rows + e.rows;
+        let mut versions = Vec::new();
+        for i in 0..6 {
+            let (bytes, f) = ads_file(500 + i * 10, 20 + i as i64, "ADV4", Variant::Usual);
+            expected += f.rows;
+            versions.push(put(&s3, &bucket, &format!("ads-performance/2026/12/01/03/part-{i}.parquet"), bytes).await);
+            send_all(&brand_aws, &queue_url, &[s3_event(&bucket, &[&format!("ads-performance/2026/12/01/03/part-{i}.parquet")]), "{}".into()]).await;
+        }
+        for v in &versions {
+            assert_eq!(wait_landed(&pool, v, &[&serve, &second]).await.0, "loaded");
+        }
+        until("every notification consumed", 60, || async { (backlog(&brand_aws, &queue_url).await == 0).then_some(()) }, || serve.log_text()).await;
+        assert_eq!(table_rows(&pool).await, (expected, expected), "no row twice");
+        let objects: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_vland.stream_v2_objects").fetch_one(&pool).await.unwrap();
+        assert_eq!(objects, 11);
+
+        let streams = api.ok("GET", &format!("{account}/streams"), Some(&key), None, 200);
+        let d = &streams["v2_destinations"][0];
+        assert_eq!((d["bucket"].as_str(), d["last_error"].clone()), (Some(bucket.as_str()), Value::Null), "{streams}");
+        assert!(d["last_loaded_at"].is_string(), "{streams}");
+        let external_id: String = sqlx::query_scalar("SELECT coalesce(external_id, '') FROM control.accounts").fetch_one(&pool).await.unwrap();
+        assert!(external_id.is_empty() || !serve.log_text().contains(&external_id), "the external id reached the log");
+    }
+}
