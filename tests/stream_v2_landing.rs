@@ -3,7 +3,7 @@
 //! end (the real binary, moto's S3 + KMS + SQS, a destination deployed from ams-hub's template
 //! and adopted through the API, notifications in every shape).
 
-use ams_store::stream_v2::{Landed, ObjectVersion, StagedOrDone, Target};
+use ams_store::stream_v2::{Landed, ObjectVersion, Target};
 use ams_tests::parquet_gen::{ads_file, Expected, Variant};
 use ams_tests::{tenant, TestDb};
 use chrono::{TimeZone, Utc};
@@ -64,7 +64,8 @@ async fn each_version_lands_once_through_a_crash_two_loaders_new_columns_and_cha
     let (bytes, a) = ads_file(2_500, 1, "ADV1", Variant::Usual);
     let path = spool(&bytes);
     let v1 = version("v2/ads-performance/2026/12/01/00/part-0.parquet", "ver-a1", 1);
-    let StagedOrDone::Staged(mut staged) = store.stage_v2_object(&target, &v1, &path).await.unwrap() else { panic!("nothing staged") };
+    let mut staged = store.begin_v2_batch(&target).await.unwrap();
+    assert!(matches!(staged.land(&v1, &path).await.unwrap(), Landed::Loaded { rows: 2_500, .. }));
     let pid = staged.backend_pid().await.unwrap();
     let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(store.pool()).await.unwrap();
     assert!(killed);
@@ -176,11 +177,33 @@ async fn each_version_lands_once_through_a_crash_two_loaders_new_columns_and_cha
     let everything: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM tenant_land.{table}_latest")).fetch_one(store.pool()).await.unwrap();
     assert_eq!(everything, a2.rows + b.rows + c.rows + f.rows, "the view has every key's newest version, and the new column");
 
+    // One transaction for several files (how a backfill lands): the one that cannot land is
+    // quarantined in its savepoint, the others land with the commit.
+    let mut batch = store.begin_v2_batch(&target).await.unwrap();
+    let (bytes, g) = ads_file(90, 9, "ADV7", Variant::Usual);
+    let g1 = version("v2/ads-performance/2026/12/01/05/part-0.parquet", "ver-g1", 8);
+    assert!(matches!(batch.land(&g1, &spool(&bytes)).await.unwrap(), Landed::Loaded { rows: 90, .. }));
+    let (bytes, _) = ads_file(30, 10, "ADV7", Variant::ChangedType);
+    let g2 = version("v2/ads-performance/2026/12/01/05/part-1.parquet", "ver-g2", 8);
+    assert!(matches!(batch.land(&g2, &spool(&bytes)).await.unwrap(), Landed::Quarantined { .. }));
+    let (bytes, h) = ads_file(80, 11, "ADV7", Variant::NewColumn);
+    let g3 = version("v2/ads-performance/2026/12/01/05/part-2.parquet", "ver-g3", 8);
+    assert!(matches!(batch.land(&g3, &spool(&bytes)).await.unwrap(), Landed::Loaded { rows: 80, .. }));
+    assert_eq!((batch.versions(), batch.rows()), (3, 170));
+    batch.commit().await.unwrap();
+    assert_eq!(sums(store.pool(), table, &g1.key, "ver-g1").await, as_sums(&g));
+    assert_eq!(sums(store.pool(), table, &g3.key, "ver-g3").await, as_sums(&h));
+    let g2_status: String = sqlx::query_scalar("SELECT status FROM tenant_land.stream_v2_objects WHERE version_id = 'ver-g2'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(g2_status, "quarantined");
+
     // A file that does not say its dataset, for an account that declares two: quarantined.
     let two = vec!["ads-performance".to_owned(), "dsp-performance".to_owned()];
     let unsure = Target { schema: &schema, account, declared: &two };
     let (bytes, _) = ads_file(10, 8, "ADV6", Variant::Usual);
-    let v7 = version("v2/unknown/part-0.parquet", "ver-g1", 7);
+    let v7 = version("v2/unknown/part-0.parquet", "ver-h1", 9);
     let Landed::Quarantined { reason } = store.land_v2_object(&unsure, &v7, &spool(&bytes)).await.unwrap() else { panic!("not quarantined") };
     assert!(reason.contains("declares 2"), "{reason}");
 }

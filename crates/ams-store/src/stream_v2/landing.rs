@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::{Postgres, Transaction};
@@ -53,22 +54,120 @@ pub struct Target<'a> {
     pub declared: &'a [String],
 }
 
-/// A version whose rows are copied and whose transaction is open: [`Staged::commit`] lands it;
-/// dropping it rolls everything back (what a crash does).
-pub struct Staged {
+/// Versions landing in one transaction: each in a savepoint of its own, so that a file that
+/// cannot land is quarantined without undoing the others. Many small files (a backfill of hourly
+/// files) then share one commit. [`Batch::commit`] lands them all; dropping the batch rolls
+/// every one back (what a crash does).
+pub struct Batch<'a> {
     tx: Transaction<'static, Postgres>,
-    outcome: Landed,
+    target: &'a Target<'a>,
+    /// Per dataset, its table's columns and types as seen in this batch (columns are only ever
+    /// added, so what was seen stays true).
+    known: HashMap<String, HashMap<String, String>>,
+    outcomes: Vec<Landed>,
+    rows: i64,
 }
 
-impl Staged {
+impl<'a> Batch<'a> {
     /// The Postgres backend holding the transaction (tests end it to stand for a crash).
     pub async fn backend_pid(&mut self) -> Result<i32, StoreError> {
         Ok(sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *self.tx).await?)
     }
 
-    pub async fn commit(self) -> Result<Landed, StoreError> {
+    /// Versions landed or quarantined in this batch so far.
+    pub fn versions(&self) -> usize {
+        self.outcomes.iter().filter(|o| !matches!(o, Landed::AlreadyLanded)).count()
+    }
+
+    /// Rows copied in this batch so far.
+    pub fn rows(&self) -> i64 {
+        self.rows
+    }
+
+    /// Lands the version whose file was downloaded to `path` (committed with the batch).
+    pub async fn land(&mut self, object: &ObjectVersion, path: &Path) -> Result<Landed, StoreError> {
+        let opened = {
+            let path: PathBuf = path.to_owned();
+            tokio::task::spawn_blocking(move || ParquetFile::open(&path))
+                .await
+                .map_err(|e| StoreError::Inconsistent(format!("the Parquet reader stopped: {e}")))?
+        };
+        sqlx::query("SAVEPOINT v2_object").execute(&mut *self.tx).await?;
+        let outcome = match self.land_in_savepoint(object, opened).await {
+            Ok(outcome) => outcome,
+            Err(Failure::Store(e)) => return Err(e),
+            Err(Failure::File(reason)) => {
+                // Whatever the failed attempt did (DDL, part of a COPY) goes, the claim with it;
+                // the claim is made again as a quarantine.
+                sqlx::query("ROLLBACK TO SAVEPOINT v2_object").execute(&mut *self.tx).await?;
+                self.known.clear();
+                self.quarantine(object, &reason).await?
+            }
+        };
+        sqlx::query("RELEASE SAVEPOINT v2_object").execute(&mut *self.tx).await?;
+        if let Landed::Loaded { rows, .. } = &outcome {
+            self.rows += rows;
+        }
+        self.outcomes.push(outcome.clone());
+        Ok(outcome)
+    }
+
+    async fn land_in_savepoint(&mut self, object: &ObjectVersion, opened: Result<ParquetFile, String>) -> Result<Landed, Failure> {
+        if !claim(&mut self.tx, self.target, object).await? {
+            return Ok(Landed::AlreadyLanded);
+        }
+        copy_rows(&mut self.tx, self.target, &mut self.known, object, opened.map_err(Failure::File)?).await
+    }
+
+    async fn quarantine(&mut self, object: &ObjectVersion, reason: &str) -> Result<Landed, StoreError> {
+        if !claim(&mut self.tx, self.target, object).await? {
+            return Ok(Landed::AlreadyLanded);
+        }
+        let sql = format!(
+            "UPDATE {}.stream_v2_objects SET status = 'quarantined', reason = $4, landed_at = now()
+             WHERE bucket = $1 AND object_key = $2 AND version_id = $3",
+            self.target.schema
+        );
+        sqlx::query(&sql).bind(&object.bucket).bind(&object.key).bind(&object.version_id).bind(reason).execute(&mut *self.tx).await?;
+        let t = self.target;
+        tracing::warn!(tenant = %t.schema.slug(), account = %t.account, key = %object.key, version_id = %object.version_id, %reason, "Stream v2 object quarantined");
+        Ok(Landed::Quarantined { reason: reason.to_owned() })
+    }
+
+    /// Commits every version of the batch: what became of each, in order.
+    pub async fn commit(self) -> Result<Vec<Landed>, StoreError> {
         self.tx.commit().await?;
-        Ok(self.outcome)
+        Ok(self.outcomes)
+    }
+}
+
+impl Store {
+    /// A transaction to land versions in for `target`.
+    pub async fn begin_v2_batch<'a>(&self, target: &'a Target<'a>) -> Result<Batch<'a>, StoreError> {
+        Ok(Batch { tx: self.pool().begin().await?, target, known: HashMap::new(), outcomes: Vec::new(), rows: 0 })
+    }
+
+    /// Lands one version, exactly once, in a transaction of its own.
+    pub async fn land_v2_object(&self, target: &Target<'_>, object: &ObjectVersion, path: &Path) -> Result<Landed, StoreError> {
+        let mut batch = self.begin_v2_batch(target).await?;
+        let landed = batch.land(object, path).await?;
+        batch.commit().await?;
+        Ok(landed)
+    }
+
+    /// The versions of the account's objects last modified at or after `since` that are landed
+    /// or quarantined: (bucket, key, version id).
+    pub async fn landed_v2_versions(
+        &self,
+        schema: &TenantSchema,
+        account: Uuid,
+        since: DateTime<Utc>,
+    ) -> Result<std::collections::HashSet<(String, String, String)>, StoreError> {
+        let sql = format!(
+            "SELECT bucket, object_key, version_id FROM {schema}.stream_v2_objects WHERE hub_account_id = $1 AND last_modified >= $2"
+        );
+        let rows: Vec<(String, String, String)> = sqlx::query_as(&sql).bind(account).bind(since).fetch_all(self.pool()).await?;
+        Ok(rows.into_iter().collect())
     }
 }
 
@@ -158,80 +257,6 @@ impl From<sqlx::Error> for Failure {
     }
 }
 
-impl Store {
-    /// Lands the version whose file was downloaded to `path`, exactly once.
-    pub async fn land_v2_object(&self, target: &Target<'_>, object: &ObjectVersion, path: &Path) -> Result<Landed, StoreError> {
-        match self.stage_v2_object(target, object, path).await? {
-            StagedOrDone::Staged(s) => s.commit().await,
-            StagedOrDone::Done(landed) => Ok(landed),
-        }
-    }
-
-    /// Everything [`Store::land_v2_object`] does but the commit.
-    pub async fn stage_v2_object(&self, target: &Target<'_>, object: &ObjectVersion, path: &Path) -> Result<StagedOrDone, StoreError> {
-        let opened = {
-            let path: PathBuf = path.to_owned();
-            tokio::task::spawn_blocking(move || ParquetFile::open(&path))
-                .await
-                .map_err(|e| StoreError::Inconsistent(format!("the Parquet reader stopped: {e}")))?
-        };
-        let mut tx = self.pool().begin().await?;
-        if !claim(&mut tx, target, object).await? {
-            return Ok(StagedOrDone::Done(Landed::AlreadyLanded));
-        }
-        let attempt = match opened {
-            Ok(file) => copy_rows(&mut tx, target, object, file).await,
-            Err(reason) => Err(Failure::File(reason)),
-        };
-        match attempt {
-            Ok(outcome) => Ok(StagedOrDone::Staged(Staged { tx, outcome })),
-            Err(Failure::Store(e)) => Err(e),
-            Err(Failure::File(reason)) => {
-                // Whatever the failed attempt did (DDL, part of a COPY) goes; the claim is
-                // made again, as a quarantine, in a transaction of its own.
-                drop(tx);
-                self.quarantine_v2_object(target, object, &reason).await
-            }
-        }
-    }
-
-    async fn quarantine_v2_object(&self, target: &Target<'_>, object: &ObjectVersion, reason: &str) -> Result<StagedOrDone, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        if !claim(&mut tx, target, object).await? {
-            return Ok(StagedOrDone::Done(Landed::AlreadyLanded));
-        }
-        let sql = format!(
-            "UPDATE {}.stream_v2_objects SET status = 'quarantined', reason = $4, landed_at = now()
-             WHERE bucket = $1 AND object_key = $2 AND version_id = $3",
-            target.schema
-        );
-        sqlx::query(&sql).bind(&object.bucket).bind(&object.key).bind(&object.version_id).bind(reason).execute(&mut *tx).await?;
-        tracing::warn!(tenant = %target.schema.slug(), account = %target.account, key = %object.key, version_id = %object.version_id, %reason, "Stream v2 object quarantined");
-        Ok(StagedOrDone::Staged(Staged { tx, outcome: Landed::Quarantined { reason: reason.to_owned() } }))
-    }
-
-    /// The versions of the account's objects last modified at or after `since` that are landed
-    /// or quarantined: (bucket, key, version id).
-    pub async fn landed_v2_versions(
-        &self,
-        schema: &TenantSchema,
-        account: Uuid,
-        since: DateTime<Utc>,
-    ) -> Result<std::collections::HashSet<(String, String, String)>, StoreError> {
-        let sql = format!(
-            "SELECT bucket, object_key, version_id FROM {schema}.stream_v2_objects WHERE hub_account_id = $1 AND last_modified >= $2"
-        );
-        let rows: Vec<(String, String, String)> = sqlx::query_as(&sql).bind(account).bind(since).fetch_all(self.pool()).await?;
-        Ok(rows.into_iter().collect())
-    }
-}
-
-/// A staged landing, or the answer when there was nothing to stage.
-pub enum StagedOrDone {
-    Staged(Staged),
-    Done(Landed),
-}
-
 /// Inserts the version's row; false when it exists (landed or quarantined already).
 async fn claim(tx: &mut Transaction<'static, Postgres>, target: &Target<'_>, o: &ObjectVersion) -> Result<bool, StoreError> {
     let sql = format!(
@@ -276,14 +301,14 @@ fn conflict(columns: &[FileColumn], existing: &HashMap<String, String>, table: &
 }
 
 /// Creates or widens the dataset's table for the file's columns; `Err(File)` for a column
-/// whose type differs or a table of another dataset.
+/// whose type differs or a table of another dataset. Returns the table's columns after.
 async fn prepare_table(
     tx: &mut Transaction<'static, Postgres>,
     schema: &TenantSchema,
     dataset: &str,
     table: &str,
     columns: &[FileColumn],
-) -> Result<(), Failure> {
+) -> Result<HashMap<String, String>, Failure> {
     let qualified = format!("{schema}.{table}");
     let check = |existing: &HashMap<String, String>, comment: &Option<String>| -> Result<bool, Failure> {
         if existing.is_empty() {
@@ -302,14 +327,17 @@ async fn prepare_table(
     };
     let (existing, comment) = table_columns(tx, &qualified).await?;
     if !check(&existing, &comment)? {
-        return Ok(());
+        return Ok(existing);
     }
     // DDL: one loader at a time per table, and the table read again under the lock.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 28))").bind(&qualified).execute(&mut **tx).await?;
     let (existing, comment) = table_columns(tx, &qualified).await?;
     if !check(&existing, &comment)? {
-        return Ok(());
+        return Ok(existing);
     }
+    let mut after = existing.clone();
+    after.extend(SYSTEM_COLUMNS.iter().map(|(n, t)| (n.to_string(), t.to_string())));
+    after.extend(columns.iter().filter_map(|c| Some((c.name.clone(), c.pg?.sql().to_owned()))));
     let new: Vec<String> = columns
         .iter()
         .filter_map(|c| Some((c, c.pg?)))
@@ -334,18 +362,34 @@ async fn prepare_table(
     ))
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(after)
 }
 
 async fn copy_rows(
     tx: &mut Transaction<'static, Postgres>,
     target: &Target<'_>,
+    known: &mut HashMap<String, HashMap<String, String>>,
     object: &ObjectVersion,
     file: ParquetFile,
 ) -> Result<Landed, Failure> {
     let dataset = dataset_of(&object.key, &file.metadata, target.declared).map_err(Failure::File)?;
     let table = table_name(&dataset);
-    prepare_table(tx, target.schema, &dataset, &table, &file.columns).await?;
+    // A table seen in this batch with every column of the file needs no look: its columns'
+    // types never change, and one it did not have means a look (and maybe DDL).
+    let seen = known.get(&dataset).and_then(|cols| {
+        if let Some(reason) = conflict(&file.columns, cols, &table) {
+            return Some(Err(Failure::File(reason)));
+        }
+        file.columns.iter().all(|c| c.pg.is_none() || cols.contains_key(&c.name)).then_some(Ok(()))
+    });
+    match seen {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return Err(e),
+        None => {
+            let columns = prepare_table(tx, target.schema, &dataset, &table, &file.columns).await?;
+            known.insert(dataset.clone(), columns);
+        }
+    }
     let mut names: Vec<String> = SYSTEM_COLUMNS.iter().map(|(n, _)| n.to_string()).collect();
     names.extend(file.columns.iter().filter(|c| c.pg.is_some()).map(|c| quote(&c.name)));
     let statement = format!("COPY {}.{table} ({}) FROM STDIN WITH (FORMAT binary)", target.schema, names.join(", "));

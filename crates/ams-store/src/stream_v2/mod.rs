@@ -15,7 +15,7 @@ pub mod landing;
 pub mod parquet_file;
 
 pub use destinations::{ActiveDestination, Destination, LoaderState};
-pub use landing::{dataset_of, is_dataset_id, table_name, Landed, ObjectVersion, Staged, StagedOrDone, Target};
+pub use landing::{dataset_of, is_dataset_id, table_name, Batch, Landed, ObjectVersion, Target};
 
 /// How far before the watermark a pass still looks (see the module's comment).
 pub const WATERMARK_MARGIN: chrono::Duration = chrono::Duration::hours(6);
