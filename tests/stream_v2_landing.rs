@@ -248,7 +248,6 @@ mod end_to_end {
             .fetch_optional(pool)
             .await
             .unwrap()
-            .filter(|(s, _): &(String, i64)| s != "loading")
     }
 
     async fn wait_landed(pool: &sqlx::PgPool, version_id: &str, serves: &[&Serve]) -> (String, i64) {

@@ -91,8 +91,8 @@ pub const TENANT_MIGRATIONS: &[TenantMigration] = &[
         name: "stream_v2_objects: each Stream v2 object version landed or quarantined, once",
         statements: |schema| {
             // The primary key is what makes a version land once: the loader inserts this row
-            // first in the transaction that copies the version's rows, so a second loader
-            // (another replica, a redelivered notification) waits on it and then finds it.
+            // in the transaction that copies the version's rows, so a second loader (another
+            // replica, a redelivered notification) waits on it, then finds it and rolls back.
             // `amzn_stream_v2_<dataset>` tables are created by the loader from the files'
             // schemas, not here.
             vec![
@@ -106,7 +106,7 @@ pub const TENANT_MIGRATIONS: &[TenantMigration] = &[
     size_bytes bigint NOT NULL,
     dataset text,
     table_name text,
-    status text NOT NULL CHECK (status IN ('loading', 'loaded', 'quarantined')),
+    status text NOT NULL CHECK (status IN ('loaded', 'quarantined')),
     reason text,
     rows bigint NOT NULL DEFAULT 0,
     landed_at timestamptz NOT NULL DEFAULT now(),

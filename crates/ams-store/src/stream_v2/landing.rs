@@ -1,11 +1,11 @@
 //! Landing one object version: its rows into `<schema>.amzn_stream_v2_<dataset>` and its row in
 //! `<schema>.stream_v2_objects`, in one transaction.
 //!
-//! Exactly once: the transaction first inserts the version's `stream_v2_objects` row (primary key
-//! bucket, key, version id). Another loader landing the same version (a second replica, a
-//! redelivered notification) blocks on that insert until the first commits, then finds the row
-//! and lands nothing; if the first dies before committing, its rows and its claim vanish together
-//! and the second lands the version. A file that cannot land (unreadable, a column whose type
+//! Exactly once: after the version's rows, the same transaction inserts its `stream_v2_objects`
+//! row (primary key bucket, key, version id). Another loader landing the same version (a second
+//! replica, a redelivered notification) blocks on that insert until the first commits, then
+//! finds the row and rolls its own rows back; if the first dies before committing, its rows and
+//! its row vanish together and the second lands the version. A file that cannot land (unreadable, a column whose type
 //! differs from the table's, a value Postgres refuses) gets the same row with status
 //! `quarantined` and the reason; the file itself stays in the brand's versioned bucket.
 //!
@@ -94,11 +94,15 @@ impl<'a> Batch<'a> {
         };
         sqlx::query("SAVEPOINT v2_object").execute(&mut *self.tx).await?;
         let outcome = match self.land_in_savepoint(object, opened).await {
+            Ok(Landed::AlreadyLanded) => {
+                // Another loader's row for this version committed first: ours go.
+                sqlx::query("ROLLBACK TO SAVEPOINT v2_object").execute(&mut *self.tx).await?;
+                Landed::AlreadyLanded
+            }
             Ok(outcome) => outcome,
             Err(Failure::Store(e)) => return Err(e),
             Err(Failure::File(reason)) => {
-                // Whatever the failed attempt did (DDL, part of a COPY) goes, the claim with it;
-                // the claim is made again as a quarantine.
+                // Whatever the failed attempt did (DDL, part of a COPY) goes.
                 sqlx::query("ROLLBACK TO SAVEPOINT v2_object").execute(&mut *self.tx).await?;
                 self.known.clear();
                 self.quarantine(object, &reason).await?
@@ -113,22 +117,15 @@ impl<'a> Batch<'a> {
     }
 
     async fn land_in_savepoint(&mut self, object: &ObjectVersion, opened: Result<ParquetFile, String>) -> Result<Landed, Failure> {
-        if !claim(&mut self.tx, self.target, object).await? {
-            return Ok(Landed::AlreadyLanded);
-        }
-        copy_rows(&mut self.tx, self.target, &mut self.known, object, opened.map_err(Failure::File)?).await
+        let (dataset, table, rows) = copy_rows(&mut self.tx, self.target, &mut self.known, object, opened.map_err(Failure::File)?).await?;
+        let recorded = record(&mut self.tx, self.target, object, "loaded", None, rows, Some((&dataset, &table))).await?;
+        Ok(if recorded { Landed::Loaded { dataset, table, rows } } else { Landed::AlreadyLanded })
     }
 
     async fn quarantine(&mut self, object: &ObjectVersion, reason: &str) -> Result<Landed, StoreError> {
-        if !claim(&mut self.tx, self.target, object).await? {
+        if !record(&mut self.tx, self.target, object, "quarantined", Some(reason), 0, None).await? {
             return Ok(Landed::AlreadyLanded);
         }
-        let sql = format!(
-            "UPDATE {}.stream_v2_objects SET status = 'quarantined', reason = $4, landed_at = now()
-             WHERE bucket = $1 AND object_key = $2 AND version_id = $3",
-            self.target.schema
-        );
-        sqlx::query(&sql).bind(&object.bucket).bind(&object.key).bind(&object.version_id).bind(reason).execute(&mut *self.tx).await?;
         let t = self.target;
         tracing::warn!(tenant = %t.schema.slug(), account = %t.account, key = %object.key, version_id = %object.version_id, %reason, "Stream v2 object quarantined");
         Ok(Landed::Quarantined { reason: reason.to_owned() })
@@ -257,11 +254,24 @@ impl From<sqlx::Error> for Failure {
     }
 }
 
-/// Inserts the version's row; false when it exists (landed or quarantined already).
-async fn claim(tx: &mut Transaction<'static, Postgres>, target: &Target<'_>, o: &ObjectVersion) -> Result<bool, StoreError> {
+/// Records what became of the version; false when a row for it exists (another loader landed
+/// or quarantined it). The row is written after the version's rows, in the same transaction: a
+/// second loader of the same version waits here for the first to commit (then finds its row) or
+/// to roll back (then writes its own). The rows copied before the wait are rolled back by the
+/// caller when it loses.
+async fn record(
+    tx: &mut Transaction<'static, Postgres>,
+    target: &Target<'_>,
+    o: &ObjectVersion,
+    status: &str,
+    reason: Option<&str>,
+    rows: i64,
+    landed_in: Option<(&str, &str)>,
+) -> Result<bool, StoreError> {
     let sql = format!(
-        "INSERT INTO {}.stream_v2_objects (bucket, object_key, version_id, hub_account_id, last_modified, size_bytes, status)
-         VALUES ($1, $2, $3, $4, $5, $6, 'loading') ON CONFLICT DO NOTHING",
+        "INSERT INTO {}.stream_v2_objects
+           (bucket, object_key, version_id, hub_account_id, last_modified, size_bytes, status, reason, rows, dataset, table_name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
         target.schema
     );
     let inserted = sqlx::query(&sql)
@@ -271,6 +281,11 @@ async fn claim(tx: &mut Transaction<'static, Postgres>, target: &Target<'_>, o: 
         .bind(target.account)
         .bind(o.last_modified)
         .bind(o.size)
+        .bind(status)
+        .bind(reason)
+        .bind(rows)
+        .bind(landed_in.map(|(d, _)| d))
+        .bind(landed_in.map(|(_, t)| t))
         .execute(&mut **tx)
         .await?;
     Ok(inserted.rows_affected() == 1)
@@ -371,7 +386,7 @@ async fn copy_rows(
     known: &mut HashMap<String, HashMap<String, String>>,
     object: &ObjectVersion,
     file: ParquetFile,
-) -> Result<Landed, Failure> {
+) -> Result<(String, String, i64), Failure> {
     let dataset = dataset_of(&object.key, &file.metadata, target.declared).map_err(Failure::File)?;
     let table = table_name(&dataset);
     // A table seen in this batch with every column of the file needs no look: its columns'
@@ -423,21 +438,7 @@ async fn copy_rows(
     if copied != rows as u64 {
         return Err(Failure::Store(StoreError::Inconsistent(format!("{rows} rows encoded but {copied} copied"))));
     }
-    let sql = format!(
-        "UPDATE {}.stream_v2_objects SET status = 'loaded', rows = $4, dataset = $5, table_name = $6, landed_at = now()
-         WHERE bucket = $1 AND object_key = $2 AND version_id = $3",
-        target.schema
-    );
-    sqlx::query(&sql)
-        .bind(&object.bucket)
-        .bind(&object.key)
-        .bind(&object.version_id)
-        .bind(rows)
-        .bind(&dataset)
-        .bind(&table)
-        .execute(&mut **tx)
-        .await?;
-    Ok(Landed::Loaded { dataset, table, rows })
+    Ok((dataset, table, rows))
 }
 
 #[cfg(test)]

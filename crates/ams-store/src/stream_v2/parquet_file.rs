@@ -29,7 +29,8 @@ pub struct FileColumn {
 
 /// A Parquet file opened and its schema checked.
 pub struct ParquetFile {
-    file: File,
+    /// The reader, its footer read once.
+    reader: ParquetRecordBatchReaderBuilder<File>,
     pub columns: Vec<FileColumn>,
     /// The footer's key-value metadata.
     pub metadata: HashMap<String, String>,
@@ -52,7 +53,7 @@ impl ParquetFile {
     /// Reads the footer. `Err`: why this file cannot land, in words (it is quarantined).
     pub fn open(path: &Path) -> Result<ParquetFile, String> {
         let file = File::open(path).map_err(|e| format!("the downloaded file could not be opened: {e}"))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file.try_clone().map_err(|e| e.to_string())?, options())
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options())
             .map_err(|e| format!("not a readable Parquet file: {e}"))?;
         let meta = builder.metadata().file_metadata();
         let metadata = meta
@@ -77,7 +78,7 @@ impl ParquetFile {
             }
             columns.push(FileColumn { name: name.clone(), pg });
         }
-        Ok(ParquetFile { file, columns, metadata, rows })
+        Ok(ParquetFile { reader: builder, columns, metadata, rows })
     }
 
     /// Encodes every row as binary COPY data for the columns `SYSTEM_COLUMNS` then each
@@ -92,9 +93,7 @@ impl ParquetFile {
         mut send: impl FnMut(Vec<u8>) -> bool,
     ) -> Result<i64, String> {
         let landing: Vec<usize> = (0..self.columns.len()).filter(|&i| self.columns[i].pg.is_some()).collect();
-        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(self.file, options())
-            .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
-            .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+        let reader = self.reader.with_batch_size(BATCH_ROWS).build().map_err(|e| format!("not a readable Parquet file: {e}"))?;
         let fields = (SYSTEM_COLUMNS.len() + landing.len()) as i16;
         let mut buf = Vec::with_capacity(CHUNK_BYTES + (1 << 20));
         buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
