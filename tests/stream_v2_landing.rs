@@ -210,6 +210,7 @@ async fn each_version_lands_once_through_a_crash_two_loaders_new_columns_and_cha
 
 mod end_to_end {
     use super::*;
+    use ams_tests::amazon::{global_account_id, profile, AmazonStandIn, CLIENT_ID, CLIENT_SECRET};
     use ams_tests::api::{serve_with_api, Api, ADMIN_TOKEN};
     use ams_tests::aws::{backlog, deploy, send_all, stack_outputs, Moto};
     use ams_tests::serve::Serve;
@@ -264,26 +265,40 @@ mod end_to_end {
         .unwrap()
     }
 
-    fn brand(api: &Api) -> (String, String) {
+    /// A tenant and its brand, imported from a login through Amazon's stand-in (which names the
+    /// brand's global advertising account): (write key, account id).
+    fn brand(api: &Api, amazon: &AmazonStandIn) -> (String, String) {
         api.ok("POST", "/v1/tenants", ADMIN, Some(&json!({"slug": "vland", "name": "V land"})), 201);
         let key = api.ok("POST", "/v1/tenants/vland/api-keys", ADMIN, Some(&json!({"name": "k", "scope": "write"})), 201)["token"]
             .as_str()
             .unwrap()
             .to_owned();
-        let a = api.ok("POST", "/v1/tenants/vland/accounts", Some(&key), Some(&json!({"name": "Brand"})), 201);
-        let id = a["id"].as_str().unwrap().to_owned();
-        api.ok("POST", &format!("/v1/tenants/vland/accounts/{id}/marketplaces"), Some(&key), Some(&json!({"marketplace": "US"})), 201);
-        (key, id)
+        amazon.add_login(TOKEN, vec![profile(1001, "US", "ATVPDKIKX0DER", "ENTITYV2BRAND", "Brand")]);
+        let c = api.ok("POST", "/v1/tenants/vland/ads-connections", Some(&key), Some(&json!({"name": "main", "region": "NA", "refresh_token": TOKEN})), 201);
+        let imported = api.ok("POST", &format!("/v1/tenants/vland/ads-connections/{}/import", c["id"].as_str().unwrap()), Some(&key), None, 200);
+        (key, imported["accounts"][0]["account_id"].as_str().unwrap().to_owned())
     }
+
+    const TOKEN: &str = "Atzr|v2-landing-refresh-token-LLLLLLLLLLLLLLLL";
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_deployed_destination_lands_every_version_once_whatever_the_notifications_say() {
         let db = TestDb::new();
         let moto = Moto::start();
-        let env = [("AMS_HUB_PLATFORM_PRINCIPAL", PRINCIPAL), ("AMS_HUB_V2_SWEEP_SECS", "3600")];
+        let amazon = AmazonStandIn::start(&moto.url);
+        let env = [
+            ("AMS_HUB_PLATFORM_PRINCIPAL", PRINCIPAL),
+            ("AMS_HUB_V2_SWEEP_SECS", "3600"),
+            ("AMS_HUB_ADS_CLIENT_ID", CLIENT_ID),
+            ("AMS_HUB_ADS_CLIENT_SECRET", CLIENT_SECRET),
+            ("AMS_HUB_ADS_API_URL", &amazon.url),
+            ("AMS_HUB_LWA_URL", &amazon.url),
+            ("AMS_HUB_ADS_SYNC_SECS", "2"),
+            ("AMS_HUB_ADS_PENDING_SYNC_SECS", "1"),
+        ];
         let (serve, api) = serve_with_api(&db, &moto.url, &env);
         let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-        let (key, id) = brand(&api);
+        let (key, id) = brand(&api, &amazon);
         let account = format!("/v1/tenants/vland/accounts/{id}");
 
         // The destination, deployed in the brand's account from ams-hub's template.
@@ -321,6 +336,25 @@ mod end_to_end {
         assert_eq!(adopted["stream_v2"]["bucket"], bucket.as_str(), "{adopted}");
         assert_eq!(adopted["queues"], json!([]), "a v2 queue is not an AMS queue");
         api.ok("PUT", &format!("{account}/streams"), Some(&key), Some(&json!({"v2_datasets": ["ads-performance"]})), 200);
+
+        // The Ads reconciler subscribes the brand's global account (recorded at import from
+        // Amazon's account listing) to the declared dataset, delivering to the adopted bucket.
+        let global = global_account_id("ENTITYV2BRAND");
+        let subscribed = until(
+            "the v2 subscription ACTIVE",
+            60,
+            || async {
+                let s = api.ok("GET", &format!("{account}/streams"), Some(&key), None, 200);
+                (s["v2_destinations"][0]["subscriptions"][0]["status"] == "ACTIVE").then_some(s)
+            },
+            || serve.log_text(),
+        )
+        .await;
+        assert_eq!(subscribed["v2_destinations"][0]["subscriptions"][0]["dataset"], "ads-performance", "{subscribed}");
+        let at_amazon = amazon.v2_subscriptions();
+        assert_eq!(at_amazon.len(), 1, "{at_amazon:?}");
+        assert_eq!((at_amazon[0].account.as_str(), at_amazon[0].bucket_arn.as_str()), (global.as_str(), outputs["StreamDataBucketArn"].as_str()));
+        assert_eq!(at_amazon[0].queue_arn, outputs["StreamDestinationQueueArn"]);
 
         // A file and an S3 event naming it.
         let key_a = "ads-performance/2026/12/01/00/part 0.parquet";
@@ -396,6 +430,18 @@ mod end_to_end {
         assert_eq!(table_rows(&pool).await, (expected, expected), "no row twice");
         let objects: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_vland.stream_v2_objects").fetch_one(&pool).await.unwrap();
         assert_eq!(objects, 11);
+
+        // A dataset no longer declared: its subscription is archived at Amazon, none is made twice.
+        api.ok("PUT", &format!("{account}/streams"), Some(&key), Some(&json!({"v2_datasets": []})), 200);
+        until(
+            "the v2 subscription archived",
+            60,
+            || async { amazon.v2_subscriptions().iter().all(|s| s.status == "ARCHIVED").then_some(()) },
+            || serve.log_text(),
+        )
+        .await;
+        assert_eq!(amazon.v2_subscriptions().len(), 1);
+        amazon.assert_contract_kept();
 
         let streams = api.ok("GET", &format!("{account}/streams"), Some(&key), None, 200);
         let d = &streams["v2_destinations"][0];

@@ -398,7 +398,13 @@ async fn ads_api(state: Shared, contract: web::Data<Contract>, req: HttpRequest,
 
 /// The answer, unless it would break the contract (then a 500 naming the rule, recorded).
 fn respond(state: &Shared, contract: &Contract, op: &Operation, a: Answer) -> HttpResponse {
-    let media = if op.name().contains("/streams/subscriptions") { STREAM_MEDIA_TYPE } else { "application/json" };
+    let media = if op.name().contains("/streams/subscriptions") {
+        STREAM_MEDIA_TYPE
+    } else if op.name().contains("/adsAccounts/list") && a.status == 200 {
+        ams_onboard::ads::accounts::LIST_MEDIA_TYPE
+    } else {
+        "application/json"
+    };
     let bytes = a.body.as_ref().map(|b| b.to_string().into_bytes()).unwrap_or_default();
     if let Err(v) = contract.check_response(op, a.status, a.body.as_ref().map(|_| media), &bytes) {
         state.lock().unwrap().violations.push(format!("stand-in answer: {v}"));
@@ -443,12 +449,39 @@ fn authorize(s: &mut State, req: &HttpRequest) -> Result<(String, String), Answe
 
 type Confirm = Option<(String, String, String, Option<String>)>;
 
+/// The global account id the stand-in gives an advertiser (`accountInfo.id` of its profiles).
+pub fn global_account_id(advertiser_id: &str) -> String {
+    format!("amzn1.ads-account.g.{}", advertiser_id.to_ascii_lowercase())
+}
+
+/// `POST /adsAccounts/list`: one global account per advertiser of the login's profiles, its
+/// profiles as alternate ids (one page: the stand-in's logins hold few advertisers).
+fn ads_accounts(login: &LoginState) -> Answer {
+    let mut accounts: Vec<(String, String, Vec<Value>)> = Vec::new();
+    for p in &login.profiles {
+        let advertiser = p["accountInfo"]["id"].as_str().unwrap_or_default().to_owned();
+        let alternate = json!({"countryCode": p["countryCode"], "profileId": p["profileId"]});
+        match accounts.iter_mut().find(|(a, _, _)| *a == advertiser) {
+            Some((_, _, alternates)) => alternates.push(alternate),
+            None => accounts.push((advertiser, p["accountInfo"]["name"].as_str().unwrap_or_default().to_owned(), vec![alternate])),
+        }
+    }
+    let listed: Vec<Value> = accounts
+        .into_iter()
+        .map(|(advertiser, name, alternates)| {
+            json!({"adsAccountId": global_account_id(&advertiser), "accountName": name, "status": "CREATED", "alternateIds": alternates})
+        })
+        .collect();
+    answer(200, json!({"adsAccounts": listed}))
+}
+
 fn serve(s: &mut State, c: &Call<'_>) -> (Answer, bool, Confirm) {
     let plain = |a: Answer| (a, false, None);
     let login = s.logins[&c.refresh].clone();
     match c.op.as_str() {
         "GET /v2/profiles" => plain(answer(200, Value::Array(login.profiles))),
         "GET /dsp/advertisers" => plain(dsp_advertisers(s, &login, c)),
+        "POST /adsAccounts/list" => plain(ads_accounts(&login)),
         op if op.starts_with("POST /adsApi/v1/") => plain(crate::amazon_v2::serve(s, &login, &c.client, op, c.body)),
         op => {
             let dsp = op.contains("/dsp/");

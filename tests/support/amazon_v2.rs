@@ -56,7 +56,10 @@ fn account(login: &LoginState, body: &Value) -> Result<String, Answer> {
         return Err(error(400, "BAD_REQUEST", "the stand-in serves one advertiser account per request"));
     };
     let id = one["advertiserAccountId"].as_str().unwrap_or_default().to_owned();
-    if !login.v2_accounts.contains(&id) {
+    // The accounts registered for the login, and the global accounts its profiles belong to
+    // (as `POST /adsAccounts/list` names them).
+    let global = login.profiles.iter().any(|p| crate::amazon::global_account_id(p["accountInfo"]["id"].as_str().unwrap_or_default()) == id);
+    if !login.v2_accounts.contains(&id) && !global {
         return Err(error(403, "FORBIDDEN", "Not authorized to access this advertiser account"));
     }
     Ok(id)

@@ -22,8 +22,13 @@ use std::sync::Mutex;
 use serde_json::{json, Map, Value};
 
 /// The contract files the stand-in enforces.
-pub const FILES: [&str; 4] =
-    ["marketing-stream-v1.contract.json", "profiles.contract.json", "dsp-advertisers.contract.json", "stream-v2-subscriptions.contract.json"];
+pub const FILES: [&str; 5] = [
+    "marketing-stream-v1.contract.json",
+    "profiles.contract.json",
+    "dsp-advertisers.contract.json",
+    "stream-v2-subscriptions.contract.json",
+    "ads-accounts.contract.json",
+];
 
 /// A rule broken, with what broke it.
 #[derive(Debug, Clone, PartialEq, Eq)]

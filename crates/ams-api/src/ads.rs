@@ -557,6 +557,7 @@ pub(crate) async fn import(state: &ApiState, scope: &TenantScope, id: Uuid, requ
                 advertiser_id: p.account_info.id.clone(),
                 advertiser_name: p.account_info.name.clone(),
                 marketplace: m.code.to_owned(),
+                ads_account_id: listing.global_accounts.get(&p.profile_id).cloned(),
             }),
             None => skipped.push(p.profile_id.clone()),
         }

@@ -226,6 +226,7 @@ pub struct V2DestinationView {
     pub region: String,
     pub bucket: String,
     pub queue_url: String,
+    pub queue_arn: String,
     pub role_arn: String,
     /// Object versions last modified before this (less a margin) have all landed.
     pub listed_through: Option<chrono::DateTime<chrono::Utc>>,
@@ -233,6 +234,20 @@ pub struct V2DestinationView {
     /// Why the loader's last pass failed, if it did.
     pub last_error: Option<String>,
     pub adopted_at: chrono::DateTime<chrono::Utc>,
+    /// The v2 subscriptions delivering here, as the Ads reconciler last saw them at Amazon.
+    pub subscriptions: Vec<V2SubscriptionView>,
+    /// Why the reconciler's last pass for this destination failed (no global account id, no
+    /// connection, Amazon's refusal).
+    pub subscription_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct V2SubscriptionView {
+    pub dataset: String,
+    /// Amazon's `streamSubscriptionId`.
+    pub id: String,
+    /// Amazon's status: ACTIVE, SUSPENDED or ARCHIVED.
+    pub status: String,
 }
 
 impl From<ams_store::stream_v2::Destination> for V2DestinationView {
@@ -241,11 +256,14 @@ impl From<ams_store::stream_v2::Destination> for V2DestinationView {
             region: d.region,
             bucket: d.bucket,
             queue_url: d.queue_url,
+            queue_arn: d.queue_arn,
             role_arn: d.role_arn,
             listed_through: d.listed_through,
             last_loaded_at: d.last_loaded_at,
             last_error: d.last_error,
             adopted_at: d.adopted_at,
+            subscriptions: d.subscriptions.0.into_iter().map(|s| V2SubscriptionView { dataset: s.dataset, id: s.id, status: s.status }).collect(),
+            subscription_error: d.subscription_error,
         }
     }
 }
@@ -349,7 +367,10 @@ async fn adopt_v2_stack(
         }
         return Err(e);
     }
-    let adopted = a.adopt_v2_destination(&d.region, &d.bucket, &d.queue_url, &v2.role_arn).await?;
+    let queue_arn = d.queue_arn.clone().unwrap_or_default();
+    let adopted = a.adopt_v2_destination(&d.region, &d.bucket, &d.queue_url, &queue_arn, &v2.role_arn).await?;
+    // The Ads reconciler subscribes the declared v2 datasets to it.
+    state.reconcile();
     tracing::info!(tenant = %tenant.slug(), account = %a.account().id, region = %d.region, "Stream v2 destination verified and adopted");
     Ok(AdoptedStack { role_arn: v2.role_arn, queues: Vec::new(), stream_v2: Some(adopted.into()) })
 }

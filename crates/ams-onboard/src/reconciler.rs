@@ -40,6 +40,8 @@ use uuid::Uuid;
 use crate::ads::client::{Login, Scope};
 use crate::ads::{AdsApp, AdsClient, AdsError, StreamSubscription};
 
+mod v2;
+
 
 /// The leader lease's role name.
 pub const ROLE: &str = "ads-reconciler";
@@ -225,7 +227,9 @@ struct Pass {
 impl Pass {
     /// One pass; `Ok(true)` when something is still on its way (pass again soon).
     async fn run(&self) -> Result<bool, StoreError> {
-        self.run_from(0).await
+        let pending = self.run_from(0).await?;
+        self.run_v2().await?;
+        Ok(pending)
     }
 
     /// A pass, `depth` passes after the first of this round (a pass runs again at once when it

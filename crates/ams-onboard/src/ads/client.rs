@@ -289,6 +289,22 @@ impl AdsClient {
         scope: Option<Scope<'_>>,
         body: Body<'_>,
     ) -> Result<Value, AdsError> {
+        self.call_as(login, method, path, query, scope, body, None).await
+    }
+
+    /// [`AdsClient::call`] with the media type the operation's document names for its body
+    /// and answer (`None`: the one its scope implies).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn call_as(
+        &self,
+        login: &Login<'_>,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        scope: Option<Scope<'_>>,
+        body: Body<'_>,
+        media: Option<&'static str>,
+    ) -> Result<Value, AdsError> {
         let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.lwa.endpoints().ads_api(login.realm)), query)
             .map_err(|e| AdsError::Unavailable(format!("bad Ads API URL (AMS_HUB_ADS_API_URL?): {e}")))?;
         let mut backoff = super::retry_delays();
@@ -305,10 +321,10 @@ impl AdsClient {
             }
             // Subscription calls speak Amazon's Marketing Stream media type both ways; the
             // profile and DSP advertiser listings plain JSON.
-            let media_type = match scope {
+            let media_type = media.unwrap_or(match scope {
                 Some(Scope::Profile(_) | Scope::Dsp(_)) => STREAM_CONTENT_TYPE,
                 _ => "application/json",
-            };
+            });
             request = request.header(reqwest::header::ACCEPT, media_type);
             if let Body::Json(b) = body {
                 request = request.header(reqwest::header::CONTENT_TYPE, media_type).body(b.to_string());

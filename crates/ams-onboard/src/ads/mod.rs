@@ -10,6 +10,7 @@
 //!
 //! `AMS_HUB_ADS_API_URL` and `AMS_HUB_LWA_URL` replace the hosts (tests, proxies).
 
+pub mod accounts;
 pub mod client;
 pub mod lwa;
 pub mod stream_v2;
@@ -173,6 +174,9 @@ pub struct Listing {
     /// Agency profiles whose DSP advertisers Amazon would not list, and why (the login may
     /// lack DSP access there); the rest of the listing stands.
     pub unlisted: Vec<(String, String)>,
+    /// Profile id → its global advertising account id (Stream v2's `advertiserAccountId`);
+    /// empty when Amazon would not list the login's accounts (the rest stands).
+    pub global_accounts: std::collections::HashMap<String, String>,
 }
 
 /// Lists a login's profiles and, under each agency profile, its DSP advertisers. An outage
@@ -196,6 +200,12 @@ pub async fn list_login(client: &AdsClient, login: &client::Login<'_>) -> Result
                 listing.unlisted.push((agency.profile_id.clone(), e.to_string()));
             }
         }
+    }
+    match client.ads_accounts(login).await {
+        Ok(accounts) => listing.global_accounts = accounts::global_accounts_by_profile(&accounts),
+        Err(e) if e.is_transient() || e.invalidates_login() => return Err(e),
+        // Only Stream v2 needs them: the import goes on without.
+        Err(e) => tracing::warn!(error = %e, "Amazon would not list the login's global advertising accounts"),
     }
     listing.profiles = profiles;
     Ok(listing)

@@ -66,6 +66,9 @@ pub struct ProfileImport {
     pub advertiser_name: String,
     /// A marketplace code (`US`, `DE`, …).
     pub marketplace: String,
+    /// The global Amazon Ads account the profile belongs to (`adsAccountId` of Amazon's
+    /// account-management API), when Amazon listed it: Stream v2's `advertiserAccountId`.
+    pub ads_account_id: Option<String>,
 }
 
 /// One DSP advertiser to import (listed under an agency profile).
@@ -315,6 +318,9 @@ impl TenantScope {
                     (id, name, true)
                 }
             };
+            if let Some(global) = &p.ads_account_id {
+                sqlx::query("UPDATE accounts SET ads_account_id = $2 WHERE id = $1").bind(account_id).bind(global).execute(&mut *tx).await?;
+            }
             sqlx::query(
                 "INSERT INTO marketplaces (id, account_id, code, marketplace_id, realm, region, api_endpoint, profile_id, connection_id)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)

@@ -13,11 +13,35 @@ pub struct Destination {
     pub region: String,
     pub bucket: String,
     pub queue_url: String,
+    pub queue_arn: String,
     pub role_arn: String,
     pub listed_through: Option<DateTime<Utc>>,
     pub last_loaded_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub adopted_at: DateTime<Utc>,
+    /// The v2 subscriptions delivering here, as the Ads reconciler last saw them.
+    pub subscriptions: sqlx::types::Json<Vec<V2SubscriptionState>>,
+    pub subscription_error: Option<String>,
+}
+
+/// One v2 subscription as the reconciler records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct V2SubscriptionState {
+    pub dataset: String,
+    pub id: String,
+    pub status: String,
+}
+
+/// What the Ads reconciler keeps at Amazon for one account: its global account id, the
+/// declared datasets, its destinations, and a connection to reach Amazon with.
+#[derive(Debug, Clone)]
+pub struct V2Wanted {
+    pub account_id: Uuid,
+    pub ads_account_id: Option<String>,
+    pub declared: Vec<String>,
+    /// (region, bucket, queue ARN).
+    pub destinations: Vec<(String, String, String)>,
+    pub connection: Option<Uuid>,
 }
 
 /// A destination as a loader needs it: where to read, as whom, for which tenant.
@@ -65,29 +89,40 @@ struct ActiveRow {
 
 impl AccountScope {
     /// Records (or replaces) the account's destination in `region`.
-    pub async fn adopt_v2_destination(&self, region: &str, bucket: &str, queue_url: &str, role_arn: &str) -> Result<Destination, StoreError> {
+    pub async fn adopt_v2_destination(
+        &self,
+        region: &str,
+        bucket: &str,
+        queue_url: &str,
+        queue_arn: &str,
+        role_arn: &str,
+    ) -> Result<Destination, StoreError> {
         Ok(sqlx::query_as(
-            "INSERT INTO control.stream_v2_destinations (account_id, region, bucket, queue_url, role_arn)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO control.stream_v2_destinations (account_id, region, bucket, queue_url, queue_arn, role_arn)
+             VALUES ($1, $2, $3, $4, $6, $5)
              ON CONFLICT (account_id, region) DO UPDATE
-               SET bucket = EXCLUDED.bucket, queue_url = EXCLUDED.queue_url, role_arn = EXCLUDED.role_arn, adopted_at = now(),
+               SET bucket = EXCLUDED.bucket, queue_url = EXCLUDED.queue_url, queue_arn = EXCLUDED.queue_arn,
+                   role_arn = EXCLUDED.role_arn, adopted_at = now(),
                    -- Another bucket starts from its beginning.
                    listed_through = CASE WHEN stream_v2_destinations.bucket = EXCLUDED.bucket THEN stream_v2_destinations.listed_through END,
                    last_error = NULL
-             RETURNING region, bucket, queue_url, role_arn, listed_through, last_loaded_at, last_error, adopted_at",
+             RETURNING region, bucket, queue_url, queue_arn, role_arn, listed_through, last_loaded_at, last_error, adopted_at,
+                       subscriptions, subscription_error",
         )
         .bind(self.account().id)
         .bind(region)
         .bind(bucket)
         .bind(queue_url)
         .bind(role_arn)
+        .bind(queue_arn)
         .fetch_one(self.store().pool())
         .await?)
     }
 
     pub async fn v2_destinations(&self) -> Result<Vec<Destination>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT region, bucket, queue_url, role_arn, listed_through, last_loaded_at, last_error, adopted_at
+            "SELECT region, bucket, queue_url, queue_arn, role_arn, listed_through, last_loaded_at, last_error, adopted_at,
+                    subscriptions, subscription_error
              FROM control.stream_v2_destinations WHERE account_id = $1 ORDER BY region",
         )
         .bind(self.account().id)
@@ -167,6 +202,51 @@ impl Store {
         .bind(region)
         .bind(listed_through)
         .bind(landed)
+        .bind(error)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Every active account with a Stream v2 destination, as the Ads reconciler keeps it.
+    pub async fn v2_wanted(&self) -> Result<Vec<V2Wanted>, StoreError> {
+        let rows: Vec<(Uuid, Option<String>, Vec<String>, String, String, String, Option<Uuid>)> = sqlx::query_as(
+            "SELECT a.id, a.ads_account_id, a.stream_v2_datasets, d.region, d.bucket, d.queue_arn,
+                    (SELECT m.connection_id FROM control.marketplaces m
+                      JOIN control.ads_connections c ON c.id = m.connection_id AND c.status = 'active'
+                      WHERE m.account_id = a.id ORDER BY m.code LIMIT 1)
+             FROM control.stream_v2_destinations d
+             JOIN control.accounts a ON a.id = d.account_id
+             JOIN control.tenants t ON t.id = a.tenant_id
+             WHERE a.status = 'active' AND t.status = 'active'
+             ORDER BY a.id, d.region",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: Vec<V2Wanted> = Vec::new();
+        for (account_id, ads_account_id, declared, region, bucket, queue_arn, connection) in rows {
+            match out.last_mut() {
+                Some(w) if w.account_id == account_id => w.destinations.push((region, bucket, queue_arn)),
+                _ => out.push(V2Wanted { account_id, ads_account_id, declared, destinations: vec![(region, bucket, queue_arn)], connection }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// What the Ads reconciler found and did for one destination.
+    pub async fn record_v2_subscriptions(
+        &self,
+        account: Uuid,
+        region: &str,
+        subscriptions: &[V2SubscriptionState],
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE control.stream_v2_destinations SET subscriptions = $3, subscription_error = $4 WHERE account_id = $1 AND region = $2",
+        )
+        .bind(account)
+        .bind(region)
+        .bind(sqlx::types::Json(subscriptions))
         .bind(error)
         .execute(self.pool())
         .await?;

@@ -14,7 +14,7 @@ pub mod destinations;
 pub mod landing;
 pub mod parquet_file;
 
-pub use destinations::{ActiveDestination, Destination, LoaderState};
+pub use destinations::{ActiveDestination, Destination, LoaderState, V2SubscriptionState, V2Wanted};
 pub use landing::{dataset_of, is_dataset_id, table_name, Batch, Landed, ObjectVersion, Target};
 
 /// How far before the watermark a pass still looks (see the module's comment).
