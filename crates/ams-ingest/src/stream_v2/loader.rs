@@ -17,7 +17,6 @@ use actix::prelude::*;
 use ams_store::stream_v2::{ActiveDestination, Landed, Target, WATERMARK_MARGIN};
 use ams_store::{AccountId, Store, TenantSchema};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 
 use super::notification::{hint, Hint};
 use super::s3;
@@ -217,13 +216,25 @@ impl Loader {
         todo.sort_by(|a, b| a.last_modified.cmp(&b.last_modified).then_with(|| a.key.cmp(&b.key)));
         let target = Target { schema: &schema, account: self.d.account_id, declared: &state.declared };
         let mut pass = Pass::default();
-        // Files download a few ahead while the previous one lands; small files (a backfill's
-        // hourly ones) share a transaction, each in its own savepoint.
-        let mut downloads = futures_util::stream::iter(&todo).map(|o| s3::download(s3, o, &self.spool)).buffered(DOWNLOADS_AHEAD);
+        // Files download and are read a few ahead, each in a task of its own, while the one
+        // before lands (Postgres takes one file while the next is read); small files (a
+        // backfill's hourly ones) share a transaction, each in its own savepoint.
+        let ahead = |object: &ams_store::stream_v2::ObjectVersion| {
+            let (s3, object, spool, account) = (s3.clone(), object.clone(), self.spool.clone(), self.d.account_id);
+            tokio::spawn(async move {
+                let file = s3::download(&s3, &object, &spool).await?;
+                let prepared = ams_store::stream_v2::prepare(account, &object, &file.path).await.map_err(|e| e.to_string())?;
+                Ok::<_, String>(prepared)
+            })
+        };
+        let mut pending: std::collections::VecDeque<_> = todo.iter().take(DOWNLOADS_AHEAD).map(ahead).collect();
         let mut batch = self.store.begin_v2_batch(&target).await.map_err(|e| e.to_string())?;
-        for object in &todo {
-            let file = downloads.next().await.expect("one download per version")?;
-            match batch.land(object, &file.path).await.map_err(|e| e.to_string())? {
+        for (i, object) in todo.iter().enumerate() {
+            let prepared = pending.pop_front().expect("one task per version").await.map_err(|e| format!("reading a version stopped: {e}"))??;
+            if let Some(next) = todo.get(i + DOWNLOADS_AHEAD) {
+                pending.push_back(ahead(next));
+            }
+            match batch.land_prepared(object, prepared).await.map_err(|e| e.to_string())? {
                 Landed::Loaded { rows, ref table, .. } => {
                     pass.landed += 1;
                     tracing::debug!(key = %object.key, version_id = %object.version_id, rows, table = %table, "Stream v2 object landed");

@@ -54,6 +54,43 @@ pub struct Target<'a> {
     pub declared: &'a [String],
 }
 
+/// A version's file read ahead of its landing (so that the next file is read while Postgres
+/// takes this one): opened and checked, and, when small enough to be held in memory, already
+/// encoded as COPY data.
+pub struct Prepared(Result<Opened, String>);
+
+struct Opened {
+    columns: Vec<FileColumn>,
+    metadata: HashMap<String, String>,
+    data: Data,
+}
+
+enum Data {
+    /// The COPY data, or why the file cannot be encoded.
+    Encoded(Result<(Vec<Vec<u8>>, i64), String>),
+    /// A large file: encoded while it is copied.
+    Streaming(ParquetFile),
+}
+
+/// Reads `path` for `object` of `account` (blocking work, off the async runtime).
+pub async fn prepare(account: Uuid, object: &ObjectVersion, path: &Path) -> Result<Prepared, StoreError> {
+    let (path, key, version_id): (PathBuf, String, String) = (path.to_owned(), object.key.clone(), object.version_id.clone());
+    tokio::task::spawn_blocking(move || {
+        Prepared(ParquetFile::open(&path).map(|file| {
+            let (columns, metadata) = (file.columns.clone(), file.metadata.clone());
+            let data = if file.in_memory() {
+                let mut chunks = Vec::new();
+                Data::Encoded(file.encode(account, &key, &version_id, |c| { chunks.push(c); true }).map(|rows| (chunks, rows)))
+            } else {
+                Data::Streaming(file)
+            };
+            Opened { columns, metadata, data }
+        }))
+    })
+    .await
+    .map_err(|e| StoreError::Inconsistent(format!("the Parquet reader stopped: {e}")))
+}
+
 /// Versions landing in one transaction: each in a savepoint of its own, so that a file that
 /// cannot land is quarantined without undoing the others. Many small files (a backfill of hourly
 /// files) then share one commit. [`Batch::commit`] lands them all; dropping the batch rolls
@@ -86,12 +123,13 @@ impl<'a> Batch<'a> {
 
     /// Lands the version whose file was downloaded to `path` (committed with the batch).
     pub async fn land(&mut self, object: &ObjectVersion, path: &Path) -> Result<Landed, StoreError> {
-        let opened = {
-            let path: PathBuf = path.to_owned();
-            tokio::task::spawn_blocking(move || ParquetFile::open(&path))
-                .await
-                .map_err(|e| StoreError::Inconsistent(format!("the Parquet reader stopped: {e}")))?
-        };
+        let prepared = prepare(self.target.account, object, path).await?;
+        self.land_prepared(object, prepared).await
+    }
+
+    /// Lands a version whose file [`prepare`] read.
+    pub async fn land_prepared(&mut self, object: &ObjectVersion, prepared: Prepared) -> Result<Landed, StoreError> {
+        let opened = prepared.0;
         sqlx::query("SAVEPOINT v2_object").execute(&mut *self.tx).await?;
         let outcome = match self.land_in_savepoint(object, opened).await {
             Ok(Landed::AlreadyLanded) => {
@@ -116,7 +154,7 @@ impl<'a> Batch<'a> {
         Ok(outcome)
     }
 
-    async fn land_in_savepoint(&mut self, object: &ObjectVersion, opened: Result<ParquetFile, String>) -> Result<Landed, Failure> {
+    async fn land_in_savepoint(&mut self, object: &ObjectVersion, opened: Result<Opened, String>) -> Result<Landed, Failure> {
         let (dataset, table, rows) = copy_rows(&mut self.tx, self.target, &mut self.known, object, opened.map_err(Failure::File)?).await?;
         let recorded = record(&mut self.tx, self.target, object, "loaded", None, rows, Some((&dataset, &table))).await?;
         Ok(if recorded { Landed::Loaded { dataset, table, rows } } else { Landed::AlreadyLanded })
@@ -385,8 +423,11 @@ async fn copy_rows(
     target: &Target<'_>,
     known: &mut HashMap<String, HashMap<String, String>>,
     object: &ObjectVersion,
-    file: ParquetFile,
+    file: Opened,
 ) -> Result<(String, String, i64), Failure> {
+    if let Data::Encoded(Err(reason)) = file.data {
+        return Err(Failure::File(reason));
+    }
     let dataset = dataset_of(&object.key, &file.metadata, target.declared).map_err(Failure::File)?;
     let table = table_name(&dataset);
     // A table seen in this batch with every column of the file needs no look: its columns'
@@ -409,7 +450,25 @@ async fn copy_rows(
     names.extend(file.columns.iter().filter(|c| c.pg.is_some()).map(|c| quote(&c.name)));
     let statement = format!("COPY {}.{table} ({}) FROM STDIN WITH (FORMAT binary)", target.schema, names.join(", "));
 
-    // The file is decoded on a blocking thread while Postgres takes the previous chunk.
+    let file = match file.data {
+        Data::Encoded(Ok((chunks, rows))) => {
+            let mut copy = tx.copy_in_raw(&statement).await?;
+            for chunk in chunks {
+                if let Err(e) = copy.send(chunk).await {
+                    let _ = copy.abort("send failed").await;
+                    return Err(e.into());
+                }
+            }
+            let copied = copy.finish().await?;
+            if copied != rows as u64 {
+                return Err(Failure::Store(StoreError::Inconsistent(format!("{rows} rows encoded but {copied} copied"))));
+            }
+            return Ok((dataset, table, rows));
+        }
+        Data::Encoded(Err(reason)) => return Err(Failure::File(reason)),
+        Data::Streaming(file) => file,
+    };
+    // A large file is decoded on a blocking thread while Postgres takes the previous chunk.
     let (sender, mut chunks) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
     let (account, key, version_id) = (target.account, object.key.clone(), object.version_id.clone());
     let encoder = tokio::task::spawn_blocking(move || file.encode(account, &key, &version_id, |chunk| sender.blocking_send(chunk).is_ok()));

@@ -15,7 +15,7 @@ pub mod landing;
 pub mod parquet_file;
 
 pub use destinations::{ActiveDestination, Destination, LoaderState, V2SubscriptionState, V2Wanted};
-pub use landing::{dataset_of, is_dataset_id, table_name, Batch, Landed, ObjectVersion, Target};
+pub use landing::{dataset_of, is_dataset_id, prepare, table_name, Batch, Landed, ObjectVersion, Prepared, Target};
 
 /// How far before the watermark a pass still looks (see the module's comment).
 pub const WATERMARK_MARGIN: chrono::Duration = chrono::Duration::hours(6);
