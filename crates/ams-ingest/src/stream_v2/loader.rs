@@ -28,7 +28,7 @@ const VISIBILITY_SECS: i32 = 900;
 /// Versions downloaded ahead of the one landing.
 const DOWNLOADS_AHEAD: usize = 4;
 /// A transaction commits once it holds this many rows or versions (docs/performance.md,
-/// Stream v2 backfill: one commit per small file cost a third of the rate).
+/// Stream v2 backfill: a commit per hourly file landed 12,400 rows/s, batches 14,800).
 const BATCH_MAX_ROWS: i64 = 200_000;
 const BATCH_MAX_VERSIONS: usize = 500;
 /// How long to wait after a failed pass.
