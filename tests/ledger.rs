@@ -370,12 +370,13 @@ async fn provisioning_is_idempotent_and_migrate_upgrades_every_tenant() {
         // Per dataset: deltas 2 (+ rollup), entities 2 (+ history), budget usage 2 (+ current),
         // snapshots 3 (+ history, + view); then quarantine, account_activity, schema_migrations
         // and ledger_retention; the reporting layer: marketplace_time_zones, campaign_daily and
-        // five views; BI logins: bi_logins and their five views.
+        // five views; BI logins: bi_logins and their five views; Stream v2: stream_v2_objects
+        // and its view of the newest versions.
         let per_dataset: i64 = ams_model::DatasetId::ALL
             .iter()
             .map(|d| if d.kind() == ams_model::DatasetKind::Snapshot { 3 } else { 2 })
             .sum();
-        assert_eq!(tables, per_dataset + 4 + 7 + 6, "{s}");
+        assert_eq!(tables, per_dataset + 4 + 7 + 6 + 2, "{s}");
         let v: i32 = sqlx::query_scalar(&format!("SELECT max(version) FROM {s}.schema_migrations"))
             .fetch_one(store.pool())
             .await
