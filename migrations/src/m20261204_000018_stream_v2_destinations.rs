@@ -18,7 +18,6 @@ CREATE TABLE stream_v2_destinations (
     region text NOT NULL,
     bucket text NOT NULL,
     queue_url text NOT NULL,
-    queue_arn text NOT NULL,
     role_arn text NOT NULL,
     listed_through timestamptz,
     last_error text,

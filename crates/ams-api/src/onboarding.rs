@@ -226,6 +226,7 @@ pub struct V2DestinationView {
     pub region: String,
     pub bucket: String,
     pub queue_url: String,
+    /// The queue's ARN (as the subscriptions name it).
     pub queue_arn: String,
     pub role_arn: String,
     /// Object versions last modified before this (less a margin) have all landed.
@@ -252,11 +253,12 @@ pub struct V2SubscriptionView {
 
 impl From<ams_store::stream_v2::Destination> for V2DestinationView {
     fn from(d: ams_store::stream_v2::Destination) -> Self {
+        let queue_arn = ams_model::queue_arn(&d.queue_url, &d.region).unwrap_or_default();
         V2DestinationView {
             region: d.region,
             bucket: d.bucket,
             queue_url: d.queue_url,
-            queue_arn: d.queue_arn,
+            queue_arn,
             role_arn: d.role_arn,
             listed_through: d.listed_through,
             last_loaded_at: d.last_loaded_at,
@@ -306,7 +308,7 @@ impl StackOutputs {
             .filter(|b| (3..=63).contains(&b.len()) && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.'))
             .ok_or_else(|| ApiError::invalid(format!("bucketArn {} is not an S3 bucket ARN (arn:aws:s3:::<bucket>)", validate::shown(bucket_arn))))?;
         let arn_parts: Vec<&str> = queue_arn.split(':').collect();
-        let [_, _, "sqs", arn_region, arn_account, arn_name] = arn_parts[..] else {
+        let [_, _, "sqs", arn_region, _, _] = arn_parts[..] else {
             return Err(ApiError::invalid(format!(
                 "notification.queueArn {} is not an SQS queue ARN (arn:aws:sqs:<region>:<account>:<name>)",
                 validate::shown(queue_arn)
@@ -321,12 +323,9 @@ impl StackOutputs {
             ));
         };
         let url = validate::queue_url(raw_url, emulator).map_err(ApiError::invalid)?;
-        if !url.canonical.ends_with(&format!("/{arn_account}/{arn_name}")) {
-            return Err(ApiError::invalid(format!("the queue URL {} is not the queue {queue_arn} names", url.canonical)));
-        }
-        let region = url.region.or(region).unwrap_or_else(|| arn_region.to_owned());
-        if region != arn_region {
-            return Err(ApiError::invalid(format!("the queue {queue_arn} is not in {region}")));
+        let region = url.region.clone().or(region).unwrap_or_else(|| arn_region.to_owned());
+        if ams_model::queue_arn(&url.canonical, &region).as_deref() != Some(queue_arn) {
+            return Err(ApiError::invalid(format!("the queue URL {} in {region} is not the queue {queue_arn} names", url.canonical)));
         }
         if ams_onboard::v2_realm(&region).is_none() {
             let regions: Vec<&str> = ams_onboard::V2_REGIONS.iter().map(|(r, _)| *r).collect();
@@ -367,8 +366,7 @@ async fn adopt_v2_stack(
         }
         return Err(e);
     }
-    let queue_arn = d.queue_arn.clone().unwrap_or_default();
-    let adopted = a.adopt_v2_destination(&d.region, &d.bucket, &d.queue_url, &queue_arn, &v2.role_arn).await?;
+    let adopted = a.adopt_v2_destination(&d.region, &d.bucket, &d.queue_url, &v2.role_arn).await?;
     // The Ads reconciler subscribes the declared v2 datasets to it.
     state.reconcile();
     tracing::info!(tenant = %tenant.slug(), account = %a.account().id, region = %d.region, "Stream v2 destination verified and adopted");

@@ -13,7 +13,6 @@ pub struct Destination {
     pub region: String,
     pub bucket: String,
     pub queue_url: String,
-    pub queue_arn: String,
     pub role_arn: String,
     pub listed_through: Option<DateTime<Utc>>,
     pub last_loaded_at: Option<DateTime<Utc>>,
@@ -94,19 +93,18 @@ impl AccountScope {
         region: &str,
         bucket: &str,
         queue_url: &str,
-        queue_arn: &str,
         role_arn: &str,
     ) -> Result<Destination, StoreError> {
         Ok(sqlx::query_as(
-            "INSERT INTO control.stream_v2_destinations (account_id, region, bucket, queue_url, queue_arn, role_arn)
-             VALUES ($1, $2, $3, $4, $6, $5)
+            "INSERT INTO control.stream_v2_destinations (account_id, region, bucket, queue_url, role_arn)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (account_id, region) DO UPDATE
-               SET bucket = EXCLUDED.bucket, queue_url = EXCLUDED.queue_url, queue_arn = EXCLUDED.queue_arn,
+               SET bucket = EXCLUDED.bucket, queue_url = EXCLUDED.queue_url,
                    role_arn = EXCLUDED.role_arn, adopted_at = now(),
                    -- Another bucket starts from its beginning.
                    listed_through = CASE WHEN stream_v2_destinations.bucket = EXCLUDED.bucket THEN stream_v2_destinations.listed_through END,
                    last_error = NULL
-             RETURNING region, bucket, queue_url, queue_arn, role_arn, listed_through, last_loaded_at, last_error, adopted_at,
+             RETURNING region, bucket, queue_url, role_arn, listed_through, last_loaded_at, last_error, adopted_at,
                        subscriptions, subscription_error",
         )
         .bind(self.account().id)
@@ -114,14 +112,13 @@ impl AccountScope {
         .bind(bucket)
         .bind(queue_url)
         .bind(role_arn)
-        .bind(queue_arn)
         .fetch_one(self.store().pool())
         .await?)
     }
 
     pub async fn v2_destinations(&self) -> Result<Vec<Destination>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT region, bucket, queue_url, queue_arn, role_arn, listed_through, last_loaded_at, last_error, adopted_at,
+            "SELECT region, bucket, queue_url, role_arn, listed_through, last_loaded_at, last_error, adopted_at,
                     subscriptions, subscription_error
              FROM control.stream_v2_destinations WHERE account_id = $1 ORDER BY region",
         )
@@ -211,7 +208,7 @@ impl Store {
     /// Every active account with a Stream v2 destination, as the Ads reconciler keeps it.
     pub async fn v2_wanted(&self) -> Result<Vec<V2Wanted>, StoreError> {
         let rows: Vec<(Uuid, Option<String>, Vec<String>, String, String, String, Option<Uuid>)> = sqlx::query_as(
-            "SELECT a.id, a.ads_account_id, a.stream_v2_datasets, d.region, d.bucket, d.queue_arn,
+            "SELECT a.id, a.ads_account_id, a.stream_v2_datasets, d.region, d.bucket, d.queue_url,
                     (SELECT m.connection_id FROM control.marketplaces m
                       JOIN control.ads_connections c ON c.id = m.connection_id AND c.status = 'active'
                       WHERE m.account_id = a.id ORDER BY m.code LIMIT 1)
@@ -224,7 +221,9 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let mut out: Vec<V2Wanted> = Vec::new();
-        for (account_id, ads_account_id, declared, region, bucket, queue_arn, connection) in rows {
+        for (account_id, ads_account_id, declared, region, bucket, queue_url, connection) in rows {
+            // Adoption checked the URL's account and name against the ARN Amazon is given.
+            let Some(queue_arn) = ams_model::queue_arn(&queue_url, &region) else { continue };
             match out.last_mut() {
                 Some(w) if w.account_id == account_id => w.destinations.push((region, bucket, queue_arn)),
                 _ => out.push(V2Wanted { account_id, ads_account_id, declared, destinations: vec![(region, bucket, queue_arn)], connection }),
