@@ -23,6 +23,7 @@ import tempfile
 import urllib.request
 
 import boto3
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -72,11 +73,24 @@ def sign_in(key):
     wait.until(EC.url_contains("/ui/overview"))
 
 
+def gone(element):
+    """Whether `element`'s page was replaced. Selenium's staleness_of knows only the stale
+    element error; Chromium also answers a node of the old page with an inspector error ("Node
+    with given id does not belong to the document") while the next page loads."""
+    def check(_):
+        try:
+            element.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+    return check
+
+
 def submit(form_id):
     """Posts the form and waits for the page it leads to (the one before may have a flash too)."""
     before = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, f"#{form_id} button[type=submit]").click()
-    wait.until(EC.staleness_of(before))
+    wait.until(gone(before))
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "p.flash")))
 
 
